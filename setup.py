@@ -1,0 +1,52 @@
+"""Setup for pip (`pip install -e .`) and colcon (ament_python). Metadata lives here for Humble."""
+
+import os
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "gossip_learning"
+
+
+def tree(src: str) -> list[tuple[str, list[str]]]:
+    """data_files entries installing every file under ``src`` to share/<package>/<src>, keeping folders."""
+    entries = []
+    for folder, _dirs, files in sorted(os.walk(src)):
+        if files:
+            paths = sorted(os.path.join(folder, f) for f in files)
+            entries.append((os.path.join("share", PACKAGE, folder), paths))
+    return entries
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Decentralised learning on robot swarms: DK-means clusters, bilayer gossip, cumulative FedAvg",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        *tree("worlds"),
+    ],
+    install_requires=["numpy>=1.22", "pyyaml>=5.4", "matplotlib>=3.5", "scikit-learn>=1.0"],
+    extras_require={
+        "train": ["torch>=2.0"],
+        "vision": ["torch>=2.0", "pillow>=9", "tqdm>=4.60"],
+        "dev": ["pytest>=7", "ruff>=0.6", "mypy>=1.10", "types-PyYAML", "hypothesis>=6"],
+    },
+    zip_safe=True,
+    entry_points={
+        "console_scripts": [
+            "gossip-learning = gossip_learning.cli:main",
+            "robot_node = gossip_learning.nodes.robot:main",
+            "mobility_node = gossip_learning.nodes.mobility:main",
+            "monitor_node = gossip_learning.nodes.monitor:main",
+            "swarm_node = gossip_learning.nodes.swarm:main",
+        ],
+    },
+)

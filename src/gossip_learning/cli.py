@@ -1,0 +1,79 @@
+"""Command line: ``gossip-learning run | compare | validate | config``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gossip_learning import __version__
+from gossip_learning.config import describe, dump_config, load_config
+from gossip_learning.errors import GossipLearningError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gossip-learning",
+        description="Decentralised learning on robot swarms: DK-means clusters, bilayer gossip.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a swarm experiment from a YAML config")
+    run.add_argument("config", help="YAML config (see config/)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set channel.comm_range=30 (repeatable)",
+    )
+    run.add_argument("--out", help="results folder (default: <out_dir>/<name>-<timestamp>)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no per-round progress")
+
+    cmp_ = sub.add_parser("compare", help="put several results folders on one plot and table")
+    cmp_.add_argument("results", nargs="+", help="results folders (each holds metrics.csv)")
+    cmp_.add_argument("--out", default="results/compare", help="where to write compare.png/.md")
+    cmp_.add_argument("--metric", default="acc_mean", help="metric to plot (default acc_mean)")
+
+    val = sub.add_parser(
+        "validate", help="check a config and print it with every default filled in"
+    )
+    val.add_argument("config")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    sub.add_parser("config", help="list every config key with its default and meaning")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            from gossip_learning.results import run_experiment
+
+            cfg = load_config(args.config, args.overrides)
+            run_experiment(cfg, args.out, log=None if args.quiet else print)
+        elif args.command == "compare":
+            from gossip_learning.results import compare
+
+            print(compare(args.results, Path(args.out), args.metric))
+            print(f"plot: {Path(args.out) / 'compare.png'}")
+        elif args.command == "validate":
+            print(dump_config(load_config(args.config, args.overrides)), end="")
+        elif args.command == "config":
+            print(describe())
+    except GossipLearningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are in the results folder", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

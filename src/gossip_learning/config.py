@@ -1,0 +1,372 @@
+"""Experiment configuration: YAML in, checked dataclasses out.
+
+Every key has a default, a type and (where it matters) allowed values or bounds. Unknown keys,
+wrong types and out-of-range values raise :class:`ConfigError` naming the dotted key before any
+work starts. ``--set section.key=value`` overrides are parsed as YAML scalars/lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gossip_learning.errors import ConfigError
+
+METHODS = ("bilayer", "flat", "cfl", "local")
+
+
+def _opt(default: Any, help: str, **rules: Any) -> Any:
+    """A dataclass field with a help text and validation rules (min, max, gt, choices)."""
+    if isinstance(default, list | dict):
+        return field(
+            default_factory=lambda: type(default)(default), metadata={"help": help, **rules}
+        )
+    return field(default=default, metadata={"help": help, **rules})
+
+
+@dataclass
+class ExperimentConfig:
+    """What to run and where to write it."""
+
+    name: str = _opt("experiment", "results sub-folder name")
+    rounds: int = _opt(20, "communication rounds", min=1)
+    seeds: list[int] = _opt([0], "one run per seed (mean ± std over seeds)", min_len=1)
+    methods: list[str] = _opt(
+        ["bilayer"], "methods to run on the same swarm", choices=METHODS, min_len=1
+    )
+    out_dir: str = _opt("results", "parent folder of results")
+    map_rounds: list[int] = _opt([1, -1], "rounds to draw swarm maps of (-1 = last)")
+    spectral: str = _opt(
+        "auto", "spectral gaps: auto (N <= 200), always, never", choices=("auto", "always", "never")
+    )
+    threads: int = _opt(0, "torch threads for training (0 = torch default)", min=0)
+
+
+@dataclass
+class SwarmConfig:
+    """The robots and their arena."""
+
+    num_robots: int = _opt(20, "number of robots", min=1)
+    area: list[float] = _opt([100.0, 100.0], "arena width and height", length=2, gt=0)
+
+
+@dataclass
+class MobilityConfig:
+    """How robots move between rounds (one round = 1 time unit)."""
+
+    model: str = _opt(
+        "random_direction",
+        "mobility model",
+        choices=("random_direction", "random_waypoint", "static"),
+    )
+    speed: float = _opt(1.0, "random_direction: distance per round", min=0)
+    turn_prob: float = _opt(
+        0.05, "random_direction: chance per round to draw a new heading", min=0, max=1
+    )
+    speed_min: float = _opt(0.5, "random_waypoint: slowest speed", min=0)
+    speed_max: float = _opt(1.5, "random_waypoint: fastest speed", min=0)
+    pause: float = _opt(0.0, "random_waypoint: rounds to wait at a waypoint", min=0)
+
+
+@dataclass
+class ChannelConfig:
+    """Who hears whom."""
+
+    model: str = _opt("unit_disk", "link model", choices=("unit_disk", "log_distance"))
+    comm_range: float = _opt(60.0, "unit_disk: range; log_distance: range at 50 % reception", gt=0)
+    loss_prob: float = _opt(0.0, "independent loss probability per delivery", min=0, max=1)
+    exponent: float = _opt(3.0, "log_distance: path-loss exponent", gt=0)
+    shadowing_db: float = _opt(4.0, "log_distance: shadowing standard deviation in dB", gt=0)
+    max_range: float = _opt(0.0, "log_distance: hard cut-off (0 = 2 x comm_range)", min=0)
+
+
+@dataclass
+class ClusteringConfig:
+    """Distributed k-means (DK-means)."""
+
+    passes: int = _opt(5, "DK-means passes per round", min=1)
+    head_prob: float = _opt(0.2, "chance to start as a cluster head in round 1", min=0, max=1)
+    min_cluster_size: int = _opt(
+        3, "heads with <= this many neighbours or members step down", min=0
+    )
+    criterion: str = _opt(
+        "geographic", "distance used to join and re-centre", choices=("geographic", "emd", "mixed")
+    )
+    mix_weight: float = _opt(
+        0.5, "mixed: weight of geography (rest: label distribution)", min=0, max=1
+    )
+    election: str = _opt(
+        "local_max",
+        "who self-promotes to head with no head in range: paper (everyone with enough "
+        "neighbours) or local_max (only the best-connected among its unassigned neighbours)",
+        choices=("paper", "local_max"),
+    )
+
+
+@dataclass
+class GossipConfig:
+    """Bilayer gossip and its exchange mode."""
+
+    mode: str = _opt(
+        "pairwise", "pairwise push-pull or one-to-many broadcast", choices=("pairwise", "broadcast")
+    )
+    intra_steps: int = _opt(2, "G_intra: gossip steps inside each cluster", min=0)
+    inter_steps: int = _opt(1, "G_inter: gossip steps between clusters", min=0)
+    inter_peers: str = _opt(
+        "heads",
+        "who gossips between clusters: heads, or border members too",
+        choices=("heads", "border"),
+    )
+    handoff: str = _opt(
+        "adopt",
+        "what members do with their head's model after inter gossip",
+        choices=("adopt", "merge", "none"),
+    )
+    propose_prob: float = _opt(
+        0.5, "pairwise: chance a robot proposes rather than listens", gt=0, max=1
+    )
+    dtype: str = _opt("f32", "model encoding on the wire", choices=("f32", "f16", "int8"))
+
+
+@dataclass
+class LearningConfig:
+    """The classifier head and local training."""
+
+    head: str = _opt("mlp", "head: linear d->C or mlp d->hidden->C", choices=("linear", "mlp"))
+    hidden: list[int] = _opt([128, 64], "mlp hidden widths", min=1)
+    lr: float = _opt(1e-3, "learning rate", gt=0)
+    weight_decay: float = _opt(1e-5, "L2 weight decay", min=0)
+    epochs: int = _opt(2, "local epochs per round", min=0)
+    batch_size: int = _opt(128, "minibatch size", min=1)
+    optimizer: str = _opt("adam", "fresh optimiser each round", choices=("adam", "sgd"))
+    init: str = _opt(
+        "shared",
+        "initial head: one fleet-wide seed, or one per robot",
+        choices=("shared", "per_robot"),
+    )
+    init_seed: int = _opt(0, "seed of the shared initial head", min=0)
+
+
+@dataclass
+class DataConfig:
+    """Dataset, partition and evaluation."""
+
+    dataset: str = _opt("digits", "digits, synthetic, npz, cifar10-mcunet")
+    params: dict[str, Any] = _opt({}, "dataset-specific parameters")
+    partition: str = _opt("iid", "split across robots", choices=("iid", "dirichlet"))
+    alpha: float = _opt(0.5, "dirichlet concentration (smaller = more skewed)", gt=0)
+    min_partition_size: int = _opt(1, "smallest allowed partition", min=1)
+    standardize: str = _opt(
+        "none",
+        "feature standardisation: none, global (train statistics), local (per robot)",
+        choices=("none", "global", "local"),
+    )
+    eval_subset: int = _opt(0, "evaluate on this many random test samples (0 = all)", min=0)
+
+
+@dataclass
+class TimingConfig:
+    """Phase lengths in seconds when rounds run on a clock (ROS nodes); unused in-process."""
+
+    cluster_phase_s: float = _opt(0.3, "each DK-means beacon/assign phase", gt=0)
+    train_phase_s: float = _opt(3.0, "local training", gt=0)
+    gossip_phase_s: float = _opt(0.5, "each gossip sub-phase", gt=0)
+    end_phase_s: float = _opt(0.5, "end of round (status, evaluation)", gt=0)
+
+
+@dataclass
+class Config:
+    """A whole experiment."""
+
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    swarm: SwarmConfig = field(default_factory=SwarmConfig)
+    mobility: MobilityConfig = field(default_factory=MobilityConfig)
+    channel: ChannelConfig = field(default_factory=ChannelConfig)
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    gossip: GossipConfig = field(default_factory=GossipConfig)
+    learning: LearningConfig = field(default_factory=LearningConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    timing: TimingConfig = field(default_factory=TimingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (what a YAML snapshot holds)."""
+        return dataclasses.asdict(self)
+
+
+def _unknown(key: str, name: str, allowed: list[str]) -> ConfigError:
+    near = difflib.get_close_matches(name, allowed, n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    return ConfigError(key, f"unknown key{hint}; allowed: {', '.join(allowed)}")
+
+
+def _check_scalar(key: str, value: Any, typ: Any, meta: dict[str, Any]) -> Any:
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true/false, got {value!r}")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected an integer, got {value!r}")
+    elif typ is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, f"expected a number, got {value!r}")
+        value = float(value)
+    elif typ is str and not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(key, f"{value!r} is not allowed; allowed: {', '.join(meta['choices'])}")
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(key, f"must be >= {meta['min']}, got {value!r}")
+    if "gt" in meta and value <= meta["gt"]:
+        raise ConfigError(key, f"must be > {meta['gt']}, got {value!r}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(key, f"must be <= {meta['max']}, got {value!r}")
+    return value
+
+
+def _check_value(key: str, value: Any, typ: Any, meta: dict[str, Any]) -> Any:
+    origin = typing.get_origin(typ)
+    if origin is list:
+        (item_type,) = typing.get_args(typ)
+        if not isinstance(value, list):
+            raise ConfigError(key, f"expected a list, got {value!r}")
+        if "length" in meta and len(value) != meta["length"]:
+            raise ConfigError(key, f"expected {meta['length']} items, got {len(value)}")
+        if "min_len" in meta and len(value) < meta["min_len"]:
+            raise ConfigError(key, f"expected at least {meta['min_len']} item(s)")
+        return [_check_scalar(f"{key}[{i}]", v, item_type, meta) for i, v in enumerate(value)]
+    if origin is dict or typ is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"expected a mapping, got {value!r}")
+        return dict(value)
+    if isinstance(typ, types.UnionType):
+        raise TypeError(f"unsupported config type {typ}")
+    return _check_scalar(key, value, typ, meta)
+
+
+def _build_section(section: str, cls: type, raw: Any) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(section, f"expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        key = f"{section}.{name}"
+        if name not in fields:
+            raise _unknown(key, str(name), list(fields))
+        values[name] = _check_value(key, value, hints[name], dict(fields[name].metadata))
+    return cls(**values)
+
+
+def _cross_checks(cfg: Config) -> None:
+    if cfg.mobility.speed_min > cfg.mobility.speed_max:
+        raise ConfigError("mobility.speed_min", "must be <= mobility.speed_max")
+    if cfg.data.dataset == "npz" and "path" not in cfg.data.params:
+        raise ConfigError("data.params.path", "dataset 'npz' needs a path to the .npz file")
+    if not cfg.learning.hidden and cfg.learning.head == "mlp":
+        raise ConfigError("learning.hidden", "an mlp head needs at least one hidden width")
+    n = cfg.experiment.rounds
+    for i, r in enumerate(cfg.experiment.map_rounds):
+        if r == 0 or r > n or r < -n:
+            raise ConfigError(
+                f"experiment.map_rounds[{i}]", f"round {r} is outside 1..{n} (or -1 = last)"
+            )
+
+
+def config_from_dict(raw: Any) -> Config:
+    """Validate a nested mapping and build a :class:`Config`."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("<root>", "a config must be a mapping of sections")
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    hints = typing.get_type_hints(Config)
+    built: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in sections:
+            raise _unknown(str(name), str(name), list(sections))
+        built[name] = _build_section(name, hints[name], value)
+    cfg = Config(**built)
+    _cross_checks(cfg)
+    return cfg
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into a key path and a YAML-parsed value."""
+    if "=" not in text:
+        raise ConfigError(text, "an override must look like section.key=value")
+    key, _, value = text.partition("=")
+    path = [p for p in key.strip().split(".") if p]
+    if len(path) < 2:
+        raise ConfigError(
+            key, "an override key needs a section and a key, e.g. channel.comm_range=30"
+        )
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(key, f"cannot parse value {value!r}: {exc}") from exc
+    return path, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with ``key=value`` overrides applied."""
+    out: dict[str, Any] = yaml.safe_load(yaml.safe_dump(raw)) if raw else {}
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(".".join(path), f"'{part}' is not a section")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def load_raw(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file into a dict, with clear errors for a missing or malformed file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("<file>", f"config file {str(p)!r} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError("<file>", f"{p} is not valid YAML: {exc}") from exc
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("<root>", f"{p} must hold a mapping of sections")
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load, override and validate a config; ``path=None`` starts from the defaults."""
+    raw = load_raw(path) if path is not None else {}
+    return config_from_dict(apply_overrides(raw, overrides or []))
+
+
+def dump_config(cfg: Config) -> str:
+    """YAML text of a resolved config, every default explicit."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def describe() -> str:
+    """Human-readable list of every key with its default and help."""
+    lines = []
+    for sec in dataclasses.fields(Config):
+        cls = typing.get_type_hints(Config)[sec.name]
+        lines.append(f"{sec.name}:")
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
+            extra = f" [{', '.join(f.metadata['choices'])}]" if "choices" in f.metadata else ""
+            lines.append(f"  {f.name}: {default!r}  # {f.metadata.get('help', '')}{extra}")
+    return "\n".join(lines)

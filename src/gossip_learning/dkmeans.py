@@ -1,0 +1,197 @@
+"""Distributed k-means (DK-means) decisions, message-driven and neighbour-only.
+
+Each pass a robot hears its neighbours' beacons (pose, role, cluster, head, label distribution)
+and decides alone, following arXiv 2501.04817:
+
+* a non-head joins the nearest head in range; with no head in range it becomes a head if it has
+  more than ``min_cluster_size`` neighbours (``election="local_max"`` adds: and no unassigned
+  neighbour is better connected, so a crowd does not self-promote at once), else it joins the
+  cluster of its nearest neighbour;
+* a head with ≤ ``min_cluster_size`` neighbours, or (once members had a pass to join) with
+  ≤ ``min_cluster_size`` members, steps down and decides as a non-head that may not promote
+  itself again in the same pass;
+* a head re-centres: it computes its members' centroid and hands headship to the member nearest
+  to it (a HANDOVER message).
+
+"Nearest" uses a pluggable criterion: geographic distance (scaled by the range), label
+distribution distance (Σ|p−q|, the EMD of Zhao et al. 2018 for labels), or a weighted mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from gossip_learning.config import ClusteringConfig
+from gossip_learning.wire import NO_CLUSTER, Role
+
+CLUSTER_ID_STRIDE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """What a robot knows of one neighbour from its last beacon."""
+
+    id: int
+    x: float
+    y: float
+    role: Role
+    cluster: int
+    head: int
+    degree: int
+    label_dist: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """A robot's DK-means state. ``head_since`` is the pass at which it became head."""
+
+    role: Role
+    cluster: int
+    head: int
+    head_since: int = -1
+    founded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Result of one ASSIGN step: the new state and, if re-centring, who becomes head."""
+
+    state: ClusterState
+    handover_to: int | None = None
+
+
+def new_cluster_id(robot_id: int, founded: int) -> int:
+    """Cluster id for the ``founded``-th cluster a robot starts (unique across robots)."""
+    return robot_id * CLUSTER_ID_STRIDE + founded % CLUSTER_ID_STRIDE
+
+
+def initial_state(robot_id: int, is_head: bool) -> ClusterState:
+    """State before the first pass: a head of a fresh cluster, or in no cluster."""
+    if is_head:
+        return ClusterState(Role.HEAD, new_cluster_id(robot_id, 0), robot_id, -1, 1)
+    return ClusterState(Role.NONE, NO_CLUSTER, -1, -1, 0)
+
+
+def label_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Σ|p−q| between two label distributions (0 when either is empty)."""
+    if p.size == 0 or q.size == 0 or p.size != q.size:
+        return 0.0
+    return float(np.abs(p - q).sum())
+
+
+class Criterion:
+    """Distance between two robots for joining and re-centring."""
+
+    def __init__(self, cfg: ClusteringConfig, comm_range: float) -> None:
+        self.kind = cfg.criterion
+        self.weight = cfg.mix_weight
+        self.scale = comm_range
+
+    def __call__(
+        self, ax: float, ay: float, ad: np.ndarray, bx: float, by: float, bd: np.ndarray
+    ) -> float:
+        geo = float(np.hypot(ax - bx, ay - by)) / self.scale
+        if self.kind == "geographic":
+            return geo
+        data = label_distance(ad, bd) / 2.0
+        if self.kind == "emd":
+            return data
+        return self.weight * geo + (1.0 - self.weight) * data
+
+
+def _nearest(
+    crit: Criterion, x: float, y: float, dist: np.ndarray, cands: list[Neighbour]
+) -> Neighbour:
+    return min(cands, key=lambda n: (crit(x, y, dist, n.x, n.y, n.label_dist), n.id))
+
+
+def _as_non_head(
+    me: int,
+    state: ClusterState,
+    x: float,
+    y: float,
+    dist: np.ndarray,
+    table: Mapping[int, Neighbour],
+    cfg: ClusteringConfig,
+    crit: Criterion,
+    pass_no: int,
+    may_promote: bool = True,
+) -> ClusterState:
+    nbrs = list(table.values())
+    heads = [n for n in nbrs if n.role == Role.HEAD and n.cluster != NO_CLUSTER]
+    if heads:
+        h = _nearest(crit, x, y, dist, heads)
+        return ClusterState(Role.MEMBER, h.cluster, h.id, -1, state.founded)
+    degree = len(nbrs)
+    if may_promote and degree > cfg.min_cluster_size:
+        rivals = [n for n in nbrs if n.role == Role.NONE]
+        if cfg.election == "paper" or all((n.degree, -n.id) < (degree, -me) for n in rivals):
+            return ClusterState(
+                Role.HEAD, new_cluster_id(me, state.founded), me, pass_no, state.founded + 1
+            )
+    if nbrs:
+        nb = _nearest(crit, x, y, dist, nbrs)
+        if nb.role != Role.NONE and nb.cluster != NO_CLUSTER:
+            return ClusterState(Role.MEMBER, nb.cluster, nb.head, -1, state.founded)
+    return ClusterState(Role.NONE, NO_CLUSTER, -1, -1, state.founded)
+
+
+def assign(
+    me: int,
+    state: ClusterState,
+    x: float,
+    y: float,
+    dist: np.ndarray,
+    table: Mapping[int, Neighbour],
+    cfg: ClusteringConfig,
+    crit: Criterion,
+    pass_no: int,
+) -> Decision:
+    """One ASSIGN step for robot ``me`` given the beacons ``table`` heard this pass."""
+    if state.role == Role.HEAD:
+        members = [n for n in table.values() if n.role == Role.MEMBER and n.head == me]
+        settled = state.head_since <= pass_no - 2
+        too_small = len(table) <= cfg.min_cluster_size or (
+            settled and len(members) <= cfg.min_cluster_size
+        )
+        if not too_small:
+            if not members:
+                return Decision(state)
+            cx = (x + sum(n.x for n in members)) / (len(members) + 1)
+            cy = (y + sum(n.y for n in members)) / (len(members) + 1)
+            dists = [dist] + [n.label_dist for n in members if n.label_dist.size == dist.size]
+            cd = np.mean(dists, axis=0) if len(dists) == len(members) + 1 else dist
+            best = min(
+                [(crit(cx, cy, cd, x, y, dist), me)]
+                + [(crit(cx, cy, cd, n.x, n.y, n.label_dist), n.id) for n in members]
+            )
+            if best[1] == me:
+                return Decision(state)
+            return Decision(
+                ClusterState(Role.MEMBER, state.cluster, best[1], -1, state.founded), best[1]
+            )
+        others = {k: v for k, v in table.items() if not (v.role == Role.MEMBER and v.head == me)}
+        stepped = ClusterState(Role.NONE, NO_CLUSTER, -1, -1, state.founded)
+        return Decision(_as_non_head(me, stepped, x, y, dist, others, cfg, crit, pass_no, False))
+    return Decision(_as_non_head(me, state, x, y, dist, table, cfg, crit, pass_no))
+
+
+def settle(state: ClusterState, table: Mapping[int, Neighbour], me: int) -> ClusterState:
+    """After the last pass: a member whose head is no longer a head of its cluster in range
+    rejoins the nearest such head, or leaves the cluster if its cluster has no one in range."""
+    if state.role != Role.MEMBER:
+        return state
+    head = table.get(state.head)
+    if head is not None and head.role == Role.HEAD and head.cluster == state.cluster:
+        return state
+    same = [n for n in table.values() if n.cluster == state.cluster and n.role == Role.HEAD]
+    if same:
+        return ClusterState(
+            Role.MEMBER, state.cluster, min(same, key=lambda n: n.id).id, -1, state.founded
+        )
+    if any(n.cluster == state.cluster for n in table.values()):
+        return state  # a multi-hop member: still gossips with in-range members of its cluster
+    return ClusterState(Role.NONE, NO_CLUSTER, -1, -1, state.founded)

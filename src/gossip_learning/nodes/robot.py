@@ -1,0 +1,285 @@
+"""``robot_node``: one robot running the gossip-learning agent on ROS 2.
+
+Subscribes to its odometry (``odom``, remappable: the mobility driver, Gazebo's bridge or a real
+robot), talks to the swarm through :class:`~gossip_learning.transports.ros.RosTransport` and runs
+the round's phases on ROS time with :class:`~gossip_learning.schedule.RoundClock`, so
+``use_sim_time`` with Gazebo's ``/clock`` works. Message handling, odometry and the phase timer
+share one mutually exclusive callback group per robot; local training runs in a worker thread,
+so a training step never blocks message handling. After each round it publishes a JSON status on
+``/<swarm_namespace>/status`` and its model on ``/<swarm_namespace>/models`` for the monitor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import rclpy
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import String, UInt8MultiArray
+
+from gossip_learning.agent import RobotAgent
+from gossip_learning.channel import make_channel
+from gossip_learning.config import Config, load_config
+from gossip_learning.errors import GossipLearningError
+from gossip_learning.learner import evaluate
+from gossip_learning.nodes.common import check_namespace, finish_slots, require, robot_parts
+from gossip_learning.schedule import PhaseKind, RoundClock, build_schedule
+from gossip_learning.transports.ros import RosTransport, reliable_qos
+from gossip_learning.wire import Kind, Layer, Message, encode
+
+#: name -> (default, description). Everything is read once at start-up.
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    "robot_id": (-1, "This robot's id, 0..num_robots-1 (required)."),
+    "num_robots": (0, "Swarm size; 0 takes swarm.num_robots from the config file."),
+    "config_file": ("", "Experiment YAML (engine format); empty uses the built-in defaults."),
+    "method": ("bilayer", "Protocol: bilayer, flat (gossip without clusters) or local."),
+    "seed": (0, "Experiment seed (data partition, initial head, protocol randomness)."),
+    "comm_range": (0.0, "Radio range in metres; 0 takes channel.comm_range from the config."),
+    "rounds": (0, "Rounds to take part in, then stop; 0 takes experiment.rounds."),
+    "swarm_namespace": ("swarm", "Namespace of the shared swarm topics."),
+    "epoch": (
+        0.0,
+        "ROS time (s) at which round 1 starts; robots sharing it agree on round numbers "
+        "(0: rounds counted from the clock's zero).",
+    ),
+    "tick_period": (0.02, "Seconds between checks of the round clock (0.001..1)."),
+    "evaluate": (True, "Evaluate the model on the test set after every round."),
+    "publish_model": (True, "Publish the model after every round for the monitor."),
+}
+
+
+class RobotNode(Node):
+    """One robot: agent + rclpy transport + phase timer + training worker."""
+
+    def __init__(
+        self,
+        node_name: str = "robot",
+        *,
+        namespace: str | None = None,
+        context: Any = None,
+        parameter_overrides: Sequence[Any] | None = None,
+        train_pool: ThreadPoolExecutor | None = None,
+    ) -> None:
+        super().__init__(
+            node_name,
+            namespace=namespace,
+            context=context,
+            parameter_overrides=list(parameter_overrides or []),
+        )
+        p = {
+            name: self.declare_parameter(
+                name, default, ParameterDescriptor(description=text, read_only=True)
+            ).value
+            for name, (default, text) in PARAMETERS.items()
+        }
+        self.cfg = self._config(p)
+        self.robot_id = int(p["robot_id"])
+        self.rounds = int(p["rounds"]) or self.cfg.experiment.rounds
+        self.namespace_ = check_namespace(str(p["swarm_namespace"]))
+        tick = require(
+            "tick_period", p["tick_period"], 0.001 <= p["tick_period"] <= 1.0, "0.001..1"
+        )
+        self.evaluate_ = bool(p["evaluate"])
+        self.publish_model = bool(p["publish_model"])
+        self.parts = robot_parts(self.cfg, str(p["method"]), int(p["seed"]), self.robot_id)
+        self.seed = int(p["seed"])
+
+        self.group = MutuallyExclusiveCallbackGroup()
+        ch = self.cfg.channel
+        channel = make_channel(
+            ch.model,
+            ch.comm_range,
+            ch.loss_prob,
+            ch.exponent,
+            ch.shadowing_db,
+            ch.max_range or None,
+        )
+        rng = np.random.default_rng([self.seed, self.robot_id, 0x5A5])
+        self.transport = RosTransport(
+            self, self.robot_id, channel, self.namespace_, rng, self.group
+        )
+        parts = self.parts
+        self.agent = RobotAgent(
+            self.robot_id, parts.settings, self.transport, parts.params, parts.samples,
+            parts.label_dist, parts.agent_seed, local_update=None,
+        )  # fmt: skip
+        self.schedule = build_schedule(
+            parts.settings.method, self.cfg.clustering.passes, self.cfg.gossip
+        )
+        self.finish = finish_slots(self.schedule)
+        self.clock = RoundClock(self.schedule, self.cfg.timing, start=float(p["epoch"]))
+        self._trainer: Any = None
+        if self.cfg.learning.epochs > 0 and len(parts.y_train) > 0:
+            from gossip_learning.learner import TorchTrainer  # torch only where training happens
+
+            lc = self.cfg.learning
+            self._trainer = TorchTrainer(
+                parts.spec, lc.lr, lc.weight_decay, lc.epochs, lc.batch_size, lc.optimizer,
+                self.cfg.experiment.threads or None,
+            )  # fmt: skip
+        self._own_pool = train_pool is None
+        self._pool = train_pool or ThreadPoolExecutor(1, thread_name_prefix=f"train{self.robot_id}")
+        self._training: Future[None] | None = None
+
+        self.round = 0
+        self.completed = 0
+        self.next_slot = 0
+        self.done = False
+        self.has_pose = False
+        self.late_phases = 0
+        self.train_overruns = 0
+        self.history: list[dict[str, Any]] = []
+        self.create_subscription(Odometry, "odom", self._on_odom, 10, callback_group=self.group)
+        self._status_pub = self.create_publisher(
+            String, f"/{self.namespace_}/status", reliable_qos()
+        )
+        self._model_pub = self.create_publisher(
+            UInt8MultiArray, f"/{self.namespace_}/models", reliable_qos()
+        )
+        self._timer = self.create_timer(tick, self._tick, callback_group=self.group)
+        self.get_logger().info(
+            f"robot {self.robot_id}/{self.cfg.swarm.num_robots}: {parts.settings.method}, "
+            f"{parts.samples} samples, range {ch.comm_range:g} m, round {self.clock.period:.2f} s"
+        )
+
+    # ----------------------------------------------------------------- set-up
+    def _config(self, p: dict[str, Any]) -> Config:
+        require("robot_id", p["robot_id"], p["robot_id"] >= 0, "an integer >= 0")
+        require("num_robots", p["num_robots"], p["num_robots"] >= 0, ">= 0 (0 = from config)")
+        require("seed", p["seed"], p["seed"] >= 0, ">= 0")
+        require("rounds", p["rounds"], p["rounds"] >= 0, ">= 0 (0 = from config)")
+        require(
+            "comm_range",
+            p["comm_range"],
+            math.isfinite(p["comm_range"]) and p["comm_range"] >= 0,
+            "a finite number of metres >= 0 (0 = from config)",
+        )
+        overrides = []
+        if p["num_robots"]:
+            overrides.append(f"swarm.num_robots={int(p['num_robots'])}")
+        if p["comm_range"]:
+            overrides.append(f"channel.comm_range={float(p['comm_range'])}")
+        return load_config(p["config_file"] or None, overrides)
+
+    # -------------------------------------------------------------- callbacks
+    def _on_odom(self, msg: Odometry) -> None:
+        pos = msg.pose.pose.position
+        self.agent.set_position(pos.x, pos.y)
+        self.transport.set_position(pos.x, pos.y)
+        self.has_pose = True
+
+    def _tick(self) -> None:
+        if self.done or not self.has_pose:
+            return
+        rnd, slot = self.clock.locate(self.transport.now())
+        if rnd == 0:
+            return
+        if self.round == 0:
+            if slot != 0:
+                return  # join at the start of the next round
+            self._begin(rnd)
+        while self.round < rnd and not self.done:  # fell behind: finish the round, then go on
+            self._run_until(len(self.schedule) - 1, late=True)
+            if not self.done:
+                self._begin(self.round + 1)
+        if not self.done:
+            self._run_until(slot, late=False)
+
+    def _begin(self, rnd: int) -> None:
+        self.round = rnd
+        self.next_slot = 0
+        self.agent.begin_round(rnd)
+
+    def _run_until(self, slot: int, late: bool) -> None:
+        while self.next_slot <= slot and not self.done:
+            phase = self.schedule[self.next_slot]
+            if self._training is not None:
+                if not self._training.done():
+                    self.train_overruns += 1
+                self._training.result()  # training must end before the model is gossiped
+                self._training = None
+            if late:
+                self.late_phases += 1
+            self.agent.run_phase(phase, self.finish[phase.slot])
+            self.next_slot += 1
+            if phase.kind == PhaseKind.TRAIN and self._trainer is not None:
+                self._training = self._pool.submit(self._train, self.round)
+            elif phase.kind == PhaseKind.END:
+                self._end_of_round()
+
+    def _train(self, round_no: int) -> None:
+        with self.agent.lock:
+            params = self.agent.params.copy()
+        seed = self.seed * 1_000_003 + round_no * 10_007 + self.robot_id
+        new, loss = self._trainer.train(params, self.parts.x_train, self.parts.y_train, seed=seed)
+        with self.agent.lock:
+            self.agent.params = new
+            self.agent.train_loss = loss
+
+    def _end_of_round(self) -> None:
+        status = self.agent.status()
+        status.update(
+            time=self.transport.now(),
+            transport=self.transport.counters(),
+            late_phases=self.late_phases,
+            train_overruns=self.train_overruns,
+            method=self.parts.settings.method,
+        )
+        if self.evaluate_:
+            acc, loss = evaluate(
+                self.parts.spec, self.agent.params, self.parts.x_test, self.parts.y_test
+            )
+            status.update(acc=float(acc[0]), loss=float(loss[0]))
+        self.history.append(status)
+        self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
+        if self.publish_model:
+            msg = Message(
+                Kind.MODEL, self.robot_id, round=self.round, layer=Layer.NONE,
+                cluster=self.agent.state.cluster, samples=self.agent.num_samples,
+                model_version=self.parts.settings.model_version, model=self.agent.params,
+            )  # fmt: skip
+            out = UInt8MultiArray()
+            out.data = encode(msg)
+            self._model_pub.publish(out)
+        self.completed += 1
+        if self.completed >= self.rounds:
+            self.done = True
+            self.get_logger().info(f"robot {self.robot_id}: finished {self.rounds} rounds")
+
+    def destroy_node(self) -> None:
+        """Stop the training worker (if this node owns it) and the transport, then the node."""
+        if self._own_pool:
+            self._pool.shutdown(wait=True)
+        self.transport.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``ros2 run gossip_learning robot_node``."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = RobotNode()
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (ValueError, GossipLearningError) as exc:
+        print(f"robot_node: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

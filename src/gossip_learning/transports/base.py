@@ -1,0 +1,73 @@
+"""The small interface an agent talks through. Every transport implements it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gossip_learning.wire import Message
+
+Handler = Callable[[Message], None]
+
+
+class Transport(Protocol):
+    """Publish/subscribe by topic plus a clock; one instance per robot.
+
+    Topic names are relative ROS tokens: ``beacon``, ``robot_<id>``, ``cluster_<cid>``, ``inter``.
+    ``publish`` encodes with :mod:`gossip_learning.wire`; handlers receive decoded, checked
+    messages only (a transport counts and drops anything that fails to decode). A transport
+    delivers only what the robot's radio would hear: range and loss are its business.
+    """
+
+    robot_id: int
+
+    def publish(self, topic: str, msg: Message) -> None:
+        """Send ``msg`` on ``topic``."""
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        """Call ``handler`` for every message heard on ``topic`` (replaces an earlier handler)."""
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop listening on ``topic`` (no error if not subscribed)."""
+
+    def now(self) -> float:
+        """Current time in seconds (simulated, wall or ROS time)."""
+
+
+@dataclass
+class TransportStats:
+    """Counters a transport keeps; all cumulative."""
+
+    sent: int = 0
+    bytes_sent: int = 0
+    delivered: int = 0
+    bytes_delivered: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    by_topic: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain counters (without the per-topic breakdown)."""
+        return {
+            "sent": self.sent,
+            "bytes_sent": self.bytes_sent,
+            "delivered": self.delivered,
+            "bytes_delivered": self.bytes_delivered,
+            "dropped": self.dropped,
+            "rejected": self.rejected,
+        }
+
+
+def robot_topic(robot_id: int) -> str:
+    """Topic for messages addressed to one robot."""
+    return f"robot_{robot_id}"
+
+
+def cluster_topic(cluster_id: int) -> str:
+    """Topic for one cluster's broadcasts."""
+    return f"cluster_{cluster_id}"
+
+
+BEACON_TOPIC = "beacon"
+INTER_TOPIC = "inter"

@@ -1,0 +1,149 @@
+"""In-process transport: a simulated radio medium for many agents in one Python process.
+
+Messages published during a phase are queued; :meth:`InProcessNetwork.flush` delivers them. A
+message reaches a subscriber of its topic only if the subscriber is in range of the sender's
+position (the channel's neighbour graph) and survives the channel's loss draw; every drop is
+counted. Each message is encoded to wire bytes once (its size is what a radio would send) and
+decoded once; all receivers get the same decoded, read-only message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gossip_learning.channel import Channel, pairwise_distances
+from gossip_learning.errors import WireError
+from gossip_learning.transports.base import Handler, TransportStats
+from gossip_learning.wire import BROADCAST, Message, decode, encode
+
+
+@dataclass(slots=True)
+class _Queued:
+    sender: int
+    topic: str
+    frame: bytes
+
+
+class InProcessNetwork:
+    """The shared medium. Call :meth:`set_positions` whenever robots move."""
+
+    def __init__(self, num_robots: int, channel: Channel, rng: np.random.Generator) -> None:
+        self.n = num_robots
+        self.channel = channel
+        self.rng = rng
+        self.time = 0.0
+        self.stats = TransportStats()
+        self._subs: dict[str, dict[int, Handler]] = {}
+        self._queue: list[_Queued] = []
+        self._prob = np.zeros((num_robots, num_robots))
+        self._neighbours: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * num_robots
+        self._neighbour_sets: list[frozenset[int]] = [frozenset()] * num_robots
+        self._lossless = True
+        self.positions = np.zeros((num_robots, 2))
+
+    def endpoint(self, robot_id: int) -> InProcessTransport:
+        """The transport one robot's agent uses."""
+        if not 0 <= robot_id < self.n:
+            raise ValueError(f"robot id {robot_id} outside 0..{self.n - 1}")
+        return InProcessTransport(self, robot_id)
+
+    def set_positions(self, positions: np.ndarray) -> None:
+        """Recompute who can hear whom from ``positions`` (N, 2)."""
+        self.positions = np.asarray(positions, dtype=np.float64).copy()
+        dist = pairwise_distances(self.positions)
+        prob = self.channel.reception_probability(dist)
+        np.fill_diagonal(prob, 0.0)
+        self._prob = prob
+        reach = prob > 0
+        self._neighbours = [np.flatnonzero(row) for row in reach]
+        self._neighbour_sets = [frozenset(nb.tolist()) for nb in self._neighbours]
+        self._lossless = bool(np.all(prob[reach] >= 1.0))
+
+    def in_range(self) -> np.ndarray:
+        """Boolean (N, N) neighbour graph of the current positions."""
+        return self._prob > 0
+
+    def _publish(self, sender: int, topic: str, msg: Message) -> None:
+        frame = encode(msg)
+        self.stats.sent += 1
+        self.stats.bytes_sent += len(frame)
+        self.stats.by_topic[topic.split("_")[0]] = (
+            self.stats.by_topic.get(topic.split("_")[0], 0) + 1
+        )
+        self._queue.append(_Queued(sender, topic, frame))
+
+    def inject(self, sender: int, topic: str, frame: bytes) -> None:
+        """Put raw bytes on the medium as if ``sender`` had sent them (tests, fault injection)."""
+        self.stats.sent += 1
+        self.stats.bytes_sent += len(frame)
+        self._queue.append(_Queued(sender, topic, frame))
+
+    def flush(self) -> int:
+        """Deliver everything queued (and anything sent while delivering); return deliveries."""
+        delivered = 0
+        while self._queue:
+            queue, self._queue = self._queue, []
+            for item in queue:
+                delivered += self._deliver(item)
+        return delivered
+
+    def _deliver(self, item: _Queued) -> int:
+        subs = self._subs.get(item.topic)
+        if not subs:
+            return 0
+        try:
+            msg = decode(item.frame)
+        except WireError:
+            self.stats.rejected += 1
+            return 0
+        if msg.receiver != BROADCAST:
+            targets = [msg.receiver] if msg.receiver in subs else []
+            targets = [t for t in targets if t in self._neighbour_sets[item.sender]]
+        elif len(subs) * 4 < len(self._neighbours[item.sender]):
+            near = self._neighbour_sets[item.sender]
+            targets = [r for r in subs if r in near]
+        else:
+            targets = [r for r in self._neighbours[item.sender].tolist() if r in subs]
+        if not targets:
+            return 0
+        if not self._lossless:
+            p = self._prob[item.sender, targets]
+            keep = self.rng.random(len(targets)) < p
+            self.stats.dropped += int(len(targets) - keep.sum())
+            targets = [t for t, k in zip(targets, keep, strict=True) if k]
+        size = len(item.frame)
+        for r in targets:
+            subs[r](msg)
+        self.stats.delivered += len(targets)
+        self.stats.bytes_delivered += size * len(targets)
+        return len(targets)
+
+
+class InProcessTransport:
+    """One robot's view of an :class:`InProcessNetwork`."""
+
+    def __init__(self, network: InProcessNetwork, robot_id: int) -> None:
+        self.network = network
+        self.robot_id = robot_id
+
+    def publish(self, topic: str, msg: Message) -> None:
+        """Queue ``msg`` for delivery at the next flush."""
+        self.network._publish(self.robot_id, topic, msg)
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        """Hear ``topic`` from now on."""
+        self.network._subs.setdefault(topic, {})[self.robot_id] = handler
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop hearing ``topic``."""
+        subs = self.network._subs.get(topic)
+        if subs is not None:
+            subs.pop(self.robot_id, None)
+            if not subs:
+                del self.network._subs[topic]
+
+    def now(self) -> float:
+        """Simulated time (rounds)."""
+        return self.network.time

@@ -1,0 +1,206 @@
+"""rclpy transport: the agent's topics as ROS 2 topics carrying wire frames.
+
+Each agent topic (``beacon``, ``robot_<id>``, ``cluster_<cid>``, ``inter``) becomes
+``/<namespace>/<topic>`` of type ``std_msgs/UInt8MultiArray`` whose ``data`` is one
+:mod:`gossip_learning.wire` frame. Beacons are best-effort keep-last; everything else is
+reliable keep-last. DDS hands a message to every subscriber of its topic, so the radio is
+simulated on the receiving side: the sender's last known position (from its beacons) and this
+robot's own position (from odometry) go through the configured channel model, and what the
+radio would not hear is dropped and counted. Frames that fail to decode, or that are addressed
+to someone else, are rejected and counted; the agent only ever sees valid messages meant for it.
+
+Per-robot and per-cluster topics keep DDS deliveries close to what a radio hears (DESIGN §3):
+a robot listens to ``beacon``, its own ``robot_<id>``, its cluster's topic and, as a head,
+``inter``. Publishers are created ahead of use (for a peer once its first beacon is heard, for a
+cluster when subscribing to it) so discovery has matched them before the first model is sent.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from rclpy.callback_groups import CallbackGroup
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import UInt8MultiArray
+
+from gossip_learning.channel import Channel
+from gossip_learning.errors import WireError
+from gossip_learning.transports.base import BEACON_TOPIC, Handler, TransportStats, robot_topic
+from gossip_learning.wire import BROADCAST, Kind, Message, decode, encode
+
+BEACON_QOS_DEPTH = 64
+RELIABLE_QOS_DEPTH = 64
+
+
+def beacon_qos(depth: int = BEACON_QOS_DEPTH) -> QoSProfile:
+    """Best-effort keep-last: a lost beacon is replaced by the next one."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT
+    )
+
+
+def reliable_qos(depth: int = RELIABLE_QOS_DEPTH) -> QoSProfile:
+    """Reliable keep-last for handovers, proposals and models."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE
+    )
+
+
+def qos_for(topic: str) -> QoSProfile:
+    """QoS of an agent topic."""
+    return beacon_qos() if topic == BEACON_TOPIC else reliable_qos()
+
+
+class RosTransport:
+    """One robot's :class:`~gossip_learning.transports.base.Transport` on an rclpy node."""
+
+    def __init__(
+        self,
+        node: Node,
+        robot_id: int,
+        channel: Channel,
+        namespace: str = "swarm",
+        rng: np.random.Generator | None = None,
+        callback_group: CallbackGroup | None = None,
+    ) -> None:
+        self.node = node
+        self.robot_id = robot_id
+        self.channel = channel
+        self.prefix = "/" + namespace.strip("/") + "/" if namespace.strip("/") else "/"
+        self.rng = rng if rng is not None else np.random.default_rng(robot_id)
+        self.callback_group = callback_group
+        self.stats = TransportStats()
+        self.reasons: Counter[str] = Counter()
+        self.poses: dict[int, tuple[float, float]] = {}
+        self.x = math.nan
+        self.y = math.nan
+        self._lock = threading.Lock()
+        self._pubs: dict[str, Any] = {}
+        self._subs: dict[str, Any] = {}
+        self._handlers: dict[str, Handler] = {}
+
+    # ------------------------------------------------------------ Transport API
+    def publish(self, topic: str, msg: Message) -> None:
+        """Encode ``msg`` and publish it on ``/<namespace>/<topic>``."""
+        frame = encode(msg)
+        out = UInt8MultiArray()
+        out.data = frame
+        self._publisher(topic).publish(out)
+        with self._lock:
+            self.stats.sent += 1
+            self.stats.bytes_sent += len(frame)
+            key = topic.split("_")[0]
+            self.stats.by_topic[key] = self.stats.by_topic.get(key, 0) + 1
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        """Hear ``topic`` (range-filtered) from now on; replaces an earlier handler."""
+        self._handlers[topic] = handler
+        if topic not in self._subs:
+            self._subs[topic] = self.node.create_subscription(
+                UInt8MultiArray,
+                self.prefix + topic,
+                self._callback(topic),
+                qos_for(topic),
+                callback_group=self.callback_group,
+            )
+        self._publisher(topic)  # a robot that listens on a topic will soon talk on it too
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop hearing ``topic`` (no error if not subscribed)."""
+        self._handlers.pop(topic, None)
+        sub = self._subs.pop(topic, None)
+        if sub is not None:
+            self.node.destroy_subscription(sub)
+
+    def now(self) -> float:
+        """ROS time in seconds (simulated time under ``use_sim_time``)."""
+        return float(self.node.get_clock().now().nanoseconds) * 1e-9
+
+    # ------------------------------------------------------------------ extras
+    def set_position(self, x: float, y: float) -> None:
+        """This robot's own position, from its odometry."""
+        self.x, self.y = float(x), float(y)
+
+    @property
+    def topics(self) -> list[str]:
+        """Agent topics currently subscribed."""
+        return sorted(self._subs)
+
+    def close(self) -> None:
+        """Destroy every publisher and subscription this transport made."""
+        for topic in list(self._subs):
+            self.unsubscribe(topic)
+        for pub in self._pubs.values():
+            self.node.destroy_publisher(pub)
+        self._pubs.clear()
+
+    def counters(self) -> dict[str, Any]:
+        """Cumulative counters, with reasons for drops and rejections."""
+        with self._lock:
+            return {**self.stats.as_dict(), "reasons": dict(self.reasons)}
+
+    # ----------------------------------------------------------------- private
+    def _publisher(self, topic: str) -> Any:
+        pub = self._pubs.get(topic)
+        if pub is None:
+            pub = self.node.create_publisher(UInt8MultiArray, self.prefix + topic, qos_for(topic))
+            self._pubs[topic] = pub
+        return pub
+
+    def _callback(self, topic: str) -> Callable[[UInt8MultiArray], None]:
+        return lambda data: self._on_frame(topic, data)
+
+    def _count(self, field: str, reason: str) -> None:
+        with self._lock:
+            setattr(self.stats, field, getattr(self.stats, field) + 1)
+            self.reasons[reason] += 1
+
+    def _on_frame(self, topic: str, data: UInt8MultiArray) -> None:
+        frame = bytes(data.data)
+        try:
+            msg = decode(frame)
+        except WireError:
+            self._count("rejected", "undecodable")
+            return
+        if msg.sender == self.robot_id:
+            return  # DDS echoes our own broadcasts back; a radio does not hear itself
+        if msg.receiver not in (BROADCAST, self.robot_id):
+            self._count("rejected", "not_addressed_to_me")
+            return
+        if msg.kind == Kind.BEACON and msg.beacon is not None:
+            if msg.sender not in self.poses:
+                self._publisher(robot_topic(msg.sender))  # match early, before a proposal
+            self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
+        if not self._heard(msg.sender):
+            return
+        handler = self._handlers.get(topic)
+        if handler is None:
+            return
+        with self._lock:
+            self.stats.delivered += 1
+            self.stats.bytes_delivered += len(frame)
+        handler(msg)
+
+    def _heard(self, sender: int) -> bool:
+        pose = self.poses.get(sender)
+        if pose is None:
+            self._count("dropped", "sender_position_unknown")
+            return False
+        if math.isnan(self.x):
+            self._count("dropped", "own_position_unknown")
+            return False
+        dist = math.hypot(pose[0] - self.x, pose[1] - self.y)
+        p = float(np.asarray(self.channel.reception_probability(np.array([dist])))[0])
+        if p <= 0.0:
+            self._count("dropped", "out_of_range")
+            return False
+        if p < 1.0 and self.rng.random() >= p:
+            self._count("dropped", "channel_loss")
+            return False
+        return True

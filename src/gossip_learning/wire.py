@@ -1,0 +1,352 @@
+"""Versioned binary envelope for every message the protocol sends.
+
+The same bytes travel over the in-process transport, ROS 2 (``std_msgs/UInt8MultiArray``),
+Cyclone DDS and a serial link to a microcontroller. Layout (little-endian), see docs/wire-format.md:
+
+``header (46 B) | payload (payload_len B) | crc32 (4 B, over header + payload)``
+
+The payload is a beacon (pose, cluster state, label distribution) or a model (flat parameter
+vector in fp32, fp16 or int8 with one scale). Large models may be cut into chunks; each chunk is
+a full frame with its own CRC and is put back together by :class:`Reassembler`.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from gossip_learning.errors import WireError
+
+MAGIC = b"GL"
+VERSION = 1
+BROADCAST = 0xFFFFFFFF
+NO_CLUSTER = -1
+
+_HEADER = struct.Struct("<2sBBBBHIIIHHHiIIfI")
+_CRC = struct.Struct("<I")
+_BEACON = struct.Struct("<ffBiiHH")
+HEADER_SIZE = _HEADER.size
+OVERHEAD = HEADER_SIZE + _CRC.size
+MAX_FRAME = 16 * 1024 * 1024
+
+
+class Kind(IntEnum):
+    """What a message is for."""
+
+    BEACON = 1  # pose + cluster state, broadcast every DK-means pass
+    HANDOVER = 2  # a head hands headship of its cluster to the addressed member
+    PROPOSE = 3  # pairwise gossip: ask the addressee to exchange models
+    ACCEPT = 4  # pairwise gossip: the addressee agrees and sends its model
+    REPLY = 5  # pairwise gossip: the proposer answers with its model
+    MODEL = 6  # one-to-many model broadcast (layer tells intra / inter / head hand-off)
+    STATUS = 7  # per-round robot status for a monitor (payload: UTF-8 JSON)
+
+
+class Layer(IntEnum):
+    """Which layer of the protocol a message belongs to."""
+
+    NONE = 0
+    CLUSTER = 1
+    INTRA = 2
+    INTER = 3
+    HEAD = 4
+
+
+class Role(IntEnum):
+    """A robot's role in DK-means."""
+
+    NONE = 0  # in no cluster (a singleton)
+    MEMBER = 1
+    HEAD = 2
+
+
+class DType(IntEnum):
+    """How model parameters are encoded on the wire."""
+
+    NONE = 0
+    F32 = 1
+    F16 = 2
+    I8 = 3
+
+
+DTYPE_NAMES = {"f32": DType.F32, "f16": DType.F16, "int8": DType.I8}
+
+
+@dataclass(frozen=True, slots=True)
+class Beacon:
+    """A robot's pose and DK-means state as its neighbours hear it."""
+
+    x: float
+    y: float
+    role: Role
+    head: int
+    neighbours: int
+    label_dist: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One decoded protocol message. ``model`` is float32 after decoding."""
+
+    kind: Kind
+    sender: int
+    receiver: int = BROADCAST
+    round: int = 0
+    step: int = 0
+    layer: Layer = Layer.NONE
+    cluster: int = NO_CLUSTER
+    samples: int = 0
+    model_version: int = 0
+    beacon: Beacon | None = None
+    model: np.ndarray | None = field(default=None, compare=False)
+    dtype: DType = DType.F32
+    text: str = ""
+
+
+def _encode_model(model: np.ndarray, dtype: DType) -> tuple[bytes, float]:
+    vec = np.ascontiguousarray(model, dtype=np.float32).ravel()
+    if dtype == DType.F32:
+        return vec.astype("<f4").tobytes(), 1.0
+    if dtype == DType.F16:
+        return vec.astype("<f2").tobytes(), 1.0
+    if dtype == DType.I8:
+        peak = float(np.max(np.abs(vec))) if vec.size else 0.0
+        scale = peak / 127.0 if peak > 0 else 1.0
+        q = np.clip(np.rint(vec / scale), -127, 127).astype(np.int8)
+        return q.tobytes(), scale
+    raise WireError(f"cannot encode a model with dtype {dtype!r}")
+
+
+def _decode_model(payload: bytes, dtype: DType, scale: float) -> np.ndarray:
+    if dtype == DType.F32:
+        width, np_type = 4, "<f4"
+    elif dtype == DType.F16:
+        width, np_type = 2, "<f2"
+    elif dtype == DType.I8:
+        width, np_type = 1, "i1"
+    else:
+        raise WireError(f"unknown model dtype code {int(dtype)}")
+    if len(payload) % width:
+        raise WireError(
+            f"model payload of {len(payload)} bytes is not a whole number of {dtype.name}"
+        )
+    vec = np.frombuffer(payload, dtype=np_type).astype(np.float32)
+    if dtype == DType.I8:
+        if not np.isfinite(scale) or scale <= 0:
+            raise WireError(f"int8 model with invalid scale {scale}")
+        vec *= np.float32(scale)
+    return vec
+
+
+def _encode_payload(msg: Message) -> tuple[bytes, DType, float]:
+    if msg.kind == Kind.BEACON:
+        if msg.beacon is None:
+            raise WireError("a BEACON message needs a beacon")
+        b = msg.beacon
+        head = _BEACON.pack(b.x, b.y, int(b.role), b.head, 0, b.neighbours, len(b.label_dist))
+        dist = np.asarray(b.label_dist, dtype="<f4").tobytes()
+        return head + dist, DType.NONE, 1.0
+    if msg.kind in (Kind.ACCEPT, Kind.REPLY, Kind.MODEL):
+        if msg.model is None:
+            raise WireError(f"a {msg.kind.name} message needs a model")
+        data, scale = _encode_model(msg.model, msg.dtype)
+        return data, msg.dtype, scale
+    if msg.kind == Kind.STATUS:
+        return msg.text.encode("utf-8"), DType.NONE, 1.0
+    return b"", DType.NONE, 1.0
+
+
+def _frame(
+    msg: Message, dtype: DType, scale: float, index: int, count: int, payload: bytes
+) -> bytes:
+    header = _HEADER.pack(
+        MAGIC,
+        VERSION,
+        int(msg.kind),
+        int(msg.layer),
+        int(dtype),
+        0,
+        msg.sender,
+        msg.receiver,
+        msg.round,
+        msg.step,
+        index,
+        count,
+        msg.cluster,
+        msg.samples,
+        msg.model_version,
+        scale,
+        len(payload),
+    )
+    body = header + payload
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def encode_frames(msg: Message, max_payload: int = 0) -> list[bytes]:
+    """Encode ``msg`` as one frame, or as chunks of at most ``max_payload`` payload bytes."""
+    try:
+        payload, dtype, scale = _encode_payload(msg)
+        if max_payload <= 0 or len(payload) <= max_payload:
+            return [_frame(msg, dtype, scale, 0, 1, payload)]
+        pieces = [payload[i : i + max_payload] for i in range(0, len(payload), max_payload)]
+        if len(pieces) > 0xFFFF:
+            raise WireError(f"{len(pieces)} chunks exceed the 65535 a frame can number")
+        return [_frame(msg, dtype, scale, i, len(pieces), p) for i, p in enumerate(pieces)]
+    except struct.error as exc:
+        raise WireError(f"field out of range for the wire format: {exc}") from exc
+
+
+def encode(msg: Message) -> bytes:
+    """Encode ``msg`` as a single frame."""
+    return encode_frames(msg)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A checked frame before its payload is interpreted."""
+
+    kind: Kind
+    layer: Layer
+    dtype: DType
+    sender: int
+    receiver: int
+    round: int
+    step: int
+    chunk_index: int
+    chunk_count: int
+    cluster: int
+    samples: int
+    model_version: int
+    scale: float
+    payload: bytes
+
+
+def parse_frame(data: bytes | bytearray | memoryview) -> Frame:
+    """Check magic, version, length and CRC of one frame; raise :class:`WireError` if bad."""
+    raw = bytes(data)
+    if len(raw) < OVERHEAD:
+        raise WireError(f"frame of {len(raw)} bytes is shorter than the {OVERHEAD}-byte envelope")
+    if raw[:2] != MAGIC:
+        raise WireError(f"foreign frame: magic {raw[:2]!r}, expected {MAGIC!r}")
+    fields = _HEADER.unpack_from(raw, 0)
+    version = fields[1]
+    if version != VERSION:
+        raise WireError(f"unsupported wire version {version} (this build speaks {VERSION})")
+    payload_len = fields[16]
+    if len(raw) != OVERHEAD + payload_len:
+        raise WireError(f"frame length {len(raw)} does not match payload length {payload_len}")
+    (crc,) = _CRC.unpack_from(raw, HEADER_SIZE + payload_len)
+    if zlib.crc32(raw[: HEADER_SIZE + payload_len]) != crc:
+        raise WireError("CRC mismatch: frame corrupted in transit")
+    try:
+        kind, layer, dtype = Kind(fields[2]), Layer(fields[3]), DType(fields[4])
+    except ValueError as exc:
+        raise WireError(f"unknown code in header: {exc}") from exc
+    index, count = fields[10], fields[11]
+    if count < 1 or index >= count:
+        raise WireError(f"bad chunk numbering {index}/{count}")
+    return Frame(
+        kind=kind,
+        layer=layer,
+        dtype=dtype,
+        sender=fields[6],
+        receiver=fields[7],
+        round=fields[8],
+        step=fields[9],
+        chunk_index=index,
+        chunk_count=count,
+        cluster=fields[12],
+        samples=fields[13],
+        model_version=fields[14],
+        scale=fields[15],
+        payload=raw[HEADER_SIZE : HEADER_SIZE + payload_len],
+    )
+
+
+def _message_from(frame: Frame, payload: bytes) -> Message:
+    beacon = None
+    model = None
+    text = ""
+    if frame.kind == Kind.BEACON:
+        if len(payload) < _BEACON.size:
+            raise WireError(f"beacon payload of {len(payload)} bytes is too short")
+        x, y, role, head, _, neighbours, num_classes = _BEACON.unpack_from(payload, 0)
+        if len(payload) != _BEACON.size + 4 * num_classes:
+            raise WireError("beacon label distribution length does not match its count")
+        dist = np.frombuffer(payload, dtype="<f4", offset=_BEACON.size, count=num_classes)
+        if not (np.isfinite(x) and np.isfinite(y) and np.all(np.isfinite(dist))):
+            raise WireError("beacon carries non-finite numbers")
+        try:
+            role_v = Role(role)
+        except ValueError as exc:
+            raise WireError(f"unknown role code {role}") from exc
+        beacon = Beacon(float(x), float(y), role_v, head, neighbours, tuple(float(v) for v in dist))
+    elif frame.kind in (Kind.ACCEPT, Kind.REPLY, Kind.MODEL):
+        model = _decode_model(payload, frame.dtype, frame.scale)
+    elif frame.kind == Kind.STATUS:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WireError("status payload is not UTF-8") from exc
+    return Message(
+        kind=frame.kind,
+        sender=frame.sender,
+        receiver=frame.receiver,
+        round=frame.round,
+        step=frame.step,
+        layer=frame.layer,
+        cluster=frame.cluster,
+        samples=frame.samples,
+        model_version=frame.model_version,
+        beacon=beacon,
+        model=model,
+        dtype=frame.dtype if frame.dtype != DType.NONE else DType.F32,
+        text=text,
+    )
+
+
+def decode(data: bytes | bytearray | memoryview) -> Message:
+    """Decode a single-chunk frame into a :class:`Message`; raise :class:`WireError` if bad."""
+    frame = parse_frame(data)
+    if frame.chunk_count != 1:
+        raise WireError("frame is one chunk of several: feed it to a Reassembler")
+    return _message_from(frame, frame.payload)
+
+
+class Reassembler:
+    """Put chunked frames back together; keeps at most ``max_pending`` partial messages."""
+
+    def __init__(self, max_pending: int = 64) -> None:
+        self.max_pending = max_pending
+        self._pending: dict[tuple[int, int, int, int, int], dict[int, Frame]] = {}
+
+    def feed(self, data: bytes | bytearray | memoryview) -> Message | None:
+        """Add one frame; return the whole message once its last chunk is in, else ``None``."""
+        frame = parse_frame(data)
+        if frame.chunk_count == 1:
+            return _message_from(frame, frame.payload)
+        key = (frame.sender, int(frame.kind), frame.round, frame.step, int(frame.layer))
+        parts = self._pending.setdefault(key, {})
+        first = next(iter(parts.values()), None)
+        if first is not None and (
+            first.chunk_count != frame.chunk_count or first.model_version != frame.model_version
+        ):
+            del self._pending[key]
+            raise WireError("chunks of one message disagree on count or model version")
+        parts[frame.chunk_index] = frame
+        if len(parts) < frame.chunk_count:
+            while len(self._pending) > self.max_pending:
+                self._pending.pop(next(iter(self._pending)))
+            return None
+        del self._pending[key]
+        payload = b"".join(parts[i].payload for i in range(frame.chunk_count))
+        return _message_from(frame, payload)
+
+    @property
+    def pending(self) -> int:
+        """Number of messages still missing chunks."""
+        return len(self._pending)

@@ -1,0 +1,153 @@
+"""Behaviour every transport must give the agent. Reused by the in-process and rclpy tests.
+
+A harness builds one transport per robot at fixed positions with a unit-disk range, and
+``settle()`` waits until everything sent so far has been delivered (a flush in-process; spinning
+executors for ROS). Each ``check_*`` function runs one scenario and asserts on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from gossip_learning.agent import AgentSettings, RobotAgent
+from gossip_learning.config import ClusteringConfig, GossipConfig
+from gossip_learning.schedule import Phase, build_schedule
+from gossip_learning.transports.base import Transport
+from gossip_learning.wire import Role
+
+
+class Harness(Protocol):
+    """Builds transports for robots at ``positions`` that hear each other within ``comm_range``."""
+
+    def transports(self, positions: np.ndarray, comm_range: float) -> list[Transport]: ...
+
+    def settle(self) -> None: ...
+
+
+HarnessFactory = Callable[[], Harness]
+NUM_PARAMS = 6
+
+
+def settings(method: str = "bilayer", mode: str = "pairwise", **gossip: object) -> AgentSettings:
+    g = GossipConfig(mode=mode, intra_steps=1, inter_steps=1, **gossip)  # type: ignore[arg-type]
+    return AgentSettings(
+        method, ClusteringConfig(passes=3, min_cluster_size=1), g, 10.0, 42, NUM_PARAMS
+    )
+
+
+def make_agents(
+    harness: Harness, positions: np.ndarray, st: AgentSettings, samples: list[int] | None = None
+) -> list[RobotAgent]:
+    n = len(positions)
+    transports = harness.transports(positions, st.comm_range)
+    agents = []
+    for i in range(n):
+        a = RobotAgent(
+            i,
+            st,
+            transports[i],
+            np.full(NUM_PARAMS, float(i), np.float32),
+            (samples or [10] * n)[i],
+            np.full(2, 0.5, np.float32),
+            seed=100 + i,
+        )
+        a.set_position(*positions[i])
+        agents.append(a)
+    harness.settle()
+    return agents
+
+
+def run_round(
+    harness: Harness, agents: list[RobotAgent], schedule: list[Phase], round_no: int
+) -> None:
+    finish = _finish(schedule)
+    for a in agents:
+        a.begin_round(round_no)
+    for ph in schedule:
+        for a in agents:
+            a.run_phase(ph, finish[ph.slot])
+        harness.settle()
+
+
+def _finish(schedule: list[Phase]) -> list[int]:
+    from gossip_learning.experiment import _finish_slots
+
+    return _finish_slots(schedule)
+
+
+def check_flat_pairwise_merges_to_exact_average(harness: Harness) -> None:
+    """Two robots in range, flat pairwise gossip: after one step both hold the weighted mean."""
+    pos = np.array([[0.0, 0.0], [5.0, 0.0]])
+    st = settings("flat", "pairwise", propose_prob=1.0)
+    agents = make_agents(harness, pos, st, samples=[10, 30])
+    # With propose_prob=1 both propose and nobody listens: no exchange can happen.
+    run_round(harness, agents, build_schedule("flat", 3, st.gossip), 1)
+    assert np.allclose(agents[0].params, 0.0) and np.allclose(agents[1].params, 1.0)
+    st = settings("flat", "pairwise", propose_prob=0.5)
+    agents = make_agents(harness, pos, st, samples=[10, 30])
+    for r in range(1, 30):
+        run_round(harness, agents, build_schedule("flat", 3, st.gossip), r)
+        if not np.allclose(agents[0].params, 0.0):
+            break
+    assert np.allclose(agents[0].params, 0.75) and np.allclose(agents[1].params, 0.75)
+
+
+def check_broadcast_reaches_only_in_range(harness: Harness) -> None:
+    """Robot 2 is out of everyone's range: it hears nothing and keeps its model."""
+    pos = np.array([[0.0, 0.0], [5.0, 0.0], [50.0, 50.0]])
+    st = settings("flat", "broadcast")
+    agents = make_agents(harness, pos, st)
+    run_round(harness, agents, build_schedule("flat", 3, st.gossip), 1)
+    assert np.allclose(agents[0].params, 0.5) and np.allclose(agents[1].params, 0.5)
+    assert np.allclose(agents[2].params, 2.0)
+    assert len(agents[2].table) == 0 and agents[2].merged_total == 0
+    assert set(agents[0].table) == {1}
+
+
+def check_bilayer_two_groups_cluster_and_mix(harness: Harness) -> None:
+    """Two groups of 3 in range of each other only through their heads' range: clusters form,
+    and after a few rounds every robot's model moves toward the global average."""
+    pos = np.array([[0, 0], [3, 0], [0, 3], [8, 0], [11, 0], [8, 3]], dtype=float)
+    st = settings("bilayer", "broadcast")
+    agents = make_agents(harness, pos, st)
+    start_spread = np.ptp([a.params[0] for a in agents])
+    sched = build_schedule("bilayer", 3, st.gossip)
+    for r in range(1, 6):
+        run_round(harness, agents, sched, r)
+    heads = [a for a in agents if a.state.role == Role.HEAD]
+    assert heads, "no cluster head was elected"
+    assert all(a.state.role != Role.NONE for a in agents)
+    spread = np.ptp([a.params[0] for a in agents])
+    assert spread < 0.5 * start_spread
+
+
+def check_corrupt_bytes_are_rejected(
+    harness: Harness, inject: Callable[[int, str, bytes], None]
+) -> None:
+    """A frame with a flipped byte never reaches the agent's model."""
+    from gossip_learning import wire
+
+    pos = np.array([[0.0, 0.0], [5.0, 0.0]])
+    st = settings("flat", "broadcast")
+    agents = make_agents(harness, pos, st)
+    frame = bytearray(
+        wire.encode(
+            wire.Message(
+                wire.Kind.MODEL,
+                sender=1,
+                round=0,
+                layer=wire.Layer.INTRA,
+                cluster=0,
+                samples=5,
+                model_version=42,
+                model=np.full(NUM_PARAMS, 99.0, np.float32),
+            )
+        )
+    )
+    frame[-10] ^= 0xFF
+    inject(1, "cluster_0", bytes(frame))
+    harness.settle()
+    assert np.allclose(agents[0].params, 0.0)

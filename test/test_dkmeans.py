@@ -1,0 +1,156 @@
+"""DK-means decisions on hand-made neighbour tables, and on a fixed layout end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gossip_learning import dkmeans
+from gossip_learning.channel import UnitDisk
+from gossip_learning.config import ClusteringConfig
+from gossip_learning.dkmeans import ClusterState, Criterion, Neighbour, assign, new_cluster_id
+from gossip_learning.wire import NO_CLUSTER, Role
+
+CFG = ClusteringConfig(min_cluster_size=3, election="paper")
+CRIT = Criterion(CFG, comm_range=10.0)
+D = np.zeros(0, np.float32)
+
+
+def nb(
+    i: int,
+    x: float,
+    y: float,
+    role: Role = Role.NONE,
+    cluster: int = NO_CLUSTER,
+    head: int = -1,
+    degree: int = 0,
+) -> Neighbour:
+    return Neighbour(i, x, y, role, cluster, head, degree, D)
+
+
+def table(*ns: Neighbour) -> dict[int, Neighbour]:
+    return {n.id: n for n in ns}
+
+
+NONE = ClusterState(Role.NONE, NO_CLUSTER, -1)
+
+
+def test_non_head_joins_nearest_head_in_range() -> None:
+    t = table(nb(1, 5, 0, Role.HEAD, 100, 1), nb(2, 2, 0, Role.HEAD, 200, 2), nb(3, 1, 0))
+    d = assign(0, NONE, 0, 0, D, t, CFG, CRIT, pass_no=0)
+    assert d.state == ClusterState(Role.MEMBER, 200, 2)
+
+
+def test_no_head_enough_neighbours_becomes_head() -> None:
+    t = table(*(nb(i, i, 0) for i in range(1, 5)))  # 4 neighbours > 3
+    d = assign(0, NONE, 0, 0, D, t, CFG, CRIT, pass_no=4)
+    assert (
+        d.state.role == Role.HEAD
+        and d.state.cluster == new_cluster_id(0, 0)
+        and d.state.head_since == 4
+    )
+
+
+def test_no_head_few_neighbours_joins_nearest_neighbours_cluster() -> None:
+    t = table(nb(1, 1, 0, Role.MEMBER, 300, 9), nb(2, 3, 0, Role.MEMBER, 400, 8))
+    d = assign(0, NONE, 0, 0, D, t, CFG, CRIT, pass_no=0)
+    assert d.state == ClusterState(Role.MEMBER, 300, 9)
+
+
+def test_isolated_robot_stays_alone() -> None:
+    assert assign(0, NONE, 0, 0, D, {}, CFG, CRIT, 0).state.role == Role.NONE
+
+
+def test_local_max_election_lets_only_the_best_connected_promote() -> None:
+    cfg = ClusteringConfig(min_cluster_size=3, election="local_max")
+    t = table(*(nb(i, i, 0, degree=4) for i in range(1, 5)))
+    # Robot 0 has 4 neighbours; neighbour 1 reports 4 too but has a higher id: 0 wins the tie.
+    assert assign(0, NONE, 0, 0, D, t, cfg, CRIT, 0).state.role == Role.HEAD
+    t[1] = nb(1, 1, 0, degree=6)
+    assert assign(0, NONE, 0, 0, D, t, cfg, CRIT, 0).state.role == Role.NONE
+
+
+def test_head_with_few_neighbours_steps_down_and_joins_another_head() -> None:
+    me = ClusterState(Role.HEAD, 500, 0, head_since=-1)
+    t = table(nb(1, 2, 0, Role.HEAD, 600, 1), nb(2, 3, 0, Role.MEMBER, 500, 0))
+    d = assign(0, me, 0, 0, D, t, CFG, CRIT, pass_no=3)
+    assert d.state == ClusterState(Role.MEMBER, 600, 1)
+
+
+def test_head_with_few_members_steps_down_only_once_members_could_join() -> None:
+    me = ClusterState(Role.HEAD, 500, 0, head_since=5)
+    t = table(*(nb(i, i, 0) for i in range(1, 6)))  # 5 neighbours, none a member yet
+    assert assign(0, me, 0, 0, D, t, CFG, CRIT, pass_no=6).state.role == Role.HEAD  # too early
+    assert assign(0, me, 0, 0, D, t, CFG, CRIT, pass_no=7).state.role != Role.HEAD
+
+
+def test_recentre_hands_over_to_member_nearest_centroid() -> None:
+    me = ClusterState(Role.HEAD, 500, 0, head_since=-1)
+    members = [nb(i, x, 0, Role.MEMBER, 500, 0) for i, x in ((1, 4), (2, 5), (3, 6), (4, 9))]
+    d = assign(0, me, 0, 0, D, table(*members), CFG, CRIT, pass_no=2)
+    # centroid of {0,4,5,6,9} is x=4.8: member 2 (x=5) is nearest
+    assert d.handover_to == 2
+    assert d.state == ClusterState(Role.MEMBER, 500, 2)
+
+
+def test_emd_criterion_joins_the_head_with_similar_labels() -> None:
+    cfg = ClusteringConfig(criterion="emd")
+    crit = Criterion(cfg, 10.0)
+    a = np.array([1.0, 0.0], np.float32)
+    b = np.array([0.0, 1.0], np.float32)
+    t = {
+        1: Neighbour(1, 1, 0, Role.HEAD, 100, 1, 4, b),
+        2: Neighbour(2, 9, 0, Role.HEAD, 200, 2, 4, a),
+    }
+    assert assign(0, NONE, 0, 0, a, t, cfg, crit, 0).state.cluster == 200
+    geo = Criterion(ClusteringConfig(criterion="geographic"), 10.0)
+    assert assign(0, NONE, 0, 0, a, t, cfg, geo, 0).state.cluster == 100
+
+
+def test_settle_drops_a_member_whose_cluster_vanished() -> None:
+    st = ClusterState(Role.MEMBER, 500, 1)
+    assert dkmeans.settle(st, table(nb(1, 1, 0, Role.NONE)), 0).role == Role.NONE
+    t = table(nb(1, 1, 0, Role.MEMBER, 500, 2), nb(2, 2, 0, Role.HEAD, 500, 2))
+    assert dkmeans.settle(st, t, 0) == ClusterState(Role.MEMBER, 500, 2)
+
+
+def test_fixed_layout_gives_two_clusters_obeying_size_rules() -> None:
+    """Two far-apart groups of 6 robots: each group ends as one cluster with one head."""
+    from agent_contract import run_round, settings
+    from gossip_learning.agent import RobotAgent
+    from gossip_learning.schedule import build_schedule
+    from gossip_learning.transports.inprocess import InProcessNetwork
+
+    grp = np.array([[0, 0], [2, 0], [0, 2], [2, 2], [1, 1], [1, 3]], float)
+    pos = np.vstack([grp, grp + 50])
+    net = InProcessNetwork(12, UnitDisk(10.0), np.random.default_rng(0))
+    net.set_positions(pos)
+    st = settings("bilayer", "broadcast")
+    st = type(st)(
+        st.method,
+        ClusteringConfig(passes=5, min_cluster_size=3, head_prob=0.2),
+        st.gossip,
+        10.0,
+        42,
+        6,
+    )
+    agents = [
+        RobotAgent(i, st, net.endpoint(i), np.zeros(6, np.float32), 10, np.zeros(0), seed=i)
+        for i in range(12)
+    ]
+    for a in agents:
+        a.set_position(*pos[a.id])
+
+    class H:
+        def settle(self) -> None:
+            net.flush()
+
+    sched = build_schedule("bilayer", 5, st.gossip)
+    for r in (1, 2):
+        run_round(H(), agents, sched, r)  # type: ignore[arg-type]
+    for g in (agents[:6], agents[6:]):
+        clusters = {a.state.cluster for a in g}
+        heads = [a for a in g if a.state.role == Role.HEAD]
+        assert len(clusters) == 1 and NO_CLUSTER not in clusters
+        assert len(heads) == 1
+        assert all(a.state.head == heads[0].id for a in g if a is not heads[0])
+    assert agents[0].state.cluster != agents[6].state.cluster

@@ -1,0 +1,158 @@
+"""End-to-end swarm runs on small separable data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gossip_learning import cli
+from gossip_learning.config import config_from_dict
+from gossip_learning.errors import ConfigError
+from gossip_learning.experiment import load_data, run_one
+from gossip_learning.results import load_results, run_experiment
+
+TIME_KEYS = {
+    k for k in ("time_move", "time_cluster", "time_train", "time_gossip", "time_eval", "time_round")
+}
+
+
+def small(**sections: dict) -> dict:  # type: ignore[type-arg]
+    raw: dict = {  # type: ignore[type-arg]
+        "experiment": {
+            "rounds": 6,
+            "seeds": [0],
+            "methods": ["bilayer", "cfl"],
+            "map_rounds": [-1],
+        },
+        "swarm": {"num_robots": 12},
+        "data": {
+            "dataset": "synthetic",
+            "params": {
+                "num_train": 1200,
+                "num_test": 300,
+                "dim": 16,
+                "num_classes": 4,
+                "separation": 3.0,
+            },
+        },
+        "learning": {"head": "linear", "epochs": 2, "batch_size": 32, "lr": 0.01},
+        "channel": {"comm_range": 60.0},
+    }
+    for sec, vals in sections.items():
+        raw.setdefault(sec, {}).update(vals)
+    return raw
+
+
+def _strip(rows: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    return [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in rows]
+
+
+def test_bilayer_reaches_cfl_on_separable_data() -> None:
+    cfg = config_from_dict(small())
+    data = load_data(cfg)
+    gossip = run_one(cfg, "bilayer", 0, data)
+    cfl = run_one(cfg, "cfl", 0, data)
+    assert cfl.rows[-1]["acc_mean"] > 0.85
+    assert gossip.rows[-1]["acc_mean"] > cfl.rows[-1]["acc_mean"] - 0.05
+    assert gossip.rows[-1]["num_clusters"] >= 1
+    assert gossip.rows[-1]["msgs_sent"] > 0 and cfl.rows[-1]["msgs_sent"] == 0
+    assert gossip.rows[-1]["peak_model_buffers"] <= 3
+
+
+@pytest.mark.parametrize("mode", ["pairwise", "broadcast"])
+def test_nobody_in_range_means_gossip_equals_local_only(mode: str) -> None:
+    cfg = config_from_dict(small(channel={"comm_range": 1e-6}, gossip={"mode": mode}))
+    data = load_data(cfg)
+    gossip = run_one(cfg, "bilayer", 0, data)
+    local = run_one(cfg, "local", 0, data)
+    for g, lo in zip(gossip.rows, local.rows, strict=True):
+        assert (
+            g["acc_mean"] == lo["acc_mean"] and g["consensus_distance"] == lo["consensus_distance"]
+        )
+        assert g["msgs_delivered"] == 0 and g["isolated"] == 12
+
+
+def test_same_seed_same_metrics_twice() -> None:
+    cfg = config_from_dict(
+        small(gossip={"mode": "pairwise"}, channel={"loss_prob": 0.2, "comm_range": 40.0})
+    )
+    data = load_data(cfg)
+    a = run_one(cfg, "bilayer", 3, data)
+    b = run_one(cfg, "bilayer", 3, data)
+    assert _strip(a.rows) == _strip(b.rows)
+    assert sum(r["msgs_dropped"] for r in a.rows) > 0
+    c = run_one(cfg, "bilayer", 4, data)
+    assert _strip(c.rows) != _strip(a.rows)
+
+
+def test_more_robots_than_samples_is_a_config_error() -> None:
+    cfg = config_from_dict(small(swarm={"num_robots": 50}, data={"params": {"num_train": 20}}))
+    with pytest.raises(ConfigError, match=r"swarm\.num_robots"):
+        run_one(cfg, "bilayer", 0, load_data(cfg))
+
+
+def test_results_folder_and_compare(tmp_path: Path) -> None:
+    cfg = config_from_dict(
+        small(experiment={"rounds": 3, "methods": ["bilayer", "flat", "cfl", "local"]})
+    )
+    out = run_experiment(cfg, tmp_path / "run", log=None)
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "summary.json",
+        "summary.md",
+        "plots/accuracy.png",
+        "plots/churn_spectral_bilayer.png",
+        "plots/map_bilayer_round003.png",
+    ):
+        assert (out / name).is_file(), name
+    rows = load_results(out)
+    assert len(rows) == 12 and {r["method"] for r in rows} == {"bilayer", "flat", "cfl", "local"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["methods"]["cfl"]["gap_to_cfl_points"] == 0.0
+    assert not list(out.rglob("*.tmp"))
+    rc = cli.main(["compare", str(out), str(out), "--out", str(tmp_path / "cmp")])
+    assert rc == 0 and (tmp_path / "cmp" / "compare.png").is_file()
+
+
+def test_cli_run_with_overrides_and_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg_path = tmp_path / "c.yaml"
+    import yaml
+
+    cfg_path.write_text(yaml.safe_dump(small(experiment={"rounds": 2, "methods": ["flat"]})))
+    rc = cli.main(
+        ["run", str(cfg_path), "--set", "gossip.mode=broadcast", "--out", str(tmp_path / "r")]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "round   2/2" in out
+    assert "mode: broadcast" in (tmp_path / "r" / "config.yaml").read_text()
+    rc = cli.main(["run", str(cfg_path), "--set", "channel.comm_range=-1"])
+    assert rc == 2
+    assert "channel.comm_range" in capsys.readouterr().err
+
+
+def test_mixing_matrix_reproduces_the_gossip() -> None:
+    """With no training, post-round models = M @ start models, M row-stochastic."""
+    from gossip_learning.experiment import Swarm, _mixing_matrix
+
+    for mode in ("broadcast", "pairwise"):
+        cfg = config_from_dict(
+            small(
+                gossip={"mode": mode, "intra_steps": 2}, learning={"epochs": 0, "init": "per_robot"}
+            )
+        )
+        swarm = Swarm(cfg, "bilayer", 0, load_data(cfg))
+        start = np.stack([a.params for a in swarm.agents]).astype(np.float64)
+        row, _ = swarm.step()
+        m = _mixing_matrix(swarm.agents)
+        np.testing.assert_allclose(m.sum(axis=1), 1.0, rtol=1e-9)
+        after = np.stack([a.params for a in swarm.agents])
+        np.testing.assert_allclose(after, m @ start, rtol=1e-4, atol=1e-5)
+        assert not np.allclose(m, np.eye(len(m)))
+        assert 0.0 <= row["spectral_gap_mix"] <= 1.0 and 0.0 <= row["spectral_gap_comm"] <= 1.0

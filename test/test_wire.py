@@ -1,0 +1,138 @@
+"""Wire envelope: round trips, integrity checks, chunking and the shared test vectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gossip_learning import wire
+from gossip_learning.errors import WireError
+from gossip_learning.wire import Beacon, DType, Kind, Layer, Message, Role
+
+VECTORS = Path(__file__).parent / "data" / "wire_vectors.json"
+
+
+def _model(n: int = 37, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=n).astype(np.float32)
+
+
+def _beacon_msg() -> Message:
+    b = Beacon(12.5, 80.25, Role.HEAD, 7, 4, (0.5, 0.25, 0.25))
+    return Message(
+        Kind.BEACON, sender=7, round=3, step=2, layer=Layer.CLUSTER, cluster=7168, beacon=b
+    )
+
+
+def test_beacon_round_trip() -> None:
+    msg = _beacon_msg()
+    back = wire.decode(wire.encode(msg))
+    assert back == msg
+    assert back.beacon is not None and back.beacon.label_dist == (0.5, 0.25, 0.25)
+
+
+@pytest.mark.parametrize("kind", [Kind.ACCEPT, Kind.REPLY, Kind.MODEL])
+def test_model_round_trip_f32_is_exact(kind: Kind) -> None:
+    m = _model()
+    msg = Message(
+        kind,
+        sender=1,
+        receiver=2,
+        round=5,
+        step=9,
+        layer=Layer.INTRA,
+        cluster=3,
+        samples=120,
+        model_version=0xDEADBEEF,
+        model=m,
+    )
+    back = wire.decode(wire.encode(msg))
+    assert back == msg  # header fields
+    assert back.model is not None and np.array_equal(back.model, m)
+
+
+def test_f16_and_int8_are_close_and_smaller() -> None:
+    m = _model(1000)
+    sizes = {}
+    for dt, tol in ((DType.F32, 0), (DType.F16, 2e-3), (DType.I8, 0.02)):
+        frame = wire.encode(Message(Kind.MODEL, sender=1, samples=1, model=m, dtype=dt))
+        sizes[dt] = len(frame)
+        back = wire.decode(frame).model
+        assert back is not None
+        assert np.max(np.abs(back - m)) <= tol * max(1.0, float(np.max(np.abs(m))))
+    assert sizes[DType.F32] == wire.OVERHEAD + 4000
+    assert sizes[DType.F16] == wire.OVERHEAD + 2000
+    assert sizes[DType.I8] == wire.OVERHEAD + 1000
+
+
+def test_every_flipped_byte_is_caught() -> None:
+    frame = bytearray(wire.encode(_beacon_msg()))
+    for i in range(len(frame)):
+        bad = bytearray(frame)
+        bad[i] ^= 0x40
+        with pytest.raises(WireError):
+            wire.decode(bytes(bad))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda f: b"XY" + f[2:], "foreign"),
+        (lambda f: f[:10], "shorter"),
+        (lambda f: f + b"\x00", "length"),
+        (lambda f: f[:2] + b"\x09" + f[3:], "version"),
+    ],
+)
+def test_bad_frames_say_what_is_wrong(mutate, needle: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(WireError, match=needle):
+        wire.decode(mutate(wire.encode(_beacon_msg())))
+
+
+def test_chunking_and_reassembly_in_any_order() -> None:
+    m = _model(3000)
+    msg = Message(
+        Kind.MODEL, sender=4, round=2, step=1, layer=Layer.INTER, cluster=9, samples=50, model=m
+    )
+    frames = wire.encode_frames(msg, max_payload=1000)
+    assert len(frames) == 12
+    assert all(len(f) <= 1000 + wire.OVERHEAD for f in frames)
+    with pytest.raises(WireError, match="Reassembler"):
+        wire.decode(frames[0])
+    r = wire.Reassembler()
+    order = np.random.default_rng(0).permutation(len(frames))
+    outs = [r.feed(frames[i]) for i in order]
+    assert all(o is None for o in outs[:-1])
+    done = outs[-1]
+    assert done is not None and done.model is not None
+    assert np.array_equal(done.model, m)
+    assert r.pending == 0
+
+
+def test_out_of_range_field_is_a_wire_error() -> None:
+    with pytest.raises(WireError):
+        wire.encode(Message(Kind.PROPOSE, sender=-5))
+
+
+def test_shared_test_vectors() -> None:
+    """Fixed bytes other implementations (an MCU, a DDS peer) must produce and accept."""
+    vectors = json.loads(VECTORS.read_text())
+    assert len(vectors) >= 4
+    for v in vectors:
+        frame = bytes.fromhex(v["hex"])
+        msg = wire.decode(frame)
+        assert msg.kind.name == v["kind"]
+        for key in ("sender", "receiver", "round", "step", "cluster", "samples", "model_version"):
+            assert getattr(msg, key) == v[key], key
+        if "model" in v:
+            assert msg.model is not None
+            np.testing.assert_allclose(
+                msg.model, np.array(v["model"], dtype=np.float32), atol=v["atol"]
+            )
+        if "beacon" in v:
+            assert msg.beacon is not None
+            assert [msg.beacon.x, msg.beacon.y, int(msg.beacon.role), msg.beacon.head] == v[
+                "beacon"
+            ]
+        assert wire.encode(msg) == frame, f"{v['name']}: re-encoding changed the bytes"
