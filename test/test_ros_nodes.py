@@ -69,7 +69,8 @@ def ros_context(monkeypatch: pytest.MonkeyPatch) -> Iterator[Context]:
         rclpy.init(context=ctx, domain_id=next(_DOMAINS))
         yield ctx
     finally:
-        rclpy.try_shutdown(context=ctx)
+        if rclpy.ok(context=ctx):
+            rclpy.shutdown(context=ctx)
         _leave_private_network(old)
 
 
@@ -142,7 +143,7 @@ def test_swarm_in_one_process_clusters_gossips_and_converges(
 
         # the six near robots heard each other, formed a cluster and merged models
         assert any(s["role"] == "member" and s["head"] >= 0 for s in statuses[:6])
-        assert all(s["neighbours"] >= 2 for s in statuses[:6])
+        assert all(r.transport.counters()["delivered"] > 0 for r in host.robots[:6])
         assert sum(s["merged_total"] for s in statuses[:6]) >= 6
         assert _consensus(end[:6]) < 0.8 * _consensus(start[:6])
         # the far robot: every frame was dropped by the range filter, nothing reached its agent

@@ -27,7 +27,7 @@ from gossip_learning.datasets import (
     standardize_with,
 )
 from gossip_learning.errors import ConfigError, DataError
-from gossip_learning.learner import HeadSpec, TorchTrainer, evaluate, init_params
+from gossip_learning.learner import HeadSpec, TorchTrainer, evaluate, fold_standardizer, init_params
 from gossip_learning.mobility import make_mobility, uniform_positions
 from gossip_learning.partition import dirichlet_partition, iid_partition, label_histograms
 from gossip_learning.schedule import CLUSTER_KINDS, GOSSIP_KINDS, Phase, PhaseKind, build_schedule
@@ -78,6 +78,7 @@ class RunResult:
     seed: int
     rows: list[dict[str, Any]] = field(default_factory=list)
     snapshots: list[dict[str, Any]] = field(default_factory=list)
+    label_histograms: list[list[int]] = field(default_factory=list)
 
 
 def head_spec(cfg: Config, data: Dataset) -> HeadSpec:
@@ -192,6 +193,7 @@ class Swarm:
         self.network = InProcessNetwork(n, self.channel, np.random.default_rng(chan_ss))
         self.parts = partition(cfg, data, np.random.default_rng(part_ss))
         hist = label_histograms(data.y_train, self.parts, data.num_classes)
+        self.label_histograms = hist
         self.samples = hist.sum(axis=1)
         self.label_dist = hist / np.maximum(self.samples[:, None], 1)
         self.spec = head_spec(cfg, data)
@@ -272,13 +274,16 @@ class Swarm:
         """Accuracy and loss of every robot's model on the evaluation set."""
         X = self.data.X_test[self.eval_idx]
         y = self.data.y_test[self.eval_idx]
-        if self.local_stats:
-            res = [
-                evaluate(self.spec, a.params, standardize_with(X, *self.local_stats[a.id]), y)
-                for a in self.agents
-            ]
-            return np.array([r[0][0] for r in res]), np.array([r[1][0] for r in res])
-        acc, loss = evaluate(self.spec, np.stack([a.params for a in self.agents]), X, y)
+        models = np.stack([a.params for a in self.agents])
+        if self.local_stats:  # each robot sees inputs through its own statistics
+            models = np.stack(
+                [
+                    fold_standardizer(self.spec, a.params, *self.local_stats[a.id])
+                    for a in self.agents
+                ]
+            )
+        threads = self.cfg.experiment.threads or None
+        acc, loss = evaluate(self.spec, models, X, y, threads=threads)
         return np.asarray(acc), np.asarray(loss)
 
     def step(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -415,7 +420,7 @@ def run_one(
 ) -> RunResult:
     """Run all rounds of one method with one seed."""
     swarm = Swarm(cfg, method, seed, data, cfg.experiment.threads)
-    result = RunResult(method, seed)
+    result = RunResult(method, seed, label_histograms=swarm.label_histograms.tolist())
     want = {r if r > 0 else cfg.experiment.rounds + 1 + r for r in cfg.experiment.map_rounds}
     for _ in range(cfg.experiment.rounds):
         row, snap = swarm.step()

@@ -204,6 +204,11 @@ def run_experiment(
     for seed in cfg.experiment.seeds:
         for method in cfg.experiment.methods:
             res: RunResult = run_one(cfg, method, seed, data, log)
+            if method == cfg.experiment.methods[0]:
+                atomic.write_json(
+                    folder / "partitions" / f"seed{seed}.json",
+                    {"seed": seed, "label_histograms": res.label_histograms},
+                )
             rows += res.rows
             snaps += res.snapshots
             write_metrics_csv(folder / "metrics.csv", rows)

@@ -25,6 +25,7 @@ from rclpy.node import Node
 from gossip_learning.errors import GossipLearningError
 from gossip_learning.mobility import MOBILITY_MODELS, MobilityModel, make_mobility
 from gossip_learning.nodes.common import require
+from gossip_learning.transports.ros import shutdown
 
 MODES = ("kinematic", "gazebo")
 
@@ -184,5 +185,5 @@ def main(args: list[str] | None = None) -> int:
     finally:
         if node is not None:
             node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown()
     return 0

@@ -29,7 +29,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from gossip_learning.errors import GossipLearningError, WireError
 from gossip_learning.nodes.common import check_namespace, require
-from gossip_learning.transports.ros import reliable_qos
+from gossip_learning.transports.ros import reliable_qos, shutdown
 from gossip_learning.wire import decode
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -270,5 +270,5 @@ def main(args: list[str] | None = None) -> int:
     finally:
         if node is not None:
             node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown()
     return 0

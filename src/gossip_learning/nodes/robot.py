@@ -34,7 +34,7 @@ from gossip_learning.errors import GossipLearningError
 from gossip_learning.learner import evaluate
 from gossip_learning.nodes.common import check_namespace, finish_slots, require, robot_parts
 from gossip_learning.schedule import PhaseKind, RoundClock, build_schedule
-from gossip_learning.transports.ros import RosTransport, reliable_qos
+from gossip_learning.transports.ros import RosTransport, reliable_qos, shutdown, spin_tolerant
 from gossip_learning.wire import Kind, Layer, Message, encode
 
 #: name -> (default, description). Everything is read once at start-up.
@@ -272,7 +272,7 @@ def main(args: list[str] | None = None) -> int:
         node = RobotNode()
         executor = MultiThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        spin_tolerant(executor)
     except (ValueError, GossipLearningError) as exc:
         print(f"robot_node: {exc}", file=sys.stderr)
         return 2
@@ -281,5 +281,5 @@ def main(args: list[str] | None = None) -> int:
     finally:
         if node is not None:
             node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown()
     return 0

@@ -9,6 +9,7 @@ so what it sends and hears is the same as with one process per robot. Tests use
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
 from gossip_learning.nodes.mobility import MobilityNode
 from gossip_learning.nodes.robot import PARAMETERS as ROBOT_PARAMETERS
 from gossip_learning.nodes.robot import RobotNode
+from gossip_learning.transports.ros import InvalidHandle, shutdown, spin_tolerant
 
 #: Robot parameters the host passes through to every robot (robot_id is set per robot).
 PASSED = [name for name in ROBOT_PARAMETERS if name != "robot_id"]
@@ -90,7 +92,8 @@ class SwarmHost:
 
     def spin_once(self, timeout_sec: float = 0.1) -> None:
         """Handle one ready callback (or wait up to ``timeout_sec``)."""
-        self.executor.spin_once(timeout_sec=timeout_sec)
+        with contextlib.suppress(InvalidHandle):  # a robot dropped a subscription (cluster change)
+            self.executor.spin_once(timeout_sec=timeout_sec)
 
     @property
     def done(self) -> bool:
@@ -145,7 +148,7 @@ def main(args: list[str] | None = None) -> int:
         robot_params["num_robots"] = robot_params["num_robots"] or len(p["x0"])
         poses = list(zip(p["x0"], p["y0"], p["yaw0"], strict=True))
         host = SwarmHost(robot_params, poses, mobility, threads=int(p["threads"]))
-        host.executor.spin()
+        spin_tolerant(host.executor)
     except (ValueError, GossipLearningError) as exc:
         print(f"swarm_node: {exc}", file=sys.stderr)
         return 2
@@ -154,5 +157,5 @@ def main(args: list[str] | None = None) -> int:
     finally:
         if host is not None:
             host.close()
-        rclpy.try_shutdown()
+        shutdown()
     return 0

@@ -24,10 +24,18 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import rclpy
 from rclpy.callback_groups import CallbackGroup
+from rclpy.exceptions import InvalidHandle
+from rclpy.executors import Executor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import UInt8MultiArray
+
+try:
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # pragma: no cover - Humble's name for the module
+    from rclpy.qos_event import SubscriptionEventCallbacks
 
 from gossip_learning.channel import Channel
 from gossip_learning.errors import WireError
@@ -55,6 +63,26 @@ def reliable_qos(depth: int = RELIABLE_QOS_DEPTH) -> QoSProfile:
 def qos_for(topic: str) -> QoSProfile:
     """QoS of an agent topic."""
     return beacon_qos() if topic == BEACON_TOPIC else reliable_qos()
+
+
+def shutdown(context: Any = None) -> None:
+    """Shut ``context`` (default: global) down unless already done; Humble has no try_shutdown."""
+    if rclpy.ok(context=context):
+        rclpy.shutdown(context=context)
+
+
+def spin_tolerant(executor: Executor, timeout_sec: float = 0.1, until: Any = None) -> None:
+    """Spin ``executor`` until its context shuts down (or ``until()`` is true).
+
+    Agents unsubscribe when they change cluster, from a callback; under a multi-threaded executor
+    rclpy may then report :class:`InvalidHandle` for the destroyed subscription from another
+    thread. Nothing is lost (the topic was being dropped anyway), so spinning simply goes on.
+    """
+    while executor.context.ok() and not (until is not None and until()):
+        try:
+            executor.spin_once(timeout_sec=timeout_sec)
+        except InvalidHandle:
+            continue
 
 
 class RosTransport:
@@ -108,6 +136,8 @@ class RosTransport:
                 self._callback(topic),
                 qos_for(topic),
                 callback_group=self.callback_group,
+                # no QoS-event waitables: they race with unsubscribe under a multi-threaded executor
+                event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
             )
         self._publisher(topic)  # a robot that listens on a topic will soon talk on it too
 
