@@ -9,7 +9,7 @@ PACKAGE = "gossip_learning"
 
 
 def tree(src: str) -> list[tuple[str, list[str]]]:
-    """data_files entries installing every file under ``src`` to share/<package>/<src>, keeping folders."""
+    """data_files entries for every file under ``src``, installed to share/<package>/<src>."""
     entries = []
     for folder, _dirs, files in sorted(os.walk(src)):
         if files:

@@ -10,6 +10,7 @@ they can be found (model dir / env / cache / shared), random weights otherwise (
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -59,11 +60,17 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, 176 px, median of {args.repeats}")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     for channels_last in (True, False):
         net, kind = _backbone(args.model_dir, channels_last)
         for bs in args.batch_sizes:
             rate = bench(net, bs, args.images, args.repeats)
             print(f"channels_last={channels_last!s:5} batch={bs:4d}: {rate:7.1f} images/s ({kind})")
+    print(
+        "load average after: {:.2f} {:.2f} {:.2f} (other processes slow this down)".format(
+            *os.getloadavg()
+        )
+    )
     if args.full:
         extract_features_main(["--threads", str(args.threads)])
 

@@ -119,8 +119,8 @@ def _expand(context: LaunchContext) -> list:
     poses = spawn_poses(n, area, seed)
     names = [robot_name(i) for i in range(n)]
 
-    # A shared round epoch: a few seconds after launch (discovery, spawning) on the chosen clock.
-    epoch = 10.0 if use_sim_time else math.ceil(time.time()) + 5.0
+    # A shared round epoch on the chosen clock, after start-up (imports, data, discovery, spawning).
+    epoch = 10.0 if use_sim_time else math.ceil(time.time()) + 10.0
     common = {
         "epoch": epoch,
         "config_file": config_path,

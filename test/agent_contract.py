@@ -73,9 +73,9 @@ def run_round(
 
 
 def _finish(schedule: list[Phase]) -> list[int]:
-    from gossip_learning.experiment import _finish_slots
+    from gossip_learning.schedule import finish_slots
 
-    return _finish_slots(schedule)
+    return finish_slots(schedule)
 
 
 def check_flat_pairwise_merges_to_exact_average(harness: Harness) -> None:

@@ -99,3 +99,37 @@ def test_foreign_and_stale_models_are_counted_never_merged() -> None:
     assert sum(a0.rejected.values()) == 4
     assert a0.rejected["model_version"] == 1 and a0.rejected["stale_round"] == 1
     assert np.allclose(a0.params, 0.0)
+
+
+def test_next_round_beacon_from_a_faster_clock_is_kept_not_lost() -> None:
+    h = InProcessHarness()
+    pos = np.array([[0.0, 0.0], [5.0, 0.0]])
+    agents = contract.make_agents(h, pos, contract.settings("flat", "broadcast"))
+    a0 = agents[0]
+    a0.begin_round(1)
+    from gossip_learning.wire import Beacon, Role
+
+    early = Message(
+        Kind.BEACON,
+        sender=1,
+        round=2,
+        step=0,
+        layer=Layer.CLUSTER,
+        cluster=0,
+        beacon=Beacon(5.0, 0.0, Role.MEMBER, -1, 1),
+    )
+    a0.handle(early)
+    a0.handle(
+        Message(
+            Kind.BEACON,
+            sender=1,
+            round=3,
+            step=0,
+            layer=Layer.CLUSTER,
+            cluster=0,
+            beacon=Beacon(5.0, 0.0, Role.MEMBER, -1, 1),
+        )
+    )
+    assert a0.rejected["early_round"] == 1 and sum(a0.rejected.values()) == 1
+    a0.begin_round(2)
+    assert 1 in a0._beacons[0]

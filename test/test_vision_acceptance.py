@@ -20,7 +20,7 @@ from gossip_learning.vision import backbone as bb  # noqa: E402
 from gossip_learning.vision._paths import shared_dir  # noqa: E402
 from gossip_learning.vision.features import SHARED_TARBALL, load_or_extract  # noqa: E402
 
-pytestmark = pytest.mark.acceptance
+pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
 
 SHARED = shared_dir()
 MODEL_DIR = SHARED / bb.SHARED_SUBDIR if SHARED else None

@@ -143,9 +143,11 @@ def test_entry_point_with_model_dir(
     torch.save({"state_dict": state}, model_dir / f"{bb.STEM}.pth")
     pins = {n: hashlib.sha256((model_dir / n).read_bytes()).hexdigest() for n in bb.PINNED_SHA256}
     monkeypatch.setattr(bb, "PINNED_SHA256", pins)
-    ds = ft.load_cifar10_mcunet(
-        data, model_dir=model_dir, cache_dir=tmp_path / "c", limit_per_class=1, progress=False
-    )
+    import gossip_learning.vision  # noqa: F401  (registers the dataset)
+    from gossip_learning.datasets import load_dataset
+
+    params = {"source": str(data), "model_dir": str(model_dir), "cache_dir": str(tmp_path / "c")}
+    ds = load_dataset("cifar10-mcunet", **params, limit_per_class=1, progress=False)
     assert ds.X_train.shape == (10, 160) and ds.X_test.shape == (10, 160)
 
     # The same weights with one byte changed are refused with the expected hash in the message.

@@ -42,6 +42,7 @@ from gossip_learning.wire import (
 LocalUpdate = Callable[[np.ndarray, int], tuple[np.ndarray, float]]
 
 FLAT_CLUSTER = 0
+MAX_EARLY = 4096  # next-round beacons/proposals kept for a robot whose clock runs behind
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class RobotAgent:
         self.merged_total = 0
         self.mix_log: list[tuple[int, dict[int, float]]] = []
         self._topics: set[str] = set()
+        self._early: list[Message] = []
         self._listen(BEACON_TOPIC)
         self._listen(robot_topic(robot_id))
         self._sync_topics()
@@ -241,7 +243,11 @@ class RobotAgent:
             self.rejected["not_for_me"] += 1
             return
         if msg.round != self.round:
-            self.rejected["stale_round"] += 1
+            early = msg.round == self.round + 1 and msg.kind in (Kind.BEACON, Kind.PROPOSE)
+            if early and len(self._early) < MAX_EARLY:
+                self._early.append(msg)  # a robot whose clock is ahead: keep it for next round
+            else:
+                self.rejected["stale_round" if msg.round < self.round else "early_round"] += 1
             return
         carries_model = msg.kind in (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
         if carries_model and not self._check_model(msg):
@@ -318,7 +324,11 @@ class RobotAgent:
             self.round = round_no
             self.slot = -1
             self._beacons.clear()
+            self._proposals.clear()
             self.mix_log = []
+            early, self._early = self._early, []
+            for msg in early:
+                self._handle(msg)
 
     def run_phase(self, phase: Phase, finish_slot: int = -1) -> None:
         """Do this robot's part of ``phase``. ``finish_slot`` is the slot of the step's FINISH."""

@@ -45,11 +45,33 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     sub.add_parser("config", help="list every config key with its default and meaning")
+    sub.add_parser(
+        "reproduce", help="rerun the paper's experiments (--help for options)", add_help=False
+    )
+    sub.add_parser("features", help="extract/cache MCUNet-in3 features of CIFAR-10", add_help=False)
     return p
+
+
+def _delegate(command: str, rest: list[str]) -> int:
+    """Subcommands with their own argument parsers."""
+    try:
+        if command == "reproduce":
+            from gossip_learning.reproduce import main as reproduce_main
+
+            return reproduce_main(rest)
+        from gossip_learning.vision import extract_features_main
+
+        return extract_features_main(rest)
+    except GossipLearningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("reproduce", "features"):
+        return _delegate(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":

@@ -17,7 +17,7 @@ import numpy as np
 from gossip_learning import graph_metrics as gm
 from gossip_learning.agent import AgentSettings, RobotAgent
 from gossip_learning.aggregation import weighted_average
-from gossip_learning.channel import make_channel
+from gossip_learning.channel import Channel, make_channel
 from gossip_learning.config import Config
 from gossip_learning.datasets import (
     Dataset,
@@ -28,9 +28,15 @@ from gossip_learning.datasets import (
 )
 from gossip_learning.errors import ConfigError, DataError
 from gossip_learning.learner import HeadSpec, TorchTrainer, evaluate, fold_standardizer, init_params
-from gossip_learning.mobility import make_mobility, uniform_positions
+from gossip_learning.mobility import MobilityModel, make_mobility, uniform_positions
 from gossip_learning.partition import dirichlet_partition, iid_partition, label_histograms
-from gossip_learning.schedule import CLUSTER_KINDS, GOSSIP_KINDS, Phase, PhaseKind, build_schedule
+from gossip_learning.schedule import (
+    CLUSTER_KINDS,
+    GOSSIP_KINDS,
+    PhaseKind,
+    build_schedule,
+    finish_slots,
+)
 from gossip_learning.transports.inprocess import InProcessNetwork
 from gossip_learning.wire import Role
 
@@ -143,115 +149,133 @@ def _nanmean(values: list[float]) -> float:
     return float(arr[np.isfinite(arr)].mean()) if np.isfinite(arr).any() else float("nan")
 
 
-def _finish_slots(schedule: list[Phase]) -> list[int]:
-    """For each slot, the slot of the FINISH that closes its gossip step (or -1)."""
-    out = [-1] * len(schedule)
-    pending: list[int] = []
-    for ph in schedule:
-        pending.append(ph.slot)
-        if ph.kind in (PhaseKind.FINISH, PhaseKind.HEAD_FINISH, PhaseKind.END):
-            for s in pending:
-                out[s] = ph.slot
-            pending = []
-    return out
+def channel_for(cfg: Config) -> Channel:
+    """The link model the config asks for."""
+    ch = cfg.channel
+    return make_channel(
+        ch.model, ch.comm_range, ch.loss_prob, ch.exponent, ch.shadowing_db, ch.max_range or None
+    )
+
+
+def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -> MobilityModel:
+    """The mobility model the config asks for, starting at ``positions``."""
+    mob = cfg.mobility
+    params: dict[str, Any] = {}
+    if mob.model == "random_direction":
+        params = {"speed": mob.speed, "turn_prob": mob.turn_prob}
+    elif mob.model == "random_waypoint":
+        params = {"speed_min": mob.speed_min, "speed_max": mob.speed_max, "pause": mob.pause}
+    area = (cfg.swarm.area[0], cfg.swarm.area[1])
+    return make_mobility(mob.model, positions, area, rng, **params)
+
+
+def trainer_for(cfg: Config, spec: HeadSpec) -> TorchTrainer:
+    """Local training as configured (imports torch)."""
+    lc = cfg.learning
+    threads = cfg.experiment.threads or None
+    return TorchTrainer(
+        spec, lc.lr, lc.weight_decay, lc.epochs, lc.batch_size, lc.optimizer, threads
+    )
+
+
+class SwarmPlan:
+    """Everything a (config, seed) fixes before any robot runs: start positions, each robot's data,
+    initial head, agent seed and the evaluation subset. The in-process swarm and the ROS nodes
+    both build from it, so they start from the same state."""
+
+    def __init__(self, cfg: Config, seed: int, data: Dataset) -> None:
+        _validate_swarm(cfg, data)
+        self.cfg, self.seed, self.data = cfg, seed, data
+        pos_ss, mob_ss, chan_ss, part_ss, agent_ss, eval_ss = np.random.SeedSequence(
+            [seed, 0x6055]
+        ).spawn(6)
+        n = cfg.swarm.num_robots
+        area = (cfg.swarm.area[0], cfg.swarm.area[1])
+        self.positions = uniform_positions(n, area, np.random.default_rng(pos_ss))
+        self.mobility_rng = np.random.default_rng(mob_ss)
+        self.channel_rng = np.random.default_rng(chan_ss)
+        self.parts = partition(cfg, data, np.random.default_rng(part_ss))
+        self.label_histograms = label_histograms(data.y_train, self.parts, data.num_classes)
+        self.samples = self.label_histograms.sum(axis=1)
+        self.label_dist = self.label_histograms / np.maximum(self.samples[:, None], 1)
+        self.spec = head_spec(cfg, data)
+        self.agent_seeds = agent_ss.generate_state(n)
+        k, n_test = cfg.data.eval_subset, len(data.y_test)
+        erng = np.random.default_rng(eval_ss)
+        self.eval_idx = (
+            np.sort(erng.choice(n_test, k, replace=False)) if 0 < k < n_test else np.arange(n_test)
+        )
+
+    def settings(self, method: str) -> AgentSettings:
+        """Protocol settings for ``method`` (cfl and local robots do not gossip)."""
+        return AgentSettings(
+            method=method if method in ("bilayer", "flat") else "local",
+            clustering=self.cfg.clustering,
+            gossip=self.cfg.gossip,
+            comm_range=self.cfg.channel.comm_range,
+            model_version=self.spec.version(),
+            num_params=self.spec.num_params(),
+        )
+
+    def initial_params(self, robot_id: int) -> np.ndarray:
+        """Robot ``robot_id``'s first head: the fleet-wide one, or its own."""
+        lc = self.cfg.learning
+        if lc.init == "shared":
+            return init_params(self.spec, lc.init_seed)
+        return init_params(self.spec, lc.init_seed * 100_003 + self.seed * 7919 + robot_id)
+
+    def robot_data(
+        self, robot_id: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Robot ``robot_id``'s training features and labels, and its own standardiser if the
+        config asks for local statistics (features are returned already standardised)."""
+        idx = self.parts[robot_id]
+        x = self.data.X_train[idx]
+        stats = None
+        if self.cfg.data.standardize == "local":
+            stats = fit_standardizer(x)
+            x = standardize_with(x, *stats)
+        return x, self.data.y_train[idx], stats
 
 
 class Swarm:
     """N agents on one in-process medium, built from a config, a method and a seed."""
 
-    def __init__(
-        self, cfg: Config, method: str, seed: int, data: Dataset, threads: int = 0
-    ) -> None:
-        _validate_swarm(cfg, data)
-        self.cfg = cfg
-        self.method = method
-        self.seed = seed
-        self.data = data
-        ss = np.random.SeedSequence([seed, 0x6055])
-        pos_ss, mob_ss, chan_ss, part_ss, agent_ss, eval_ss = ss.spawn(6)
+    def __init__(self, cfg: Config, method: str, seed: int, data: Dataset) -> None:
+        plan = SwarmPlan(cfg, seed, data)
+        self.plan = plan
+        self.cfg, self.method, self.seed, self.data = cfg, method, seed, data
         n = cfg.swarm.num_robots
-        area = (cfg.swarm.area[0], cfg.swarm.area[1])
-        self.positions = uniform_positions(n, area, np.random.default_rng(pos_ss))
-        mob = cfg.mobility
-        params: dict[str, Any] = {}
-        if mob.model == "random_direction":
-            params = {"speed": mob.speed, "turn_prob": mob.turn_prob}
-        elif mob.model == "random_waypoint":
-            params = {"speed_min": mob.speed_min, "speed_max": mob.speed_max, "pause": mob.pause}
-        self.mobility = make_mobility(
-            mob.model, self.positions, area, np.random.default_rng(mob_ss), **params
-        )
-        ch = cfg.channel
-        self.channel = make_channel(
-            ch.model,
-            ch.comm_range,
-            ch.loss_prob,
-            ch.exponent,
-            ch.shadowing_db,
-            ch.max_range or None,
-        )
-        self.network = InProcessNetwork(n, self.channel, np.random.default_rng(chan_ss))
-        self.parts = partition(cfg, data, np.random.default_rng(part_ss))
-        hist = label_histograms(data.y_train, self.parts, data.num_classes)
-        self.label_histograms = hist
-        self.samples = hist.sum(axis=1)
-        self.label_dist = hist / np.maximum(self.samples[:, None], 1)
-        self.spec = head_spec(cfg, data)
-        lc = cfg.learning
-        if lc.init == "shared":
-            inits = [init_params(self.spec, lc.init_seed)] * n
-        else:
-            inits = [
-                init_params(self.spec, lc.init_seed * 100_003 + seed * 7919 + i) for i in range(n)
-            ]
-        self.trainer = TorchTrainer(
-            self.spec,
-            lc.lr,
-            lc.weight_decay,
-            lc.epochs,
-            lc.batch_size,
-            lc.optimizer,
-            threads or None,
-        )
+        self.positions = plan.positions
+        self.mobility = mobility_for(cfg, plan.positions, plan.mobility_rng)
+        self.channel = channel_for(cfg)
+        self.network = InProcessNetwork(n, self.channel, plan.channel_rng)
+        self.label_histograms = plan.label_histograms
+        self.samples = plan.samples
+        self.spec = plan.spec
+        self.trainer = trainer_for(cfg, self.spec)
         self.local_stats: list[tuple[np.ndarray, np.ndarray]] = []
-        xs = []
-        for idx in self.parts:
-            x = data.X_train[idx]
-            if cfg.data.standardize == "local":
-                m, s = fit_standardizer(x)
-                self.local_stats.append((m, s))
-                x = standardize_with(x, m, s)
-            xs.append(x)
-        settings = AgentSettings(
-            method=method if method in ("bilayer", "flat") else "local",
-            clustering=cfg.clustering,
-            gossip=cfg.gossip,
-            comm_range=ch.comm_range,
-            model_version=self.spec.version(),
-            num_params=self.spec.num_params(),
-        )
-        seeds = agent_ss.generate_state(n)
-        self.agents = [
-            RobotAgent(
-                i,
-                settings,
-                self.network.endpoint(i),
-                inits[i],
-                int(self.samples[i]),
-                self.label_dist[i],
-                int(seeds[i]),
-                self._updater(i, xs[i], data.y_train[self.parts[i]]),
+        settings = plan.settings(method)
+        self.agents = []
+        for i in range(n):
+            x, y, stats = plan.robot_data(i)
+            if stats is not None:
+                self.local_stats.append(stats)
+            self.agents.append(
+                RobotAgent(
+                    i,
+                    settings,
+                    self.network.endpoint(i),
+                    plan.initial_params(i),
+                    int(plan.samples[i]),
+                    plan.label_dist[i],
+                    int(plan.agent_seeds[i]),
+                    self._updater(i, x, y),
+                )
             )
-            for i in range(n)
-        ]
         self.schedule = build_schedule(settings.method, cfg.clustering.passes, cfg.gossip)
-        self.finish = _finish_slots(self.schedule)
-        erng = np.random.default_rng(eval_ss)
-        k = cfg.data.eval_subset
-        n_test = len(data.y_test)
-        self.eval_idx = (
-            np.sort(erng.choice(n_test, k, replace=False)) if 0 < k < n_test else np.arange(n_test)
-        )
+        self.finish = finish_slots(self.schedule)
+        self.eval_idx = plan.eval_idx
         self.round = 0
         self._prev_cluster = np.array([self._cluster_key(a) for a in self.agents])
         self._prev_head = np.array([a.state.role == Role.HEAD for a in self.agents])
@@ -419,7 +443,7 @@ def run_one(
     cfg: Config, method: str, seed: int, data: Dataset, log: Log | None = None
 ) -> RunResult:
     """Run all rounds of one method with one seed."""
-    swarm = Swarm(cfg, method, seed, data, cfg.experiment.threads)
+    swarm = Swarm(cfg, method, seed, data)
     result = RunResult(method, seed, label_histograms=swarm.label_histograms.tolist())
     want = {r if r > 0 else cfg.experiment.rounds + 1 + r for r in cfg.experiment.map_rounds}
     for _ in range(cfg.experiment.rounds):

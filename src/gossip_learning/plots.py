@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from gossip_learning.atomic import atomic_path
 
-__all__ = ["plot_accuracy", "plot_churn_spectral", "plot_compare", "plot_swarm_map"]
+__all__ = ["plot_accuracy", "plot_churn_spectral", "plot_compare", "plot_swarm_map", "plot_sweep"]
 
 Row = Mapping[str, Any]
 _DPI = 110
@@ -250,5 +250,37 @@ def plot_swarm_map(snapshot: Mapping[str, Any], out: str | os.PathLike[str]) -> 
     num_clusters = len({c for c in cluster if c >= 0})
     rnd = snapshot.get("round", "?")
     ax.set_title(f"round {rnd}: {num_clusters} clusters, {sum(is_head[:n])} heads, {n} robots")
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot_sweep(
+    series: Mapping[str, Sequence[tuple[float, float, float]]],
+    out: str | os.PathLike[str],
+    xlabel: str,
+    ylabel: str = "final accuracy",
+    refs: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> Path:
+    """A parameter sweep: per label, points ``(x, mean, std)`` joined by a line with error bars;
+    ``refs`` draws horizontal reference lines (e.g. CFL's final accuracy)."""
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = colormaps["tab10"]
+    for k, (label, pts) in enumerate(series.items()):
+        if not pts:
+            continue
+        xs, ms, ss = (np.array(v, dtype=float) for v in zip(*sorted(pts), strict=True))
+        ax.errorbar(xs, ms, yerr=ss, marker="o", capsize=3, color=cmap(k % 10), label=label)
+    for k, (label, value) in enumerate((refs or {}).items()):
+        ax.axhline(value, linestyle="--", color=cmap((k + len(series)) % 10), label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if series or refs:
+        ax.legend(fontsize=8, loc="best")
+    else:
+        _no_data(ax)
+    ax.set_title(title or f"{ylabel} vs {xlabel}")
     fig.tight_layout()
     return _save(fig, out)

@@ -82,6 +82,19 @@ def build_schedule(method: str, passes: int, gossip: GossipConfig) -> list[Phase
     return [Phase(kind, layer, index, slot) for slot, (kind, layer, index) in enumerate(spec)]
 
 
+def finish_slots(schedule: list[Phase]) -> list[int]:
+    """For each slot, the slot of the FINISH (or HEAD_FINISH / END) that closes its step."""
+    out = [-1] * len(schedule)
+    pending: list[int] = []
+    for ph in schedule:
+        pending.append(ph.slot)
+        if ph.kind in (PhaseKind.FINISH, PhaseKind.HEAD_FINISH, PhaseKind.END):
+            for s in pending:
+                out[s] = ph.slot
+            pending = []
+    return out
+
+
 def phase_duration(phase: Phase, timing: TimingConfig) -> float:
     """Seconds a phase lasts on a clock."""
     if phase.kind in CLUSTER_KINDS:

@@ -39,6 +39,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "comm_range": (60.0, "Radio range used to draw links, in metres."),
     "area": ([100.0, 100.0], "Arena width and height, for the swarm maps."),
     "marker_period": (1.0, "Seconds between MarkerArray updates (0 disables them)."),
+    "plot_every": (5, "Redraw plots every this many rounds and at shutdown (0: at shutdown only)."),
     "frame_id": ("world", "Frame of the markers."),
 }
 
@@ -129,6 +130,7 @@ class MonitorNode(Node):
         self.area = [float(v) for v in p["area"]]
         self.frame_id = str(p["frame_id"])
         self.output_dir = Path(p["output_dir"]) if p["output_dir"] else None
+        self.plot_every = int(require("plot_every", p["plot_every"], p["plot_every"] >= 0, ">= 0"))
         self.statuses: dict[int, dict[int, dict[str, Any]]] = {}
         self.models: dict[int, dict[int, np.ndarray]] = {}
         self.latest: dict[int, dict[str, Any]] = {}
@@ -195,17 +197,23 @@ class MonitorNode(Node):
             ],
         }  # fmt: skip
 
-    def _write(self) -> None:
-        if self.output_dir is None:
+    def _write(self, plots: bool = False) -> None:
+        if self.output_dir is None or not self.rows:
             return
         from gossip_learning.results import write_metrics_csv, write_plots
 
         self.output_dir.mkdir(parents=True, exist_ok=True)
         write_metrics_csv(self.output_dir / "metrics.csv", self.rows)
-        try:
-            write_plots(self.output_dir, self.rows, self.snapshots[-1:])
-        except Exception as exc:  # plots are a convenience; never stop collecting metrics
-            self.get_logger().warning(f"plots failed: {exc}")
+        if plots or (self.plot_every and len(self.rows) % self.plot_every == 0):
+            try:  # matplotlib is slow: not every round, and never fatal
+                write_plots(self.output_dir, self.rows, self.snapshots[-1:])
+            except Exception as exc:
+                self.get_logger().warning(f"plots failed: {exc}")
+
+    def destroy_node(self) -> None:
+        """Write the final plots, then destroy the node."""
+        self._write(plots=True)
+        super().destroy_node()
 
     def marker_array(self) -> MarkerArray:
         """Robots (spheres; heads as cubes), radio links and member-to-head links."""

@@ -28,12 +28,12 @@ from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
 from gossip_learning.agent import RobotAgent
-from gossip_learning.channel import make_channel
 from gossip_learning.config import Config, load_config
 from gossip_learning.errors import GossipLearningError
+from gossip_learning.experiment import channel_for, trainer_for
 from gossip_learning.learner import evaluate
-from gossip_learning.nodes.common import check_namespace, finish_slots, require, robot_parts
-from gossip_learning.schedule import PhaseKind, RoundClock, build_schedule
+from gossip_learning.nodes.common import check_namespace, require, robot_parts
+from gossip_learning.schedule import PhaseKind, RoundClock, build_schedule, finish_slots
 from gossip_learning.transports.ros import RosTransport, reliable_qos, shutdown, spin_tolerant
 from gossip_learning.wire import Kind, Layer, Message, encode
 
@@ -96,14 +96,7 @@ class RobotNode(Node):
 
         self.group = MutuallyExclusiveCallbackGroup()
         ch = self.cfg.channel
-        channel = make_channel(
-            ch.model,
-            ch.comm_range,
-            ch.loss_prob,
-            ch.exponent,
-            ch.shadowing_db,
-            ch.max_range or None,
-        )
+        channel = channel_for(self.cfg)
         rng = np.random.default_rng([self.seed, self.robot_id, 0x5A5])
         self.transport = RosTransport(
             self, self.robot_id, channel, self.namespace_, rng, self.group
@@ -120,13 +113,7 @@ class RobotNode(Node):
         self.clock = RoundClock(self.schedule, self.cfg.timing, start=float(p["epoch"]))
         self._trainer: Any = None
         if self.cfg.learning.epochs > 0 and len(parts.y_train) > 0:
-            from gossip_learning.learner import TorchTrainer  # torch only where training happens
-
-            lc = self.cfg.learning
-            self._trainer = TorchTrainer(
-                parts.spec, lc.lr, lc.weight_decay, lc.epochs, lc.batch_size, lc.optimizer,
-                self.cfg.experiment.threads or None,
-            )  # fmt: skip
+            self._trainer = trainer_for(self.cfg, parts.spec)  # torch only where training happens
         self._own_pool = train_pool is None
         self._pool = train_pool or ThreadPoolExecutor(1, thread_name_prefix=f"train{self.robot_id}")
         self._training: Future[None] | None = None
@@ -182,17 +169,14 @@ class RobotNode(Node):
         if self.done or not self.has_pose:
             return
         rnd, slot = self.clock.locate(self.transport.now())
-        if rnd == 0:
-            return
+        if rnd == 0 or (self.round == 0 and slot != 0):
+            return  # before the epoch, or join at the start of the next round
         if self.round == 0:
-            if slot != 0:
-                return  # join at the start of the next round
             self._begin(rnd)
-        while self.round < rnd and not self.done:  # fell behind: finish the round, then go on
-            self._run_until(len(self.schedule) - 1, late=True)
-            if not self.done:
-                self._begin(self.round + 1)
-        if not self.done:
+        last = len(self.schedule) - 1
+        while self.round < rnd and not self.done:  # fell behind: finish that round late
+            self._run_until(last, late=True)
+        if self.round == rnd:
             self._run_until(slot, late=False)
 
     def _begin(self, rnd: int) -> None:
@@ -216,6 +200,11 @@ class RobotNode(Node):
                 self._training = self._pool.submit(self._train, self.round)
             elif phase.kind == PhaseKind.END:
                 self._end_of_round()
+                if not self.done:
+                    # Enter the next round now, during END, so the first beacons of the next
+                    # round (sent the moment a faster robot's clock turns) are not stale here.
+                    self._begin(self.round + 1)
+                return
 
     def _train(self, round_no: int) -> None:
         with self.agent.lock:

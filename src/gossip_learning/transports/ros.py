@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -96,14 +97,17 @@ class RosTransport:
         namespace: str = "swarm",
         rng: np.random.Generator | None = None,
         callback_group: CallbackGroup | None = None,
+        match_timeout: float = 0.25,
     ) -> None:
         self.node = node
+        self.match_timeout = match_timeout
         self.robot_id = robot_id
         self.channel = channel
         self.prefix = "/" + namespace.strip("/") + "/" if namespace.strip("/") else "/"
         self.rng = rng if rng is not None else np.random.default_rng(robot_id)
         self.callback_group = callback_group
         self.stats = TransportStats()
+        self.received = 0  # frames DDS handed us, own echoes included: the delivery cost
         self.reasons: Counter[str] = Counter()
         self.poses: dict[int, tuple[float, float]] = {}
         self.x = math.nan
@@ -139,7 +143,7 @@ class RosTransport:
                 # no QoS-event waitables: they race with unsubscribe under a multi-threaded executor
                 event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
             )
-        self._publisher(topic)  # a robot that listens on a topic will soon talk on it too
+        self._publisher(topic, wait=False)  # a robot that listens on a topic soon talks on it
 
     def unsubscribe(self, topic: str) -> None:
         """Stop hearing ``topic`` (no error if not subscribed)."""
@@ -176,11 +180,15 @@ class RosTransport:
             return {**self.stats.as_dict(), "reasons": dict(self.reasons)}
 
     # ----------------------------------------------------------------- private
-    def _publisher(self, topic: str) -> Any:
+    def _publisher(self, topic: str, wait: bool = True) -> Any:
         pub = self._pubs.get(topic)
         if pub is None:
             pub = self.node.create_publisher(UInt8MultiArray, self.prefix + topic, qos_for(topic))
             self._pubs[topic] = pub
+            # A fresh publisher loses what it sends before discovery matches it: give DDS a moment.
+            end = time.monotonic() + (self.match_timeout if wait else 0.0)
+            while pub.get_subscription_count() == 0 and time.monotonic() < end:
+                time.sleep(0.005)
         return pub
 
     def _callback(self, topic: str) -> Callable[[UInt8MultiArray], None]:
@@ -193,6 +201,8 @@ class RosTransport:
 
     def _on_frame(self, topic: str, data: UInt8MultiArray) -> None:
         frame = bytes(data.data)
+        with self._lock:
+            self.received += 1
         try:
             msg = decode(frame)
         except WireError:
@@ -205,7 +215,7 @@ class RosTransport:
             return
         if msg.kind == Kind.BEACON and msg.beacon is not None:
             if msg.sender not in self.poses:
-                self._publisher(robot_topic(msg.sender))  # match early, before a proposal
+                self._publisher(robot_topic(msg.sender), wait=False)  # match before a proposal
             self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
         if not self._heard(msg.sender):
             return

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,8 @@ _ARRAYS = ("X_train", "y_train", "X_test", "y_test")
 
 
 @contextmanager
-def _torch_threads(threads: int | None) -> Any:
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (None: leave as is)."""
     if threads is None:
         yield
         return
@@ -65,14 +66,13 @@ def extract_features(
     from tqdm import tqdm
 
     out = np.empty((len(images), backbone.feature_dim), dtype=np.float32)
-    with _torch_threads(threads), torch.inference_mode():
-        bar = tqdm(total=len(images), desc=desc, unit="img", disable=not progress)
+    bar = tqdm(total=len(images), desc=desc, unit="img", disable=not progress)
+    with _torch_threads(threads), torch.inference_mode(), bar:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             x = preprocess(batch, backbone.resolution, channels_last=backbone.channels_last)
             out[start : start + len(batch)] = backbone.module(x).float().numpy()
             bar.update(len(batch))
-        bar.close()
     return out
 
 

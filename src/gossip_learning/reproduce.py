@@ -1,0 +1,293 @@
+"""Regenerate the paper's experiments (arXiv 2501.04817) with one command.
+
+``gossip-learning reproduce --out results/paper`` runs every experiment below on MCUNet-in3
+features of CIFAR-10 (computed once and cached), each against CFL with the same head and local
+training, over several seeds, then writes ``tables.md``, ``tables.json`` and figures. Finished
+experiments (a complete ``summary.json``) are skipped, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gossip_learning import atomic, plots
+from gossip_learning.config import Config, load_config
+from gossip_learning.results import load_results, run_experiment, summarise
+
+
+def _config_dir() -> Path:
+    """config/ of a source checkout, else the copy installed under <prefix>/share."""
+    import sys
+
+    for cand in (
+        Path(__file__).resolve().parents[2] / "config",
+        Path(sys.prefix) / "share" / "gossip_learning" / "config",
+    ):
+        if (cand / "paper_iid.yaml").is_file():
+            return cand
+    raise FileNotFoundError("cannot find the paper configs (config/paper_*.yaml)")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One paper experiment: a config file plus overrides, in a named group."""
+
+    name: str
+    group: str
+    config: str
+    overrides: tuple[str, ...] = ()
+    label: str = ""
+    value: float = math.nan
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def experiments() -> list[Experiment]:
+    """Every experiment of the reproduction, in the order they run."""
+    out: list[Experiment] = []
+    for n in (30, 60, 100):
+        methods = "[bilayer, flat, cfl]" if n == 30 else "[bilayer, cfl]"
+        out.append(
+            Experiment(
+                f"iid_n{n}",
+                "iid",
+                "paper_iid.yaml",
+                (f"swarm.num_robots={n}", f"experiment.methods={methods}"),
+                f"{n} robots",
+                n,
+            )
+        )
+    for a in (10.0, 1.0, 0.5, 0.1):
+        methods = "[bilayer, flat, cfl]" if a == 0.5 else "[bilayer, cfl]"
+        out.append(
+            Experiment(
+                f"dirichlet_a{a:g}",
+                "dirichlet",
+                "paper_dirichlet.yaml",
+                (f"data.alpha={a}", f"experiment.methods={methods}"),
+                f"α = {a:g}",
+                a,
+            )
+        )
+    for part, extra in (
+        ("iid", ("data.partition=iid",)),
+        ("a0.5", ("data.partition=dirichlet", "data.alpha=0.5")),
+    ):
+        for r in (15, 30, 45, 60, 75, 90):
+            methods = "[bilayer, cfl]" if r == 60 else "[bilayer]"
+            out.append(
+                Experiment(
+                    f"range{r}_{part}",
+                    f"range_{part}",
+                    "paper_range.yaml",
+                    (f"channel.comm_range={r}", f"experiment.methods={methods}", *extra),
+                    f"range {r}",
+                    r,
+                )
+            )
+    for crit in ("emd", "mixed"):
+        out.append(
+            Experiment(
+                f"criterion_{crit}",
+                "criterion",
+                "paper_dirichlet.yaml",
+                ("data.alpha=0.5", "experiment.methods=[bilayer]", f"clustering.criterion={crit}"),
+                crit,
+            )
+        )
+    out.append(
+        Experiment(
+            "head_linear",
+            "head",
+            "paper_iid.yaml",
+            ("learning.head=linear", "experiment.methods=[bilayer, cfl]"),
+            "linear head",
+        )
+    )
+    return out
+
+
+def _config(exp: Experiment, common: Sequence[str]) -> Config:
+    return load_config(
+        _config_dir() / exp.config, [*exp.overrides, *common, f"experiment.name={exp.name}"]
+    )
+
+
+def _done(folder: Path) -> bool:
+    return (folder / "summary.md").is_file()
+
+
+def _run(args: tuple[Experiment, list[str], str]) -> str:
+    exp, common, out = args
+    folder = Path(out) / exp.name
+    if _done(folder):
+        return f"{exp.name}: already done"
+    t = time.perf_counter()
+    cfg = _config(exp, common)
+    log_path = folder / "log.txt"
+    folder.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as log:
+        run_experiment(cfg, folder, log=lambda s: print(s, file=log, flush=True))
+    return f"{exp.name}: {time.perf_counter() - t:.0f} s"
+
+
+def _reference(rows_by_exp: dict[str, list[dict[str, Any]]], exp: Experiment) -> str | None:
+    """The experiment whose CFL run a CFL-less experiment is compared with."""
+    if any(r["method"] == "cfl" for r in rows_by_exp.get(exp.name, [])):
+        return exp.name
+    if exp.group.startswith("range_"):
+        return f"range60_{exp.group.removeprefix('range_')}"
+    if exp.group == "criterion":
+        return "dirichlet_a0.5"
+    return None
+
+
+def _summary_with_cfl(rows: list[dict[str, Any]], ref_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    cfl = [r for r in ref_rows if r["method"] == "cfl"]
+    return summarise([r for r in rows if r["method"] != "cfl"] + cfl)
+
+
+def _sweep_figures(out: Path, exps: Sequence[Experiment], data: dict[str, Any]) -> list[str]:
+    """Final accuracy against the swept value for the range and Dirichlet groups."""
+    lines: list[str] = []
+    for name, groups, xlabel in (
+        ("range_sweep", ("range_iid", "range_a0.5"), "communication range"),
+        ("dirichlet_sweep", ("dirichlet",), "Dirichlet α (log scale: 10, 1, 0.5, 0.1)"),
+    ):
+        series: dict[str, list[tuple[float, float, float]]] = {}
+        refs: dict[str, float] = {}
+        for e in exps:
+            if e.group not in groups or e.name not in data:
+                continue
+            for m, s in data[e.name]["methods"].items():
+                x = math.log10(e.value) if e.group == "dirichlet" else e.value
+                if m == "cfl" and e.group.startswith("range_"):
+                    refs[f"cfl ({e.group})"] = s["final_acc_mean"]
+                    continue
+                series.setdefault(f"{m} ({e.group})", []).append(
+                    (x, s["final_acc_mean"], s["final_acc_std"])
+                )
+        if series:
+            plots.plot_sweep(series, out / "figures" / f"{name}.png", xlabel, refs=refs)
+            lines += [f"![{name}](figures/{name}.png)", ""]
+    return lines
+
+
+def write_tables(out: Path, exps: Sequence[Experiment]) -> str:
+    """Collect every finished experiment into tables.md / tables.json and group figures."""
+    rows_by_exp = {e.name: load_results(out / e.name) for e in exps if _done(out / e.name)}
+    lines = ["# Reproduction of arXiv 2501.04817 — tables", ""]
+    data: dict[str, Any] = {}
+    for group in dict.fromkeys(e.group for e in exps):
+        members = [e for e in exps if e.group == group and e.name in rows_by_exp]
+        if not members:
+            continue
+        lines += [
+            f"## {group}",
+            "",
+            "| experiment | method | final acc (mean ± std) | lowest robot | CFL final "
+            "| gap to CFL (pts) | rounds to 95 % CFL | extra rounds vs CFL | clusters "
+            "| churn/round |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        curves: dict[str, list[dict[str, Any]]] = {}
+        for e in members:
+            ref = _reference(rows_by_exp, e)
+            ref_rows = rows_by_exp.get(ref or "", [])
+            summ = (
+                _summary_with_cfl(rows_by_exp[e.name], ref_rows)
+                if ref_rows
+                else summarise(rows_by_exp[e.name])
+            )
+            data[e.name] = summ
+            cfl = summ["methods"].get("cfl", {})
+            rounds = summ["rounds"]
+            for m, s in summ["methods"].items():
+                if m == "cfl" and ref != e.name:
+                    continue
+
+                def f(v: Any, fmt: str) -> str:
+                    return "—" if v is None else format(v, fmt)
+
+                churn = s["total_membership_changes"] / rounds if rounds else 0.0
+                acc = f"{s['final_acc_mean']:.3f} ± {s['final_acc_std']:.3f}"
+                cells = [
+                    e.label or e.name,
+                    m,
+                    acc,
+                    f"{s['final_acc_min_mean']:.3f}",
+                    f(cfl.get("final_acc_mean"), ".3f"),
+                    f(s.get("gap_to_cfl_points"), "+.1f"),
+                    f(s.get("rounds_to_95pct_cfl"), ".0f"),
+                    f(s.get("extra_rounds_vs_cfl"), "+.0f"),
+                    f"{s['mean_clusters']:.1f}",
+                    f"{churn:.1f}",
+                ]
+                lines.append("| " + " | ".join(cells) + " |")
+            curves[e.label or e.name] = rows_by_exp[e.name]
+        lines.append("")
+        plots.plot_compare(curves, out / "figures" / f"{group}.png")
+        lines += [f"![{group}](figures/{group}.png)", ""]
+    lines += _sweep_figures(out, exps, data)
+    text = "\n".join(lines)
+    atomic.write_text(out / "tables.md", text)
+    atomic.write_json(out / "tables.json", data)
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``gossip-learning reproduce`` entry point."""
+    p = argparse.ArgumentParser(prog="gossip-learning reproduce", description=__doc__)
+    p.add_argument(
+        "--out", default="results/paper", help="folder for every experiment and the tables"
+    )
+    p.add_argument(
+        "--only", nargs="*", default=None, help="run only these experiments (names or groups)"
+    )
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="experiments run in parallel (1 thread each)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override for every experiment, e.g. experiment.seeds=[0]",
+    )
+    args = p.parse_args(argv)
+    exps = experiments()
+    if args.only:
+        exps = [e for e in exps if e.name in args.only or e.group in args.only]
+    if args.list:
+        for e in exps:
+            print(f"{e.name:<18} {e.group:<12} {e.config} {' '.join(e.overrides)}")
+        return 0
+    for e in exps:  # fail on a bad config before any work
+        _config(e, args.overrides)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    if args.jobs > 1:
+        from gossip_learning.experiment import load_data
+
+        load_data(_config(exps[0], args.overrides))  # build the feature cache once, up front
+        with mp.get_context("fork").Pool(args.jobs) as pool:
+            for msg in pool.imap_unordered(_run, [(e, args.overrides, str(out)) for e in exps]):
+                print(msg, flush=True)
+    else:
+        for e in exps:
+            print(_run((e, args.overrides, str(out))), flush=True)
+    text = write_tables(out, experiments())
+    atomic.write_text(out / "timing.json", json.dumps({"wall_seconds": time.perf_counter() - t}))
+    print(text)
+    print(f"wall time {time.perf_counter() - t:.0f} s; tables: {out / 'tables.md'}")
+    return 0

@@ -1,0 +1,137 @@
+"""The agent contract (test/agent_contract.py) on the rclpy transport, plus rclpy-only checks.
+
+Every robot gets its own node and RosTransport in one Context on a private domain; ``settle()``
+spins the executor until no frame has arrived for a short while.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy", reason="rclpy not installed (pip install ros-jazzy-rclpy)")
+
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import UInt8MultiArray
+
+import agent_contract as contract
+from gossip_learning.channel import UnitDisk
+from gossip_learning.transports.base import Transport
+from gossip_learning.transports.ros import RosTransport
+from gossip_learning.wire import BROADCAST, Beacon, Kind, Message, Role, encode
+from test_ros_nodes import ros_context  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.ros
+
+
+class RosHarness:
+    """One node + RosTransport per robot, all on one single-threaded executor."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.executor = SingleThreadedExecutor(context=context)
+        self.nodes: list[Node] = []
+        self.ros: list[RosTransport] = []
+        self.namespace = "contract0"
+        self._made = 0
+
+    def transports(self, positions: np.ndarray, comm_range: float) -> list[Transport]:
+        self._made += 1
+        self.namespace = f"contract{self._made}"  # a fresh medium per call, like the in-process one
+        out: list[Transport] = []
+        for i, (x, y) in enumerate(positions):
+            node = Node(f"robot_{i}_{self._made}", context=self.context)
+            t = RosTransport(node, i, UnitDisk(comm_range), self.namespace)
+            t.set_position(x, y)
+            self.nodes.append(node)
+            self.ros.append(t)
+            self.executor.add_node(node)
+            out.append(t)
+        self._wait_for_discovery()
+        return out
+
+    def _wait_for_discovery(self) -> None:
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def settle(self) -> None:
+        """Spin until 60 ms pass with no frame arriving anywhere (at most 3 s)."""
+        end = time.monotonic() + 3.0
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.01)
+            now_total = sum(t.received for t in self.ros)
+            if now_total != last:
+                last, quiet_since = now_total, time.monotonic()
+            elif time.monotonic() - quiet_since > 0.06:
+                return
+
+    def inject(self, sender: int, topic: str, frame: bytes) -> None:
+        """Raw bytes on ``topic`` of the current medium, as if from ``sender``."""
+        node = self.nodes[-1]
+        pub = node.create_publisher(UInt8MultiArray, f"/{self.namespace}/{topic}", 10)
+        end = time.monotonic() + 1.0
+        while pub.get_subscription_count() == 0 and time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.01)
+        msg = UInt8MultiArray()
+        msg.data = frame
+        pub.publish(msg)
+
+    def close(self) -> None:
+        for t in self.ros:
+            t.close()
+        for n in self.nodes:
+            self.executor.remove_node(n)
+            n.destroy_node()
+        self.executor.shutdown()
+
+
+@pytest.fixture
+def harness(ros_context: Context) -> Iterator[RosHarness]:  # noqa: F811
+    h = RosHarness(ros_context)
+    yield h
+    h.close()
+
+
+def test_flat_pairwise_exact_average(harness: RosHarness) -> None:
+    contract.check_flat_pairwise_merges_to_exact_average(harness)
+
+
+def test_broadcast_only_in_range(harness: RosHarness) -> None:
+    contract.check_broadcast_reaches_only_in_range(harness)
+    assert harness.ros[-1].counters()["delivered"] == 0  # robot 2 heard nothing
+    assert harness.ros[-1].counters()["reasons"].get("out_of_range", 0) > 0
+
+
+def test_bilayer_clusters_and_mixes(harness: RosHarness) -> None:
+    contract.check_bilayer_two_groups_cluster_and_mix(harness)
+
+
+def test_corrupt_frame_rejected_and_counted(harness: RosHarness) -> None:
+    contract.check_corrupt_bytes_are_rejected(harness, harness.inject)
+    assert harness.ros[0].counters()["reasons"] == {"undecodable": 1}
+
+
+def test_foreign_address_and_garbage_never_reach_the_handler(harness: RosHarness) -> None:
+    pos = np.array([[0.0, 0.0], [5.0, 0.0]])
+    t0, _t1 = harness.transports(pos, 10.0)
+    got: list[Message] = []
+    t0.subscribe("robot_0", got.append)
+    t0.subscribe("beacon", got.append)
+    harness._wait_for_discovery()
+    beacon = Message(Kind.BEACON, sender=1, beacon=Beacon(5.0, 0.0, Role.NONE, -1, 1))
+    harness.inject(1, "beacon", encode(beacon))
+    harness.inject(1, "robot_0", encode(Message(Kind.PROPOSE, sender=1, receiver=7)))
+    harness.inject(1, "robot_0", b"\x00garbage")
+    harness.inject(1, "robot_0", encode(Message(Kind.PROPOSE, sender=1, receiver=0)))
+    harness.settle()
+    assert [m.kind for m in got] == [Kind.BEACON, Kind.PROPOSE]
+    assert got[1].receiver == 0 and got[0].receiver == BROADCAST
+    reasons = harness.ros[0].counters()["reasons"]
+    assert reasons == {"not_addressed_to_me": 1, "undecodable": 1}
