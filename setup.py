@@ -33,7 +33,13 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         *tree("worlds"),
     ],
-    install_requires=["numpy>=1.22", "pyyaml>=5.4", "matplotlib>=3.5", "scikit-learn>=1.0"],
+    install_requires=[
+        "numpy>=1.22",
+        "scipy>=1.8",
+        "pyyaml>=5.4",
+        "matplotlib>=3.5",
+        "scikit-learn>=1.0",
+    ],
     extras_require={
         "train": ["torch>=2.0"],
         "vision": ["torch>=2.0", "pillow>=9", "tqdm>=4.60"],
