@@ -21,7 +21,10 @@ def tree(src: str) -> list[tuple[str, list[str]]]:
 setup(
     name=PACKAGE,
     version="0.1.0",
-    description="Decentralised learning on robot swarms: DK-means clusters, bilayer gossip, cumulative FedAvg",
+    description=(
+        "Decentralised learning on robot swarms: DK-means clusters, bilayer gossip, "
+        "cumulative FedAvg"
+    ),
     license="Apache-2.0",
     python_requires=">=3.10",
     package_dir={"": "src"},
