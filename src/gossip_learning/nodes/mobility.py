@@ -10,22 +10,16 @@ the arena walls.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
 
-from gossip_learning.errors import GossipLearningError
 from gossip_learning.mobility import MOBILITY_MODELS, MobilityModel, make_mobility
+from gossip_learning.nodes.base import ParamNode, run_node
 from gossip_learning.nodes.common import require
-from gossip_learning.transports.ros import shutdown
 
 MODES = ("kinematic", "gazebo")
 
@@ -55,7 +49,7 @@ def yaw_of(q: Any) -> float:
     return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
 
 
-class MobilityNode(Node):
+class MobilityNode(ParamNode):
     """Kinematic odometry source or Gazebo velocity controller for one robot."""
 
     def __init__(
@@ -68,16 +62,12 @@ class MobilityNode(Node):
     ) -> None:
         super().__init__(
             node_name,
+            PARAMETERS,
             namespace=namespace,
             context=context,
-            parameter_overrides=list(parameter_overrides or []),
+            parameter_overrides=parameter_overrides,
         )
-        p = {
-            name: self.declare_parameter(
-                name, default, ParameterDescriptor(description=text, read_only=True)
-            ).value
-            for name, (default, text) in PARAMETERS.items()
-        }
+        p = self.params
         self.mode = require("mode", p["mode"], p["mode"] in MODES, f"one of {', '.join(MODES)}")
         require(
             "model",
@@ -170,20 +160,4 @@ class MobilityNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run gossip_learning mobility_node``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = MobilityNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (ValueError, GossipLearningError) as exc:
-        print(f"mobility_node: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        shutdown()
-    return 0
+    return run_node("mobility_node", MobilityNode, args, multi_threaded=False)

@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Point
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
 from std_msgs.msg import ColorRGBA, String, UInt8MultiArray
 from visualization_msgs.msg import Marker, MarkerArray
 
-from gossip_learning.errors import GossipLearningError, WireError
+from gossip_learning.errors import WireError
+from gossip_learning.nodes.base import ParamNode, run_node
 from gossip_learning.nodes.common import check_namespace, require
-from gossip_learning.transports.ros import reliable_qos, shutdown
+from gossip_learning.transports.ros import reliable_qos
 from gossip_learning.wire import decode
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -101,7 +97,7 @@ def round_row(statuses: dict[int, dict[str, Any]], models: dict[int, np.ndarray]
     }
 
 
-class MonitorNode(Node):
+class MonitorNode(ParamNode):
     """Aggregates robot status into metrics rows, files and markers."""
 
     def __init__(
@@ -114,16 +110,12 @@ class MonitorNode(Node):
     ) -> None:
         super().__init__(
             node_name,
+            PARAMETERS,
             namespace=namespace,
             context=context,
-            parameter_overrides=list(parameter_overrides or []),
+            parameter_overrides=parameter_overrides,
         )
-        p = {
-            name: self.declare_parameter(
-                name, default, ParameterDescriptor(description=text, read_only=True)
-            ).value
-            for name, (default, text) in PARAMETERS.items()
-        }
+        p = self.params
         ns = check_namespace(str(p["swarm_namespace"]))
         self.expected = int(require("num_robots", p["num_robots"], p["num_robots"] >= 0, ">= 0"))
         self.comm_range = float(require("comm_range", p["comm_range"], p["comm_range"] > 0, "> 0"))
@@ -263,20 +255,4 @@ class MonitorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run gossip_learning monitor_node``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = MonitorNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (ValueError, GossipLearningError) as exc:
-        print(f"monitor_node: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        shutdown()
-    return 0
+    return run_node("monitor_node", MonitorNode, args, multi_threaded=False)

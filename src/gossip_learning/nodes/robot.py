@@ -13,28 +13,23 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import rclpy
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
 from gossip_learning.agent import RobotAgent
 from gossip_learning.config import Config, load_config
-from gossip_learning.errors import GossipLearningError
 from gossip_learning.experiment import channel_for, trainer_for
 from gossip_learning.learner import evaluate
+from gossip_learning.nodes.base import ParamNode, run_node
 from gossip_learning.nodes.common import check_namespace, require, robot_parts
 from gossip_learning.schedule import PhaseKind, RoundClock, build_schedule, finish_slots
-from gossip_learning.transports.ros import RosTransport, reliable_qos, shutdown, spin_tolerant
+from gossip_learning.transports.ros import RosTransport, reliable_qos
 from gossip_learning.wire import Kind, Layer, Message, encode
 
 #: name -> (default, description). Everything is read once at start-up.
@@ -58,7 +53,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 
 
-class RobotNode(Node):
+class RobotNode(ParamNode):
     """One robot: agent + rclpy transport + phase timer + training worker."""
 
     def __init__(
@@ -72,16 +67,12 @@ class RobotNode(Node):
     ) -> None:
         super().__init__(
             node_name,
+            PARAMETERS,
             namespace=namespace,
             context=context,
-            parameter_overrides=list(parameter_overrides or []),
+            parameter_overrides=parameter_overrides,
         )
-        p = {
-            name: self.declare_parameter(
-                name, default, ParameterDescriptor(description=text, read_only=True)
-            ).value
-            for name, (default, text) in PARAMETERS.items()
-        }
+        p = self.params
         self.cfg = self._config(p)
         self.robot_id = int(p["robot_id"])
         self.rounds = int(p["rounds"]) or self.cfg.experiment.rounds
@@ -255,20 +246,4 @@ class RobotNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run gossip_learning robot_node``."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = RobotNode()
-        executor = MultiThreadedExecutor()
-        executor.add_node(node)
-        spin_tolerant(executor)
-    except (ValueError, GossipLearningError) as exc:
-        print(f"robot_node: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        shutdown()
-    return 0
+    return run_node("robot_node", RobotNode, args, multi_threaded=True)
