@@ -66,6 +66,8 @@ METRIC_COLUMNS = [
     "msgs_rejected",
     "spectral_gap_comm",
     "spectral_gap_mix",
+    "mix_reach",
+    "gossip_contraction",
     "peak_model_buffers",
     "time_move",
     "time_cluster",
@@ -325,6 +327,7 @@ class Swarm:
         times["move"] += time.perf_counter() - t0
         before = self.network.stats.as_dict()
         rejected_before = sum(sum(a.rejected.values()) for a in self.agents)
+        spread_before = 0.0
         for ph in self.schedule:
             t = time.perf_counter()
             fin = self.finish[ph.slot]
@@ -339,17 +342,23 @@ class Swarm:
                 else "train"
             )
             times[cat] += time.perf_counter() - t
-            if ph.kind == PhaseKind.TRAIN and self.method == "cfl":
+            if ph.kind == PhaseKind.TRAIN:
                 t = time.perf_counter()
-                avg = weighted_average(np.stack([a.params for a in self.agents]), self.samples)
-                for a in self.agents:
-                    a.params = avg.copy()
+                trained = np.stack([a.params for a in self.agents])
+                spread_before = gm.consensus_distance(trained)
+                if self.method == "cfl":
+                    avg = weighted_average(trained, self.samples)
+                    for a in self.agents:
+                        a.params = avg.copy()
+                del trained
                 times["gossip"] += time.perf_counter() - t
         t = time.perf_counter()
         acc, loss = self.evaluate()
         models = np.stack([a.params for a in self.agents])
         times["eval"] += time.perf_counter() - t
         row = self._row(acc, loss, models, before, rejected_before, times)
+        spread = row["consensus_distance"]
+        row["gossip_contraction"] = 1.0 - spread / spread_before if spread_before > 0 else 0.0
         row["time_round"] = time.perf_counter() - t0
         return row, self._snapshot()
 
@@ -370,11 +379,15 @@ class Swarm:
         )
         self._prev_cluster, self._prev_head = cluster, is_head
         adj = gm.adjacency(self.network.in_range())
-        gap_comm = gap_mix = float("nan")
+        gap_comm = gap_mix = reach = float("nan")
         if _spectral_enabled(self.cfg):
             gap_comm = gm.comm_graph_spectral_gap(adj)
-            cfl = self.method == "cfl"
-            gap_mix = 1.0 if cfl else gm.spectral_gap(_mixing_matrix(self.agents))
+            if self.method == "cfl":
+                gap_mix, reach = 1.0, 1.0
+            else:
+                mix = _mixing_matrix(self.agents)
+                gap_mix = gm.spectral_gap(mix)
+                reach = float(np.count_nonzero(mix > 1e-12)) / mix.size
         in_cluster = [a.state.cluster for a in self.agents if a.state.role != Role.NONE]
         w = self.samples / self.samples.sum()
         clustered = self.method == "bilayer"
@@ -405,6 +418,7 @@ class Swarm:
             - rejected_before,
             "spectral_gap_comm": gap_comm,
             "spectral_gap_mix": gap_mix,
+            "mix_reach": reach,
             "peak_model_buffers": max(a.peak_buffers for a in self.agents),
             **{
                 f"time_{k}": times.get(k, 0.0)

@@ -168,7 +168,8 @@ def _panel(ax: Axes, rows: Sequence[Row], keys: Sequence[str], ylabel: str) -> N
 
 
 def plot_churn_spectral(rows: Sequence[Row], out: str | os.PathLike[str]) -> Path:
-    """Stacked panels per round: clusters/heads; churn; spectral gaps (when any are not NaN)."""
+    """Stacked panels per round: clusters/heads; churn; spectral gaps and mixing measures
+    (when any are not NaN)."""
     has_gaps = any(_series(rows, k) for k in ("spectral_gap_comm", "spectral_gap_mix"))
     n_panels = 3 if has_gaps else 2
     fig = Figure(figsize=(7, 2.6 * n_panels))
@@ -177,7 +178,8 @@ def plot_churn_spectral(rows: Sequence[Row], out: str | os.PathLike[str]) -> Pat
     axes[0].set_title("clusters and churn per round")
     _panel(axes[1], rows, ("membership_changes", "head_changes"), "changes")
     if has_gaps:
-        _panel(axes[2], rows, ("spectral_gap_comm", "spectral_gap_mix"), "spectral gap")
+        keys = ("spectral_gap_comm", "spectral_gap_mix", "mix_reach", "gossip_contraction")
+        _panel(axes[2], rows, keys, "mixing (0..1)")
     axes[-1].set_xlabel("round")
     fig.tight_layout()
     return _save(fig, out)
