@@ -46,7 +46,7 @@ def test_tables_compare_cfl_less_runs_with_their_reference(tmp_path: Path) -> No
     }
     exps = [
         reproduce.Experiment("range60_iid", "range_iid", "x", label="range 60"),
-        reproduce.Experiment("range15_iid", "range_iid", "x", label="range 15"),
+        reproduce.Experiment("range15_iid", "range_iid", "x", label="range 15", ref="range60_iid"),
     ]
     run_experiment(config_from_dict(base), tmp_path / "range60_iid", log=None)
     base["experiment"]["methods"] = ["bilayer"]

@@ -14,7 +14,7 @@ import math
 import multiprocessing as mp
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class Experiment:
     overrides: tuple[str, ...] = ()
     label: str = ""
     value: float = math.nan
-    extra: dict[str, Any] = field(default_factory=dict)
+    ref: str = ""  # experiment whose CFL run this one is compared with (itself if it has one)
 
 
 def experiments() -> list[Experiment]:
@@ -90,6 +90,7 @@ def experiments() -> list[Experiment]:
                     (f"channel.comm_range={r}", f"experiment.methods={methods}", *extra),
                     f"range {r}",
                     r,
+                    ref=f"range60_{part}",
                 )
             )
     for crit in ("emd", "mixed"):
@@ -100,6 +101,7 @@ def experiments() -> list[Experiment]:
                 "paper_dirichlet.yaml",
                 ("data.alpha=0.5", "experiment.methods=[bilayer]", f"clustering.criterion={crit}"),
                 crit,
+                ref="dirichlet_a0.5",
             )
         )
     out.append(
@@ -111,6 +113,37 @@ def experiments() -> list[Experiment]:
             "linear head",
         )
     )
+    # Beyond the paper: one-to-many broadcast (what a radio does) instead of pairwise push-pull.
+    for a in (1.0, 0.5, 0.1):
+        out.append(
+            Experiment(
+                f"broadcast_a{a:g}",
+                "broadcast",
+                "paper_dirichlet.yaml",
+                (f"data.alpha={a}", "experiment.methods=[bilayer, flat]", "gossip.mode=broadcast"),
+                f"broadcast, α = {a:g}",
+                a,
+                ref=f"dirichlet_a{a:g}",
+            )
+        )
+    for r in (15, 30):
+        out.append(
+            Experiment(
+                f"broadcast_range{r}_a0.5",
+                "broadcast",
+                "paper_range.yaml",
+                (
+                    f"channel.comm_range={r}",
+                    "experiment.methods=[bilayer]",
+                    "data.partition=dirichlet",
+                    "data.alpha=0.5",
+                    "gossip.mode=broadcast",
+                ),
+                f"broadcast, 60 robots, range {r}, α = 0.5",
+                r,
+                ref="range60_a0.5",
+            )
+        )
     return out
 
 
@@ -142,11 +175,7 @@ def _reference(rows_by_exp: dict[str, list[dict[str, Any]]], exp: Experiment) ->
     """The experiment whose CFL run a CFL-less experiment is compared with."""
     if any(r["method"] == "cfl" for r in rows_by_exp.get(exp.name, [])):
         return exp.name
-    if exp.group.startswith("range_"):
-        return f"range60_{exp.group.removeprefix('range_')}"
-    if exp.group == "criterion":
-        return "dirichlet_a0.5"
-    return None
+    return exp.ref or None
 
 
 def _summary_with_cfl(rows: list[dict[str, Any]], ref_rows: list[dict[str, Any]]) -> dict[str, Any]:
