@@ -45,6 +45,32 @@ FLAT_CLUSTER = 0
 MAX_EARLY = 4096  # next-round beacons/proposals kept for a robot whose clock runs behind
 
 
+_memo: tuple[Message | None, dkmeans.Neighbour | None] = (None, None)
+
+
+def _neighbour(msg: Message) -> dkmeans.Neighbour:
+    """The neighbour-table entry of a beacon. One decoded beacon heard by many robots in one
+    process (the in-process medium) is converted once: a one-entry memo on the message object."""
+    global _memo
+    seen, entry = _memo
+    if seen is msg and entry is not None:
+        return entry
+    b = msg.beacon
+    assert b is not None
+    entry = dkmeans.Neighbour(
+        msg.sender,
+        b.x,
+        b.y,
+        b.role,
+        msg.cluster,
+        b.head,
+        b.neighbours,
+        np.asarray(b.label_dist, np.float32),
+    )
+    _memo = (msg, entry)
+    return entry
+
+
 @dataclass(frozen=True)
 class AgentSettings:
     """Protocol knobs shared by every robot of a swarm."""
@@ -233,6 +259,16 @@ class RobotAgent:
     def handle(self, msg: Message) -> None:
         """Take one decoded message from the transport (thread-safe)."""
         with self.lock:
+            if (  # fast path for the most frequent message: a current beacon
+                msg.kind is Kind.BEACON
+                and msg.round == self.round
+                and msg.step >= self.slot
+                and msg.sender != self.id
+                and msg.receiver == BROADCAST
+                and msg.beacon is not None
+            ):
+                self._beacons.setdefault(msg.step, {})[msg.sender] = _neighbour(msg)
+                return
             self._handle(msg)
 
     def _handle(self, msg: Message) -> None:
@@ -260,17 +296,7 @@ class RobotAgent:
             if msg.beacon is None:
                 self.rejected["bad_beacon"] += 1
                 return
-            b = msg.beacon
-            self._beacons.setdefault(msg.step, {})[msg.sender] = dkmeans.Neighbour(
-                msg.sender,
-                b.x,
-                b.y,
-                b.role,
-                msg.cluster,
-                b.head,
-                b.neighbours,
-                np.asarray(b.label_dist, np.float32),
-            )
+            self._beacons.setdefault(msg.step, {})[msg.sender] = _neighbour(msg)
         elif kind == Kind.HANDOVER:
             if msg.cluster != self.state.cluster or self.state.role == Role.NONE:
                 self.rejected["wrong_cluster"] += 1
