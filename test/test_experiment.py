@@ -135,6 +135,12 @@ def test_cli_run_with_overrides_and_errors(
     rc = cli.main(["run", str(cfg_path), "--set", "channel.comm_range=-1"])
     assert rc == 2
     assert "channel.comm_range" in capsys.readouterr().err
+    rc = cli.main(
+        ["run", str(cfg_path), "--set", "swarm.num_robots=5000", "--out", str(tmp_path / "x")]
+    )
+    assert rc == 2
+    assert "swarm.num_robots" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_mixing_matrix_reproduces_the_gossip() -> None:

@@ -112,7 +112,8 @@ def partition(cfg: Config, data: Dataset, rng: np.random.Generator) -> list[np.n
             data.y_train, n, cfg.data.alpha, rng, cfg.data.min_partition_size
         )
     except DataError as exc:
-        raise ConfigError("swarm.num_robots", f"{exc} (dataset '{data.name}')") from exc
+        key = "swarm.num_robots" if cfg.data.partition == "iid" else "data.alpha"
+        raise ConfigError(key, f"{exc} (dataset '{data.name}')") from exc
 
 
 def _validate_swarm(cfg: Config, data: Dataset) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from gossip_learning import atomic, plots
 from gossip_learning.config import Config, dump_config
 from gossip_learning.errors import GossipLearningError
-from gossip_learning.experiment import METRIC_COLUMNS, RunResult, load_data, run_one
+from gossip_learning.experiment import METRIC_COLUMNS, RunResult, SwarmPlan, load_data, run_one
 
 Row = dict[str, Any]
 
@@ -191,6 +191,8 @@ def run_experiment(
 ) -> Path:
     """Run every (method, seed) of ``cfg`` and write the results folder; return its path."""
     data = load_data(cfg)
+    for seed in cfg.experiment.seeds:  # fail on an impossible swarm before writing anything
+        SwarmPlan(cfg, seed, data)
     folder = make_results_dir(cfg, out)
     atomic.write_text(folder / "config.yaml", dump_config(cfg))
     if log:
