@@ -10,7 +10,6 @@ the arena walls.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -52,21 +51,9 @@ def yaw_of(q: Any) -> float:
 class MobilityNode(ParamNode):
     """Kinematic odometry source or Gazebo velocity controller for one robot."""
 
-    def __init__(
-        self,
-        node_name: str = "mobility",
-        *,
-        namespace: str | None = None,
-        context: Any = None,
-        parameter_overrides: Sequence[Any] | None = None,
-    ) -> None:
-        super().__init__(
-            node_name,
-            PARAMETERS,
-            namespace=namespace,
-            context=context,
-            parameter_overrides=parameter_overrides,
-        )
+    def __init__(self, node_name: str = "mobility", **node_options: Any) -> None:
+        """``node_options``: namespace, context, parameter_overrides (see :class:`ParamNode`)."""
+        super().__init__(node_name, PARAMETERS, **node_options)
         p = self.params
         self.mode = require("mode", p["mode"], p["mode"] in MODES, f"one of {', '.join(MODES)}")
         require(

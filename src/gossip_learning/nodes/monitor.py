@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,21 +99,9 @@ def round_row(statuses: dict[int, dict[str, Any]], models: dict[int, np.ndarray]
 class MonitorNode(ParamNode):
     """Aggregates robot status into metrics rows, files and markers."""
 
-    def __init__(
-        self,
-        node_name: str = "monitor",
-        *,
-        namespace: str | None = None,
-        context: Any = None,
-        parameter_overrides: Sequence[Any] | None = None,
-    ) -> None:
-        super().__init__(
-            node_name,
-            PARAMETERS,
-            namespace=namespace,
-            context=context,
-            parameter_overrides=parameter_overrides,
-        )
+    def __init__(self, node_name: str = "monitor", **node_options: Any) -> None:
+        """``node_options``: namespace, context, parameter_overrides (see :class:`ParamNode`)."""
+        super().__init__(node_name, PARAMETERS, **node_options)
         p = self.params
         ns = check_namespace(str(p["swarm_namespace"]))
         self.expected = int(require("num_robots", p["num_robots"], p["num_robots"] >= 0, ">= 0"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -60,18 +59,11 @@ class RobotNode(ParamNode):
         self,
         node_name: str = "robot",
         *,
-        namespace: str | None = None,
-        context: Any = None,
-        parameter_overrides: Sequence[Any] | None = None,
         train_pool: ThreadPoolExecutor | None = None,
+        **node_options: Any,
     ) -> None:
-        super().__init__(
-            node_name,
-            PARAMETERS,
-            namespace=namespace,
-            context=context,
-            parameter_overrides=parameter_overrides,
-        )
+        """``node_options``: namespace, context, parameter_overrides (see :class:`ParamNode`)."""
+        super().__init__(node_name, PARAMETERS, **node_options)
         p = self.params
         self.cfg = self._config(p)
         self.robot_id = int(p["robot_id"])
