@@ -154,3 +154,40 @@ def test_fixed_layout_gives_two_clusters_obeying_size_rules() -> None:
         assert len(heads) == 1
         assert all(a.state.head == heads[0].id for a in g if a is not heads[0])
     assert agents[0].state.cluster != agents[6].state.cluster
+
+
+def test_a_crowd_of_heads_settles_on_one_head_instead_of_flip_flopping() -> None:
+    """Six robots all in range, all starting as heads: they step down together, and with
+    local-max election exactly one re-promotes; everyone else joins it within the round."""
+    from agent_contract import run_round, settings
+
+    from gossip_learning.agent import RobotAgent
+    from gossip_learning.schedule import build_schedule
+    from gossip_learning.transports.inprocess import InProcessNetwork
+
+    pos = np.array([[0, 0], [2, 0], [0, 2], [2, 2], [1, 1], [1, 3]], float)
+    net = InProcessNetwork(6, UnitDisk(10.0), np.random.default_rng(0))
+    net.set_positions(pos)
+    base = settings("bilayer", "broadcast")
+    cfg = ClusteringConfig(passes=5, min_cluster_size=3, head_prob=1.0, election="local_max")
+    st = type(base)(base.method, cfg, base.gossip, 10.0, 42, 6)
+    agents = [
+        RobotAgent(i, st, net.endpoint(i), np.zeros(6, np.float32), 10, np.zeros(0), seed=i)
+        for i in range(6)
+    ]
+    for a in agents:
+        a.set_position(*pos[a.id])
+    assert all(a.state.role == Role.HEAD for a in agents)
+
+    class H:
+        def settle(self) -> None:
+            net.flush()
+
+    run_round(H(), agents, build_schedule("bilayer", 5, st.gossip), 1)  # type: ignore[arg-type]
+    heads = [a for a in agents if a.state.role == Role.HEAD]
+    assert len(heads) == 1
+    assert all(
+        a.state.head == heads[0].id and a.state.cluster == heads[0].state.cluster
+        for a in agents
+        if a is not heads[0]
+    )

@@ -4,7 +4,7 @@ Each pass a robot hears its neighbours' beacons (pose, role, cluster, head, labe
 and decides alone, following arXiv 2501.04817:
 
 * a non-head joins the nearest head in range; with no head in range it becomes a head if it has
-  more than ``min_cluster_size`` neighbours (``election="local_max"`` adds: and no unassigned
+  more than ``min_cluster_size`` neighbours (``election="local_max"`` adds: and no non-head
   neighbour is better connected, so a crowd does not self-promote at once), else it joins the
   cluster of its nearest neighbour;
 * a head with ≤ ``min_cluster_size`` neighbours, or (once members had a pass to join) with
@@ -127,7 +127,7 @@ def _as_non_head(
         return ClusterState(Role.MEMBER, h.cluster, h.id, -1, state.founded)
     degree = len(nbrs)
     if may_promote and degree > cfg.min_cluster_size:
-        rivals = [n for n in nbrs if n.role == Role.NONE]
+        rivals = [n for n in nbrs if n.role != Role.HEAD]  # everyone who might promote too
         if cfg.election == "paper" or all((n.degree, -n.id) < (degree, -me) for n in rivals):
             return ClusterState(
                 Role.HEAD, new_cluster_id(me, state.founded), me, pass_no, state.founded + 1

@@ -46,7 +46,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "ROS time (s) at which round 1 starts; robots sharing it agree on round numbers "
         "(0: rounds counted from the clock's zero).",
     ),
-    "tick_period": (0.02, "Seconds between checks of the round clock (0.001..1)."),
+    "tick_period": (0.05, "Seconds between checks of the round clock (0.001..1)."),
     "evaluate": (True, "Evaluate the model on the test set after every round."),
     "publish_model": (True, "Publish the model after every round for the monitor."),
 }
