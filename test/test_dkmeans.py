@@ -160,7 +160,6 @@ def test_a_crowd_of_heads_settles_on_one_head_instead_of_flip_flopping() -> None
     """Six robots all in range, all starting as heads: they step down together, and with
     local-max election exactly one re-promotes; everyone else joins it within the round."""
     from agent_contract import run_round, settings
-
     from gossip_learning.agent import RobotAgent
     from gossip_learning.schedule import build_schedule
     from gossip_learning.transports.inprocess import InProcessNetwork
