@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,7 +27,8 @@ def test_equals_weighted_mean_for_any_arrival_order(n: int, seed: int, order_see
     for j in np.random.default_rng(order_seed).permutation(np.arange(1, n + 1)):
         assert acc.add(int(j), models[j], weights[j])
     expected = weights @ models.astype(np.float64) / weights.sum()
-    np.testing.assert_allclose(acc.finalise(), expected, rtol=1e-5, atol=1e-6)
+    out = acc.finalise(np.empty(5, np.float32))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_duplicate_sender_is_ignored() -> None:
@@ -34,20 +37,45 @@ def test_duplicate_sender_is_ignored() -> None:
     assert acc.add(1, np.ones(2, np.float32), 1.0)
     assert not acc.add(1, np.full(2, 100.0, np.float32), 1.0)
     assert not acc.add(0, np.full(2, 100.0, np.float32), 1.0)  # own id cannot be merged again
-    np.testing.assert_allclose(acc.finalise(), [0.5, 0.5])
     assert acc.mixing_row() == {0: 0.5, 1: 0.5}
+    np.testing.assert_allclose(acc.finalise(np.empty(2, np.float32)), [0.5, 0.5])
 
 
-def test_peak_buffers_do_not_grow_with_neighbours() -> None:
-    peaks = []
-    for n in (1, 10, 200):
-        acc = CumulativeFedAvg(100)
-        acc.reset(0, np.zeros(100, np.float32), 1.0)
-        for j in range(1, n + 1):
-            acc.add(j, np.ones(100, np.float32), 1.0)
-        acc.finalise()
-        peaks.append(acc.peak_buffers)
-    assert peaks == [3, 3, 3]
+@pytest.mark.parametrize("neighbours", [1, 10, 100])
+def test_merging_allocates_no_model_sized_memory(neighbours: int) -> None:
+    """tracemalloc sees no model-sized allocation while any number of models is merged: the
+    accumulator and its scratch vector are allocated once, in the constructor."""
+    size = 50_000  # 200 kB per float32 model, far above the bookkeeping of a merge
+    models = [np.full(size, j, np.float32) for j in range(neighbours + 1)]
+    out = np.empty(size, np.float32)
+    acc = CumulativeFedAvg(size)
+    assert acc.nbytes == 2 * size * 8
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        acc.reset(0, models[0], 3.0)
+        for j in range(1, neighbours + 1):
+            acc.add(j, models[j], 1.0 + j)
+        acc.finalise(out)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - base < 0.05 * models[0].nbytes
+    weights = np.array([3.0, *(1.0 + j for j in range(1, neighbours + 1))])
+    expected = weights @ np.arange(neighbours + 1) / weights.sum()
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_large_finite_models_do_not_overflow_the_sum() -> None:
+    """Models are upcast before they are multiplied by their sample count."""
+    acc = CumulativeFedAvg(3)
+    big = np.full(3, 3e38, np.float32)
+    acc.reset(0, big, 1000.0)
+    assert acc.add(1, big, 1000.0)
+    out = acc.finalise(np.empty(3, np.float32))
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, big, rtol=1e-6)
 
 
 def test_misuse_is_an_error() -> None:

@@ -131,6 +131,11 @@ class RobotAgent:
         self._window: tuple[int, int] | None = None  # (first slot, finish slot) of the open step
         self._head_model: np.ndarray | None = None
         self._acc = CumulativeFedAvg(settings.num_params)
+        self._finite = np.empty(settings.num_params, dtype=bool)  # scratch of the model check
+        self.peak_bytes = self.params.nbytes + self._acc.nbytes + self._finite.nbytes
+        self._step_has_partner = False
+        #: (layer, had an eligible partner, completed an exchange) of each gossip step this round
+        self.exchanges: list[tuple[Layer, bool, bool]] = []
         self.rejected: Counter[str] = Counter()
         self.merged_total = 0
         self.mix_log: list[tuple[int, dict[int, float]]] = []
@@ -141,10 +146,15 @@ class RobotAgent:
         self._sync_topics()
 
     # ----------------------------------------------------------------- helpers
-    @property
-    def peak_buffers(self) -> int:
-        """Most model-sized buffers held at once (own model, accumulator, incoming model)."""
-        return max(1, self._acc.peak_buffers)
+    def _held(self, incoming: np.ndarray | None = None) -> None:
+        """Count the model-sized bytes alive now: own model, accumulator, a held head model and
+        the incoming model being merged; keep the peak in ``peak_bytes``."""
+        held = self.params.nbytes + self._acc.nbytes + self._finite.nbytes
+        if self._head_model is not None:
+            held += self._head_model.nbytes
+        if incoming is not None:
+            held += incoming.nbytes
+        self.peak_bytes = max(self.peak_bytes, held)
 
     def set_position(self, x: float, y: float) -> None:
         """Update the robot's own position (from mobility or odometry)."""
@@ -229,7 +239,11 @@ class RobotAgent:
         if msg.model_version != self.settings.model_version:
             self.rejected["model_version"] += 1
             return False
-        if m is None or m.shape != (self.settings.num_params,) or not np.all(np.isfinite(m)):
+        if (
+            m is None
+            or m.shape != (self.settings.num_params,)
+            or not np.isfinite(m, out=self._finite).all()
+        ):
             self.rejected["bad_model"] += 1
             return False
         if msg.samples <= 0:
@@ -239,6 +253,7 @@ class RobotAgent:
 
     def _merge(self, msg: Message) -> None:
         assert msg.model is not None
+        self._held(msg.model)
         if self._acc.add(msg.sender, msg.model, float(msg.samples)):
             self.merged_total += 1
         else:
@@ -330,6 +345,7 @@ class RobotAgent:
                 return
             if self.settings.gossip.handoff == "adopt":
                 self._head_model = msg.model
+                self._held()
             elif self._in_window(msg.step):
                 self._merge(msg)
             else:
@@ -352,6 +368,7 @@ class RobotAgent:
             self._beacons.clear()
             self._proposals.clear()
             self.mix_log = []
+            self.exchanges = []
             early, self._early = self._early, []
             for msg in early:
                 self._handle(msg)
@@ -412,6 +429,7 @@ class RobotAgent:
         self._accepted = None
         self._got_accept = False
         partners = self._partners(phase.layer)
+        self._step_has_partner = bool(partners)
         if partners and self.rng.random() < self.settings.gossip.propose_prob:
             target = int(partners[self.rng.integers(len(partners))])
             self._proposed_to = target
@@ -438,24 +456,28 @@ class RobotAgent:
 
     def _do_send(self, phase: Phase, finish: int) -> None:
         self._open_window(phase.slot, finish)
-        if self._partners(phase.layer):
+        self._step_has_partner = bool(self._partners(phase.layer))
+        if self._step_has_partner:
             topic = cluster_topic(self.state.cluster) if phase.layer == Layer.INTRA else INTER_TOPIC
             self.transport.publish(
                 topic, self._msg(Kind.MODEL, layer=phase.layer, model=self.params)
             )
 
-    def _close_window(self) -> None:
+    def _close_window(self) -> int:
+        """Close the open step; return how many other senders were merged."""
+        merged = 0
         if self._acc.active:
             merged = self._acc.merged
-            row = self._acc.mixing_row()
-            result = self._acc.finalise()
             if merged:
-                self.params = result
-                self.mix_log.append((self.slot, row))
+                self.mix_log.append((self.slot, self._acc.mixing_row()))
+                self._acc.finalise(out=self.params)
+            self._acc.active = False
         self._window = None
+        return merged
 
     def _do_finish(self, phase: Phase, _: int) -> None:
-        self._close_window()
+        merged = self._close_window()
+        self.exchanges.append((phase.layer, self._step_has_partner, merged > 0))
 
     def _do_head_send(self, phase: Phase, finish: int) -> None:
         self._head_model = None
@@ -469,7 +491,7 @@ class RobotAgent:
 
     def _do_head_finish(self, phase: Phase, _: int) -> None:
         if self._head_model is not None:
-            self.params = self._head_model.astype(np.float32, copy=True)
+            np.copyto(self.params, self._head_model)
             self.mix_log.append((self.slot, {self.state.head: 1.0}))
             self._head_model = None
         self._close_window()

@@ -1,27 +1,37 @@
-"""Cumulative FedAvg: a running weighted sum in one model-sized buffer.
+"""Cumulative FedAvg: a running weighted sum in one model-sized accumulator.
 
 At the start of a gossip step ``S = n_i·w_i`` and ``N = n_i``; each model heard adds
 ``S += n_j·w_j`` and ``N += n_j``; at the end ``w_i = S / N``. Each distinct sender is merged at
-most once per step. Memory does not grow with the number of neighbours.
+most once per step.
+
+Memory is fixed when the accumulator is built and does not grow with the number of neighbours:
+``S`` is a float64 vector and one float64 scratch vector holds ``n_j·w_j`` while it is added, so
+``add`` allocates no model-sized temporaries (models are upcast before they are multiplied).
+:attr:`CumulativeFedAvg.nbytes` is what the accumulator holds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+ACC_DTYPE = np.float64
+
 
 class CumulativeFedAvg:
-    """One robot's accumulator. ``peak_buffers`` counts model-sized arrays held at once."""
+    """One robot's accumulator: ``S`` and a scratch vector, both allocated once."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._sum = np.zeros(size, dtype=np.float64)
+        self._sum = np.zeros(size, dtype=ACC_DTYPE)
+        self._scratch = np.zeros(size, dtype=ACC_DTYPE)
         self._weight = 0.0
         self._senders: dict[int, float] = {}
-        self._owner = -1
         self.active = False
-        # own model + accumulator + the incoming (decoded) model being merged
-        self.peak_buffers = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the model-sized arrays the accumulator holds (sum and scratch)."""
+        return self._sum.nbytes + self._scratch.nbytes
 
     def reset(self, owner: int, own: np.ndarray, weight: float) -> None:
         """Start a step from the robot's own model ``own`` with sample weight ``weight``."""
@@ -29,12 +39,11 @@ class CumulativeFedAvg:
             raise ValueError(f"own model has shape {own.shape}, expected ({self.size},)")
         if weight <= 0:
             raise ValueError(f"own weight must be > 0, got {weight}")
-        np.multiply(own, weight, out=self._sum)
+        self._sum[...] = own  # upcast first: n·w is formed in float64
+        self._sum *= weight
         self._weight = float(weight)
         self._senders = {owner: float(weight)}
-        self._owner = owner
         self.active = True
-        self.peak_buffers = max(self.peak_buffers, 2)
 
     def add(self, sender: int, model: np.ndarray, weight: float) -> bool:
         """Merge ``model`` from ``sender``; return False (and merge nothing) for a repeat sender."""
@@ -46,8 +55,9 @@ class CumulativeFedAvg:
             raise ValueError(f"model has shape {model.shape}, expected ({self.size},)")
         if weight <= 0:
             raise ValueError(f"weight must be > 0, got {weight}")
-        self.peak_buffers = max(self.peak_buffers, 3)
-        self._sum += weight * model.astype(np.float64, copy=False)
+        self._scratch[...] = model  # upcast first: n·w is formed in float64
+        self._scratch *= weight
+        self._sum += self._scratch
         self._weight += float(weight)
         self._senders[sender] = float(weight)
         return True
@@ -61,12 +71,16 @@ class CumulativeFedAvg:
         """Weight each sender's model got in the result (sums to 1)."""
         return {s: w / self._weight for s, w in self._senders.items()}
 
-    def finalise(self) -> np.ndarray:
-        """Return ``S / N`` as float32 and close the step."""
+    def finalise(self, out: np.ndarray) -> np.ndarray:
+        """Write ``S / N`` into ``out`` (the robot's float32 model, in place) and close the step."""
         if not self.active:
             raise RuntimeError("finalise() before reset()")
+        if out.shape != (self.size,):
+            raise ValueError(f"out has shape {out.shape}, expected ({self.size},)")
         self.active = False
-        return (self._sum / self._weight).astype(np.float32)
+        self._sum /= self._weight
+        out[...] = self._sum
+        return out
 
 
 def weighted_average(models: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from gossip_learning.schedule import (
     finish_slots,
 )
 from gossip_learning.transports.inprocess import InProcessNetwork
-from gossip_learning.wire import Role
+from gossip_learning.wire import Layer, Role
 
 Log = Callable[[str], None]
 
@@ -68,6 +68,9 @@ METRIC_COLUMNS = [
     "spectral_gap_mix",
     "mix_reach",
     "gossip_contraction",
+    "pairs_matched",
+    "pairs_matched_inter",
+    "peak_model_bytes",
     "peak_model_buffers",
     "time_move",
     "time_cluster",
@@ -145,6 +148,18 @@ def _mixing_matrix(agents: list[RobotAgent]) -> np.ndarray:
                 step[i, j] += w
         total = step @ total
     return total
+
+
+def _matched_share(agents: list[RobotAgent], layer: Layer) -> float:
+    """Share of robots that completed an exchange in a ``layer`` gossip step, among those that had
+    an eligible partner in range, over the round's steps of that layer (NaN if none had one)."""
+    tried = done = 0
+    for a in agents:
+        for lay, had_partner, completed in a.exchanges:
+            if lay is layer and had_partner:
+                tried += 1
+                done += completed
+    return done / tried if tried else float("nan")
 
 
 def _nanmean(values: list[float]) -> float:
@@ -390,6 +405,7 @@ class Swarm:
                 gap_mix = gm.spectral_gap(mix)
                 reach = float(np.count_nonzero(mix > 1e-12)) / mix.size
         in_cluster = [a.state.cluster for a in self.agents if a.state.role != Role.NONE]
+        peak = max(a.peak_bytes for a in self.agents)
         w = self.samples / self.samples.sum()
         clustered = self.method == "bilayer"
         return {
@@ -420,7 +436,10 @@ class Swarm:
             "spectral_gap_comm": gap_comm,
             "spectral_gap_mix": gap_mix,
             "mix_reach": reach,
-            "peak_model_buffers": max(a.peak_buffers for a in self.agents),
+            "pairs_matched": _matched_share(self.agents, Layer.INTRA),
+            "pairs_matched_inter": _matched_share(self.agents, Layer.INTER),
+            "peak_model_bytes": peak,
+            "peak_model_buffers": peak / (4 * self.spec.num_params()),
             **{
                 f"time_{k}": times.get(k, 0.0)
                 for k in ("move", "cluster", "train", "gossip", "eval")

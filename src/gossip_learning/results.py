@@ -77,6 +77,12 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else 0.0
 
 
+def _nanmean_of(rows: Sequence[Row], key: str) -> float:
+    """Mean of a column over rows, ignoring NaN (and rows without the column); NaN if none."""
+    vals = [float(r[key]) for r in rows if key in r and math.isfinite(float(r[key]))]
+    return float(np.mean(vals)) if vals else math.nan
+
+
 def _curve(rows: Sequence[Row], method: str, key: str = "acc_mean") -> dict[int, list[float]]:
     by_round: dict[int, list[float]] = defaultdict(list)
     for r in rows:
@@ -128,7 +134,10 @@ def summarise(rows: Sequence[Row]) -> dict[str, Any]:
             "bytes_sent_per_round": float(np.mean([r["bytes_sent"] for r in mine])),
             "msgs_dropped_per_round": float(np.mean([r["msgs_dropped"] for r in mine])),
             "msgs_rejected_total": float(np.sum([r["msgs_rejected"] for r in mine])),
-            "peak_model_buffers": int(max(r["peak_model_buffers"] for r in mine)),
+            "pairs_matched": _nanmean_of(mine, "pairs_matched"),
+            "pairs_matched_inter": _nanmean_of(mine, "pairs_matched_inter"),
+            "peak_model_bytes": float(max(r["peak_model_bytes"] for r in mine)),
+            "peak_model_buffers": float(max(r["peak_model_buffers"] for r in mine)),
             "seconds_per_round": float(np.mean([r["time_round"] for r in mine])),
         }
         if cfl_final is not None:

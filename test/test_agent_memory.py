@@ -1,0 +1,73 @@
+"""A robot's model memory during a gossip step: counted by the agent, checked with tracemalloc,
+and the same for 1, 10 and 100 neighbours."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from gossip_learning.agent import AgentSettings, RobotAgent
+from gossip_learning.channel import make_channel
+from gossip_learning.config import ClusteringConfig, GossipConfig
+from gossip_learning.schedule import PhaseKind, build_schedule, finish_slots
+from gossip_learning.transports.inprocess import InProcessNetwork
+from gossip_learning.wire import Kind, Layer, Message, decode, encode
+
+SIZE = 100_000  # big enough that per-sender bookkeeping (a few kB) is not model-sized
+MODEL_BYTES = 4 * SIZE
+
+
+def _gossip_step(neighbours: int) -> tuple[RobotAgent, int]:
+    """Robot 0 merges ``neighbours`` broadcast models (decoded wire frames, made beforehand);
+    return the agent and the traced peak above what was allocated before the merges."""
+    gossip = GossipConfig(mode="broadcast", intra_steps=1, inter_steps=0)
+    st = AgentSettings("flat", ClusteringConfig(), gossip, 10.0, 7, SIZE)
+    net = InProcessNetwork(1, make_channel("unit_disk", 10.0), np.random.default_rng(0))
+    agent = RobotAgent(0, st, net.endpoint(0), np.zeros(SIZE, np.float32), 10, np.ones(2), 0)
+    schedule = build_schedule("flat", 1, gossip)
+    finish = finish_slots(schedule)
+    send = next(ph for ph in schedule if ph.kind == PhaseKind.SEND)
+    agent.begin_round(1)
+    for ph in schedule[: send.slot + 1]:
+        agent.run_phase(ph, finish[ph.slot])
+    model = np.ones(SIZE, np.float32)
+    msgs = [
+        decode(encode(
+            Message(
+                Kind.MODEL, sender=j, round=1, step=send.slot, layer=Layer.INTRA, cluster=0,
+                samples=10, model_version=7, model=model,
+            )
+        ))
+        for j in range(1, neighbours + 1)
+    ]  # fmt: skip
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for msg in msgs:
+            agent.handle(msg)
+        for ph in schedule[send.slot + 1 :]:
+            agent.run_phase(ph, finish[ph.slot])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert agent.merged_total == neighbours
+    np.testing.assert_allclose(agent.params, neighbours / (neighbours + 1), rtol=1e-6)
+    return agent, peak - base
+
+
+@pytest.mark.parametrize("neighbours", [1, 10, 100])
+def test_peak_is_counted_and_constant_in_neighbours(neighbours: int) -> None:
+    agent, traced = _gossip_step(neighbours)
+    # Counted: own model (1) + float64 sum and scratch (2 + 2) + the incoming model (1)
+    # + the bool scratch of the finiteness check (1/4).
+    assert agent.peak_bytes == 6.25 * MODEL_BYTES
+    # Traced while merging: the agent allocates nothing model-sized (no temporaries).
+    assert traced < 0.1 * MODEL_BYTES, traced / MODEL_BYTES
+
+
+def test_traced_peak_is_the_same_for_1_10_and_100_neighbours() -> None:
+    peaks = [_gossip_step(n)[1] for n in (1, 10, 100)]
+    assert max(peaks) - min(peaks) < 0.1 * MODEL_BYTES, [p / MODEL_BYTES for p in peaks]
