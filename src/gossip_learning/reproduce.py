@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import multiprocessing as mp
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -145,6 +146,44 @@ def experiments() -> list[Experiment]:
             )
         )
     return out
+
+
+def run_info(command: Sequence[str]) -> dict[str, Any]:
+    """Where a set of results came from: command, code version, date and machine."""
+    import os
+    import platform
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=Path(__file__).resolve().parent,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", False
+    return {
+        "command": " ".join(command),
+        "git_commit": commit + ("+local changes" if dirty else ""),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_avg": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
 
 
 def _config(exp: Experiment, common: Sequence[str]) -> Config:
@@ -316,7 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for e in exps:
             print(_run((e, args.overrides, str(out))), flush=True)
     text = write_tables(out, experiments())
-    atomic.write_text(out / "timing.json", json.dumps({"wall_seconds": time.perf_counter() - t}))
+    info = run_info(["gossip-learning", "reproduce", *(argv if argv is not None else sys.argv[2:])])
+    info.update(wall_seconds=round(time.perf_counter() - t, 1), jobs=args.jobs)
+    atomic.write_text(out / "run_info.json", json.dumps(info, indent=2) + "\n")
     print(text)
     print(f"wall time {time.perf_counter() - t:.0f} s; tables: {out / 'tables.md'}")
     return 0
