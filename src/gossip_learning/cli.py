@@ -78,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gossip_learning.results import run_experiment
 
             cfg = load_config(args.config, args.overrides)
-            run_experiment(cfg, args.out, log=None if args.quiet else print)
+            run_experiment(
+                cfg, args.out, log=None if args.quiet else print, command=["gossip-learning", *argv]
+            )
         elif args.command == "compare":
             from gossip_learning.results import compare
 

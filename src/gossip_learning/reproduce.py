@@ -21,6 +21,7 @@ from typing import Any
 
 from gossip_learning import atomic, plots
 from gossip_learning.config import Config, load_config
+from gossip_learning.provenance import run_info
 from gossip_learning.results import load_results, run_experiment, summarise
 
 
@@ -146,44 +147,6 @@ def experiments() -> list[Experiment]:
             )
         )
     return out
-
-
-def run_info(command: Sequence[str]) -> dict[str, Any]:
-    """Where a set of results came from: command, code version, date and machine."""
-    import os
-    import platform
-    import subprocess
-
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = bool(
-            subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=Path(__file__).resolve().parent,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-        )
-    except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", False
-    return {
-        "command": " ".join(command),
-        "git_commit": commit + ("+local changes" if dirty else ""),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_avg": [round(x, 2) for x in os.getloadavg()],
-        },
-    }
 
 
 def _config(exp: Experiment, common: Sequence[str]) -> Config:

@@ -22,6 +22,7 @@ from gossip_learning import atomic, plots
 from gossip_learning.config import Config, dump_config
 from gossip_learning.errors import GossipLearningError
 from gossip_learning.experiment import METRIC_COLUMNS, RunResult, SwarmPlan, load_data, run_one
+from gossip_learning.provenance import run_info
 
 Row = dict[str, Any]
 
@@ -196,14 +197,20 @@ def write_plots(folder: Path, rows: Sequence[Row], snapshots: Sequence[dict[str,
 
 
 def run_experiment(
-    cfg: Config, out: str | Path | None = None, log: Callable[[str], None] | None = print
+    cfg: Config,
+    out: str | Path | None = None,
+    log: Callable[[str], None] | None = print,
+    command: Sequence[str] | None = None,
 ) -> Path:
-    """Run every (method, seed) of ``cfg`` and write the results folder; return its path."""
+    """Run every (method, seed) of ``cfg`` and write the results folder; return its path.
+    ``command`` (the command line that asked for the run) goes into ``run_info.json``."""
     data = load_data(cfg)
     for seed in cfg.experiment.seeds:  # fail on an impossible swarm before writing anything
         SwarmPlan(cfg, seed, data)
     folder = make_results_dir(cfg, out)
     atomic.write_text(folder / "config.yaml", dump_config(cfg))
+    t0 = time.perf_counter()
+    info = run_info(command or ["gossip_learning.results.run_experiment"])
     if log:
         log(f"results -> {folder}")
         log(
@@ -225,6 +232,8 @@ def run_experiment(
             write_metrics_csv(folder / "metrics.csv", rows)
             atomic.write_json(folder / "summary.json", summarise(rows))
     write_plots(folder, rows, snaps)
+    info["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    atomic.write_json(folder / "run_info.json", info)
     summary = summarise(rows)
     atomic.write_text(folder / "summary.md", summary_table(summary) + "\n")
     if log:
