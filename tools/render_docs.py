@@ -305,9 +305,7 @@ def block_paper_summary(data: Data) -> str:
                 fmt(exp["cfl"]["final_acc_mean"], ".3f"),
             ]
         )
-    header = (
-        "setting (30 robots unless noted)", "bilayer, pairwise (paper)", "bilayer, broadcast", "CFL",
-    )  # fmt: skip
+    header = ("setting (30 robots unless noted)", "bilayer, pairwise (paper)", "broadcast", "CFL")
     return table(header, rows) + provenance(data, "paper")
 
 
