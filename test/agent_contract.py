@@ -12,8 +12,9 @@ from typing import Protocol
 
 import numpy as np
 
-from gossip_learning.agent import AgentSettings, RobotAgent
 from gossip_learning.config import ClusteringConfig, GossipConfig
+from gossip_learning.driver import RoundDriver
+from gossip_learning.protocol import AgentSettings, RobotAgent
 from gossip_learning.schedule import Phase, build_schedule
 from gossip_learning.transports.base import Transport
 from gossip_learning.wire import Role
@@ -63,19 +64,8 @@ def make_agents(
 def run_round(
     harness: Harness, agents: list[RobotAgent], schedule: list[Phase], round_no: int
 ) -> None:
-    finish = _finish(schedule)
-    for a in agents:
-        a.begin_round(round_no)
-    for ph in schedule:
-        for a in agents:
-            a.run_phase(ph, finish[ph.slot])
-        harness.settle()
-
-
-def _finish(schedule: list[Phase]) -> list[int]:
-    from gossip_learning.schedule import finish_slots
-
-    return finish_slots(schedule)
+    """One round through the package's round driver, the harness delivering between phases."""
+    RoundDriver(agents, schedule, deliver=harness.settle).run_round(round_no)
 
 
 def check_flat_pairwise_merges_to_exact_average(harness: Harness) -> None:

@@ -132,4 +132,4 @@ def test_next_round_beacon_from_a_faster_clock_is_kept_not_lost() -> None:
     )
     assert a0.rejected["early_round"] == 1 and sum(a0.rejected.values()) == 1
     a0.begin_round(2)
-    assert 1 in a0._beacons[0]
+    assert 1 in a0.membership._heard[0]

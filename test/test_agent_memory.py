@@ -8,9 +8,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from gossip_learning.agent import AgentSettings, RobotAgent
 from gossip_learning.channel import make_channel
 from gossip_learning.config import ClusteringConfig, GossipConfig
+from gossip_learning.protocol import AgentSettings, RobotAgent
 from gossip_learning.schedule import PhaseKind, build_schedule, finish_slots
 from gossip_learning.transports.inprocess import InProcessNetwork
 from gossip_learning.wire import Kind, Layer, Message, decode, encode

@@ -24,7 +24,7 @@ def nb(
     head: int = -1,
     degree: int = 0,
 ) -> Neighbour:
-    return Neighbour(i, x, y, role, cluster, head, degree, D)
+    return Neighbour(x, y, role, head, degree, (), id=i, cluster=cluster)
 
 
 def table(*ns: Neighbour) -> dict[int, Neighbour]:
@@ -98,8 +98,8 @@ def test_emd_criterion_joins_the_head_with_similar_labels() -> None:
     a = np.array([1.0, 0.0], np.float32)
     b = np.array([0.0, 1.0], np.float32)
     t = {
-        1: Neighbour(1, 1, 0, Role.HEAD, 100, 1, 4, b),
-        2: Neighbour(2, 9, 0, Role.HEAD, 200, 2, 4, a),
+        1: Neighbour(1, 0, Role.HEAD, 1, 4, tuple(b), id=1, cluster=100),
+        2: Neighbour(9, 0, Role.HEAD, 2, 4, tuple(a), id=2, cluster=200),
     }
     assert assign(0, NONE, 0, 0, a, t, cfg, crit, 0).state.cluster == 200
     geo = Criterion(ClusteringConfig(criterion="geographic"), 10.0)
@@ -116,7 +116,7 @@ def test_settle_drops_a_member_whose_cluster_vanished() -> None:
 def test_fixed_layout_gives_two_clusters_obeying_size_rules() -> None:
     """Two far-apart groups of 6 robots: each group ends as one cluster with one head."""
     from agent_contract import run_round, settings
-    from gossip_learning.agent import RobotAgent
+    from gossip_learning.protocol import RobotAgent
     from gossip_learning.schedule import build_schedule
     from gossip_learning.transports.inprocess import InProcessNetwork
 
@@ -160,7 +160,7 @@ def test_a_crowd_of_heads_settles_on_one_head_instead_of_flip_flopping() -> None
     """Six robots all in range, all starting as heads: they step down together, and with
     local-max election exactly one re-promotes; everyone else joins it within the round."""
     from agent_contract import run_round, settings
-    from gossip_learning.agent import RobotAgent
+    from gossip_learning.protocol import RobotAgent
     from gossip_learning.schedule import build_schedule
     from gossip_learning.transports.inprocess import InProcessNetwork
 

@@ -151,7 +151,8 @@ def test_cli_run_with_overrides_and_errors(
 
 def test_mixing_matrix_reproduces_the_gossip() -> None:
     """With no training, post-round models = M @ start models, M row-stochastic."""
-    from gossip_learning.experiment import Swarm, _mixing_matrix
+    from gossip_learning.experiment import Swarm
+    from gossip_learning.recorder import mixing_matrix
 
     for mode in ("broadcast", "pairwise"):
         cfg = config_from_dict(
@@ -162,7 +163,7 @@ def test_mixing_matrix_reproduces_the_gossip() -> None:
         swarm = Swarm(cfg, "bilayer", 0, load_data(cfg))
         start = np.stack([a.params for a in swarm.agents]).astype(np.float64)
         row, _ = swarm.step()
-        m = _mixing_matrix(swarm.agents)
+        m = mixing_matrix([a.report() for a in swarm.agents])
         np.testing.assert_allclose(m.sum(axis=1), 1.0, rtol=1e-9)
         after = np.stack([a.params for a in swarm.agents])
         np.testing.assert_allclose(after, m @ start, rtol=1e-4, atol=1e-5)

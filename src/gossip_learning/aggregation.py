@@ -71,6 +71,10 @@ class CumulativeFedAvg:
         """Weight each sender's model got in the result (sums to 1)."""
         return {s: w / self._weight for s, w in self._senders.items()}
 
+    def discard(self) -> None:
+        """Close the step without writing a result."""
+        self.active = False
+
     def finalise(self, out: np.ndarray) -> np.ndarray:
         """Write ``S / N`` into ``out`` (the robot's float32 model, in place) and close the step."""
         if not self.active:

@@ -19,29 +19,20 @@ distribution distance (Σ|p−q|, the EMD of Zhao et al. 2018 for labels), or a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from gossip_learning.config import ClusteringConfig
-from gossip_learning.wire import NO_CLUSTER, Role
+from gossip_learning.messages import NO_CLUSTER, Beacon, Role
 
 CLUSTER_ID_STRIDE = 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Neighbour:
-    """What a robot knows of one neighbour from its last beacon."""
-
-    id: int
-    x: float
-    y: float
-    role: Role
-    cluster: int
-    head: int
-    degree: int
-    label_dist: np.ndarray
+#: What a robot knows of one neighbour: the neighbour's last beacon as heard (``id``, ``x``, ``y``,
+#: ``role``, ``cluster``, ``head``, ``neighbours`` = its degree, ``label_dist``).
+Neighbour = Beacon
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +66,11 @@ def initial_state(robot_id: int, is_head: bool) -> ClusterState:
     return ClusterState(Role.NONE, NO_CLUSTER, -1, -1, 0)
 
 
-def label_distance(p: np.ndarray, q: np.ndarray) -> float:
-    """Σ|p−q| between two label distributions (0 when either is empty)."""
-    if p.size == 0 or q.size == 0 or p.size != q.size:
+def label_distance(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray) -> float:
+    """Σ|p−q| between two label distributions (0 when either is empty or they differ in size)."""
+    if len(p) == 0 or len(q) == 0 or len(p) != len(q):
         return 0.0
-    return float(np.abs(p - q).sum())
+    return float(np.abs(np.subtract(p, q)).sum())
 
 
 class Criterion:
@@ -90,8 +81,19 @@ class Criterion:
         self.weight = cfg.mix_weight
         self.scale = comm_range
 
+    @property
+    def uses_labels(self) -> bool:
+        """Whether label distributions enter the distance (EMD or mixed)."""
+        return self.kind != "geographic"
+
     def __call__(
-        self, ax: float, ay: float, ad: np.ndarray, bx: float, by: float, bd: np.ndarray
+        self,
+        ax: float,
+        ay: float,
+        ad: Sequence[float] | np.ndarray,
+        bx: float,
+        by: float,
+        bd: Sequence[float] | np.ndarray,
     ) -> float:
         geo = float(np.hypot(ax - bx, ay - by)) / self.scale
         if self.kind == "geographic":
@@ -128,7 +130,7 @@ def _as_non_head(
     degree = len(nbrs)
     if may_promote and degree > cfg.min_cluster_size:
         rivals = [n for n in nbrs if n.role != Role.HEAD]  # everyone who might promote too
-        if cfg.election == "paper" or all((n.degree, -n.id) < (degree, -me) for n in rivals):
+        if cfg.election == "paper" or all((n.neighbours, -n.id) < (degree, -me) for n in rivals):
             return ClusterState(
                 Role.HEAD, new_cluster_id(me, state.founded), me, pass_no, state.founded + 1
             )
@@ -162,8 +164,11 @@ def assign(
                 return Decision(state)
             cx = (x + sum(n.x for n in members)) / (len(members) + 1)
             cy = (y + sum(n.y for n in members)) / (len(members) + 1)
-            dists = [dist] + [n.label_dist for n in members if n.label_dist.size == dist.size]
-            cd = np.mean(dists, axis=0) if len(dists) == len(members) + 1 else dist
+            cd: Sequence[float] | np.ndarray = dist
+            if crit.uses_labels:
+                dists = [dist] + [n.label_dist for n in members if len(n.label_dist) == len(dist)]
+                if len(dists) == len(members) + 1:
+                    cd = np.asarray(dists, dtype=np.float64).mean(axis=0)
             best = min(
                 [(crit(cx, cy, cd, x, y, dist), me)]
                 + [(crit(cx, cy, cd, n.x, n.y, n.label_dist), n.id) for n in members]

@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     if args.jobs > 1:
-        from gossip_learning.experiment import load_data
+        from gossip_learning.plan import load_data
 
         load_data(_config(exps[0], args.overrides))  # build the feature cache once, up front
         with mp.get_context("fork").Pool(args.jobs) as pool:

@@ -21,7 +21,8 @@ import numpy as np
 from gossip_learning import atomic, plots
 from gossip_learning.config import Config, dump_config
 from gossip_learning.errors import GossipLearningError
-from gossip_learning.experiment import METRIC_COLUMNS, RunResult, SwarmPlan, load_data, run_one
+from gossip_learning.experiment import METRIC_COLUMNS, RunResult, run_one
+from gossip_learning.plan import SwarmPlan, load_data
 from gossip_learning.provenance import run_info
 
 Row = dict[str, Any]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from gossip_learning.config import GossipConfig, TimingConfig
-from gossip_learning.wire import Layer
+from gossip_learning.messages import Layer
 
 
 class PhaseKind(Enum):

@@ -14,17 +14,46 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass, field
-from enum import IntEnum
+from dataclasses import dataclass
 
 import numpy as np
 
 from gossip_learning.errors import WireError
+from gossip_learning.messages import (
+    BROADCAST,
+    DTYPE_NAMES,
+    NO_CLUSTER,
+    Beacon,
+    DType,
+    Kind,
+    Layer,
+    Message,
+    Role,
+)
+
+__all__ = [
+    "BROADCAST",
+    "DTYPE_NAMES",
+    "HEADER_SIZE",
+    "MAX_FRAME",
+    "NO_CLUSTER",
+    "OVERHEAD",
+    "Beacon",
+    "DType",
+    "Frame",
+    "Kind",
+    "Layer",
+    "Message",
+    "Reassembler",
+    "Role",
+    "decode",
+    "encode",
+    "encode_frames",
+    "parse_frame",
+]
 
 MAGIC = b"GL"
 VERSION = 1
-BROADCAST = 0xFFFFFFFF
-NO_CLUSTER = -1
 
 _HEADER = struct.Struct("<2sBBBBHIIIHHHiIIfI")
 _CRC = struct.Struct("<I")
@@ -32,79 +61,6 @@ _BEACON = struct.Struct("<ffBiiHH")
 HEADER_SIZE = _HEADER.size
 OVERHEAD = HEADER_SIZE + _CRC.size
 MAX_FRAME = 16 * 1024 * 1024
-
-
-class Kind(IntEnum):
-    """What a message is for."""
-
-    BEACON = 1  # pose + cluster state, broadcast every DK-means pass
-    HANDOVER = 2  # a head hands headship of its cluster to the addressed member
-    PROPOSE = 3  # pairwise gossip: ask the addressee to exchange models
-    ACCEPT = 4  # pairwise gossip: the addressee agrees and sends its model
-    REPLY = 5  # pairwise gossip: the proposer answers with its model
-    MODEL = 6  # one-to-many model broadcast (layer tells intra / inter / head hand-off)
-    STATUS = 7  # per-round robot status for a monitor (payload: UTF-8 JSON)
-
-
-class Layer(IntEnum):
-    """Which layer of the protocol a message belongs to."""
-
-    NONE = 0
-    CLUSTER = 1
-    INTRA = 2
-    INTER = 3
-    HEAD = 4
-
-
-class Role(IntEnum):
-    """A robot's role in DK-means."""
-
-    NONE = 0  # in no cluster (a singleton)
-    MEMBER = 1
-    HEAD = 2
-
-
-class DType(IntEnum):
-    """How model parameters are encoded on the wire."""
-
-    NONE = 0
-    F32 = 1
-    F16 = 2
-    I8 = 3
-
-
-DTYPE_NAMES = {"f32": DType.F32, "f16": DType.F16, "int8": DType.I8}
-
-
-@dataclass(frozen=True, slots=True)
-class Beacon:
-    """A robot's pose and DK-means state as its neighbours hear it."""
-
-    x: float
-    y: float
-    role: Role
-    head: int
-    neighbours: int
-    label_dist: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One decoded protocol message. ``model`` is float32 after decoding."""
-
-    kind: Kind
-    sender: int
-    receiver: int = BROADCAST
-    round: int = 0
-    step: int = 0
-    layer: Layer = Layer.NONE
-    cluster: int = NO_CLUSTER
-    samples: int = 0
-    model_version: int = 0
-    beacon: Beacon | None = None
-    model: np.ndarray | None = field(default=None, compare=False)
-    dtype: DType = DType.F32
-    text: str = ""
 
 
 def _encode_model(model: np.ndarray, dtype: DType) -> tuple[bytes, float]:
@@ -284,7 +240,16 @@ def _message_from(frame: Frame, payload: bytes) -> Message:
             role_v = Role(role)
         except ValueError as exc:
             raise WireError(f"unknown role code {role}") from exc
-        beacon = Beacon(float(x), float(y), role_v, head, neighbours, tuple(float(v) for v in dist))
+        beacon = Beacon(
+            float(x),
+            float(y),
+            role_v,
+            head,
+            neighbours,
+            tuple(float(v) for v in dist),
+            id=frame.sender,
+            cluster=frame.cluster,
+        )
     elif frame.kind in (Kind.ACCEPT, Kind.REPLY, Kind.MODEL):
         model = _decode_model(payload, frame.dtype, frame.scale)
     elif frame.kind == Kind.STATUS:

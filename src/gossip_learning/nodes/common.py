@@ -1,7 +1,7 @@
 """What the ROS nodes share: one robot's slice of an experiment, and checked node parameters.
 
 :func:`robot_parts` takes robot ``i``'s data partition, initial head, agent seed and evaluation
-subset from the same :class:`~gossip_learning.experiment.SwarmPlan` as the in-process swarm, so
+subset from the same :class:`~gossip_learning.plan.SwarmPlan` as the in-process swarm, so
 a ROS swarm and an in-process run of the same config and seed start from the same state.
 No rclpy import here.
 """
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from gossip_learning.agent import AgentSettings
 from gossip_learning.config import Config
 from gossip_learning.datasets import standardize_with
-from gossip_learning.experiment import SwarmPlan, load_data
 from gossip_learning.learner import HeadSpec
+from gossip_learning.plan import SwarmPlan, load_data
+from gossip_learning.protocol import AgentSettings
 
 DECENTRALISED_METHODS = ("bilayer", "flat", "local")
 

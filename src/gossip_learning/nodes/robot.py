@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,13 +21,15 @@ from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_msgs.msg import String, UInt8MultiArray
 
-from gossip_learning.agent import RobotAgent
 from gossip_learning.config import Config, load_config
-from gossip_learning.experiment import channel_for, trainer_for
+from gossip_learning.driver import RoundDriver
 from gossip_learning.learner import evaluate
 from gossip_learning.nodes.base import ParamNode, run_node
 from gossip_learning.nodes.common import check_namespace, require, robot_parts
-from gossip_learning.schedule import PhaseKind, RoundClock, build_schedule, finish_slots
+from gossip_learning.plan import channel_for, trainer_for
+from gossip_learning.protocol import RobotAgent
+from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
+from gossip_learning.training import LocalTrainer, ThreadedTrainer
 from gossip_learning.transports.ros import RosTransport, reliable_qos
 from gossip_learning.wire import Kind, Layer, Message, encode
 
@@ -85,29 +87,26 @@ class RobotNode(ParamNode):
             self, self.robot_id, channel, self.namespace_, rng, self.group
         )
         parts = self.parts
-        self.agent = RobotAgent(
-            self.robot_id, parts.settings, self.transport, parts.params, parts.samples,
-            parts.label_dist, parts.agent_seed, local_update=None,
-        )  # fmt: skip
-        self.schedule = build_schedule(
-            parts.settings.method, self.cfg.clustering.passes, self.cfg.gossip
-        )
-        self.finish = finish_slots(self.schedule)
-        self.clock = RoundClock(self.schedule, self.cfg.timing, start=float(p["epoch"]))
-        self._trainer: Any = None
-        if self.cfg.learning.epochs > 0 and len(parts.y_train) > 0:
-            self._trainer = trainer_for(self.cfg, parts.spec)  # torch only where training happens
         self._own_pool = train_pool is None
         self._pool = train_pool or ThreadPoolExecutor(1, thread_name_prefix=f"train{self.robot_id}")
-        self._training: Future[None] | None = None
-
-        self.round = 0
+        trainer = None
+        if self.cfg.learning.epochs > 0 and len(parts.y_train) > 0:
+            engine = trainer_for(self.cfg, parts.spec)  # torch only where training happens
+            local = LocalTrainer(engine, parts.x_train, parts.y_train, self.seed, self.robot_id)
+            trainer = ThreadedTrainer(local, self._pool)
+        self.agent = RobotAgent(
+            self.robot_id, parts.settings, self.transport, parts.params, parts.samples,
+            parts.label_dist, parts.agent_seed, trainer,
+        )  # fmt: skip
+        schedule = build_schedule(
+            parts.settings.method, self.cfg.clustering.passes, self.cfg.gossip
+        )
+        # No delivery hook: the executor delivers between clock ticks.
+        self.driver = RoundDriver([self.agent], schedule, after={PhaseKind.END: self._end_of_round})
+        self.clock = RoundClock(schedule, self.cfg.timing, start=float(p["epoch"]))
         self.completed = 0
-        self.next_slot = 0
         self.done = False
         self.has_pose = False
-        self.late_phases = 0
-        self.train_overruns = 0
         self.history: list[dict[str, Any]] = []
         self.create_subscription(Odometry, "odom", self._on_odom, 10, callback_group=self.group)
         self._status_pub = self.create_publisher(
@@ -152,64 +151,35 @@ class RobotNode(ParamNode):
         if self.done or not self.has_pose:
             return
         rnd, slot = self.clock.locate(self.transport.now())
-        if rnd == 0 or (self.round == 0 and slot != 0):
+        if rnd == 0 or (self.driver.round == 0 and slot != 0):
             return  # before the epoch, or join at the start of the next round
-        if self.round == 0:
-            self._begin(rnd)
-        last = len(self.schedule) - 1
-        while self.round < rnd and not self.done:  # fell behind: finish that round late
-            self._run_until(last, late=True)
-        if self.round == rnd:
-            self._run_until(slot, late=False)
+        self.driver.advance_to(rnd, slot)
+        if self.driver.round_done and not self.done:
+            # Enter the next round now, during END, so the first beacons of the next round (sent
+            # the moment a faster robot's clock turns) are not stale here.
+            self.driver.begin(self.driver.round + 1)
 
-    def _begin(self, rnd: int) -> None:
-        self.round = rnd
-        self.next_slot = 0
-        self.agent.begin_round(rnd)
+    @property
+    def round(self) -> int:
+        """The round the robot is in (0 before its first)."""
+        return self.driver.round
 
-    def _run_until(self, slot: int, late: bool) -> None:
-        while self.next_slot <= slot and not self.done:
-            phase = self.schedule[self.next_slot]
-            if self._training is not None:
-                if not self._training.done():
-                    self.train_overruns += 1
-                self._training.result()  # training must end before the model is gossiped
-                self._training = None
-            if late:
-                self.late_phases += 1
-            self.agent.run_phase(phase, self.finish[phase.slot])
-            self.next_slot += 1
-            if phase.kind == PhaseKind.TRAIN and self._trainer is not None:
-                self._training = self._pool.submit(self._train, self.round)
-            elif phase.kind == PhaseKind.END:
-                self._end_of_round()
-                if not self.done:
-                    # Enter the next round now, during END, so the first beacons of the next
-                    # round (sent the moment a faster robot's clock turns) are not stale here.
-                    self._begin(self.round + 1)
-                return
+    @property
+    def late_phases(self) -> int:
+        """Phases run after their time slot had passed (the robot fell behind its clock)."""
+        return self.driver.late_phases
 
-    def _train(self, round_no: int) -> None:
-        with self.agent.lock:
-            params = self.agent.params.copy()
-        seed = self.seed * 1_000_003 + round_no * 10_007 + self.robot_id
-        new, loss = self._trainer.train(params, self.parts.x_train, self.parts.y_train, seed=seed)
-        with self.agent.lock:
-            self.agent.params = new
-            self.agent.train_loss = loss
-
-    def _end_of_round(self) -> None:
+    def _end_of_round(self, _: Phase) -> None:
         status = self.agent.status()
         status.update(
             time=self.transport.now(),
             transport=self.transport.counters(),
             late_phases=self.late_phases,
-            train_overruns=self.train_overruns,
             method=self.parts.settings.method,
         )
         if self.evaluate_:
             acc, loss = evaluate(
-                self.parts.spec, self.agent.params, self.parts.x_test, self.parts.y_test
+                self.parts.spec, self.agent.model, self.parts.x_test, self.parts.y_test
             )
             status.update(acc=float(acc[0]), loss=float(loss[0]))
         self.history.append(status)
@@ -218,7 +188,7 @@ class RobotNode(ParamNode):
             msg = Message(
                 Kind.MODEL, self.robot_id, round=self.round, layer=Layer.NONE,
                 cluster=self.agent.state.cluster, samples=self.agent.num_samples,
-                model_version=self.parts.settings.model_version, model=self.agent.params,
+                model_version=self.parts.settings.model_version, model=self.agent.model,
             )  # fmt: skip
             out = UInt8MultiArray()
             out.data = encode(msg)

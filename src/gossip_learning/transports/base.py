@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gossip_learning.wire import Message
+from gossip_learning.messages import Message
 
 Handler = Callable[[Message], None]
 

@@ -1,0 +1,154 @@
+"""Build one robot's or one swarm's parts from a config and a seed.
+
+:class:`SwarmPlan` fixes everything a (config, seed) decides before any robot runs: start
+positions, data partition, initial head, agent seeds, evaluation subset. The in-process
+simulator and the ROS nodes both build from it (nodes never import the simulator), so a launched
+swarm and an in-process run of the same config and seed start from the same state. Also here:
+the channel, mobility and training engine a config asks for, and the dataset loader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gossip_learning.channel import Channel, make_channel
+from gossip_learning.config import Config
+from gossip_learning.datasets import (
+    Dataset,
+    fit_standardizer,
+    load_dataset,
+    standardize,
+    standardize_with,
+)
+from gossip_learning.errors import ConfigError, DataError
+from gossip_learning.learner import HeadSpec, TorchTrainer, init_params
+from gossip_learning.mobility import MobilityModel, make_mobility, uniform_positions
+from gossip_learning.partition import dirichlet_partition, iid_partition, label_histograms
+from gossip_learning.protocol import AgentSettings
+
+
+def head_spec(cfg: Config, data: Dataset) -> HeadSpec:
+    """The classifier head the config asks for, sized to the data."""
+    return HeadSpec(cfg.learning.head, data.dim, data.num_classes, tuple(cfg.learning.hidden))
+
+
+def load_data(cfg: Config) -> Dataset:
+    """Load the configured dataset (with global standardisation if asked)."""
+    if cfg.data.dataset == "cifar10-mcunet":
+        import gossip_learning.vision  # noqa: F401  (registers the dataset)
+    data = load_dataset(cfg.data.dataset, **cfg.data.params)
+    return standardize(data, "global") if cfg.data.standardize == "global" else data
+
+
+def partition(cfg: Config, data: Dataset, rng: np.random.Generator) -> list[np.ndarray]:
+    """Split the training set across robots; errors name the config keys to change."""
+    n = cfg.swarm.num_robots
+    try:
+        if cfg.data.partition == "iid":
+            return iid_partition(len(data.y_train), n, rng, cfg.data.min_partition_size)
+        return dirichlet_partition(
+            data.y_train, n, cfg.data.alpha, rng, cfg.data.min_partition_size
+        )
+    except DataError as exc:
+        key = "swarm.num_robots" if cfg.data.partition == "iid" else "data.alpha"
+        raise ConfigError(key, f"{exc} (dataset '{data.name}')") from exc
+
+
+def _validate_swarm(cfg: Config, data: Dataset) -> None:
+    if cfg.swarm.num_robots > len(data.y_train):
+        raise ConfigError(
+            "swarm.num_robots",
+            f"{cfg.swarm.num_robots} robots but only {len(data.y_train)} training samples in "
+            f"'{data.name}': use fewer robots or a larger dataset",
+        )
+
+
+def channel_for(cfg: Config) -> Channel:
+    """The link model the config asks for."""
+    ch = cfg.channel
+    return make_channel(
+        ch.model, ch.comm_range, ch.loss_prob, ch.exponent, ch.shadowing_db, ch.max_range or None
+    )
+
+
+def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -> MobilityModel:
+    """The mobility model the config asks for, starting at ``positions``."""
+    mob = cfg.mobility
+    params: dict[str, Any] = {}
+    if mob.model == "random_direction":
+        params = {"speed": mob.speed, "turn_prob": mob.turn_prob}
+    elif mob.model == "random_waypoint":
+        params = {"speed_min": mob.speed_min, "speed_max": mob.speed_max, "pause": mob.pause}
+    area = (cfg.swarm.area[0], cfg.swarm.area[1])
+    return make_mobility(mob.model, positions, area, rng, **params)
+
+
+def trainer_for(cfg: Config, spec: HeadSpec) -> TorchTrainer:
+    """Local training as configured (imports torch)."""
+    lc = cfg.learning
+    threads = cfg.experiment.threads or None
+    return TorchTrainer(
+        spec, lc.lr, lc.weight_decay, lc.epochs, lc.batch_size, lc.optimizer, threads
+    )
+
+
+class SwarmPlan:
+    """Everything a (config, seed) fixes before any robot runs: start positions, each robot's data,
+    initial head, agent seed and the evaluation subset. The in-process swarm and the ROS nodes
+    both build from it, so they start from the same state."""
+
+    def __init__(self, cfg: Config, seed: int, data: Dataset) -> None:
+        _validate_swarm(cfg, data)
+        self.cfg, self.seed, self.data = cfg, seed, data
+        pos_ss, mob_ss, chan_ss, part_ss, agent_ss, eval_ss = np.random.SeedSequence(
+            [seed, 0x6055]
+        ).spawn(6)
+        n = cfg.swarm.num_robots
+        area = (cfg.swarm.area[0], cfg.swarm.area[1])
+        self.positions = uniform_positions(n, area, np.random.default_rng(pos_ss))
+        self.mobility_rng = np.random.default_rng(mob_ss)
+        self.channel_rng = np.random.default_rng(chan_ss)
+        self.parts = partition(cfg, data, np.random.default_rng(part_ss))
+        self.label_histograms = label_histograms(data.y_train, self.parts, data.num_classes)
+        self.samples = self.label_histograms.sum(axis=1)
+        self.label_dist = self.label_histograms / np.maximum(self.samples[:, None], 1)
+        self.spec = head_spec(cfg, data)
+        self.agent_seeds = agent_ss.generate_state(n)
+        k, n_test = cfg.data.eval_subset, len(data.y_test)
+        erng = np.random.default_rng(eval_ss)
+        self.eval_idx = (
+            np.sort(erng.choice(n_test, k, replace=False)) if 0 < k < n_test else np.arange(n_test)
+        )
+
+    def settings(self, method: str) -> AgentSettings:
+        """Protocol settings for ``method`` (cfl and local robots do not gossip)."""
+        return AgentSettings(
+            method=method if method in ("bilayer", "flat") else "local",
+            clustering=self.cfg.clustering,
+            gossip=self.cfg.gossip,
+            comm_range=self.cfg.channel.comm_range,
+            model_version=self.spec.version(),
+            num_params=self.spec.num_params(),
+        )
+
+    def initial_params(self, robot_id: int) -> np.ndarray:
+        """Robot ``robot_id``'s first head: the fleet-wide one, or its own."""
+        lc = self.cfg.learning
+        if lc.init == "shared":
+            return init_params(self.spec, lc.init_seed)
+        return init_params(self.spec, lc.init_seed * 100_003 + self.seed * 7919 + robot_id)
+
+    def robot_data(
+        self, robot_id: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Robot ``robot_id``'s training features and labels, and its own standardiser if the
+        config asks for local statistics (features are returned already standardised)."""
+        idx = self.parts[robot_id]
+        x = self.data.X_train[idx]
+        stats = None
+        if self.cfg.data.standardize == "local":
+            stats = fit_standardizer(x)
+            x = standardize_with(x, *stats)
+        return x, self.data.y_train[idx], stats

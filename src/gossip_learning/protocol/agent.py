@@ -1,0 +1,291 @@
+"""One robot: owns its model and runs the round's phases through a table of small parts.
+
+The agent only publishes and subscribes through a
+:class:`~gossip_learning.transports.base.Transport`, trains through a
+:class:`~gossip_learning.protocol.ports.Trainer`, and is driven phase by phase by
+:class:`~gossip_learning.driver.RoundDriver` (in-process, in a ROS node or in a test). It never
+knows which. Nothing outside the agent writes its model.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gossip_learning.config import ClusteringConfig, GossipConfig
+from gossip_learning.dkmeans import ClusterState
+from gossip_learning.messages import BROADCAST, DTYPE_NAMES, Beacon, Kind, Layer, Message
+from gossip_learning.protocol.exchange import Broadcast, MessageHandler, Pairwise, PhaseHandler
+from gossip_learning.protocol.handoff import HandOff
+from gossip_learning.protocol.inbox import Inbox
+from gossip_learning.protocol.membership import Membership
+from gossip_learning.protocol.outbox import Outbox
+from gossip_learning.protocol.ports import Trainer, TrainJob
+from gossip_learning.protocol.report import RoundReport
+from gossip_learning.protocol.window import MergeWindow
+from gossip_learning.schedule import Phase, PhaseKind
+from gossip_learning.transports.base import BEACON_TOPIC, Transport, robot_topic
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """Protocol knobs shared by every robot of a swarm."""
+
+    method: str  # bilayer, flat or local
+    clustering: ClusteringConfig
+    gossip: GossipConfig
+    comm_range: float
+    model_version: int
+    num_params: int
+
+
+class RobotAgent:
+    """The protocol of one robot, as a phase table over its parts."""
+
+    def __init__(
+        self,
+        robot_id: int,
+        settings: AgentSettings,
+        transport: Transport,
+        params: np.ndarray,
+        num_samples: int,
+        label_dist: np.ndarray,
+        seed: int,
+        trainer: Trainer | None = None,
+    ) -> None:
+        if params.shape != (settings.num_params,):
+            raise ValueError(f"params shape {params.shape} != ({settings.num_params},)")
+        self.id = robot_id
+        self.settings = settings
+        self.transport = transport
+        self.trainer = trainer
+        self._params = params.astype(np.float32, copy=True)
+        self.num_samples = max(1, int(num_samples))
+        self.label_dist = np.asarray(label_dist, dtype=np.float32)
+        self._label_tuple = tuple(self.label_dist.tolist())
+        self.lock = threading.RLock()
+        self.x = self.y = 0.0
+        self.round = 0
+        self.slot = -1
+        self.train_loss = float("nan")
+        self._job: TrainJob | None = None
+        g = settings.gossip
+        rng = np.random.default_rng(seed)
+        self.membership = Membership(
+            robot_id, settings.method, settings.clustering, settings.comm_range, g.inter_peers, rng
+        )
+        self.inbox = Inbox(robot_id, settings.model_version, settings.num_params)
+        self.window = MergeWindow(robot_id, settings.num_params)
+        self.outbox = Outbox(
+            robot_id, transport, self.membership, self.num_samples, settings.model_version,
+            DTYPE_NAMES[g.dtype],
+        )  # fmt: skip
+        parts = (self.membership, self.window, self.outbox, self._model, self._merge)
+        strategy = Pairwise if g.mode == "pairwise" else Broadcast
+        self.exchange = strategy(*parts, rng, g.propose_prob)
+        self.handoff = HandOff(g.handoff, *parts)
+        self.peak_bytes = self._held_bytes()
+        self._phases: dict[PhaseKind, PhaseHandler] = {
+            PhaseKind.BEACON: self._beacon,
+            PhaseKind.FINAL_BEACON: self._beacon,
+            PhaseKind.ASSIGN: self._assign,
+            PhaseKind.TRAIN: self._train,
+            PhaseKind.FINISH: self._finish,
+            PhaseKind.HEAD_SEND: self.handoff.send,
+            PhaseKind.HEAD_FINISH: lambda ph, _: self.handoff.finish(ph.slot, self._params),
+            PhaseKind.END: self._end,
+            **self.exchange.phases(),
+        }
+        self._handlers: dict[Kind, MessageHandler] = {
+            Kind.BEACON: self._on_beacon,
+            Kind.HANDOVER: self._on_handover,
+            Kind.MODEL: self._on_model,
+            **self.exchange.handlers(),
+        }
+        self._topics: set[str] = set()
+        self._sync_topics()
+
+    # ------------------------------------------------------------------ model
+    @property
+    def model(self) -> np.ndarray:
+        """The robot's current model (a read-only view)."""
+        view = self._params.view()
+        view.flags.writeable = False
+        return view
+
+    def _model(self) -> np.ndarray:
+        return self._params
+
+    def adopt(self, model: np.ndarray) -> None:
+        """Take a model handed down by a central server (the CFL baseline)."""
+        with self.lock:
+            np.copyto(self._params, model)
+
+    def _held_bytes(self, incoming: np.ndarray | None = None) -> int:
+        extra = 0 if incoming is None else incoming.nbytes
+        return (
+            self._params.nbytes + self.window.nbytes + self.inbox.nbytes + self.handoff.nbytes
+            + extra
+        )  # fmt: skip
+
+    def _merge(self, msg: Message) -> bool:
+        assert msg.model is not None
+        self.peak_bytes = max(self.peak_bytes, self._held_bytes(msg.model))
+        return self.window.merge(msg)
+
+    def set_position(self, x: float, y: float) -> None:
+        """Update the robot's own position (from mobility or odometry)."""
+        with self.lock:
+            self.x, self.y = float(x), float(y)
+
+    # -------------------------------------------------------------- receiving
+    def handle(self, msg: Message) -> None:
+        """Take one decoded message from the transport (thread-safe)."""
+        with self.lock:
+            if (  # fast path for the most frequent message: a current beacon
+                msg.kind is Kind.BEACON
+                and msg.round == self.round
+                and msg.step >= self.slot
+                and msg.sender != self.id
+                and msg.receiver == BROADCAST
+                and msg.beacon is not None
+            ):
+                self.membership.hear(msg.step, msg.sender, msg.cluster, msg.beacon)
+                return
+            self._dispatch(msg)
+
+    def _dispatch(self, msg: Message) -> None:
+        if not self.inbox.admit(msg, self.round, self.slot):
+            return
+        handler = self._handlers.get(msg.kind)
+        reason = "unknown_kind" if handler is None else handler(msg)
+        if reason is not None:
+            self.inbox.reject(reason)
+
+    def _on_beacon(self, msg: Message) -> str | None:
+        if msg.beacon is None:
+            return "bad_beacon"
+        self.membership.hear(msg.step, msg.sender, msg.cluster, msg.beacon)
+        return None
+
+    def _on_handover(self, msg: Message) -> str | None:
+        return None if self.membership.hear_handover(msg.cluster) else "wrong_cluster"
+
+    def _on_model(self, msg: Message) -> str | None:
+        if msg.layer == Layer.HEAD:
+            reason = self.handoff.on_model(msg)
+            if reason is None and self.handoff.held is not None:
+                self.peak_bytes = max(self.peak_bytes, self._held_bytes())
+            return reason
+        return self.exchange.on_model(msg)
+
+    # ----------------------------------------------------------------- phases
+    def begin_round(self, round_no: int) -> None:
+        """Start round ``round_no`` (from 1): forget the last round's messages."""
+        with self.lock:
+            self.round = self.outbox.round = round_no
+            self.slot = self.outbox.slot = -1
+            self.membership.begin_round()
+            self.exchange.reset()
+            self.window.begin_round()
+            for msg in self.inbox.release_early():
+                self._dispatch(msg)
+
+    def settle_training(self) -> None:
+        """Wait for the training started in TRAIN (if any) and take its result as the model."""
+        job, self._job = self._job, None
+        if job is None:
+            return
+        params, loss = job.result()  # outside the lock: message handling goes on meanwhile
+        with self.lock:
+            np.copyto(self._params, params)
+            self.train_loss = loss
+
+    def run_phase(self, phase: Phase, finish_slot: int = -1) -> None:
+        """Do this robot's part of ``phase``. ``finish_slot`` is the slot closing its step."""
+        self.settle_training()  # training must end before the model is used again
+        with self.lock:
+            self.slot = self.outbox.slot = phase.slot
+            self._phases[phase.kind](phase, finish_slot)
+
+    def _beacon(self, phase: Phase, _: int) -> None:
+        b = self.membership.beacon(self.x, self.y, self._label_tuple)
+        self.outbox.send(BEACON_TOPIC, Kind.BEACON, layer=Layer.CLUSTER, beacon=b)
+
+    def _assign(self, phase: Phase, _: int) -> None:
+        handover_to = self.membership.assign(phase.slot, self.x, self.y, self.label_dist)
+        if handover_to is not None:
+            self.outbox.send(robot_topic(handover_to), Kind.HANDOVER, handover_to, Layer.CLUSTER)
+
+    def _train(self, phase: Phase, _: int) -> None:
+        self.membership.settle(phase.slot)
+        self._sync_topics()
+        if self.trainer is not None:
+            self._job = self.trainer.start(self._params.copy(), self.round)
+
+    def _finish(self, phase: Phase, _: int) -> None:
+        self.window.close_step(phase.slot, phase.layer, self._params)
+
+    def _end(self, phase: Phase, _: int) -> None:
+        self.window.close(phase.slot, self._params)
+        self.exchange.reset()
+        self.membership.end_round()
+
+    def _sync_topics(self) -> None:
+        wanted = self.membership.topics()
+        for t in self._topics - wanted:
+            self.transport.unsubscribe(t)
+        for t in sorted(wanted - self._topics):
+            self.transport.subscribe(t, self.handle)
+        self._topics = wanted
+
+    # -------------------------------------------------------------- reporting
+    def report(self) -> RoundReport:
+        """This robot's account of the round so far (for the recorder)."""
+        with self.lock:
+            s = self.membership.state
+            return RoundReport(
+                id=self.id, round=self.round, x=self.x, y=self.y, role=s.role.name.lower(),
+                cluster=s.cluster, head=s.head, neighbours=len(self.membership.table),
+                samples=self.num_samples, train_loss=self.train_loss,
+                exchanges=[(int(lay), p, c) for lay, p, c in self.window.exchanges],
+                mix=list(self.window.mix_log), rejected=dict(self.inbox.rejected),
+                merged_total=self.window.merged_total, peak_bytes=self.peak_bytes,
+                model_bytes=self._params.nbytes,
+            )  # fmt: skip
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-able summary of this robot now (for monitors and logs)."""
+        d = self.report().to_dict()
+        d["param_norm"] = float(np.linalg.norm(self._params))
+        return d
+
+    # Read-only views for monitors and tests.
+    @property
+    def params(self) -> np.ndarray:
+        """The model (read-only view); same as :attr:`model`."""
+        return self.model
+
+    @property
+    def state(self) -> ClusterState:
+        """This robot's DK-means state."""
+        return self.membership.state
+
+    @property
+    def table(self) -> dict[int, Beacon]:
+        """The neighbour table of the last DK-means decision."""
+        return self.membership.table
+
+    @property
+    def rejected(self) -> Counter[str]:
+        """Messages refused, by reason."""
+        return self.inbox.rejected
+
+    @property
+    def merged_total(self) -> int:
+        """Models merged since the start."""
+        return self.window.merged_total

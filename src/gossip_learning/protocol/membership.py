@@ -1,0 +1,158 @@
+"""DK-means membership of one robot: beacons heard, cluster state, head hand-over, topics.
+
+The decisions themselves are :mod:`gossip_learning.dkmeans`; this part keeps the state between
+phases: the beacons heard per pass, the neighbour table, the pass counter and a pending
+HANDOVER.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from gossip_learning import dkmeans
+from gossip_learning.config import ClusteringConfig
+from gossip_learning.messages import NO_CLUSTER, Beacon, Layer, Role
+from gossip_learning.transports.base import BEACON_TOPIC, INTER_TOPIC, cluster_topic, robot_topic
+
+FLAT_CLUSTER = 0
+
+
+class Membership:
+    """Cluster state and neighbour table of robot ``robot_id``."""
+
+    def __init__(
+        self,
+        robot_id: int,
+        method: str,
+        clustering: ClusteringConfig,
+        comm_range: float,
+        inter_peers: str,
+        rng: np.random.Generator,
+    ) -> None:
+        self.id = robot_id
+        self.method = method
+        self.cfg = clustering
+        self.inter_peers = inter_peers
+        self._crit = dkmeans.Criterion(clustering, comm_range)
+        if method == "flat":
+            self.state = dkmeans.ClusterState(Role.MEMBER, FLAT_CLUSTER, -1)
+        else:
+            is_head = bool(rng.random() < clustering.head_prob)
+            self.state = dkmeans.initial_state(robot_id, is_head)
+        self.pass_no = 0
+        self.table: dict[int, Beacon] = {}
+        self._heard: dict[int, dict[int, Beacon]] = {}  # step -> sender -> beacon
+        self._handover: int | None = None
+
+    @property
+    def cluster(self) -> int:
+        """This robot's cluster id (NO_CLUSTER if none)."""
+        return self.state.cluster
+
+    def begin_round(self) -> None:
+        """Forget the beacons of the last round."""
+        self._heard.clear()
+
+    def end_round(self) -> None:
+        """Drop whatever was heard after the last decision."""
+        self._heard.clear()
+
+    # ----------------------------------------------------------------- hearing
+    def hear(self, step: int, sender: int, cluster: int, beacon: Beacon) -> None:
+        """Keep ``sender``'s ``beacon`` (sent in ``step`` from ``cluster``) for the ASSIGN or
+        TRAIN that reads that step. A decoded beacon already names its sender and cluster and
+        is kept as it is (shared with every robot that heard it)."""
+        if beacon.id != sender or beacon.cluster != cluster:
+            beacon = replace(beacon, id=sender, cluster=cluster)
+        self._heard.setdefault(step, {})[sender] = beacon
+
+    def hear_handover(self, cluster: int) -> bool:
+        """A HANDOVER of ``cluster`` to this robot; False if it is not for this robot's cluster."""
+        if cluster != self.state.cluster or self.state.role == Role.NONE:
+            return False
+        self._handover = cluster
+        return True
+
+    # ------------------------------------------------------------------ phases
+    def beacon(self, x: float, y: float, label_dist: tuple[float, ...]) -> Beacon:
+        """Take over a handed-over headship, then say who this robot is."""
+        if self._handover is not None:
+            if self._handover == self.state.cluster:
+                s = self.state
+                self.state = dkmeans.ClusterState(
+                    Role.HEAD, s.cluster, self.id, self.pass_no - 1, s.founded
+                )
+            self._handover = None
+        s = self.state
+        return Beacon(
+            x, y, s.role, s.head, len(self.table), label_dist, id=self.id, cluster=s.cluster
+        )
+
+    def assign(self, slot: int, x: float, y: float, label_dist: np.ndarray) -> int | None:
+        """One DK-means pass on the beacons of ``slot - 1``; return who to hand headship to."""
+        self.table = self._heard.pop(slot - 1, {})
+        decision = dkmeans.assign(
+            self.id, self.state, x, y, label_dist, self.table, self.cfg, self._crit, self.pass_no
+        )
+        self.state = decision.state
+        self.pass_no += 1
+        return decision.handover_to
+
+    def settle(self, slot: int) -> None:
+        """After the passes: the final beacons become the table; a bilayer member whose head is
+        gone rejoins or leaves its cluster (:func:`dkmeans.settle`)."""
+        finals = [s for s in self._heard if s < slot]
+        if finals:
+            self.table = self._heard.pop(max(finals))
+            if self.method == "bilayer":
+                self.state = dkmeans.settle(self.state, self.table, self.id)
+        self._heard.clear()
+
+    # --------------------------------------------------------------- gossiping
+    def inter_eligible(self) -> bool:
+        """Whether this robot gossips on the inter-cluster layer."""
+        if self.method != "bilayer" or self.state.cluster == NO_CLUSTER:
+            return False
+        return self.inter_peers == "border" or self.state.role == Role.HEAD
+
+    def partners(self, layer: Layer) -> list[int]:
+        """In-range robots this robot may exchange with on ``layer``, by id."""
+        mine = self.state.cluster
+        if layer == Layer.INTRA:
+            if mine == NO_CLUSTER:
+                return []
+            return sorted(n.id for n in self.table.values() if n.cluster == mine)
+        if not self.inter_eligible():
+            return []
+        heads_only = self.inter_peers == "heads"
+        return sorted(
+            n.id
+            for n in self.table.values()
+            if n.cluster not in (mine, NO_CLUSTER) and (not heads_only or n.role == Role.HEAD)
+        )
+
+    def accepts(self, layer: Layer, cluster: int) -> bool:
+        """Whether a ``layer`` message from a robot of ``cluster`` is for this robot."""
+        mine = self.state.cluster
+        if layer == Layer.INTRA:
+            return mine != NO_CLUSTER and cluster == mine
+        if layer == Layer.INTER:
+            return self.inter_eligible() and cluster not in (mine, NO_CLUSTER)
+        return False
+
+    def has_members(self) -> bool:
+        """A head with at least one member in range that names it."""
+        return self.state.role == Role.HEAD and any(
+            n.head == self.id and n.cluster == self.state.cluster for n in self.table.values()
+        )
+
+    def topics(self) -> set[str]:
+        """The topics this robot must hear now."""
+        wanted = {BEACON_TOPIC, robot_topic(self.id)}
+        if self.state.cluster != NO_CLUSTER:
+            wanted.add(cluster_topic(self.state.cluster))
+        if self.inter_eligible():
+            wanted.add(INTER_TOPIC)
+        return wanted

@@ -1,0 +1,57 @@
+"""Messages a robot sends, stamped with its round, slot, cluster and model settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gossip_learning.messages import BROADCAST, DType, Kind, Layer, Message
+from gossip_learning.protocol.membership import Membership
+from gossip_learning.transports.base import Transport
+
+
+class Outbox:
+    """Builds and publishes this robot's messages through its transport."""
+
+    def __init__(
+        self,
+        robot_id: int,
+        transport: Transport,
+        membership: Membership,
+        samples: int,
+        model_version: int,
+        dtype: DType,
+    ) -> None:
+        self.id = robot_id
+        self.transport = transport
+        self.membership = membership
+        self.samples = samples
+        self.model_version = model_version
+        self.dtype = dtype
+        self.round = 0
+        self.slot = -1
+
+    def send(
+        self,
+        topic: str,
+        kind: Kind,
+        receiver: int = BROADCAST,
+        layer: Layer = Layer.NONE,
+        **fields: Any,
+    ) -> None:
+        """Publish one message of ``kind`` on ``topic``."""
+        self.transport.publish(
+            topic,
+            Message(
+                kind=kind,
+                sender=self.id,
+                receiver=receiver,
+                round=self.round,
+                step=self.slot,
+                layer=layer,
+                cluster=self.membership.cluster,
+                samples=self.samples,
+                model_version=self.model_version,
+                dtype=self.dtype,
+                **fields,
+            ),
+        )
