@@ -1,7 +1,7 @@
 """Classifier heads as flat parameter vectors: init, forward, batched evaluation, torch training.
 
-Parameter layout (the wire format and the MCU port depend on it)
------------------------------------------------------------------
+Parameter layout (the wire format depends on it)
+------------------------------------------------
 A model is one flat ``float32`` vector. For each linear layer, in order from input to output::
 
     weight  (out, in)  row-major (C order): weight[o, i] at offset + o * in + i
