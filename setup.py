@@ -1,4 +1,4 @@
-"""Setup for pip (`pip install -e .`) and colcon (ament_python). Metadata lives here for Humble."""
+"""Setup for pip (`pip install -e .`) and colcon (ament_python): both read the metadata here."""
 
 import os
 from glob import glob

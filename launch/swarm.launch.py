@@ -2,8 +2,8 @@
 
     ros2 launch gossip_learning swarm.launch.py num_robots:=20 sim:=gazebo
 
-Robots are expanded with OpaqueFunction (Humble, Jazzy and later; ForEach exists only from
-Kilted), each in the namespace robot_<i>. sim:=kinematic moves robots with the built-in mobility
+Robots are expanded with OpaqueFunction (ForEach would be shorter but exists only from Kilted; CI
+runs Jazzy), each in the namespace robot_<i>. sim:=kinematic moves robots with the built-in mobility
 driver, which publishes /robot_<i>/odom itself; sim:=gazebo starts Gazebo with the arena world,
 spawns each robot with `ros_gz_sim create` at a seeded pose and bridges /clock, /robot_<i>/odom
 (from /model/robot_<i>/odometry) and /robot_<i>/cmd_vel (to /model/robot_<i>/cmd_vel) with
@@ -56,7 +56,11 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "sim": ("kinematic", "How robots move: kinematic (built-in driver publishes odom) or gazebo."),
     "world": (("worlds", "arena.sdf"), "Gazebo world SDF (sim:=gazebo only)."),
     "gui": ("true", "Start the Gazebo GUI as well as the server (sim:=gazebo only)."),
-    "seed": ("0", "Seed for spawn poses, mobility, data partition and protocol randomness."),
+    "seed": (
+        "0",
+        "Seed for spawn poses, data partition, protocol randomness and (one node per robot only) "
+        "mobility; single_process:=true seeds robot i's driver with i.",
+    ),
     "comm_range": (
         "0",
         "Radio range in metres for the range filter; 0 takes channel.comm_range from the config.",

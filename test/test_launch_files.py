@@ -1,4 +1,4 @@
-"""launch/swarm.launch.py: declared arguments, Humble-safe constructs, helpers, real launch."""
+"""launch/swarm.launch.py: declared arguments, Jazzy-safe constructs, helpers, real launch."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_docs_list_every_argument() -> None:
     assert not missing, f"docs/ros.md does not describe {missing}"
 
 
-def test_uses_only_humble_safe_launch_constructs() -> None:
+def test_uses_only_launch_constructs_that_jazzy_has() -> None:
     source = LAUNCH.read_text(encoding="utf-8")
     tree = ast.parse(source)
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

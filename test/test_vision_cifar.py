@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 Image = pytest.importorskip("PIL.Image")
+# gossip_learning.vision imports torch (its backbone) when the package is imported.
+pytest.importorskip("torch")
 
 from gossip_learning.errors import DataError  # noqa: E402
 from gossip_learning.vision import cifar  # noqa: E402

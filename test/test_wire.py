@@ -116,7 +116,7 @@ def test_out_of_range_field_is_a_wire_error() -> None:
 
 
 def test_shared_test_vectors() -> None:
-    """Fixed bytes other implementations (an MCU, a DDS peer) must produce and accept."""
+    """Fixed bytes any other implementation (e.g. the planned RP2040 coprocessor) must match."""
     vectors = json.loads(VECTORS.read_text())
     assert len(vectors) >= 4
     for v in vectors:

@@ -108,8 +108,9 @@ class ClusteringConfig:
     )
     election: str = _opt(
         "local_max",
-        "who self-promotes to head with no head in range: paper (everyone with enough "
-        "neighbours) or local_max (only the best-connected among its unassigned neighbours)",
+        "who self-promotes to head with no head in range: paper (everyone with more than "
+        "min_cluster_size neighbours) or local_max (only one that also has more neighbours than "
+        "every non-head neighbour, ties won by the lower id)",
         choices=("paper", "local_max"),
     )
 

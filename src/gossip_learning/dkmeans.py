@@ -4,9 +4,10 @@ Each pass a robot hears its neighbours' beacons (pose, role, cluster, head, labe
 and decides alone, following arXiv 2501.04817:
 
 * a non-head joins the nearest head in range; with no head in range it becomes a head if it has
-  more than ``min_cluster_size`` neighbours (``election="local_max"`` adds: and no non-head
-  neighbour is better connected, so a crowd does not self-promote at once), else it joins the
-  cluster of its nearest neighbour;
+  more than ``min_cluster_size`` neighbours (``election="local_max"`` adds: and more neighbours
+  than every non-head neighbour, by their beacons' neighbour counts, a tie going to the lower id,
+  so a crowd does not self-promote at once), else it joins the cluster of its nearest neighbour
+  if that neighbour is in a cluster;
 * a head with ≤ ``min_cluster_size`` neighbours, or (once members had a pass to join) with
   ≤ ``min_cluster_size`` members, steps down and decides as a non-head that may not promote
   itself again in the same pass;
@@ -185,8 +186,13 @@ def assign(
 
 
 def settle(state: ClusterState, table: Mapping[int, Neighbour], me: int) -> ClusterState:
-    """After the last pass: a member whose head is no longer a head of its cluster in range
-    rejoins the nearest such head, or leaves the cluster if its cluster has no one in range."""
+    """After the last pass, fix a member whose head is not in ``table`` as a head of its cluster.
+
+    It takes as head the lowest-id robot in range that heads its cluster; with none, it stays
+    (head unchanged) if any robot of its cluster is in range, a multi-hop member that still
+    gossips with them, and otherwise leaves the cluster (role NONE). Heads and unclustered
+    robots are returned unchanged.
+    """
     if state.role != Role.MEMBER:
         return state
     head = table.get(state.head)

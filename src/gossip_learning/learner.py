@@ -1,7 +1,7 @@
 """Classifier heads as flat parameter vectors: init, forward, batched evaluation, torch training.
 
-Parameter layout (the wire format and the MCU port depend on it)
------------------------------------------------------------------
+Parameter layout (the wire format depends on it)
+------------------------------------------------
 A model is one flat ``float32`` vector. For each linear layer, in order from input to output::
 
     weight  (out, in)  row-major (C order): weight[o, i] at offset + o * in + i
@@ -16,7 +16,8 @@ Heads: ``linear`` is one layer ``in_dim -> num_classes``; ``mlp`` is
 ``in_dim -> hidden[0] -> ... -> hidden[-1] -> num_classes`` (paper: 160 -> 128 -> 64 -> 10).
 
 Only :class:`TorchTrainer` needs torch, and it imports it lazily: importing this module,
-``init_params``, ``forward`` and ``evaluate`` are numpy only: a gossiping robot never loads torch.
+``init_params``, ``forward`` and ``evaluate`` are numpy only, so a robot that does not train
+loads torch only if its dataset needs it (``cifar10-mcunet`` imports :mod:`gossip_learning.vision`).
 """
 
 from __future__ import annotations
@@ -307,7 +308,7 @@ class TorchTrainer:
         if int(batch_size) != batch_size or batch_size < 1:
             raise ConfigError("learning.batch_size", f"must be an integer >= 1, got {batch_size!r}")
         if threads is not None and threads < 1:
-            raise ConfigError("learning.threads", f"must be >= 1 when given, got {threads!r}")
+            raise ConfigError("experiment.threads", f"must be >= 1 when given, got {threads!r}")
 
         import torch  # lazy: only training needs torch
 

@@ -96,8 +96,9 @@ def trainer_for(cfg: Config, spec: HeadSpec) -> TorchTrainer:
 
 class SwarmPlan:
     """Everything a (config, seed) fixes before any robot runs: start positions, each robot's data,
-    initial head, agent seed and the evaluation subset. The in-process swarm and the ROS nodes
-    both build from it, so they start from the same state."""
+    initial head, agent seed and the evaluation subset. The in-process swarm uses all of it; the
+    ROS nodes take each robot's data, initial head, agent seed and evaluation subset from it, but
+    not the start positions (the launch file draws its own spawn poses)."""
 
     def __init__(self, cfg: Config, seed: int, data: Dataset) -> None:
         _validate_swarm(cfg, data)

@@ -1,13 +1,15 @@
 """Versioned binary envelope for every message the protocol sends.
 
-The same bytes travel over the in-process transport, ROS 2 (``std_msgs/UInt8MultiArray``),
-Cyclone DDS and a serial link to a microcontroller. Layout (little-endian), see docs/wire-format.md:
+The same bytes travel over both transports that exist: the in-process transport and the rclpy
+transport (``std_msgs/UInt8MultiArray`` on ROS 2 topics); an RP2040 coprocessor speaking the same
+bytes is planned in an open issue. Layout (little-endian), see docs/wire-format.md:
 
 ``header (46 B) | payload (payload_len B) | crc32 (4 B, over header + payload)``
 
 The payload is a beacon (pose, cluster state, label distribution) or a model (flat parameter
-vector in fp32, fp16 or int8 with one scale). Large models may be cut into chunks; each chunk is
-a full frame with its own CRC and is put back together by :class:`Reassembler`.
+vector in fp32, fp16 or int8 with one scale). :func:`encode_frames` can cut a large model into
+chunks, each a full frame with its own CRC, and :class:`Reassembler` puts them back together; no
+transport uses chunking yet (both send one frame per message through :func:`encode`).
 """
 
 from __future__ import annotations

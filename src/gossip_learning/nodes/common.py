@@ -2,7 +2,9 @@
 
 :func:`robot_parts` takes robot ``i``'s data partition, initial head, agent seed and evaluation
 subset from the same :class:`~gossip_learning.plan.SwarmPlan` as the in-process swarm, so
-a ROS swarm and an in-process run of the same config and seed start from the same state.
+a ROS swarm and an in-process run of the same config and seed share those. They do not share
+start positions or motion: the launch file draws its own spawn poses and seeds one mobility
+driver per robot (see docs/ros.md). Each robot loads the whole dataset to cut its slice.
 No rclpy import here.
 """
 

@@ -3,10 +3,13 @@
 Listens to ``/<ns>/status`` (JSON per robot per round) and ``/<ns>/models`` (each robot's
 model after the round), ``<ns>`` being the swarm namespace. A round is complete when every
 robot has reported, or when a robot reports two rounds later. Complete rounds become rows of
-``metrics.csv`` (the engine's columns, so ``gossip-learning compare`` reads them) and plots in
-``output_dir``; the latest poses are published as a ``visualization_msgs/MarkerArray`` on
-``/<ns>/markers``: robots coloured by cluster, heads as cubes, radio links grey and
-member-to-head links in cluster colour.
+``metrics.csv`` and plots in ``output_dir``. The CSV has the engine's column layout, but only
+part of it is filled (:func:`round_row`: accuracy, loss, consensus, cluster counts, ``isolated``
+from the robots' beacon tables, message counters summed over the robots' totals since start-up);
+churn, spectral, reach, contraction, buffer and timing columns stay empty and ``seed`` is
+always 0 (see docs/ros.md). The latest poses are published as a
+``visualization_msgs/MarkerArray`` on ``/<ns>/markers``: robots coloured by cluster, heads as
+cubes, radio links grey and member-to-head links in cluster colour.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def cluster_color(cluster: int) -> ColorRGBA:
 
 
 def round_row(statuses: dict[int, dict[str, Any]], models: dict[int, np.ndarray]) -> dict[str, Any]:
-    """One metrics row (engine column names) from the robots' statuses and models of a round."""
+    """One metrics row (engine column names, part of them) from a round's statuses and models."""
     sts = list(statuses.values())
     acc = np.array([s.get("acc", math.nan) for s in sts], dtype=float)
     loss = np.array([s.get("loss", math.nan) for s in sts], dtype=float)

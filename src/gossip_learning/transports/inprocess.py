@@ -75,7 +75,7 @@ class InProcessNetwork:
         self._queue.append(_Queued(sender, topic, frame))
 
     def inject(self, sender: int, topic: str, frame: bytes) -> None:
-        """Put raw bytes on the medium as if ``sender`` had sent them (tests, fault injection)."""
+        """Put raw bytes on the medium as if ``sender`` had sent them (used by tests)."""
         self.stats.sent += 1
         self.stats.bytes_sent += len(frame)
         self._queue.append(_Queued(sender, topic, frame))

@@ -9,7 +9,7 @@ robot's own position (from odometry) go through the configured channel model, an
 radio would not hear is dropped and counted. Frames that fail to decode, or that are addressed
 to someone else, are rejected and counted; the agent only ever sees valid messages meant for it.
 
-Per-robot and per-cluster topics keep DDS deliveries close to what a radio hears (DESIGN §3):
+Per-robot and per-cluster topics keep DDS deliveries close to what a radio hears:
 a robot listens to ``beacon``, its own ``robot_<id>``, its cluster's topic and, as a head,
 ``inter``. Publishers are created ahead of use (for a peer once its first beacon is heard, for a
 cluster when subscribing to it) so discovery has matched them before the first model is sent.
@@ -35,7 +35,7 @@ from std_msgs.msg import UInt8MultiArray
 
 try:
     from rclpy.event_handler import SubscriptionEventCallbacks
-except ImportError:  # pragma: no cover - Humble's name for the module
+except ImportError:  # pragma: no cover - older distributions' name; kept, untested (CI: Jazzy)
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 from gossip_learning.channel import Channel
@@ -67,7 +67,7 @@ def qos_for(topic: str) -> QoSProfile:
 
 
 def shutdown(context: Any = None) -> None:
-    """Shut ``context`` (default: global) down unless already done; Humble has no try_shutdown."""
+    """Shut ``context`` (default: global) down unless already done (works without try_shutdown)."""
     if rclpy.ok(context=context):
         rclpy.shutdown(context=context)
 
