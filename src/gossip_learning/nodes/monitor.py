@@ -1,15 +1,14 @@
-"""``monitor_node``: collects per-round robot status, writes metrics and draws the swarm.
+"""``monitor_node``: collects per-round robot reports, writes metrics and draws the swarm.
 
-Listens to ``/<ns>/status`` (JSON per robot per round) and ``/<ns>/models`` (each robot's
-model after the round), ``<ns>`` being the swarm namespace. A round is complete when every
-robot has reported, or when a robot reports two rounds later. Complete rounds become rows of
-``metrics.csv`` and plots in ``output_dir``. The CSV has the engine's column layout, but only
-part of it is filled (:func:`round_row`: accuracy, loss, consensus, cluster counts, ``isolated``
-from the robots' beacon tables, message counters summed over the robots' totals since start-up);
-churn, spectral, reach, contraction, buffer and timing columns stay empty and ``seed`` is
-always 0 (see docs/ros.md). The latest poses are published as a
-``visualization_msgs/MarkerArray`` on ``/<ns>/markers``: robots coloured by cluster, heads as
-cubes, radio links grey and member-to-head links in cluster colour.
+Listens to ``/<ns>/status`` (each robot's round report as JSON) and ``/<ns>/models`` (each
+robot's model after the round), ``<ns>`` being the swarm namespace. A round is complete when
+every robot has reported, or when a robot reports two rounds later. Complete rounds go through
+the same :class:`~gossip_learning.recorder.Recorder` as the in-process simulator, so
+``metrics.csv`` has the same columns with the same meaning. What a ROS run cannot know stays
+NaN: ``gossip_contraction`` (the models right after training are not published) and the phase
+timings; links are unit-disk at ``comm_range`` from the reported poses. The latest poses are
+published as a ``visualization_msgs/MarkerArray`` on ``/<ns>/markers``: robots coloured by
+cluster, heads as cubes, radio links grey and member-to-head links in cluster colour.
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 from gossip_learning.errors import WireError
 from gossip_learning.nodes.base import ParamNode, run_node
 from gossip_learning.nodes.common import check_namespace, require
+from gossip_learning.protocol.report import RoundReport
+from gossip_learning.recorder import TRAFFIC, Recorder
 from gossip_learning.transports.ros import reliable_qos
 from gossip_learning.wire import decode
 
@@ -56,46 +57,35 @@ def cluster_color(cluster: int) -> ColorRGBA:
     return ColorRGBA(r=r, g=g, b=b, a=1.0)
 
 
-def round_row(statuses: dict[int, dict[str, Any]], models: dict[int, np.ndarray]) -> dict[str, Any]:
-    """One metrics row (engine column names, part of them) from a round's statuses and models."""
-    sts = list(statuses.values())
-    acc = np.array([s.get("acc", math.nan) for s in sts], dtype=float)
-    loss = np.array([s.get("loss", math.nan) for s in sts], dtype=float)
-    samples = np.array([s.get("samples", 1) for s in sts], dtype=float)
-    train = np.array([s.get("train_loss", math.nan) for s in sts], dtype=float)
-    clusters = [s.get("cluster", -1) for s in sts if s.get("role") in ("head", "member")]
-    stacked = np.stack(list(models.values())) if models else np.zeros((0, 1))
-    consensus = (
-        float(np.linalg.norm(stacked - stacked.mean(axis=0), axis=1).mean())
-        if len(stacked)
-        else math.nan
-    )
-    totals = {k: sum(int(s.get("transport", {}).get(k, 0)) for s in sts) for k in
-              ("sent", "bytes_sent", "delivered", "dropped", "rejected")}  # fmt: skip
-    finite = np.isfinite(acc)
-    return {
-        "method": sts[0].get("method", "bilayer") if sts else "bilayer",
-        "seed": 0,
-        "round": int(sts[0]["round"]) if sts else 0,
-        "robots_reporting": len(sts),
-        "acc_mean": float(acc[finite].mean()) if finite.any() else math.nan,
-        "acc_min": float(acc[finite].min()) if finite.any() else math.nan,
-        "acc_max": float(acc[finite].max()) if finite.any() else math.nan,
-        "acc_weighted": float((acc[finite] * samples[finite]).sum() / samples[finite].sum())
-        if finite.any()
-        else math.nan,
-        "loss_mean": float(np.nanmean(loss)) if np.isfinite(loss).any() else math.nan,
-        "train_loss": float(np.nanmean(train)) if np.isfinite(train).any() else math.nan,
-        "consensus_distance": consensus,
-        "num_clusters": len(set(clusters)),
-        "num_heads": sum(1 for s in sts if s.get("role") == "head"),
-        "singletons": sum(1 for s in sts if s.get("role") not in ("head", "member")),
-        "isolated": sum(1 for s in sts if s.get("neighbours", 0) == 0),
-        "msgs_sent": totals["sent"],
-        "bytes_sent": totals["bytes_sent"],
-        "msgs_delivered": totals["delivered"],
-        "msgs_dropped": totals["dropped"],
-        "msgs_rejected": totals["rejected"],
+def round_inputs(
+    statuses: dict[int, dict[str, Any]],
+    models: dict[int, np.ndarray],
+    comm_range: float,
+    last_traffic: dict[int, dict[str, int]],
+) -> tuple[list[RoundReport], dict[str, Any]]:
+    """The recorder's inputs from one round's robot statuses (JSON) and models: the reports,
+    sorted by robot id, and the keyword arguments of :meth:`Recorder.row`. ``last_traffic``
+    (each robot's cumulative transport counters at its previous report) is updated."""
+    ids = sorted(statuses)
+    reports = [RoundReport.from_dict(statuses[i]) for i in ids]
+    pos = np.array([[r.x, r.y] for r in reports], dtype=float).reshape(-1, 2)
+    dist = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+    in_range = dist <= comm_range
+    np.fill_diagonal(in_range, False)
+    traffic = dict.fromkeys(TRAFFIC, 0)
+    for i in ids:
+        now = {k: int(statuses[i].get("transport", {}).get(k, 0)) for k in TRAFFIC}
+        before = last_traffic.get(i, dict.fromkeys(TRAFFIC, 0))
+        for k in TRAFFIC:
+            traffic[k] += now[k] - before[k]
+        last_traffic[i] = now
+    have = [i for i in ids if i in models]
+    return reports, {
+        "acc": np.array([statuses[i].get("acc", math.nan) for i in ids], dtype=float),
+        "loss": np.array([statuses[i].get("loss", math.nan) for i in ids], dtype=float),
+        "models": np.stack([models[i] for i in have]) if have else None,
+        "in_range": in_range,
+        "traffic": traffic,
     }
 
 
@@ -119,6 +109,9 @@ class MonitorNode(ParamNode):
         self.rows: list[dict[str, Any]] = []
         self.snapshots: list[dict[str, Any]] = []
         self.bad_messages = 0
+        self.recorder: Recorder | None = None  # made from the first status (method, seed)
+        self.initial: dict[int, RoundReport] = {}
+        self._traffic: dict[int, dict[str, int]] = {}
         self.create_subscription(String, f"/{ns}/status", self._on_status, reliable_qos())
         self.create_subscription(UInt8MultiArray, f"/{ns}/models", self._on_model, reliable_qos())
         self._markers = self.create_publisher(MarkerArray, f"/{ns}/markers", 10)
@@ -129,10 +122,14 @@ class MonitorNode(ParamNode):
         try:
             status = json.loads(msg.data)
             rid, rnd = int(status["id"]), int(status["round"])
-        except (ValueError, KeyError, TypeError):
+            RoundReport.from_dict(status)  # reject a malformed status before it is kept
+        except (ValueError, KeyError, TypeError, AttributeError):
             self.bad_messages += 1
             return
         self.latest[rid] = status
+        if rnd == 0:  # the state a robot starts from: churn of round 1 counts from it
+            self.initial[rid] = RoundReport.from_dict(status)
+            return
         self.statuses.setdefault(rnd, {})[rid] = status
         self._close_rounds(rnd)
 
@@ -151,33 +148,19 @@ class MonitorNode(ParamNode):
             if not (complete or rnd <= newest - 2):
                 continue
             statuses = self.statuses.pop(rnd)
-            self.rows.append(round_row(statuses, self.models.pop(rnd, {})))
-            self.snapshots.append(self._snapshot(rnd, statuses))
+            first = statuses[min(statuses)]
+            if self.recorder is None:
+                method, seed = str(first.get("method", "bilayer")), int(first.get("seed", 0))
+                self.recorder = Recorder(method, seed, spectral=len(statuses) <= 200)
+                self.recorder.start([self.initial[i] for i in sorted(self.initial)])
+            reports, inputs = round_inputs(
+                statuses, self.models.pop(rnd, {}), self.comm_range, self._traffic
+            )
+            self.rows.append(self.recorder.row(reports, **inputs))
+            self.snapshots.append(
+                self.recorder.snapshot(reports, inputs["in_range"], self.area, self.comm_range)
+            )
             self._write()
-
-    def _snapshot(self, rnd: int, statuses: dict[int, dict[str, Any]]) -> dict[str, Any]:
-        ids = sorted(statuses)
-        pos = np.array([[statuses[i]["x"], statuses[i]["y"]] for i in ids], dtype=float)
-        d = np.linalg.norm(pos[:, None] - pos[None], axis=2) if len(ids) else np.zeros((0, 0))
-        index = {rid: k for k, rid in enumerate(ids)}
-        return {
-            "method": statuses[ids[0]].get("method", "bilayer"),
-            "seed": 0,
-            "round": rnd,
-            "area": self.area,
-            "comm_range": self.comm_range,
-            "positions": pos.round(3).tolist(),
-            "cluster": [int(statuses[i]["cluster"]) for i in ids],
-            "is_head": [statuses[i]["role"] == "head" for i in ids],
-            "links": [
-                [a, b] for a in range(len(ids)) for b in range(a + 1, len(ids))
-                if d[a, b] <= self.comm_range
-            ],
-            "head_links": [
-                [index[i], index[statuses[i]["head"]]] for i in ids
-                if statuses[i]["role"] == "member" and statuses[i]["head"] in index
-            ],
-        }  # fmt: skip
 
     def _write(self, plots: bool = False) -> None:
         if self.output_dir is None or not self.rows:

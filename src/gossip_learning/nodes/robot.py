@@ -153,6 +153,8 @@ class RobotNode(ParamNode):
         rnd, slot = self.clock.locate(self.transport.now())
         if rnd == 0 or (self.driver.round == 0 and slot != 0):
             return  # before the epoch, or join at the start of the next round
+        if self.driver.round == 0:
+            self._publish_status(self.agent.status())  # round 0: the state it starts from
         self.driver.advance_to(rnd, slot)
         if self.driver.round_done and not self.done:
             # Enter the next round now, during END, so the first beacons of the next round (sent
@@ -169,22 +171,24 @@ class RobotNode(ParamNode):
         """Phases run after their time slot had passed (the robot fell behind its clock)."""
         return self.driver.late_phases
 
-    def _end_of_round(self, _: Phase) -> None:
-        status = self.agent.status()
+    def _publish_status(self, status: dict[str, Any]) -> None:
         status.update(
             time=self.transport.now(),
             transport=self.transport.counters(),
             late_phases=self.late_phases,
             method=self.parts.settings.method,
+            seed=self.seed,
         )
+        self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
+
+    def _end_of_round(self, _: Phase) -> None:
+        status = self.agent.status()
         if self.evaluate_:
             acc, loss = evaluate(
                 self.parts.spec, self.agent.model, self.parts.x_test, self.parts.y_test
             )
             status.update(acc=float(acc[0]), loss=float(loss[0]))
-        self.history.append(status)
-        self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
-        if self.publish_model:
+        if self.publish_model:  # before the status: the monitor closes a round on statuses
             msg = Message(
                 Kind.MODEL, self.robot_id, round=self.round, layer=Layer.NONE,
                 cluster=self.agent.state.cluster, samples=self.agent.num_samples,
@@ -193,6 +197,8 @@ class RobotNode(ParamNode):
             out = UInt8MultiArray()
             out.data = encode(msg)
             self._model_pub.publish(out)
+        self._publish_status(status)
+        self.history.append(status)
         self.completed += 1
         if self.completed >= self.rounds:
             self.done = True
