@@ -28,6 +28,7 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from gossip_learning.config import load_config
+from gossip_learning.mobility import model_params
 from gossip_learning.nodes.launch_support import (
     SIM_MODES,
     parse_bool,
@@ -182,8 +183,8 @@ def _expand(context: LaunchContext) -> list:
                         {
                             "mode": sim,
                             "model": cfg.mobility.model,
+                            **model_params(cfg.mobility.model, cfg.mobility),
                             "speed": speed,
-                            "turn_prob": cfg.mobility.turn_prob,
                             "area": list(area),
                             "seed": seed * 100_003 + i,
                             "x0": x,

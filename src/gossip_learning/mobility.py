@@ -18,6 +18,21 @@ from gossip_learning.errors import ConfigError
 Area = tuple[float, float]
 
 MOBILITY_MODELS = ("random_direction", "random_waypoint", "static")
+#: The parameters each model takes (config keys under ``mobility`` and mobility_node parameters).
+MODEL_PARAMS: dict[str, tuple[str, ...]] = {
+    "random_direction": ("speed", "turn_prob"),
+    "random_waypoint": ("speed_min", "speed_max", "pause"),
+    "static": (),
+}
+
+
+def model_params(model: str, source: Any) -> dict[str, Any]:
+    """``model``'s parameters read from ``source``: a mapping (node parameters) or an object
+    with attributes (``cfg.mobility``). The one place that maps settings to a model."""
+    get = source.get if isinstance(source, dict) else lambda k: getattr(source, k)
+    return {k: get(k) for k in MODEL_PARAMS.get(model, ())}
+
+
 _MODEL_PARAMS: dict[str, tuple[str, ...]] = {
     "random_direction": ("speed", "turn_prob", "headings"),
     "random_waypoint": ("speed_min", "speed_max", "pause"),

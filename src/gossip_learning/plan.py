@@ -9,8 +9,6 @@ the channel, mobility and training engine a config asks for, and the dataset loa
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from gossip_learning.channel import Channel, make_channel
@@ -24,7 +22,12 @@ from gossip_learning.datasets import (
 )
 from gossip_learning.errors import ConfigError, DataError
 from gossip_learning.learner import HeadSpec, TorchTrainer, init_params
-from gossip_learning.mobility import MobilityModel, make_mobility, uniform_positions
+from gossip_learning.mobility import (
+    MobilityModel,
+    make_mobility,
+    model_params,
+    uniform_positions,
+)
 from gossip_learning.partition import dirichlet_partition, iid_partition, label_histograms
 from gossip_learning.protocol import AgentSettings
 
@@ -76,13 +79,8 @@ def channel_for(cfg: Config) -> Channel:
 def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -> MobilityModel:
     """The mobility model the config asks for, starting at ``positions``."""
     mob = cfg.mobility
-    params: dict[str, Any] = {}
-    if mob.model == "random_direction":
-        params = {"speed": mob.speed, "turn_prob": mob.turn_prob}
-    elif mob.model == "random_waypoint":
-        params = {"speed_min": mob.speed_min, "speed_max": mob.speed_max, "pause": mob.pause}
     area = (cfg.swarm.area[0], cfg.swarm.area[1])
-    return make_mobility(mob.model, positions, area, rng, **params)
+    return make_mobility(mob.model, positions, area, rng, **model_params(mob.model, mob))
 
 
 def trainer_for(cfg: Config, spec: HeadSpec) -> TorchTrainer:

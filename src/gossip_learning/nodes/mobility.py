@@ -16,7 +16,7 @@ import numpy as np
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 
-from gossip_learning.mobility import MOBILITY_MODELS, MobilityModel, make_mobility
+from gossip_learning.mobility import MOBILITY_MODELS, MobilityModel, make_mobility, model_params
 from gossip_learning.nodes.base import ParamNode, run_node
 from gossip_learning.nodes.common import require
 
@@ -67,11 +67,9 @@ class MobilityNode(ParamNode):
         require("area", list(area), len(area) == 2 and min(area) > 0, "[width, height], both > 0")
         x0 = require("x0", p["x0"], 0 <= p["x0"] <= area[0], f"inside [0, {area[0]:g}]")
         y0 = require("y0", p["y0"], 0 <= p["y0"] <= area[1], f"inside [0, {area[1]:g}]")
-        extra: dict[str, Any] = {}
+        extra = model_params(p["model"], p)
         if p["model"] == "random_direction":
-            extra = {"speed": p["speed"], "turn_prob": p["turn_prob"], "headings": [p["yaw0"]]}
-        elif p["model"] == "random_waypoint":
-            extra = {"speed_min": p["speed_min"], "speed_max": p["speed_max"], "pause": p["pause"]}
+            extra["headings"] = [p["yaw0"]]
         rng = np.random.default_rng(int(require("seed", p["seed"], p["seed"] >= 0, ">= 0")))
         self.model: MobilityModel = make_mobility(
             p["model"], [[x0, y0]], (area[0], area[1]), rng, **extra

@@ -23,6 +23,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from gossip_learning.errors import GossipLearningError
+from gossip_learning.mobility import model_params
 from gossip_learning.nodes.common import coerce
 from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
 from gossip_learning.nodes.mobility import MobilityNode
@@ -136,10 +137,11 @@ def main(args: list[str] | None = None) -> int:
 
         cfg = load_config(p["config_file"] or None)
         mob = cfg.mobility
+        model = p["mobility_model"] or mob.model
         mobility = {
-            "model": p["mobility_model"] or mob.model,
-            "speed": p["speed"] or mob.speed,
-            "turn_prob": mob.turn_prob,
+            "model": model,
+            **model_params(model, mob),
+            **({"speed": p["speed"]} if p["speed"] else {}),
             "area": [float(a) for a in cfg.swarm.area],
             "rate_hz": p["rate_hz"],
             "use_sim_time": False,
