@@ -93,8 +93,8 @@ def check_broadcast_reaches_only_in_range(harness: Harness) -> None:
     run_round(harness, agents, build_schedule("flat", 3, st.gossip), 1)
     assert np.allclose(agents[0].params, 0.5) and np.allclose(agents[1].params, 0.5)
     assert np.allclose(agents[2].params, 2.0)
-    assert len(agents[2].table) == 0 and agents[2].merged_total == 0
-    assert set(agents[0].table) == {1}
+    assert len(agents[2].membership.table) == 0 and agents[2].window.merged_total == 0
+    assert set(agents[0].membership.table) == {1}
 
 
 def check_bilayer_two_groups_cluster_and_mix(harness: Harness) -> None:

@@ -96,8 +96,8 @@ def test_foreign_and_stale_models_are_counted_never_merged() -> None:
     ]
     for m in bad:
         a0.handle(m)
-    assert sum(a0.rejected.values()) == 4
-    assert a0.rejected["model_version"] == 1 and a0.rejected["stale_round"] == 1
+    assert sum(a0.inbox.rejected.values()) == 4
+    assert a0.inbox.rejected["model_version"] == 1 and a0.inbox.rejected["stale_round"] == 1
     assert np.allclose(a0.params, 0.0)
 
 
@@ -130,6 +130,6 @@ def test_next_round_beacon_from_a_faster_clock_is_kept_not_lost() -> None:
             beacon=Beacon(5.0, 0.0, Role.MEMBER, -1, 1),
         )
     )
-    assert a0.rejected["early_round"] == 1 and sum(a0.rejected.values()) == 1
+    assert a0.inbox.rejected["early_round"] == 1 and sum(a0.inbox.rejected.values()) == 1
     a0.begin_round(2)
     assert 1 in a0.membership._heard[0]

@@ -53,7 +53,7 @@ def _gossip_step(neighbours: int) -> tuple[RobotAgent, int]:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert agent.merged_total == neighbours
+    assert agent.window.merged_total == neighbours
     np.testing.assert_allclose(agent.params, neighbours / (neighbours + 1), rtol=1e-6)
     return agent, peak - base
 

@@ -9,8 +9,9 @@ the wire format: the agent talks through the :class:`~gossip_learning.transports
 and :class:`~.ports.Trainer` ports.
 """
 
-from gossip_learning.protocol.agent import AgentSettings, RobotAgent
+from gossip_learning.protocol.agent import RobotAgent
 from gossip_learning.protocol.ports import Trainer, TrainJob
 from gossip_learning.protocol.report import RoundReport
+from gossip_learning.protocol.settings import AgentSettings
 
 __all__ = ["AgentSettings", "RobotAgent", "RoundReport", "TrainJob", "Trainer"]

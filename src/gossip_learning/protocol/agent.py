@@ -10,37 +10,23 @@ knows which. Nothing outside the agent writes its model.
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from gossip_learning.config import ClusteringConfig, GossipConfig
 from gossip_learning.dkmeans import ClusterState
-from gossip_learning.messages import BROADCAST, DTYPE_NAMES, Beacon, Kind, Layer, Message
+from gossip_learning.messages import BROADCAST, DTYPE_NAMES, Kind, Layer, Message
 from gossip_learning.protocol.exchange import Broadcast, MessageHandler, Pairwise, PhaseHandler
 from gossip_learning.protocol.handoff import HandOff
 from gossip_learning.protocol.inbox import Inbox
 from gossip_learning.protocol.membership import Membership
-from gossip_learning.protocol.outbox import Outbox
-from gossip_learning.protocol.ports import Trainer, TrainJob
+from gossip_learning.protocol.outbox import Outbox, Subscriptions
+from gossip_learning.protocol.ports import Learning, Trainer
 from gossip_learning.protocol.report import RoundReport
+from gossip_learning.protocol.settings import AgentSettings
 from gossip_learning.protocol.window import MergeWindow
 from gossip_learning.schedule import Phase, PhaseKind
 from gossip_learning.transports.base import BEACON_TOPIC, Transport, robot_topic
-
-
-@dataclass(frozen=True)
-class AgentSettings:
-    """Protocol knobs shared by every robot of a swarm."""
-
-    method: str  # bilayer, flat or local
-    clustering: ClusteringConfig
-    gossip: GossipConfig
-    comm_range: float
-    model_version: int
-    num_params: int
 
 
 class RobotAgent:
@@ -62,7 +48,7 @@ class RobotAgent:
         self.id = robot_id
         self.settings = settings
         self.transport = transport
-        self.trainer = trainer
+        self.learning = Learning(trainer)
         self._params = params.astype(np.float32, copy=True)
         self.num_samples = max(1, int(num_samples))
         self.label_dist = np.asarray(label_dist, dtype=np.float32)
@@ -71,8 +57,6 @@ class RobotAgent:
         self.x = self.y = 0.0
         self.round = 0
         self.slot = -1
-        self.train_loss = float("nan")
-        self._job: TrainJob | None = None
         g = settings.gossip
         rng = np.random.default_rng(seed)
         self.membership = Membership(
@@ -94,20 +78,20 @@ class RobotAgent:
             PhaseKind.FINAL_BEACON: self._beacon,
             PhaseKind.ASSIGN: self._assign,
             PhaseKind.TRAIN: self._train,
-            PhaseKind.FINISH: self._finish,
+            PhaseKind.FINISH: lambda ph, _: self.window.close_step(ph.slot, ph.layer, self._params),
             PhaseKind.HEAD_SEND: self.handoff.send,
             PhaseKind.HEAD_FINISH: lambda ph, _: self.handoff.finish(ph.slot, self._params),
             PhaseKind.END: self._end,
             **self.exchange.phases(),
         }
         self._handlers: dict[Kind, MessageHandler] = {
-            Kind.BEACON: self._on_beacon,
-            Kind.HANDOVER: self._on_handover,
+            Kind.BEACON: self.membership.on_beacon,
+            Kind.HANDOVER: self.membership.on_handover,
             Kind.MODEL: self._on_model,
             **self.exchange.handlers(),
         }
-        self._topics: set[str] = set()
-        self._sync_topics()
+        self.subscriptions = Subscriptions(transport, self.handle)
+        self.subscriptions.sync(self.membership.topics())
 
     # ------------------------------------------------------------------ model
     @property
@@ -126,11 +110,8 @@ class RobotAgent:
             np.copyto(self._params, model)
 
     def _held_bytes(self, incoming: np.ndarray | None = None) -> int:
-        extra = 0 if incoming is None else incoming.nbytes
-        return (
-            self._params.nbytes + self.window.nbytes + self.inbox.nbytes + self.handoff.nbytes
-            + extra
-        )  # fmt: skip
+        held = self._params.nbytes + self.window.nbytes + self.inbox.nbytes + self.handoff.nbytes
+        return held + (0 if incoming is None else incoming.nbytes)
 
     def _merge(self, msg: Message) -> bool:
         assert msg.model is not None
@@ -166,15 +147,6 @@ class RobotAgent:
         if reason is not None:
             self.inbox.reject(reason)
 
-    def _on_beacon(self, msg: Message) -> str | None:
-        if msg.beacon is None:
-            return "bad_beacon"
-        self.membership.hear(msg.step, msg.sender, msg.cluster, msg.beacon)
-        return None
-
-    def _on_handover(self, msg: Message) -> str | None:
-        return None if self.membership.hear_handover(msg.cluster) else "wrong_cluster"
-
     def _on_model(self, msg: Message) -> str | None:
         if msg.layer == Layer.HEAD:
             reason = self.handoff.on_model(msg)
@@ -197,13 +169,7 @@ class RobotAgent:
 
     def settle_training(self) -> None:
         """Wait for the training started in TRAIN (if any) and take its result as the model."""
-        job, self._job = self._job, None
-        if job is None:
-            return
-        params, loss = job.result()  # outside the lock: message handling goes on meanwhile
-        with self.lock:
-            np.copyto(self._params, params)
-            self.train_loss = loss
+        self.learning.settle(self._params, self.lock)
 
     def run_phase(self, phase: Phase, finish_slot: int = -1) -> None:
         """Do this robot's part of ``phase``. ``finish_slot`` is the slot closing its step."""
@@ -223,40 +189,19 @@ class RobotAgent:
 
     def _train(self, phase: Phase, _: int) -> None:
         self.membership.settle(phase.slot)
-        self._sync_topics()
-        if self.trainer is not None:
-            self._job = self.trainer.start(self._params.copy(), self.round)
-
-    def _finish(self, phase: Phase, _: int) -> None:
-        self.window.close_step(phase.slot, phase.layer, self._params)
+        self.subscriptions.sync(self.membership.topics())
+        self.learning.start(self._params, self.round)
 
     def _end(self, phase: Phase, _: int) -> None:
         self.window.close(phase.slot, self._params)
         self.exchange.reset()
         self.membership.end_round()
 
-    def _sync_topics(self) -> None:
-        wanted = self.membership.topics()
-        for t in self._topics - wanted:
-            self.transport.unsubscribe(t)
-        for t in sorted(wanted - self._topics):
-            self.transport.subscribe(t, self.handle)
-        self._topics = wanted
-
     # -------------------------------------------------------------- reporting
     def report(self) -> RoundReport:
         """This robot's account of the round so far (for the recorder)."""
         with self.lock:
-            s = self.membership.state
-            return RoundReport(
-                id=self.id, round=self.round, x=self.x, y=self.y, role=s.role.name.lower(),
-                cluster=s.cluster, head=s.head, neighbours=len(self.membership.table),
-                samples=self.num_samples, train_loss=self.train_loss,
-                exchanges=[(int(lay), p, c) for lay, p, c in self.window.exchanges],
-                mix=list(self.window.mix_log), rejected=dict(self.inbox.rejected),
-                merged_total=self.window.merged_total, peak_bytes=self.peak_bytes,
-                model_bytes=self._params.nbytes,
-            )  # fmt: skip
+            return RoundReport.of(self)
 
     def status(self) -> dict[str, Any]:
         """A JSON-able summary of this robot now (for monitors and logs)."""
@@ -264,7 +209,11 @@ class RobotAgent:
         d["param_norm"] = float(np.linalg.norm(self._params))
         return d
 
-    # Read-only views for monitors and tests.
+    @property
+    def train_loss(self) -> float:
+        """Mean loss of the last local training (NaN before any)."""
+        return self.learning.loss
+
     @property
     def params(self) -> np.ndarray:
         """The model (read-only view); same as :attr:`model`."""
@@ -274,18 +223,3 @@ class RobotAgent:
     def state(self) -> ClusterState:
         """This robot's DK-means state."""
         return self.membership.state
-
-    @property
-    def table(self) -> dict[int, Beacon]:
-        """The neighbour table of the last DK-means decision."""
-        return self.membership.table
-
-    @property
-    def rejected(self) -> Counter[str]:
-        """Messages refused, by reason."""
-        return self.inbox.rejected
-
-    @property
-    def merged_total(self) -> int:
-        """Models merged since the start."""
-        return self.window.merged_total

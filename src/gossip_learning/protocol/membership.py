@@ -13,7 +13,7 @@ import numpy as np
 
 from gossip_learning import dkmeans
 from gossip_learning.config import ClusteringConfig
-from gossip_learning.messages import NO_CLUSTER, Beacon, Layer, Role
+from gossip_learning.messages import NO_CLUSTER, Beacon, Layer, Message, Role
 from gossip_learning.transports.base import BEACON_TOPIC, INTER_TOPIC, cluster_topic, robot_topic
 
 FLAT_CLUSTER = 0
@@ -68,12 +68,19 @@ class Membership:
             beacon = replace(beacon, id=sender, cluster=cluster)
         self._heard.setdefault(step, {})[sender] = beacon
 
-    def hear_handover(self, cluster: int) -> bool:
-        """A HANDOVER of ``cluster`` to this robot; False if it is not for this robot's cluster."""
-        if cluster != self.state.cluster or self.state.role == Role.NONE:
-            return False
-        self._handover = cluster
-        return True
+    def on_beacon(self, msg: Message) -> str | None:
+        """A BEACON message (the agent's fast path calls :meth:`hear` directly)."""
+        if msg.beacon is None:
+            return "bad_beacon"
+        self.hear(msg.step, msg.sender, msg.cluster, msg.beacon)
+        return None
+
+    def on_handover(self, msg: Message) -> str | None:
+        """A HANDOVER of this robot's cluster to this robot (taken over at its next beacon)."""
+        if msg.cluster != self.state.cluster or self.state.role == Role.NONE:
+            return "wrong_cluster"
+        self._handover = msg.cluster
+        return None
 
     # ------------------------------------------------------------------ phases
     def beacon(self, x: float, y: float, label_dist: tuple[float, ...]) -> Beacon:

@@ -1,4 +1,5 @@
-"""Messages a robot sends, stamped with its round, slot, cluster and model settings."""
+"""What a robot sends (stamped with its round, slot, cluster and model settings) and which
+topics it listens to."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from gossip_learning.messages import BROADCAST, DType, Kind, Layer, Message
 from gossip_learning.protocol.membership import Membership
-from gossip_learning.transports.base import Transport
+from gossip_learning.transports.base import Handler, Transport
 
 
 class Outbox:
@@ -55,3 +56,20 @@ class Outbox:
                 **fields,
             ),
         )
+
+
+class Subscriptions:
+    """The topics one robot hears, kept equal to what its membership asks for."""
+
+    def __init__(self, transport: Transport, handler: Handler) -> None:
+        self.transport = transport
+        self.handler = handler
+        self.topics: set[str] = set()
+
+    def sync(self, wanted: set[str]) -> None:
+        """Subscribe to ``wanted`` and to nothing else."""
+        for t in self.topics - wanted:
+            self.transport.unsubscribe(t)
+        for t in sorted(wanted - self.topics):
+            self.transport.subscribe(t, self.handler)
+        self.topics = set(wanted)

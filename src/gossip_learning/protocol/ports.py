@@ -8,6 +8,8 @@ batched with every other robot of the round (the in-process simulator), or on a 
 
 from __future__ import annotations
 
+import math
+import threading
 from typing import Protocol
 
 import numpy as np
@@ -27,3 +29,29 @@ class Trainer(Protocol):
     def start(self, params: np.ndarray, round_no: int) -> TrainJob:
         """Begin training from ``params`` (a copy the trainer may keep) for round ``round_no``."""
         ...
+
+
+class Learning:
+    """The agent's side of the Trainer port: one job at a time, its result taken into the model
+    by :meth:`settle` (before the model is used again)."""
+
+    def __init__(self, trainer: Trainer | None) -> None:
+        self.trainer = trainer
+        self.loss = math.nan
+        self._job: TrainJob | None = None
+
+    def start(self, model: np.ndarray, round_no: int) -> None:
+        """Start training from (a copy of) ``model``; nothing without a trainer."""
+        if self.trainer is not None:
+            self._job = self.trainer.start(model.copy(), round_no)
+
+    def settle(self, model: np.ndarray, lock: threading.RLock) -> None:
+        """Wait for the started job (outside ``lock``: messages are handled meanwhile), then
+        write its result into ``model`` under ``lock``."""
+        job, self._job = self._job, None
+        if job is None:
+            return
+        params, loss = job.result()
+        with lock:
+            np.copyto(model, params)
+            self.loss = loss

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gossip_learning.protocol.agent import RobotAgent
 
 
 @dataclass
@@ -29,6 +32,20 @@ class RoundReport:
     merged_total: int = 0
     peak_bytes: int = 0  # model-sized bytes held at once, counted by the agent
     model_bytes: int = 0  # bytes of one float32 model
+
+    @classmethod
+    def of(cls, agent: RobotAgent) -> RoundReport:
+        """The report of ``agent`` now (call with its lock held)."""
+        s = agent.membership.state
+        return cls(
+            id=agent.id, round=agent.round, x=agent.x, y=agent.y, role=s.role.name.lower(),
+            cluster=s.cluster, head=s.head, neighbours=len(agent.membership.table),
+            samples=agent.num_samples, train_loss=agent.train_loss,
+            exchanges=[(int(lay), p, c) for lay, p, c in agent.window.exchanges],
+            mix=list(agent.window.mix_log), rejected=dict(agent.inbox.rejected),
+            merged_total=agent.window.merged_total, peak_bytes=agent.peak_bytes,
+            model_bytes=agent.model.nbytes,
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (mixing-row keys become strings)."""
