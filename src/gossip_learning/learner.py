@@ -18,6 +18,9 @@ Heads: ``linear`` is one layer ``in_dim -> num_classes``; ``mlp`` is
 Only :class:`TorchTrainer` needs torch, and it imports it lazily: importing this module,
 ``init_params``, ``forward`` and ``evaluate`` are numpy only, so a robot that does not train
 loads torch only if its dataset needs it (``cifar10-mcunet`` imports :mod:`gossip_learning.vision`).
+:class:`gossip_learning.learning.numpy_trainer.NumpyTrainer` trains the same heads without torch
+(one, or many robots' at once) on the same minibatches (``learning.batching.batch_order``), equal
+to TorchTrainer to float32 rounding.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from gossip_learning.errors import ConfigError, DataError
+from gossip_learning.learning.batching import batch_order
 
 __all__ = [
     "HEAD_KINDS",
@@ -276,6 +280,47 @@ def _evaluate(
     return correct / n, loss_sum / n
 
 
+def _check_training_config(
+    lr: float,
+    weight_decay: float,
+    epochs: int,
+    batch_size: int,
+    optimizer: str,
+    threads: int | None,
+) -> None:
+    """Hyper-parameter checks shared by every trainer: ConfigError naming the config key."""
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(
+            "learning.optimizer",
+            f"unknown optimizer '{optimizer}'; allowed: {', '.join(OPTIMIZERS)}",
+        )
+    if not lr > 0 or not math.isfinite(lr):
+        raise ConfigError("learning.lr", f"must be a positive number, got {lr!r}")
+    if not weight_decay >= 0 or not math.isfinite(weight_decay):
+        raise ConfigError("learning.weight_decay", f"must be >= 0, got {weight_decay!r}")
+    if int(epochs) != epochs or epochs < 0:
+        raise ConfigError("learning.epochs", f"must be an integer >= 0, got {epochs!r}")
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ConfigError("learning.batch_size", f"must be an integer >= 1, got {batch_size!r}")
+    if threads is not None and threads < 1:
+        raise ConfigError("learning.threads", f"must be >= 1 when given, got {threads!r}")
+
+
+def _training_data(spec: HeadSpec, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n, in_dim) float32 and labels (n,) int64 of one robot; DataError if they misfit."""
+    x = _check_features(spec, X)
+    labels = np.asarray(y)
+    if labels.shape != (x.shape[0],):
+        raise DataError(f"labels of shape {labels.shape} do not match {x.shape[0]} samples")
+    return x, labels.astype(np.int64, copy=False)
+
+
+def _check_label_range(spec: HeadSpec, labels: np.ndarray) -> None:
+    if labels.size and (labels.min() < 0 or labels.max() >= spec.num_classes):
+        c = spec.num_classes
+        raise DataError(f"labels must lie in [0, {c}), got {labels.min()}..{labels.max()}")
+
+
 class TorchTrainer:
     """Local training of a head with torch; one reusable module, a fresh optimiser every call.
 
@@ -294,21 +339,7 @@ class TorchTrainer:
         optimizer: str = "adam",
         threads: int | None = None,
     ) -> None:
-        if optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                "learning.optimizer",
-                f"unknown optimizer '{optimizer}'; allowed: {', '.join(OPTIMIZERS)}",
-            )
-        if not lr > 0 or not math.isfinite(lr):
-            raise ConfigError("learning.lr", f"must be a positive number, got {lr!r}")
-        if not weight_decay >= 0 or not math.isfinite(weight_decay):
-            raise ConfigError("learning.weight_decay", f"must be >= 0, got {weight_decay!r}")
-        if int(epochs) != epochs or epochs < 0:
-            raise ConfigError("learning.epochs", f"must be an integer >= 0, got {epochs!r}")
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise ConfigError("learning.batch_size", f"must be an integer >= 1, got {batch_size!r}")
-        if threads is not None and threads < 1:
-            raise ConfigError("experiment.threads", f"must be >= 1 when given, got {threads!r}")
+        _check_training_config(lr, weight_decay, epochs, batch_size, optimizer, threads)
 
         import torch  # lazy: only training needs torch
 
@@ -335,26 +366,23 @@ class TorchTrainer:
     ) -> tuple[np.ndarray, float]:
         """Train from ``params`` on (X, y); return (new params, mean loss of the last epoch).
 
-        The new params are a float32 copy. Minibatches are shuffled with a torch Generator seeded
-        by ``seed``. Empty X (or epochs=0) returns a copy of ``params`` and NaN.
+        The new params are a float32 copy. Minibatches follow
+        :func:`~gossip_learning.learning.batching.batch_order` ``(seed, n, epochs)`` (numpy), the
+        order :class:`~gossip_learning.learning.numpy_trainer.NumpyTrainer` uses too. Empty X
+        (or epochs=0) returns a copy of ``params`` and NaN.
         """
         torch = self._torch
         p = _check_params(self.spec, params)
         if p.ndim != 1:
             raise ValueError("train takes one model of shape (P,)")
-        x = _check_features(self.spec, X)
-        labels = np.asarray(y)
-        if labels.shape != (x.shape[0],):
-            raise DataError(f"labels of shape {labels.shape} do not match {x.shape[0]} samples")
+        x, labels = _training_data(self.spec, X, y)
         n = x.shape[0]
         if n == 0 or self.epochs == 0:
             return p.copy(), float("nan")
-        if labels.min() < 0 or labels.max() >= self.spec.num_classes:
-            c = self.spec.num_classes
-            raise DataError(f"labels must lie in [0, {c}), got {labels.min()}..{labels.max()}")
+        _check_label_range(self.spec, labels)
 
         xt = torch.tensor(x, dtype=torch.float32)
-        yt = torch.tensor(labels.astype(np.int64, copy=False))
+        yt = torch.tensor(labels)
         module = self.module
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(torch.tensor(p), module.parameters())
@@ -364,14 +392,13 @@ class TorchTrainer:
             opt = torch.optim.SGD(
                 module.parameters(), lr=self.lr, momentum=0.0, weight_decay=self.weight_decay
             )
-        gen = torch.Generator()
-        gen.manual_seed(int(seed))
+        orders = batch_order(seed, n, self.epochs)
         loss_fn = torch.nn.functional.cross_entropy
         bs = self.batch_size
         epoch_loss = float("nan")
         module.train()
-        for _ in range(self.epochs):
-            order = torch.randperm(n, generator=gen)
+        for epoch_order in orders:
+            order = torch.from_numpy(epoch_order)
             total = 0.0
             for s0 in range(0, n, bs):
                 idx = order[s0 : s0 + bs]
