@@ -316,7 +316,7 @@ def test_empty_data_and_errors() -> None:
         ({"epochs": 1.5}, "learning.epochs"),
         ({"batch_size": 0}, "learning.batch_size"),
         ({"weight_decay": -1.0}, "learning.weight_decay"),
-        ({"threads": 0}, "learning.threads"),
+        ({"threads": 0}, "experiment.threads"),
     ],
 )
 def test_config_errors_name_the_key(kwargs: dict[str, Any], key: str) -> None:

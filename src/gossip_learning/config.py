@@ -151,6 +151,12 @@ class LearningConfig:
     epochs: int = _opt(2, "local epochs per round", min=0)
     batch_size: int = _opt(128, "minibatch size", min=1)
     optimizer: str = _opt("adam", "fresh optimiser each round", choices=("adam", "sgd"))
+    trainer: str = _opt(
+        "numpy",
+        "training engine: numpy (no torch; the simulator trains all robots in one batched call) "
+        "or torch; both draw the same minibatches and agree to float32 rounding",
+        choices=("numpy", "torch"),
+    )
     init: str = _opt(
         "shared",
         "initial head: one fleet-wide seed, or one per robot",

@@ -303,7 +303,7 @@ def _check_training_config(
     if int(batch_size) != batch_size or batch_size < 1:
         raise ConfigError("learning.batch_size", f"must be an integer >= 1, got {batch_size!r}")
     if threads is not None and threads < 1:
-        raise ConfigError("learning.threads", f"must be >= 1 when given, got {threads!r}")
+        raise ConfigError("experiment.threads", f"must be >= 1 when given, got {threads!r}")
 
 
 def _training_data(spec: HeadSpec, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from gossip_learning.datasets import (
 )
 from gossip_learning.errors import ConfigError, DataError
 from gossip_learning.learner import HeadSpec, TorchTrainer, init_params
+from gossip_learning.learning.numpy_trainer import NumpyTrainer
 from gossip_learning.mobility import (
     MobilityModel,
     make_mobility,
@@ -83,13 +84,13 @@ def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -
     return make_mobility(mob.model, positions, area, rng, **model_params(mob.model, mob))
 
 
-def trainer_for(cfg: Config, spec: HeadSpec) -> TorchTrainer:
-    """Local training as configured (imports torch)."""
+def trainer_for(cfg: Config, spec: HeadSpec) -> NumpyTrainer | TorchTrainer:
+    """The training engine the config asks for (``learning.trainer``; torch is imported only
+    for ``torch``)."""
     lc = cfg.learning
     threads = cfg.experiment.threads or None
-    return TorchTrainer(
-        spec, lc.lr, lc.weight_decay, lc.epochs, lc.batch_size, lc.optimizer, threads
-    )
+    engine = NumpyTrainer if lc.trainer == "numpy" else TorchTrainer
+    return engine(spec, lc.lr, lc.weight_decay, lc.epochs, lc.batch_size, lc.optimizer, threads)
 
 
 class SwarmPlan:
