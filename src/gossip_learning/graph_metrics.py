@@ -90,10 +90,17 @@ def isolated_robots(adj: Any) -> int:
 
 def consensus_distance(models: Any) -> float:
     """Mean over robots of ``‖w_i − w̄‖₂`` (``w̄`` the plain average); ``models`` is ``(R, P)``."""
-    m = np.asarray(models, dtype=np.float64)
+    m = np.asarray(models)
     if m.ndim != 2 or m.shape[0] == 0:
         raise ValueError(f"models must be a non-empty (R, P) array, got shape {m.shape}")
-    return float(np.linalg.norm(m - m.mean(axis=0), axis=1).mean())
+    mean = m.mean(axis=0, dtype=np.float64)
+    # In blocks of robots, so a 1,000-robot swarm never holds a float64 copy of every model.
+    step = max(1, (1 << 20) // max(1, m.shape[1]))
+    dists = [
+        np.linalg.norm(m[i : i + step].astype(np.float64) - mean, axis=1)
+        for i in range(0, m.shape[0], step)
+    ]
+    return float(np.concatenate(dists).mean())
 
 
 def cluster_churn(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gossip_learning.dkmeans import ClusterState
-from gossip_learning.messages import BROADCAST, DTYPE_NAMES, Kind, Layer, Message
+from gossip_learning.messages import DTYPE_NAMES, Kind, Layer, Message
 from gossip_learning.protocol.exchange import Broadcast, MessageHandler, Pairwise, PhaseHandler
 from gossip_learning.protocol.handoff import HandOff
 from gossip_learning.protocol.inbox import Inbox
@@ -90,7 +90,7 @@ class RobotAgent:
             Kind.MODEL: self._on_model,
             **self.exchange.handlers(),
         }
-        self.subscriptions = Subscriptions(transport, self.handle)
+        self.subscriptions = Subscriptions(transport, self.handle, self.handle_beacons)
         self.subscriptions.sync(self.membership.topics())
 
     # ------------------------------------------------------------------ model
@@ -127,17 +127,22 @@ class RobotAgent:
     def handle(self, msg: Message) -> None:
         """Take one decoded message from the transport (thread-safe)."""
         with self.lock:
-            if (  # fast path for the most frequent message: a current beacon
-                msg.kind is Kind.BEACON
-                and msg.round == self.round
-                and msg.step >= self.slot
-                and msg.sender != self.id
-                and msg.receiver == BROADCAST
-                and msg.beacon is not None
-            ):
+            if self.inbox.is_current_beacon(msg, self.round, self.slot):  # the frequent case
+                assert msg.beacon is not None
                 self.membership.hear(msg.step, msg.sender, msg.cluster, msg.beacon)
+            else:
+                self._dispatch(msg)
+
+    def handle_beacons(self, msgs: list[Message]) -> None:
+        """Many broadcasts sharing kind, round and step (a transport's batch): the same as
+        :meth:`handle` on each, current beacons kept in one go."""
+        with self.lock:
+            current = self.inbox.current_beacons(msgs, self.round, self.slot)
+            if current is not None:
+                self.membership.hear_all(msgs[0].step, *current)
                 return
-            self._dispatch(msg)
+        for m in msgs:
+            self.handle(m)
 
     def _dispatch(self, msg: Message) -> None:
         if not self.inbox.admit(msg, self.round, self.slot):

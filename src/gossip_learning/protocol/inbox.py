@@ -8,13 +8,16 @@ next round, up to :data:`MAX_EARLY`.
 from __future__ import annotations
 
 from collections import Counter
+from operator import attrgetter
 
 import numpy as np
 
-from gossip_learning.messages import BROADCAST, Kind, Message
+from gossip_learning.messages import BROADCAST, Beacon, Kind, Message
 
 MAX_EARLY = 4096
 MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
+_SENDER = attrgetter("sender")
+_BEACON = attrgetter("beacon")
 
 
 class Inbox:
@@ -36,6 +39,31 @@ class Inbox:
     def reject(self, reason: str) -> None:
         """Count one unused message under ``reason``."""
         self.rejected[reason] += 1
+
+    def is_current_beacon(self, msg: Message, round_no: int, slot: int) -> bool:
+        """A beacon of this round, not late, from another robot: kept without further checks."""
+        return (
+            msg.kind is Kind.BEACON
+            and msg.round == round_no
+            and msg.step >= slot
+            and msg.sender != self.robot_id
+            and msg.receiver == BROADCAST
+            and msg.beacon is not None
+        )
+
+    def current_beacons(
+        self, msgs: list[Message], round_no: int, slot: int
+    ) -> tuple[list[int], list[Beacon]] | None:
+        """(senders, beacons) of a batch of broadcasts sharing kind, round and step if every
+        one is a current beacon from another robot, else None (then check them one by one)."""
+        first = msgs[0]
+        if first.kind is not Kind.BEACON or first.round != round_no or first.step < slot:
+            return None
+        senders = list(map(_SENDER, msgs))
+        beacons = list(map(_BEACON, msgs))
+        if self.robot_id in senders or not all(beacons):
+            return None
+        return senders, beacons
 
     def admit(self, msg: Message, round_no: int, slot: int) -> bool:
         """Whether ``msg`` may be dispatched now (a refused one is counted or kept for later)."""

@@ -68,6 +68,11 @@ class Membership:
             beacon = replace(beacon, id=sender, cluster=cluster)
         self._heard.setdefault(step, {})[sender] = beacon
 
+    def hear_all(self, step: int, senders: list[int], beacons: list[Beacon]) -> None:
+        """Keep many decoded beacons of ``step`` (a decoded beacon already names its sender
+        and cluster)."""
+        self._heard.setdefault(step, {}).update(zip(senders, beacons, strict=True))
+
     def on_beacon(self, msg: Message) -> str | None:
         """A BEACON message (the agent's fast path calls :meth:`hear` directly)."""
         if msg.beacon is None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from gossip_learning.messages import BROADCAST, DType, Kind, Layer, Message
 from gossip_learning.protocol.membership import Membership
-from gossip_learning.transports.base import Handler, Transport
+from gossip_learning.transports.base import BEACON_TOPIC, BatchHandler, Handler, Transport
 
 
 class Outbox:
@@ -61,9 +61,10 @@ class Outbox:
 class Subscriptions:
     """The topics one robot hears, kept equal to what its membership asks for."""
 
-    def __init__(self, transport: Transport, handler: Handler) -> None:
+    def __init__(self, transport: Transport, handler: Handler, beacons: BatchHandler) -> None:
         self.transport = transport
         self.handler = handler
+        self.beacons = beacons  # offered for the beacon topic: many broadcasts per phase
         self.topics: set[str] = set()
 
     def sync(self, wanted: set[str]) -> None:
@@ -71,5 +72,8 @@ class Subscriptions:
         for t in self.topics - wanted:
             self.transport.unsubscribe(t)
         for t in sorted(wanted - self.topics):
-            self.transport.subscribe(t, self.handler)
+            if t == BEACON_TOPIC:
+                self.transport.subscribe(t, self.handler, self.beacons)
+            else:
+                self.transport.subscribe(t, self.handler)
         self.topics = set(wanted)

@@ -9,6 +9,8 @@ from typing import Protocol
 from gossip_learning.messages import Message
 
 Handler = Callable[[Message], None]
+#: Takes many broadcast messages at once that share topic, kind, round, step and receiver.
+BatchHandler = Callable[[list[Message]], None]
 
 
 class Transport(Protocol):
@@ -25,8 +27,11 @@ class Transport(Protocol):
     def publish(self, topic: str, msg: Message) -> None:
         """Send ``msg`` on ``topic``."""
 
-    def subscribe(self, topic: str, handler: Handler) -> None:
-        """Call ``handler`` for every message heard on ``topic`` (replaces an earlier handler)."""
+    def subscribe(self, topic: str, handler: Handler, batch: BatchHandler | None = None) -> None:
+        """Call ``handler`` for every message heard on ``topic`` (replaces an earlier handler).
+        A transport may instead hand ``batch`` a list of broadcast messages that share topic,
+        kind, round, step and receiver (the in-process medium does: thousands of beacons per
+        phase); ``batch`` must behave exactly like ``handler`` called on each."""
 
     def unsubscribe(self, topic: str) -> None:
         """Stop listening on ``topic`` (no error if not subscribed)."""

@@ -9,13 +9,15 @@ decoded once; all receivers get the same decoded, read-only message.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
 from gossip_learning.channel import Channel, pairwise_distances
 from gossip_learning.errors import WireError
-from gossip_learning.transports.base import Handler, TransportStats
+from gossip_learning.transports.base import BatchHandler, Handler, TransportStats
 from gossip_learning.wire import BROADCAST, Message, decode, encode
 
 
@@ -36,6 +38,7 @@ class InProcessNetwork:
         self.time = 0.0
         self.stats = TransportStats()
         self._subs: dict[str, dict[int, Handler]] = {}
+        self._batch: dict[str, dict[int, BatchHandler]] = {}
         self._queue: list[_Queued] = []
         self._prob = np.zeros((num_robots, num_robots))
         self._neighbours: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * num_robots
@@ -85,9 +88,61 @@ class InProcessNetwork:
         delivered = 0
         while self._queue:
             queue, self._queue = self._queue, []
+            groups: dict[tuple[str, int, int, int], list[tuple[int, Message, int]]] = defaultdict(
+                list
+            )
             for item in queue:
+                if item.topic in self._batch:  # broadcasts to batch-capable robots, grouped
+                    msg = self._decode(item)
+                    if msg is None:
+                        continue
+                    if msg.receiver == BROADCAST:
+                        key = (item.topic, int(msg.kind), msg.round, msg.step)
+                        groups[key].append((item.sender, msg, len(item.frame)))
+                        continue
                 delivered += self._deliver(item)
+            for (topic, *_), group in groups.items():
+                delivered += self._deliver_group(topic, group)
         return delivered
+
+    def _decode(self, item: _Queued) -> Message | None:
+        try:
+            return decode(item.frame)
+        except WireError:
+            self.stats.rejected += 1
+            return None
+
+    def _deliver_group(self, topic: str, group: list[tuple[int, Message, int]]) -> int:
+        """One group of broadcasts: a (senders x receivers) reach matrix, then one batch per
+        receiver (same range, loss draws and counters as one-by-one delivery)."""
+        subs = self._subs.get(topic, {})
+        batch = self._batch.get(topic, {})
+        receivers = np.array(sorted(subs), dtype=np.int64)
+        senders = np.array([g[0] for g in group], dtype=np.int64)
+        if receivers.size == 0:
+            return 0
+        prob = self._prob[np.ix_(senders, receivers)]
+        reach = prob > 0
+        if not self._lossless:
+            kept = reach & (self.rng.random(prob.shape) < prob)
+            self.stats.dropped += int(reach.sum() - kept.sum())
+            reach = kept
+        sizes = np.array([g[2] for g in group], dtype=np.int64)
+        self.stats.delivered += int(reach.sum())
+        self.stats.bytes_delivered += int(sizes @ reach.sum(axis=1))
+        msgs = [g[1] for g in group]
+        for col, r in enumerate(receivers.tolist()):
+            idx = np.flatnonzero(reach[:, col])
+            if idx.size == 0:
+                continue
+            heard = [msgs[idx[0]]] if idx.size == 1 else list(itemgetter(*idx)(msgs))
+            handle = batch.get(r)
+            if handle is not None:
+                handle(heard)
+            else:
+                for m in heard:
+                    subs[r](m)
+        return int(reach.sum())
 
     def _deliver(self, item: _Queued) -> int:
         subs = self._subs.get(item.topic)
@@ -132,17 +187,20 @@ class InProcessTransport:
         """Queue ``msg`` for delivery at the next flush."""
         self.network._publish(self.robot_id, topic, msg)
 
-    def subscribe(self, topic: str, handler: Handler) -> None:
-        """Hear ``topic`` from now on."""
+    def subscribe(self, topic: str, handler: Handler, batch: BatchHandler | None = None) -> None:
+        """Hear ``topic`` from now on (broadcasts in batches if ``batch`` is given)."""
         self.network._subs.setdefault(topic, {})[self.robot_id] = handler
+        if batch is not None:
+            self.network._batch.setdefault(topic, {})[self.robot_id] = batch
 
     def unsubscribe(self, topic: str) -> None:
         """Stop hearing ``topic``."""
-        subs = self.network._subs.get(topic)
-        if subs is not None:
-            subs.pop(self.robot_id, None)
-            if not subs:
-                del self.network._subs[topic]
+        for table in (self.network._subs, self.network._batch):
+            subs = table.get(topic)
+            if subs is not None:
+                subs.pop(self.robot_id, None)
+                if not subs:
+                    del table[topic]
 
     def now(self) -> float:
         """Simulated time (rounds)."""

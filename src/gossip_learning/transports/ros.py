@@ -40,7 +40,13 @@ except ImportError:  # pragma: no cover - older distributions' name; kept, untes
 
 from gossip_learning.channel import Channel
 from gossip_learning.errors import WireError
-from gossip_learning.transports.base import BEACON_TOPIC, Handler, TransportStats, robot_topic
+from gossip_learning.transports.base import (
+    BEACON_TOPIC,
+    BatchHandler,
+    Handler,
+    TransportStats,
+    robot_topic,
+)
 from gossip_learning.wire import BROADCAST, Kind, Message, decode, encode
 
 BEACON_QOS_DEPTH = 64
@@ -130,8 +136,9 @@ class RosTransport:
             key = topic.split("_")[0]
             self.stats.by_topic[key] = self.stats.by_topic.get(key, 0) + 1
 
-    def subscribe(self, topic: str, handler: Handler) -> None:
-        """Hear ``topic`` (range-filtered) from now on; replaces an earlier handler."""
+    def subscribe(self, topic: str, handler: Handler, batch: BatchHandler | None = None) -> None:
+        """Hear ``topic`` (range-filtered) from now on; replaces an earlier handler. The
+        executor hands over one frame at a time, so ``batch`` is not used."""
         self._handlers[topic] = handler
         if topic not in self._subs:
             self._subs[topic] = self.node.create_subscription(
