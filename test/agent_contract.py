@@ -14,7 +14,7 @@ import numpy as np
 
 from gossip_learning.agent import AgentSettings, RobotAgent
 from gossip_learning.config import ClusteringConfig, GossipConfig
-from gossip_learning.schedule import Phase, build_schedule
+from gossip_learning.schedule import Phase, PhaseKind, build_schedule
 from gossip_learning.transports.base import Transport
 from gossip_learning.wire import Role
 
@@ -25,6 +25,10 @@ class Harness(Protocol):
     def transports(self, positions: np.ndarray, comm_range: float) -> list[Transport]: ...
 
     def settle(self) -> None: ...
+
+    def rejected_frames(self, robot: int) -> int:
+        """Frames the transport of ``robot`` (current medium) dropped as undecodable so far."""
+        ...
 
 
 HarnessFactory = Callable[[], Harness]
@@ -127,27 +131,57 @@ def check_bilayer_two_groups_cluster_and_mix(harness: Harness) -> None:
 def check_corrupt_bytes_are_rejected(
     harness: Harness, inject: Callable[[int, str, bytes], None]
 ) -> None:
-    """A frame with a flipped byte never reaches the agent's model."""
+    """A frame injected while robot 0's intra-cluster window is open: intact, it is merged (the
+    control: robot 0's model moves to the weighted mean); with one byte flipped, the transport
+    rejects and counts it and robot 0's model stays where it was."""
     from gossip_learning import wire
 
     pos = np.array([[0.0, 0.0], [5.0, 0.0]])
     st = settings("flat", "broadcast")
-    agents = make_agents(harness, pos, st)
-    frame = bytearray(
-        wire.encode(
-            wire.Message(
-                wire.Kind.MODEL,
-                sender=1,
-                round=0,
-                layer=wire.Layer.INTRA,
-                cluster=0,
-                samples=5,
-                model_version=42,
-                model=np.full(NUM_PARAMS, 99.0, np.float32),
-            )
+    sched = build_schedule("flat", 3, st.gossip)
+    finish = _finish(sched)
+    send = next(ph for ph in sched if ph.kind == PhaseKind.SEND)
+    intact = wire.encode(
+        wire.Message(
+            wire.Kind.MODEL,
+            sender=1,
+            round=1,
+            step=send.slot,
+            layer=wire.Layer.INTRA,
+            cluster=0,
+            samples=5,
+            model_version=42,
+            model=np.full(NUM_PARAMS, 99.0, np.float32),
         )
     )
-    frame[-10] ^= 0xFF
-    inject(1, "cluster_0", bytes(frame))
-    harness.settle()
-    assert np.allclose(agents[0].params, 0.0)
+    flipped = bytearray(intact)
+    flipped[-10] ^= 0xFF  # a byte of the model payload
+
+    for frame, merged in ((intact, True), (bytes(flipped), False)):
+        agents = make_agents(harness, pos, st, samples=[10, 30])
+        for a in agents:
+            a.begin_round(1)
+        # Everyone beacons (robot 0 learns where robot 1 is) and trains; then only robot 0 opens
+        # its SEND window. Robot 1 stays silent, so the injected frame is the only model on air.
+        for ph in sched[: send.slot]:
+            for a in agents:
+                a.run_phase(ph, finish[ph.slot])
+            harness.settle()
+        agents[0].run_phase(send, finish[send.slot])
+        harness.settle()
+        assert agents[0]._in_window(send.slot), "robot 0's gossip window is not open"
+        rejected_before = harness.rejected_frames(0)
+        inject(1, "cluster_0", frame)
+        harness.settle()
+        for ph in sched[send.slot + 1 :]:
+            agents[0].run_phase(ph, finish[ph.slot])
+        harness.settle()
+        assert sum(agents[0].rejected.values()) == 0, dict(agents[0].rejected)
+        if merged:  # 10 samples of 0.0 and 5 samples of 99.0
+            assert agents[0].merged_total == 1
+            np.testing.assert_allclose(agents[0].params, 33.0, rtol=1e-6)
+            assert harness.rejected_frames(0) == rejected_before
+        else:
+            assert agents[0].merged_total == 0
+            np.testing.assert_array_equal(agents[0].params, np.zeros(NUM_PARAMS, np.float32))
+            assert harness.rejected_frames(0) == rejected_before + 1
