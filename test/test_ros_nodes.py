@@ -156,8 +156,17 @@ def test_swarm_in_one_process_clusters_gossips_and_converges(
         assert statuses[6]["merged_total"] == 0 and statuses[6]["neighbours"] == 0
         np.testing.assert_array_equal(end[6], start[6])
         # the monitor turned statuses into metrics rows, files and markers
-        assert [row["round"] for row in monitor.rows][:1] and len(monitor.rows) >= 2
-        assert monitor.rows[-1]["robots_reporting"] == 7
+        rounds = [row["round"] for row in monitor.rows]
+        assert rounds == list(range(rounds[0], rounds[0] + 3)), rounds  # 3 rounds, in order
+        assert [row["robots_reporting"] for row in monitor.rows] == [7, 7, 7]
+        assert [row["models_reporting"] for row in monitor.rows] == [7, 7, 7]
+        assert [row["isolated"] for row in monitor.rows] == [1, 1, 1]  # the far robot alone
+        assert monitor.rows[-1]["num_clusters"] >= 1 and monitor.rows[-1]["num_heads"] >= 1
+        sent = [row["msgs_sent"] for row in monitor.rows]  # cumulative transport counters
+        assert 0 < sent[0] < sent[1] < sent[2], sent
+        assert all(0.0 <= row["acc_mean"] <= 1.0 for row in monitor.rows)
+        # the monitor's consensus distance is that of the models the robots ended with
+        assert monitor.rows[-1]["consensus_distance"] == pytest.approx(_consensus(end), rel=1e-5)
         assert (out / "metrics.csv").is_file()
         markers = monitor.marker_array().markers
         assert sum(1 for m in markers if m.ns == "robots") == 7

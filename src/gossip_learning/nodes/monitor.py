@@ -2,9 +2,10 @@
 
 Listens to ``/<ns>/status`` (JSON per robot per round) and ``/<ns>/models`` (each robot's
 model after the round), ``<ns>`` being the swarm namespace. A round is complete when every
-robot has reported, or when a robot reports two rounds later. Complete rounds become rows of
-``metrics.csv`` (the engine's columns, so ``gossip-learning compare`` reads them) and plots in
-``output_dir``; the latest poses are published as a ``visualization_msgs/MarkerArray`` on
+robot has reported its status and, if its status says it publishes one, its model (the two
+topics arrive in any order), or when a robot reports two rounds later. Complete rounds become
+rows of ``metrics.csv`` (the engine's columns, so ``gossip-learning compare`` reads them) and
+plots in ``output_dir``; the latest poses are published as a ``visualization_msgs/MarkerArray`` on
 ``/<ns>/markers``: robots coloured by cluster, heads as cubes, radio links grey and
 member-to-head links in cluster colour.
 """
@@ -75,6 +76,7 @@ def round_row(statuses: dict[int, dict[str, Any]], models: dict[int, np.ndarray]
         "seed": 0,
         "round": int(sts[0]["round"]) if sts else 0,
         "robots_reporting": len(sts),
+        "models_reporting": len(models),
         "acc_mean": float(acc[finite].mean()) if finite.any() else math.nan,
         "acc_min": float(acc[finite].min()) if finite.any() else math.nan,
         "acc_max": float(acc[finite].max()) if finite.any() else math.nan,
@@ -116,6 +118,7 @@ class MonitorNode(ParamNode):
         self.rows: list[dict[str, Any]] = []
         self.snapshots: list[dict[str, Any]] = []
         self.bad_messages = 0
+        self._newest = 0
         self.create_subscription(String, f"/{ns}/status", self._on_status, reliable_qos())
         self.create_subscription(UInt8MultiArray, f"/{ns}/models", self._on_model, reliable_qos())
         self._markers = self.create_publisher(MarkerArray, f"/{ns}/markers", 10)
@@ -131,7 +134,8 @@ class MonitorNode(ParamNode):
             return
         self.latest[rid] = status
         self.statuses.setdefault(rnd, {})[rid] = status
-        self._close_rounds(rnd)
+        self._newest = max(self._newest, rnd)
+        self._close_rounds(self._newest)
 
     def _on_model(self, msg: UInt8MultiArray) -> None:
         try:
@@ -141,10 +145,20 @@ class MonitorNode(ParamNode):
             return
         if m.model is not None:
             self.models.setdefault(m.round, {})[m.sender] = m.model
+            if m.round in self.statuses:
+                self._close_rounds(self._newest)
 
     def _close_rounds(self, newest: int) -> None:
         for rnd in sorted(self.statuses):
-            complete = self.expected > 0 and len(self.statuses[rnd]) >= self.expected
+            models = self.models.get(rnd, {})
+            waiting = [
+                rid
+                for rid, st in self.statuses[rnd].items()
+                if st.get("publishes_model") and rid not in models
+            ]
+            complete = (
+                self.expected > 0 and len(self.statuses[rnd]) >= self.expected and not waiting
+            )
             if not (complete or rnd <= newest - 2):
                 continue
             statuses = self.statuses.pop(rnd)

@@ -206,6 +206,7 @@ class RobotNode(ParamNode):
             late_phases=self.late_phases,
             train_overruns=self.train_overruns,
             method=self.parts.settings.method,
+            publishes_model=self.publish_model,  # the monitor waits for the model too
         )
         if self.evaluate_:
             acc, loss = evaluate(
