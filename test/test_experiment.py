@@ -156,15 +156,17 @@ def test_cli_run_with_overrides_and_errors(
 
 def test_mixing_matrix_reproduces_the_gossip() -> None:
     """With no training, post-round models = M @ start models, M row-stochastic."""
+    from gossip_learning import graph_metrics as gm
     from gossip_learning.experiment import Swarm, _mixing_matrix
 
-    for mode in ("broadcast", "pairwise"):
+    gaps = {}
+    for method, mode in (("bilayer", "broadcast"), ("bilayer", "pairwise"), ("flat", "broadcast")):
         cfg = config_from_dict(
             small(
                 gossip={"mode": mode, "intra_steps": 2}, learning={"epochs": 0, "init": "per_robot"}
             )
         )
-        swarm = Swarm(cfg, "bilayer", 0, load_data(cfg))
+        swarm = Swarm(cfg, method, 0, load_data(cfg))
         start = np.stack([a.params for a in swarm.agents]).astype(np.float64)
         row, _ = swarm.step()
         m = _mixing_matrix(swarm.agents)
@@ -172,7 +174,15 @@ def test_mixing_matrix_reproduces_the_gossip() -> None:
         after = np.stack([a.params for a in swarm.agents])
         np.testing.assert_allclose(after, m @ start, rtol=1e-4, atol=1e-5)
         assert not np.allclose(m, np.eye(len(m)))
-        assert 0.0 <= row["spectral_gap_mix"] <= 1.0 and 0.0 <= row["spectral_gap_comm"] <= 1.0
+        # the row's spectral gaps are those of this round's mixing matrix and radio graph
+        assert row["spectral_gap_mix"] == pytest.approx(gm.spectral_gap(m), abs=1e-9)
+        adj = gm.adjacency(swarm.network.in_range())
+        assert row["spectral_gap_comm"] == pytest.approx(gm.comm_graph_spectral_gap(adj))
+        assert 0.0 < row["spectral_gap_comm"] < 1.0  # connected, but not a complete graph
+        gaps[method, mode] = row["spectral_gap_mix"]
+    # one cluster averages exactly in a round (gap 1); flat broadcast mixes only partly
+    assert gaps["bilayer", "broadcast"] == pytest.approx(1.0)
+    assert 0.5 < gaps["flat", "broadcast"] < 0.99
 
 
 def test_summary_gap_and_rounds_to_95pct_of_cfl_follow_the_curves() -> None:
