@@ -15,7 +15,7 @@ import numpy as np
 from gossip_learning.config import ClusteringConfig, GossipConfig
 from gossip_learning.driver import RoundDriver
 from gossip_learning.protocol import AgentSettings, RobotAgent
-from gossip_learning.schedule import Phase, build_schedule
+from gossip_learning.schedule import Phase, PhaseKind, build_schedule
 from gossip_learning.transports.base import Transport
 from gossip_learning.wire import Role
 
@@ -26,6 +26,10 @@ class Harness(Protocol):
     def transports(self, positions: np.ndarray, comm_range: float) -> list[Transport]: ...
 
     def settle(self) -> None: ...
+
+    def rejected_frames(self, robot: int) -> int:
+        """Frames the transport of ``robot`` (current medium) dropped as undecodable so far."""
+        ...
 
 
 HarnessFactory = Callable[[], Harness]
@@ -117,27 +121,52 @@ def check_bilayer_two_groups_cluster_and_mix(harness: Harness) -> None:
 def check_corrupt_bytes_are_rejected(
     harness: Harness, inject: Callable[[int, str, bytes], None]
 ) -> None:
-    """A frame with a flipped byte never reaches the agent's model."""
+    """A frame injected while robot 0's intra-cluster window is open: intact, it is merged (the
+    control: robot 0's model moves to the weighted mean); with one byte flipped, the transport
+    rejects and counts it and robot 0's model stays where it was."""
     from gossip_learning import wire
 
     pos = np.array([[0.0, 0.0], [5.0, 0.0]])
     st = settings("flat", "broadcast")
-    agents = make_agents(harness, pos, st)
-    frame = bytearray(
-        wire.encode(
-            wire.Message(
-                wire.Kind.MODEL,
-                sender=1,
-                round=0,
-                layer=wire.Layer.INTRA,
-                cluster=0,
-                samples=5,
-                model_version=42,
-                model=np.full(NUM_PARAMS, 99.0, np.float32),
-            )
+    sched = build_schedule("flat", 3, st.gossip)
+    send = next(ph for ph in sched if ph.kind == PhaseKind.SEND)
+    intact = wire.encode(
+        wire.Message(
+            wire.Kind.MODEL,
+            sender=1,
+            round=1,
+            step=send.slot,
+            layer=wire.Layer.INTRA,
+            cluster=0,
+            samples=5,
+            model_version=42,
+            model=np.full(NUM_PARAMS, 99.0, np.float32),
         )
     )
-    frame[-10] ^= 0xFF
-    inject(1, "cluster_0", bytes(frame))
-    harness.settle()
-    assert np.allclose(agents[0].params, 0.0)
+    flipped = bytearray(intact)
+    flipped[-10] ^= 0xFF  # a byte of the model payload
+
+    for frame, merged in ((intact, True), (bytes(flipped), False)):
+        agents = make_agents(harness, pos, st, samples=[10, 30])
+        # Everyone beacons (robot 0 learns where robot 1 is) and trains; then only robot 0 opens
+        # its SEND window. Robot 1 stays silent, so the injected frame is the only model on air.
+        everyone = RoundDriver(agents, sched, deliver=harness.settle)
+        everyone.begin(1)
+        everyone.advance(send.slot - 1)
+        robot0 = RoundDriver(agents[:1], sched, deliver=harness.settle)
+        robot0.round, robot0.next_slot = 1, send.slot
+        robot0.advance(send.slot)
+        assert agents[0].window.is_open_for(send.slot), "robot 0's gossip window is not open"
+        rejected_before = harness.rejected_frames(0)
+        inject(1, "cluster_0", frame)
+        harness.settle()
+        robot0.advance(robot0.last_slot)
+        assert sum(agents[0].inbox.rejected.values()) == 0, dict(agents[0].inbox.rejected)
+        if merged:  # 10 samples of 0.0 and 5 samples of 99.0
+            assert agents[0].window.merged_total == 1
+            np.testing.assert_allclose(agents[0].params, 33.0, rtol=1e-6)
+            assert harness.rejected_frames(0) == rejected_before
+        else:
+            assert agents[0].window.merged_total == 0
+            np.testing.assert_array_equal(agents[0].params, np.zeros(NUM_PARAMS, np.float32))
+            assert harness.rejected_frames(0) == rejected_before + 1

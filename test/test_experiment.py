@@ -118,7 +118,18 @@ def test_results_folder_and_compare(tmp_path: Path) -> None:
     rows = load_results(out)
     assert len(rows) == 12 and {r["method"] for r in rows} == {"bilayer", "flat", "cfl", "local"}
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["methods"]["cfl"]["gap_to_cfl_points"] == 0.0
+    # gap and rounds to 95 % of CFL, recomputed from the CSV rows without results.py
+    last = max(r["round"] for r in rows)
+    cfl_final = next(r["acc_mean"] for r in rows if r["method"] == "cfl" and r["round"] == last)
+    for method in ("bilayer", "flat", "cfl", "local"):
+        curve = sorted((r["round"], r["acc_mean"]) for r in rows if r["method"] == method)
+        entry = summary["methods"][method]
+        assert entry["gap_to_cfl_points"] == pytest.approx(
+            100.0 * (cfl_final - curve[-1][1]), abs=1e-3
+        )
+        crossed = [rnd for rnd, acc in curve if acc >= 0.95 * cfl_final]
+        assert entry["rounds_to_95pct_cfl"] == (crossed[0] if crossed else None), method
+    assert abs(summary["methods"]["local"]["gap_to_cfl_points"]) > 0.1  # not a zero by design
     assert not list(out.rglob("*.tmp"))
     rc = cli.main(["compare", str(out), str(out), "--out", str(tmp_path / "cmp")])
     assert rc == 0 and (tmp_path / "cmp" / "compare.png").is_file()
@@ -151,16 +162,18 @@ def test_cli_run_with_overrides_and_errors(
 
 def test_mixing_matrix_reproduces_the_gossip() -> None:
     """With no training, post-round models = M @ start models, M row-stochastic."""
+    from gossip_learning import graph_metrics as gm
     from gossip_learning.experiment import Swarm
     from gossip_learning.recorder import mixing_matrix
 
-    for mode in ("broadcast", "pairwise"):
+    gaps = {}
+    for method, mode in (("bilayer", "broadcast"), ("bilayer", "pairwise"), ("flat", "broadcast")):
         cfg = config_from_dict(
             small(
                 gossip={"mode": mode, "intra_steps": 2}, learning={"epochs": 0, "init": "per_robot"}
             )
         )
-        swarm = Swarm(cfg, "bilayer", 0, load_data(cfg))
+        swarm = Swarm(cfg, method, 0, load_data(cfg))
         start = np.stack([a.params for a in swarm.agents]).astype(np.float64)
         row, _ = swarm.step()
         m = mixing_matrix([a.report() for a in swarm.agents])
@@ -168,4 +181,57 @@ def test_mixing_matrix_reproduces_the_gossip() -> None:
         after = np.stack([a.params for a in swarm.agents])
         np.testing.assert_allclose(after, m @ start, rtol=1e-4, atol=1e-5)
         assert not np.allclose(m, np.eye(len(m)))
-        assert 0.0 <= row["spectral_gap_mix"] <= 1.0 and 0.0 <= row["spectral_gap_comm"] <= 1.0
+        # the row's spectral gaps are those of this round's mixing matrix and radio graph
+        assert row["spectral_gap_mix"] == pytest.approx(gm.spectral_gap(m), abs=1e-9)
+        adj = gm.adjacency(swarm.network.in_range())
+        assert row["spectral_gap_comm"] == pytest.approx(gm.comm_graph_spectral_gap(adj))
+        assert 0.0 < row["spectral_gap_comm"] < 1.0  # connected, but not a complete graph
+        gaps[method, mode] = row["spectral_gap_mix"]
+    # one cluster averages exactly in a round (gap 1); flat broadcast mixes only partly
+    assert gaps["bilayer", "broadcast"] == pytest.approx(1.0)
+    assert 0.5 < gaps["flat", "broadcast"] < 0.99
+
+
+def test_summary_gap_and_rounds_to_95pct_of_cfl_follow_the_curves() -> None:
+    """Two seeds; bilayer's seed-mean curve first crosses 95 % of CFL's final accuracy in round 2,
+    dips under it in round 3 and ends above it; no seed alone crosses in round 2."""
+    from gossip_learning.results import summarise
+
+    curves = {
+        ("cfl", 0): [0.50, 0.80, 0.90, 0.92],
+        ("cfl", 1): [0.50, 0.80, 0.88, 0.88],
+        ("bilayer", 0): [0.40, 0.95, 0.80, 0.90],
+        ("bilayer", 1): [0.40, 0.80, 0.80, 0.86],
+        ("local", 0): [0.30, 0.40, 0.50, 0.60],
+        ("local", 1): [0.30, 0.40, 0.50, 0.60],
+    }
+    rows = [
+        {
+            "method": m,
+            "seed": seed,
+            "round": rnd,
+            "acc_mean": acc,
+            "acc_weighted": acc,
+            "acc_min": acc - 0.1,
+            "consensus_distance": 0.0,
+            "num_clusters": 1,
+            "membership_changes": 0,
+            "head_changes": 0,
+            "bytes_sent": 1.0,
+            "msgs_dropped": 0,
+            "msgs_rejected": 0,
+            "peak_model_buffers": 2,
+            "time_round": 1.0,
+        }
+        for (m, seed), accs in curves.items()
+        for rnd, acc in enumerate(accs, start=1)
+    ]
+    summary = summarise(rows)["methods"]
+    cfl_final = (0.92 + 0.88) / 2
+    # 95 % of it is 0.855; bilayer's seed means are 0.4, 0.875, 0.8, 0.88
+    assert summary["bilayer"]["gap_to_cfl_points"] == pytest.approx(100 * (cfl_final - 0.88))
+    assert summary["local"]["gap_to_cfl_points"] == pytest.approx(100 * (cfl_final - 0.60))
+    assert summary["cfl"]["rounds_to_95pct_cfl"] == 3  # cfl's own mean: 0.5, 0.8, 0.89, 0.9
+    assert summary["bilayer"]["rounds_to_95pct_cfl"] == 2
+    assert summary["bilayer"]["extra_rounds_vs_cfl"] == -1
+    assert summary["local"]["rounds_to_95pct_cfl"] is None  # never: nan becomes JSON null

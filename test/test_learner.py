@@ -52,7 +52,6 @@ def test_version_stable_and_distinct() -> None:
         HeadSpec("linear", 64, 10).version(),
     }
     assert len(versions) == 5
-    assert all(0 <= v < 2**32 for v in versions)
     # hidden does not matter for a linear head
     assert HeadSpec("linear", 160, 10, ()).version() == LINEAR.version()
     # pinned: the wire depends on it never changing silently

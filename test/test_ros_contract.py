@@ -37,6 +37,7 @@ class RosHarness:
         self.executor = SingleThreadedExecutor(context=context)
         self.nodes: list[Node] = []
         self.ros: list[RosTransport] = []
+        self.current: list[RosTransport] = []  # the transports of the latest medium
         self.namespace = "contract0"
         self._made = 0
 
@@ -44,12 +45,14 @@ class RosHarness:
         self._made += 1
         self.namespace = f"contract{self._made}"  # a fresh medium per call, like the in-process one
         out: list[Transport] = []
+        self.current = []
         for i, (x, y) in enumerate(positions):
             node = Node(f"robot_{i}_{self._made}", context=self.context)
             t = RosTransport(node, i, UnitDisk(comm_range), self.namespace)
             t.set_position(x, y)
             self.nodes.append(node)
             self.ros.append(t)
+            self.current.append(t)
             self.executor.add_node(node)
             out.append(t)
         self._wait_for_discovery()
@@ -71,6 +74,9 @@ class RosHarness:
                 last, quiet_since = now_total, time.monotonic()
             elif time.monotonic() - quiet_since > 0.06:
                 return
+
+    def rejected_frames(self, robot: int) -> int:
+        return int(self.current[robot].counters()["reasons"].get("undecodable", 0))
 
     def inject(self, sender: int, topic: str, frame: bytes) -> None:
         """Raw bytes on ``topic`` of the current medium, as if from ``sender``."""
@@ -115,7 +121,8 @@ def test_bilayer_clusters_and_mixes(harness: RosHarness) -> None:
 
 def test_corrupt_frame_rejected_and_counted(harness: RosHarness) -> None:
     contract.check_corrupt_bytes_are_rejected(harness, harness.inject)
-    assert harness.ros[0].counters()["reasons"] == {"undecodable": 1}
+    # the corrupt frame's medium: robot 0 rejected exactly that frame and dropped nothing else
+    assert harness.current[0].counters()["reasons"] == {"undecodable": 1}
 
 
 def test_foreign_address_and_garbage_never_reach_the_handler(harness: RosHarness) -> None:

@@ -154,10 +154,20 @@ def test_swarm_in_one_process_clusters_gossips_and_converges(
         assert far_stats["delivered"] == 0 and far_stats["dropped"] > 0
         assert set(far_stats["reasons"]) == {"out_of_range"}
         assert statuses[6]["merged_total"] == 0 and statuses[6]["neighbours"] == 0
+        assert all(math.isnan(s["train_loss"]) for s in statuses)  # epochs 0: no training
         np.testing.assert_array_equal(end[6], start[6])
         # the monitor turned statuses into metrics rows, files and markers
-        assert [row["round"] for row in monitor.rows][:1] and len(monitor.rows) >= 2
-        assert monitor.rows[-1]["robots_reporting"] == 7
+        rounds = [row["round"] for row in monitor.rows]
+        assert rounds == list(range(rounds[0], rounds[0] + 3)), rounds  # 3 rounds, in order
+        assert [row["robots_reporting"] for row in monitor.rows] == [7, 7, 7]
+        assert [row["models_reporting"] for row in monitor.rows] == [7, 7, 7]
+        assert [row["isolated"] for row in monitor.rows] == [1, 1, 1]  # the far robot alone
+        assert monitor.rows[-1]["num_clusters"] >= 1 and monitor.rows[-1]["num_heads"] >= 1
+        sent = [row["msgs_sent"] for row in monitor.rows]  # cumulative transport counters
+        assert 0 < sent[0] < sent[1] < sent[2], sent
+        assert all(0.0 <= row["acc_mean"] <= 1.0 for row in monitor.rows)
+        # the monitor's consensus distance is that of the models the robots ended with
+        assert monitor.rows[-1]["consensus_distance"] == pytest.approx(_consensus(end), rel=1e-5)
         assert (out / "metrics.csv").is_file()
         markers = monitor.marker_array().markers
         assert sum(1 for m in markers if m.ns == "robots") == 7
@@ -167,6 +177,42 @@ def test_swarm_in_one_process_clusters_gossips_and_converges(
         monitor.destroy_node()  # draws the final plots
         host.close()
     assert (out / "plots" / "accuracy.png").is_file()
+
+
+def test_swarm_robots_train_locally_when_epochs_is_positive(
+    ros_context: Context, tmp_path: Path
+) -> None:
+    """learning.epochs 1 on separable synthetic data (4 classes, chance 0.25): every robot
+    trains in its worker thread every round (finite training loss) and its model learns."""
+    from gossip_learning.nodes.swarm import SwarmHost
+
+    cfg = write_config(
+        tmp_path,
+        num_robots=4,
+        learning={"epochs": 1, "lr": 0.05, "batch_size": 32, "init": "shared"},
+        data={
+            "dataset": "synthetic",
+            "params": {"num_train": 800, "num_test": 200, "dim": 8, "num_classes": 4},
+        },
+        timing={**FAST_TIMING, "train_phase_s": 0.5},
+    )
+    params = {"config_file": cfg, "epoch": time.time() + 3.0, "tick_period": 0.05}
+    mobility = {"model": "static", "area": [100.0, 100.0], "rate_hz": 5.0}
+    poses = [(30.0, 30.0, 0.0), (38.0, 32.0, 0.0), (34.0, 40.0, 0.0), (26.0, 36.0, 0.0)]
+    host = SwarmHost(params, poses, mobility, context=ros_context)
+    try:
+        start = np.stack([r.agent.params.copy() for r in host.robots])
+        assert spin_until(lambda: host.spin_once(0.05), lambda: host.done, timeout=30)
+        for robot in host.robots:
+            losses = [h["train_loss"] for h in robot.history]
+            assert len(losses) == 3 and all(math.isfinite(v) for v in losses), losses
+            accs = [h["acc"] for h in robot.history]
+            assert accs[-1] > 0.7, accs  # chance is 0.25; the shared initial head scores ~chance
+        end = np.stack([r.agent.params for r in host.robots])
+        assert not np.allclose(end, start)
+        assert sum(r.agent.window.merged_total for r in host.robots) > 0  # and they gossiped
+    finally:
+        host.close()
 
 
 def test_kinematic_driver_publishes_moving_odometry(ros_context: Context) -> None:

@@ -196,3 +196,19 @@ def test_decodes_jpeg_bytes_from_memory() -> None:
     buf = io.BytesIO()
     Image.fromarray(_images(1)[0]).save(buf, format="PNG")
     assert cifar._decode_image(buf.getvalue(), "x").shape == (32, 32, 3)
+
+
+def test_image_bytes_are_what_read_decodes(tmp_path: Path) -> None:
+    _write_folder(tmp_path / "cifar10-jpeg", per_class=3, fmt="JPEG")
+    tgz = _tar(tmp_path / "cifar10-jpeg", tmp_path / "c.tar.gz", "cifar10-jpeg")
+    for src in (open_cifar10(tgz), open_cifar10(tmp_path / "cifar10-jpeg")):
+        items = cifar.image_bytes(src, limit_per_class=2, splits=("test",))
+        assert [(s, label) for s, label, _ in items] == [
+            ("test", c) for c in range(10) for _ in range(2)
+        ]
+        decoded = np.stack([cifar.decode_image(raw) for _, _, raw in items])
+        np.testing.assert_array_equal(decoded, src.read(limit_per_class=2).x_test)
+    pickles = tmp_path / "p"
+    _write_pickles(pickles)
+    with pytest.raises(DataError, match="no encoded images"):
+        cifar.image_bytes(open_cifar10(pickles))

@@ -19,13 +19,13 @@ from gossip_learning.messages import Layer
 from gossip_learning.protocol.report import RoundReport
 
 METRIC_COLUMNS = [
-    "method", "seed", "round", "robots_reporting", "acc_mean", "acc_min", "acc_max",
-    "acc_weighted", "loss_mean", "train_loss", "consensus_distance", "num_clusters", "num_heads",
-    "singletons", "isolated", "membership_changes", "head_changes", "msgs_sent", "bytes_sent",
-    "msgs_delivered", "msgs_dropped", "msgs_rejected", "spectral_gap_comm", "spectral_gap_mix",
-    "mix_reach", "gossip_contraction", "pairs_matched", "pairs_matched_inter", "peak_model_bytes",
-    "peak_model_buffers", "time_move", "time_cluster", "time_train", "time_gossip", "time_eval",
-    "time_round",
+    "method", "seed", "round", "robots_reporting", "models_reporting", "acc_mean", "acc_min",
+    "acc_max", "acc_weighted", "loss_mean", "train_loss", "consensus_distance", "num_clusters",
+    "num_heads", "singletons", "isolated", "membership_changes", "head_changes", "msgs_sent",
+    "bytes_sent", "msgs_delivered", "msgs_dropped", "msgs_rejected", "spectral_gap_comm",
+    "spectral_gap_mix", "mix_reach", "gossip_contraction", "pairs_matched", "pairs_matched_inter",
+    "peak_model_bytes", "peak_model_buffers", "time_move", "time_cluster", "time_train",
+    "time_gossip", "time_eval", "time_round",
 ]  # fmt: skip
 TRAFFIC = ("sent", "bytes_sent", "delivered", "dropped", "rejected")
 
@@ -140,6 +140,7 @@ class Recorder:
             "seed": self.seed,
             "round": reports[0].round if reports else 0,
             "robots_reporting": len(reports),
+            "models_reporting": 0 if models is None else len(models),
             "acc_mean": float(acc[ok].mean()) if ok.any() else math.nan,
             "acc_min": float(acc[ok].min()) if ok.any() else math.nan,
             "acc_max": float(acc[ok].max()) if ok.any() else math.nan,

@@ -85,6 +85,12 @@ def _nanmean_of(rows: Sequence[Row], key: str) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
+def _nanmax_of(rows: Sequence[Row], key: str) -> float:
+    """Largest finite value of a column (NaN if none: a run that never measured it)."""
+    vals = [float(r[key]) for r in rows if key in r and math.isfinite(float(r[key]))]
+    return max(vals) if vals else math.nan
+
+
 def _curve(rows: Sequence[Row], method: str, key: str = "acc_mean") -> dict[int, list[float]]:
     by_round: dict[int, list[float]] = defaultdict(list)
     for r in rows:
@@ -138,8 +144,8 @@ def summarise(rows: Sequence[Row]) -> dict[str, Any]:
             "msgs_rejected_total": float(np.sum([r["msgs_rejected"] for r in mine])),
             "pairs_matched": _nanmean_of(mine, "pairs_matched"),
             "pairs_matched_inter": _nanmean_of(mine, "pairs_matched_inter"),
-            "peak_model_bytes": float(max(r["peak_model_bytes"] for r in mine)),
-            "peak_model_buffers": float(max(r["peak_model_buffers"] for r in mine)),
+            "peak_model_bytes": _nanmax_of(mine, "peak_model_bytes"),
+            "peak_model_buffers": _nanmax_of(mine, "peak_model_buffers"),
             "seconds_per_round": float(np.mean([r["time_round"] for r in mine])),
         }
         if cfl_final is not None:

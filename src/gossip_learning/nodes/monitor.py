@@ -2,8 +2,9 @@
 
 Listens to ``/<ns>/status`` (each robot's round report as JSON) and ``/<ns>/models`` (each
 robot's model after the round), ``<ns>`` being the swarm namespace. A round is complete when
-every robot has reported, or when a robot reports two rounds later. Complete rounds go through
-the same :class:`~gossip_learning.recorder.Recorder` as the in-process simulator, so
+every robot has reported its status and, if its status says it publishes one, its model (the
+two topics arrive in any order), or when a robot reports two rounds later. Complete rounds go
+through the same :class:`~gossip_learning.recorder.Recorder` as the in-process simulator, so
 ``metrics.csv`` has the same columns with the same meaning. What a ROS run cannot know stays
 NaN: ``gossip_contraction`` (the models right after training are not published) and the phase
 timings; links are unit-disk at ``comm_range`` from the reported poses. The latest poses are
@@ -112,6 +113,7 @@ class MonitorNode(ParamNode):
         self.recorder: Recorder | None = None  # made from the first status (method, seed)
         self.initial: dict[int, RoundReport] = {}
         self._traffic: dict[int, dict[str, int]] = {}
+        self._newest = 0
         self.create_subscription(String, f"/{ns}/status", self._on_status, reliable_qos())
         self.create_subscription(UInt8MultiArray, f"/{ns}/models", self._on_model, reliable_qos())
         self._markers = self.create_publisher(MarkerArray, f"/{ns}/markers", 10)
@@ -131,7 +133,8 @@ class MonitorNode(ParamNode):
             self.initial[rid] = RoundReport.from_dict(status)
             return
         self.statuses.setdefault(rnd, {})[rid] = status
-        self._close_rounds(rnd)
+        self._newest = max(self._newest, rnd)
+        self._close_rounds(self._newest)
 
     def _on_model(self, msg: UInt8MultiArray) -> None:
         try:
@@ -141,10 +144,20 @@ class MonitorNode(ParamNode):
             return
         if m.model is not None:
             self.models.setdefault(m.round, {})[m.sender] = m.model
+            if m.round in self.statuses:
+                self._close_rounds(self._newest)
 
     def _close_rounds(self, newest: int) -> None:
         for rnd in sorted(self.statuses):
-            complete = self.expected > 0 and len(self.statuses[rnd]) >= self.expected
+            models = self.models.get(rnd, {})
+            waiting = [  # statuses and models come on two topics, in any order
+                rid
+                for rid, st in self.statuses[rnd].items()
+                if st.get("publishes_model") and rid not in models
+            ]
+            complete = (
+                self.expected > 0 and len(self.statuses[rnd]) >= self.expected and not waiting
+            )
             if not (complete or rnd <= newest - 2):
                 continue
             statuses = self.statuses.pop(rnd)

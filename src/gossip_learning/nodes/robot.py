@@ -178,6 +178,7 @@ class RobotNode(ParamNode):
             late_phases=self.late_phases,
             method=self.parts.settings.method,
             seed=self.seed,
+            publishes_model=self.publish_model,  # the monitor waits for the model too
         )
         self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
 

@@ -141,7 +141,8 @@ def _folder_root(names: Iterable[str]) -> str | None:
     return None
 
 
-def _decode_image(raw: bytes, where: str) -> np.ndarray:
+def decode_image(raw: bytes, where: str = "image") -> np.ndarray:
+    """One encoded CIFAR-10 image (JPEG/PNG bytes) as uint8 RGB (32, 32, 3); DataError otherwise."""
     from PIL import Image
 
     try:
@@ -154,6 +155,9 @@ def _decode_image(raw: bytes, where: str) -> np.ndarray:
             f"{where}: CIFAR-10 images must be 32x32, got {arr.shape[1]}x{arr.shape[0]}"
         )
     return arr
+
+
+_decode_image = decode_image
 
 
 def _collect(items: Iterator[tuple[str, int, bytes]], where: str) -> Splits:
@@ -275,31 +279,35 @@ def _read_pickle_tar(src: CifarSource, limit: int | None) -> Splits:
     return out
 
 
-def _read_folder_dir(src: CifarSource, limit: int | None) -> Splits:
+def _folder_dir_bytes(
+    src: CifarSource, limit: int | None, splits: Iterable[str]
+) -> list[tuple[str, int, bytes]]:
     root = src.path / src.prefix if src.prefix else src.path
     entries = []
-    for split in SPLITS:
+    for split in splits:
         for f in (root / split).rglob("*"):
             parsed = _parse_member(PurePosixPath(f.relative_to(root).as_posix()))
             if parsed and f.is_file():
                 entries.append((str(f), *parsed))
     keep = _take_sorted(entries, limit)
-    items = (
+    return [
         (split, label, Path(name).read_bytes())
         for name, split, label in sorted(entries, key=lambda e: (e[1], e[2], e[0]))
         if name in keep
-    )
-    return _collect(items, str(src.path))
+    ]
 
 
-def _read_folder_tar(src: CifarSource, limit: int | None) -> Splits:
+def _folder_tar_bytes(
+    src: CifarSource, limit: int | None, splits: Iterable[str]
+) -> list[tuple[str, int, bytes]]:
+    wanted = set(splits)
     with tarfile.open(src.path) as tar:
         members = {m.name: m for m in tar.getmembers() if m.isfile()}
         entries = []
         for name in members:
             if name.startswith(src.prefix):
                 parsed = _parse_member(PurePosixPath(name[len(src.prefix) :]))
-                if parsed:
+                if parsed and parsed[0] in wanted:
                     entries.append((name, *parsed))
         keep = _take_sorted(entries, limit)
         raw: dict[str, bytes] = {}
@@ -309,12 +317,32 @@ def _read_folder_tar(src: CifarSource, limit: int | None) -> Splits:
                 fh = tar.extractfile(member)
                 assert fh is not None
                 raw[name] = fh.read()
-    items = (
+    return [
         (split, label, raw[name])
         for name, split, label in sorted(entries, key=lambda e: (e[1], e[2], e[0]))
         if name in keep
-    )
-    return _collect(items, str(src.path))
+    ]
+
+
+def image_bytes(
+    src: CifarSource, limit_per_class: int | None = None, splits: Iterable[str] = SPLITS
+) -> list[tuple[str, int, bytes]]:
+    """The still-encoded images of an image-folder source (directory or tar), as (split, label,
+    JPEG/PNG bytes): per split and class the first ``limit_per_class`` by file name, in the order
+    :meth:`CifarSource.read` decodes them (see :func:`decode_image`)."""
+    if src.kind == "folder-dir":
+        return _folder_dir_bytes(src, limit_per_class, splits)
+    if src.kind == "folder-tar":
+        return _folder_tar_bytes(src, limit_per_class, splits)
+    raise DataError(f"{src.describe()} holds no encoded images (an image folder or tar does)")
+
+
+def _read_folder_dir(src: CifarSource, limit: int | None) -> Splits:
+    return _collect(iter(_folder_dir_bytes(src, limit, SPLITS)), str(src.path))
+
+
+def _read_folder_tar(src: CifarSource, limit: int | None) -> Splits:
+    return _collect(iter(_folder_tar_bytes(src, limit, SPLITS)), str(src.path))
 
 
 def torchvision_available() -> bool:

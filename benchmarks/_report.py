@@ -1,0 +1,113 @@
+"""What every benchmark script shares: the machine it ran on and the JSON report it writes.
+
+A report is ``{"benchmark", "command", "date", "machine", "records"}``: ``command`` is the command
+line that produced it, ``machine`` the CPU count, platform, processor, library versions and the
+load average before and after the measurement (other processes on the machine slow every figure
+down), ``records`` one flat dict of numbers/strings per measured line.
+
+    report = Report("feature_extraction")   # takes the load average now
+    ...measure...
+    report.add(images=2000, images_per_s=412.0)
+    report.write(args.json)                 # JSON with the load average after; None: no file
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gossip_learning import atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """``python <script> <args>`` as typed from the repository root (script path relative)."""
+    args = list(sys.argv if argv is None else argv)
+    script = Path(args[0]).resolve() if args else Path("?")
+    try:
+        shown = script.relative_to(ROOT).as_posix()
+    except ValueError:
+        shown = str(script)
+    return shlex.join(["python", shown, *args[1:]])
+
+
+def processor() -> str:
+    """CPU model name (``platform.processor()`` is often empty on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_avg() -> list[float]:
+    """1, 5 and 15 minute load averages, rounded."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def format_load(load: list[float]) -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*load)
+
+
+def machine(load_before: list[float], load_after: list[float]) -> dict[str, Any]:
+    """The machine and library versions; torch only if the benchmark imported it."""
+    out: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": processor(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch"] = torch.__version__
+        out["torch_threads"] = torch.get_num_threads()
+    out["load_avg_before"] = load_before
+    out["load_avg_after"] = load_after
+    return out
+
+
+class Report:
+    """Collects records of one benchmark run and writes them as JSON."""
+
+    def __init__(self, name: str, argv: list[str] | None = None) -> None:
+        self.name = name
+        self.command = command_line(argv)
+        self.load_before = load_avg()
+        self.records: list[dict[str, Any]] = []
+
+    def add(self, **record: Any) -> dict[str, Any]:
+        """Add one measured line (flat: numbers and strings); returns it."""
+        for key, value in record.items():
+            if not isinstance(value, str | int | float | bool) and value is not None:
+                raise TypeError(f"record field {key!r} is {type(value).__name__}, not a scalar")
+        self.records.append(record)
+        return record
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.name,
+            "command": self.command,
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(self.load_before, load_avg()),
+            "records": self.records,
+        }
+
+    def write(self, path: str | os.PathLike[str] | None) -> dict[str, Any]:
+        """Write the report to ``path`` (if given, atomically) and return it."""
+        report = self.as_dict()
+        if path is not None:
+            atomic.write_text(path, json.dumps(report, indent=2) + "\n")
+            print(f"wrote {path}")
+        return report

@@ -1,0 +1,171 @@
+"""The benchmark scripts on tiny real inputs: each writes a report of the shared shape
+(benchmarks/_report.py) whose figures are positive and add up. Speed itself is not checked here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import math
+import shlex
+import sys
+import tarfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+MACHINE_KEYS = {
+    "cpus",
+    "platform",
+    "processor",
+    "python",
+    "numpy",
+    "load_avg_before",
+    "load_avg_after",
+}
+
+
+def script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` as the scripts see themselves (``_report`` importable)."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_report(path: Path, name: str, argv: list[str]) -> list[dict[str, Any]]:
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert set(report) == {"benchmark", "command", "date", "machine", "records"}
+    assert report["benchmark"] == name
+    assert shlex.split(report["command"]) == ["python", f"benchmarks/{name}.py", *argv]
+    assert dt.datetime.fromisoformat(report["date"]).tzinfo is not None
+    machine = report["machine"]
+    assert set(machine) >= MACHINE_KEYS and machine["cpus"] >= 1
+    for key in ("load_avg_before", "load_avg_after"):
+        assert len(machine[key]) == 3 and all(v >= 0 for v in machine[key])
+    records = report["records"]
+    assert records and all(isinstance(r, dict) for r in records)
+    for r in records:  # flat: numbers, strings and flags only
+        assert all(isinstance(v, str | int | float | bool) for v in r.values()), r
+    return list(records)
+
+
+def positive(record: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        value = record[key]
+        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (key, value)
+
+
+def _tiny_jpeg_tarball(tmp_path: Path, per_class: int) -> Path:
+    image = pytest.importorskip("PIL.Image", reason="Pillow is needed to write JPEGs")
+    from gossip_learning.vision.cifar import CLASS_NAMES
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "cifar10-jpeg"
+    for split in ("train", "test"):
+        for cls in CLASS_NAMES:
+            (root / split / cls).mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                image.fromarray(pixels).save(root / split / cls / f"{i:04d}.jpg", format="JPEG")
+    tgz = tmp_path / "cifar10-jpeg.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(root, arcname="cifar10-jpeg")
+    return tgz
+
+
+def test_feature_extraction_reports_decode_preprocess_and_backbone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("torch", reason="torch is needed for the backbone")
+    pytest.importorskip(
+        "mcunet.tinynas.nn.networks.proxyless_nets", reason="pip install --no-deps mcunet"
+    )
+    tgz = _tiny_jpeg_tarball(tmp_path, per_class=2)
+    out = tmp_path / "fe.json"
+    argv = ["--source", str(tgz), "--images", "16", "--threads", "1", "--batch-sizes", "4", "8"]
+    argv += ["--layouts", "both", "--random-weights", "--json", str(out)]
+    assert script("feature_extraction", monkeypatch).main(argv) == 0
+    records = check_report(out, "feature_extraction", argv)
+    assert [(r["channels_last"], r["batch_size"]) for r in records] == [
+        (True, 4),
+        (True, 8),
+        (False, 4),
+        (False, 8),
+    ]
+    for r in records:
+        assert r["images"] == 16 and r["split"] == "test" and r["threads"] == 1
+        assert r["weights"] == "random" and r["source"] == tgz.name
+        positive(r, "archive_read_s", "decode_s", "preprocess_s", "backbone_s", "total_s")
+        positive(r, "images_per_s", "images_per_s_incl_archive_read", "backbone_images_per_s")
+        parts = r["decode_s"] + r["preprocess_s"] + r["backbone_s"]
+        assert r["total_s"] == pytest.approx(parts, abs=1e-5)
+        assert r["images_per_s"] == pytest.approx(16 / r["total_s"], rel=0.02)
+        assert r["images_per_s_incl_archive_read"] < r["images_per_s"]
+
+
+def test_feature_extraction_needs_encoded_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch", reason="torch is needed for the backbone")
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    argv = ["--source", str(empty), "--random-weights", "--json", str(tmp_path / "x.json")]
+    assert script("feature_extraction", monkeypatch).main(argv) == 2
+    assert "unknown CIFAR-10 layout" in capsys.readouterr().out
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_feature_probe_on_a_small_npz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("sklearn", reason="scikit-learn is needed for the probes")
+    from gossip_learning.datasets import make_synthetic
+
+    ds = make_synthetic(num_train=400, num_test=100, dim=8, num_classes=4, separation=4.0)
+    feats = tmp_path / "feats.npz"
+    np.savez(feats, X_train=ds.X_train, y_train=ds.y_train, X_test=ds.X_test, y_test=ds.y_test)
+    out = tmp_path / "probe.json"
+    argv = ["--features", str(feats), "--json", str(out)]
+    assert script("feature_probe", monkeypatch).main(argv) == 0
+    records = check_report(out, "feature_probe", argv)
+    assert [r["classifier"] for r in records] == ["logistic_regression", "nearest_centroid"]
+    logreg = records[0]
+    assert (logreg["solver"], logreg["C"], logreg["max_iter"]) == ("lbfgs", 1.0, 1000)
+    assert logreg["converged"] is True and 0 < logreg["iterations"] < 1000
+    for r in records:
+        assert (r["train_samples"], r["test_samples"], r["dim"]) == (400, 100, 8)
+        assert r["features"] == "feats.npz"
+        positive(r, "fit_s", "predict_s", "test_accuracy", "train_accuracy")
+        assert 0.8 < r["test_accuracy"] <= 1.0  # separable blobs: both probes must find them
+
+
+def test_swarm_round_records_every_printed_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch", reason="torch trains the robots' heads")
+    out = tmp_path / "swarm.json"
+    argv = ["--robots", "5", "--rounds", "1", "--train-samples", "500", "--eval-subset", "100"]
+    argv += ["--json", str(out)]
+    assert script("swarm_round", monkeypatch).main(argv) == 0
+    (r,) = check_report(out, "swarm_round", argv)
+    assert (r["robots"], r["mode"], r["rounds"], r["measured_rounds"]) == (5, "pairwise", 1, 1)
+    positive(r, "s_per_round", "dkmeans_s", "training_s", "gossip_s", "evaluation_s")
+    positive(r, "mb_sent_per_round", "peak_rss_mb", "build_s", "area")
+    parts = r["dkmeans_s"] + r["training_s"] + r["gossip_s"] + r["evaluation_s"]
+    assert parts <= r["s_per_round"] * 1.01 + 1e-3
+    printed = capsys.readouterr().out.splitlines()
+    line = next(s for s in printed if s.split()[:2] == ["5", "pairwise"])
+    assert f"{r['s_per_round']:.2f}" in line and f"{r['mb_sent_per_round']:.1f}" in line
+
+
+def test_report_refuses_nested_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    report = script("_report", monkeypatch).Report("x", [str(BENCH / "x.py")])
+    with pytest.raises(TypeError, match="not a scalar"):
+        report.add(bad=[1, 2])
+    assert report.as_dict()["command"] == "python benchmarks/x.py"
+    assert "torch" not in sys.modules or "torch" in report.as_dict()["machine"]
