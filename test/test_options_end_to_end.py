@@ -147,7 +147,13 @@ def test_border_members_gossip_across_clusters() -> None:
         inter_finish = slots(swarm, PhaseKind.FINISH, Layer.INTER)
         cluster = {a.id: a.state.cluster for a in swarm.agents}
         merged_from_other_clusters = {
-            a.id: [j for slot, row in a.window.mix_log if slot in inter_finish for j in row if j != a.id]
+            a.id: [
+                j
+                for slot, row in a.window.mix_log
+                if slot in inter_finish
+                for j in row
+                if j != a.id
+            ]
             for a in swarm.agents
         }
         for i, senders in merged_from_other_clusters.items():
