@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -466,7 +467,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.import_run:
         _import(Path(args.import_run[0]), args.import_run[1], "summary.json", "summary")
     if args.import_reproduction:
-        _import(Path(args.import_reproduction), "paper", "tables.json", "experiments")
+        folder = Path(args.import_reproduction)
+        _import(folder, "paper", "tables.json", "experiments")
+        for png in sorted((folder / "figures").glob("*.png")):  # the figures the page shows
+            shutil.copyfile(png, ROOT / "docs" / "figures" / png.name)
     data = load_results()
     stale: list[str] = []
     for page in PAGES:
