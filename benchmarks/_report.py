@@ -30,14 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def command_line(argv: list[str] | None = None) -> str:
-    """``python <script> <args>`` as typed from the repository root (script path relative)."""
+    """``python <script> <args>`` as typed from the repository root (script path relative),
+    with ``PYTHONPATH=...`` in front when it was set (e.g. to measure another checkout's code)."""
     args = list(sys.argv if argv is None else argv)
     script = Path(args[0]).resolve() if args else Path("?")
     try:
         shown = script.relative_to(ROOT).as_posix()
     except ValueError:
         shown = str(script)
-    return shlex.join(["python", shown, *args[1:]])
+    env = [f"PYTHONPATH={os.environ['PYTHONPATH']}"] if os.environ.get("PYTHONPATH") else []
+    return shlex.join([*env, "python", shown, *args[1:]])
 
 
 def processor() -> str:
