@@ -163,8 +163,13 @@ def test_swarm_in_one_process_clusters_gossips_and_converges(
         assert [row["models_reporting"] for row in monitor.rows] == [7, 7, 7]
         assert [row["isolated"] for row in monitor.rows] == [1, 1, 1]  # the far robot alone
         assert monitor.rows[-1]["num_clusters"] >= 1 and monitor.rows[-1]["num_heads"] >= 1
-        sent = [row["msgs_sent"] for row in monitor.rows]  # cumulative transport counters
-        assert 0 < sent[0] < sent[1] < sent[2], sent
+        sent = [row["msgs_sent"] for row in monitor.rows]  # per round, like the simulator's
+        assert all(n > 0 for n in sent), sent
+        assert sum(sent) == sum(r.transport.counters()["sent"] for r in host.robots)
+        # the simulator's recorder made the rows: its columns, with the robots' seed
+        assert all(row["seed"] == 0 and row["method"] == "bilayer" for row in monitor.rows)
+        assert all(0.0 <= row["pairs_matched"] <= 1.0 for row in monitor.rows)
+        assert all(row["peak_model_bytes"] > 0 for row in monitor.rows)
         assert all(0.0 <= row["acc_mean"] <= 1.0 for row in monitor.rows)
         # the monitor's consensus distance is that of the models the robots ended with
         assert monitor.rows[-1]["consensus_distance"] == pytest.approx(_consensus(end), rel=1e-5)
@@ -177,6 +182,9 @@ def test_swarm_in_one_process_clusters_gossips_and_converges(
         monitor.destroy_node()  # draws the final plots
         host.close()
     assert (out / "plots" / "accuracy.png").is_file()
+    from gossip_learning.results import compare
+
+    assert "bilayer" in compare([out], tmp_path / "cmp")  # compare reads the monitor's folder
 
 
 def test_swarm_robots_train_locally_when_epochs_is_positive(
