@@ -226,31 +226,6 @@ def test_training_loss_is_last_epoch_mean() -> None:
     np.testing.assert_allclose(new, expected, atol=1e-6)
 
 
-def test_training_empty_and_errors() -> None:
-    pytest.importorskip("torch")
-    spec = HeadSpec("linear", 4, 2)
-    p = init_params(spec, 0)
-    trainer = TorchTrainer(spec)
-    new, loss = trainer.train(p, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), seed=0)
-    np.testing.assert_array_equal(new, p)
-    assert new is not p and np.isnan(loss)
-    with pytest.raises(DataError):
-        trainer.train(p, np.zeros((3, 4), np.float32), np.array([0, 1, 2]), seed=0)
-    with pytest.raises(DataError):
-        trainer.train(p, np.zeros((3, 5), np.float32), np.array([0, 1, 1]), seed=0)
-    cases: list[tuple[dict[str, Any], str]] = [
-        ({"optimizer": "rmsprop"}, "learning.optimizer"),
-        ({"lr": 0.0}, "learning.lr"),
-        ({"epochs": -1}, "learning.epochs"),
-        ({"batch_size": 0}, "learning.batch_size"),
-        ({"weight_decay": -1.0}, "learning.weight_decay"),
-    ]
-    for kwargs, key in cases:
-        with pytest.raises(ConfigError) as err:
-            TorchTrainer(spec, **kwargs)
-        assert err.value.key == key
-
-
 def test_import_does_not_load_torch() -> None:
     code = (
         "import sys, numpy as np\n"

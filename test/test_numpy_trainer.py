@@ -289,10 +289,21 @@ def test_loss_is_last_epoch_mean_and_one_sgd_step() -> None:
     np.testing.assert_allclose(new, p - 0.5 * grad, atol=1e-6)
 
 
-def test_empty_data_and_errors() -> None:
+def _engine(name: str) -> Any:
+    """NumpyTrainer, or TorchTrainer (skipped without torch): both keep one contract."""
+    if name == "numpy":
+        return NumpyTrainer
+    pytest.importorskip("torch")
+    from gossip_learning.learner import TorchTrainer
+
+    return TorchTrainer
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_empty_data_and_errors(engine: str) -> None:
     spec = HeadSpec("linear", 4, 2)
     p = init_params(spec, 0)
-    trainer = NumpyTrainer(spec)
+    trainer = _engine(engine)(spec)
     new, loss = trainer.train(p, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), seed=0)
     np.testing.assert_array_equal(new, p)
     assert new is not p and np.isnan(loss)
@@ -319,9 +330,10 @@ def test_empty_data_and_errors() -> None:
         ({"threads": 0}, "experiment.threads"),
     ],
 )
-def test_config_errors_name_the_key(kwargs: dict[str, Any], key: str) -> None:
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_config_errors_name_the_key(engine: str, kwargs: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError) as err:
-        NumpyTrainer(LINEAR, **kwargs)
+        _engine(engine)(LINEAR, **kwargs)
     assert err.value.key == key
 
 

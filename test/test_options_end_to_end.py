@@ -20,26 +20,12 @@ from gossip_learning.experiment import Swarm, load_data
 from gossip_learning.learner import evaluate
 from gossip_learning.schedule import PhaseKind
 from gossip_learning.wire import Layer, Role
+from test_experiment import small
 
 
 def config(**sections: dict[str, Any]) -> Config:
     """12 robots on separable synthetic data, linear head (68 parameters), 4 rounds."""
-    raw: dict[str, Any] = {
-        "experiment": {"rounds": 4, "seeds": [0], "methods": ["bilayer"], "map_rounds": [-1]},
-        "swarm": {"num_robots": 12},
-        "data": {
-            "dataset": "synthetic",
-            "params": {
-                "num_train": 1200,
-                "num_test": 300,
-                "dim": 16,
-                "num_classes": 4,
-                "separation": 3.0,
-            },
-        },
-        "learning": {"head": "linear", "epochs": 2, "batch_size": 32, "lr": 0.01},
-        "channel": {"comm_range": 60.0},
-    }
+    raw = small(experiment={"rounds": 4, "methods": ["bilayer"]})
     for section, values in sections.items():
         raw.setdefault(section, {}).update(values)
     return config_from_dict(raw)
