@@ -49,6 +49,7 @@ class RoundDriver:
         self.round = 0
         self.next_slot = 0
         self.late_phases = 0
+        self.last_round: int | None = None  # advance_to never goes past this round
         self.times: dict[str, float] = defaultdict(float)
 
     @property
@@ -96,7 +97,10 @@ class RoundDriver:
     def advance_to(self, round_no: int, slot: int) -> list[Phase]:
         """Catch up with a clock at (``round_no``, ``slot``): finish a round left behind (its
         phases count as late), start the clock's round, run its phases up to ``slot``. Returns
-        the phases that ran; an END among them closed a round."""
+        the phases that ran; an END among them closed a round. Past :attr:`last_round` it
+        only finishes that round."""
+        if self.last_round is not None and round_no > self.last_round:
+            round_no, slot = self.last_round, self.last_slot
         ran: list[Phase] = []
         while self.round < round_no:
             if self.round > 0 and not self.round_done:

@@ -154,6 +154,7 @@ class RobotNode(ParamNode):
         if rnd == 0 or (self.driver.round == 0 and slot != 0):
             return  # before the epoch, or join at the start of the next round
         if self.driver.round == 0:
+            self.driver.last_round = rnd + self.rounds - 1  # a robot that falls behind stops too
             self._publish_status(self.agent.status())  # round 0: the state it starts from
         self.driver.advance_to(rnd, slot)
         if self.driver.round_done and not self.done:
