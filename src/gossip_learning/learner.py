@@ -321,13 +321,9 @@ def _check_label_range(spec: HeadSpec, labels: np.ndarray) -> None:
         raise DataError(f"labels must lie in [0, {c}), got {labels.min()}..{labels.max()}")
 
 
-class TorchTrainer:
-    """Local training of a head with torch; one reusable module, a fresh optimiser every call.
-
-    ``threads`` calls ``torch.set_num_threads`` (process-wide). Heads and batches are tiny, so
-    ``threads=1`` is as fast on an idle machine and many times faster when other processes keep
-    the cores busy (torch's thread pool then stalls).
-    """
+class TrainerSettings:
+    """Hyper-parameters every training engine takes, checked once (ConfigError names the config
+    key); an engine sets itself up in :meth:`_setup`."""
 
     def __init__(
         self,
@@ -340,20 +336,35 @@ class TorchTrainer:
         threads: int | None = None,
     ) -> None:
         _check_training_config(lr, weight_decay, epochs, batch_size, optimizer, threads)
-
-        import torch  # lazy: only training needs torch
-
-        if threads is not None:
-            torch.set_num_threads(int(threads))
         self.spec = spec
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.epochs = int(epochs)
         self.batch_size = int(batch_size)
         self.optimizer = optimizer
+        self.threads = None if threads is None else int(threads)
+        self._setup()
+
+    def _setup(self) -> None:
+        """Engine-specific set-up after the settings are checked."""
+
+
+class TorchTrainer(TrainerSettings):
+    """Local training of a head with torch; one reusable module, a fresh optimiser every call.
+
+    ``threads`` calls ``torch.set_num_threads`` (process-wide). Heads and batches are tiny, so
+    ``threads=1`` is as fast on an idle machine and many times faster when other processes keep
+    the cores busy (torch's thread pool then stalls).
+    """
+
+    def _setup(self) -> None:
+        import torch  # lazy: only training needs torch
+
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         self._torch: Any = torch
         mods: list[Any] = []
-        sizes = spec.layer_sizes()
+        sizes = self.spec.layer_sizes()
         for k, (fan_in, fan_out) in enumerate(sizes):
             # skip_init: train() overwrites the weights, so leave torch's global RNG alone.
             mods.append(torch.nn.utils.skip_init(torch.nn.Linear, fan_in, fan_out))

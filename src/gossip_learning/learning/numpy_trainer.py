@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from gossip_learning.learner import (
-    HeadSpec,
+    TrainerSettings,
     _check_label_range,
     _check_params,
-    _check_training_config,
     _training_data,
 )
 from gossip_learning.learning.batching import BatchPlan, batch_order, num_steps
@@ -34,7 +33,7 @@ __all__ = ["NumpyTrainer", "batch_order"]
 _GROUP_ELEMS = 1 << 18
 
 
-class NumpyTrainer:
+class NumpyTrainer(TrainerSettings):
     """Local training of heads with numpy; a fresh optimiser every call, scratch buffers reused.
 
     Same arguments and the same ConfigErrors as :class:`~gossip_learning.learner.TorchTrainer`.
@@ -42,26 +41,9 @@ class NumpyTrainer:
     when other busy processes share the cores. A trainer is not safe to share between threads.
     """
 
-    def __init__(
-        self,
-        spec: HeadSpec,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-5,
-        epochs: int = 2,
-        batch_size: int = 128,
-        optimizer: str = "adam",
-        threads: int | None = None,
-    ) -> None:
-        _check_training_config(lr, weight_decay, epochs, batch_size, optimizer, threads)
-        self.spec = spec
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
-        self.epochs = int(epochs)
-        self.batch_size = int(batch_size)
-        self.optimizer = optimizer
-        self.threads = None if threads is None else int(threads)
-        self._opt = OptimizerConfig(optimizer, self.lr, self.weight_decay)
-        self._sizes = spec.layer_sizes()
+    def _setup(self) -> None:
+        self._opt = OptimizerConfig(self.optimizer, self.lr, self.weight_decay)
+        self._sizes = self.spec.layer_sizes()
         self._ws = Workspace()
         self._blas: Any = None
 
