@@ -21,7 +21,16 @@ from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    IncludeLaunchDescription,
+    OpaqueFunction,
+    RegisterEventHandler,
+)
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
+from launch.events.process import ProcessExited
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -87,6 +96,10 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "output_dir": ("results/ros", "Folder the monitor writes metrics and plots to."),
     "swarm_namespace": ("swarm", "Namespace of the shared swarm topics."),
     "log_level": ("info", "Log level of the gossip_learning nodes."),
+    "start_delay": (
+        "10",
+        "Seconds from launch to round 1 on the chosen clock (start-up: imports, data, discovery).",
+    ),
 }
 
 
@@ -98,8 +111,33 @@ def _arg(context: LaunchContext, name: str) -> str:
     return LaunchConfiguration(name).perform(context)
 
 
+def _check_arguments(context: LaunchContext) -> None:
+    """A mistyped argument (``num_robot:=5``) is an error that lists the valid ones."""
+    unknown = sorted(set(context.launch_configurations) - set(ARGUMENTS))
+    if unknown:
+        raise ValueError(
+            f"unknown launch argument(s) {', '.join(unknown)}; "
+            f"valid arguments: {', '.join(sorted(ARGUMENTS))}"
+        )
+
+
+def _shutdown_when_done(robots: list[Node]) -> list:
+    """Shut the launch down (monitor and drivers too) once every robot process has exited:
+    robots exit by themselves after their last round."""
+    left = {id(r) for r in robots}
+
+    def exited(event: ProcessExited, _: LaunchContext) -> list:
+        left.discard(id(event.action))
+        if left:
+            return []
+        return [EmitEvent(event=Shutdown(reason="every robot finished its rounds"))]
+
+    return [RegisterEventHandler(OnProcessExit(target_action=r, on_exit=exited)) for r in robots]
+
+
 def _expand(context: LaunchContext) -> list:
     """Build every node for the chosen number of robots and simulation mode."""
+    _check_arguments(context)
     sim = _arg(context, "sim")
     if sim not in SIM_MODES:
         raise ValueError(f"launch argument sim:={sim!r} must be one of {', '.join(SIM_MODES)}")
@@ -125,7 +163,8 @@ def _expand(context: LaunchContext) -> list:
     names = [robot_name(i) for i in range(n)]
 
     # A shared round epoch on the chosen clock, after start-up (imports, data, discovery, spawning).
-    epoch = 10.0 if use_sim_time else math.ceil(time.time()) + 10.0
+    delay = parse_number("start_delay", _arg(context, "start_delay"), float, 0.0)
+    epoch = delay if use_sim_time else math.ceil(time.time()) + delay
     common = {
         "epoch": epoch,
         "config_file": config_path,
@@ -139,8 +178,9 @@ def _expand(context: LaunchContext) -> list:
     file_params = [params_file] if params_file else []
     actions: list = []
 
+    robots: list[Node] = []  # the processes whose exit ends the launch
     if single:
-        actions.append(
+        robots.append(
             Node(
                 package=PACKAGE,
                 executable="swarm_node",
@@ -161,7 +201,7 @@ def _expand(context: LaunchContext) -> list:
         )
     else:
         for i, (name, (x, y, yaw)) in enumerate(zip(names, poses, strict=True)):
-            actions.append(
+            robots.append(
                 Node(
                     package=PACKAGE,
                     executable="robot_node",
@@ -221,7 +261,7 @@ def _expand(context: LaunchContext) -> list:
                 arguments=log,
             )
         )
-    return actions
+    return [*robots, *actions, *_shutdown_when_done(robots)]
 
 
 def _gazebo(

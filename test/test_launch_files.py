@@ -30,6 +30,7 @@ DOCUMENTED = (
     "output_dir",
     "swarm_namespace",
     "log_level",
+    "start_delay",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -46,17 +47,25 @@ class ParamNode(Node):
         }
 
 
+#: Seconds a node that is done keeps spinning, so its last reliable messages reach subscribers.
+LINGER_S = 1.0
+
+
 def run_node(
     executable: str, make: Callable[[], Node], args: list[str] | None, multi_threaded: bool
 ) -> int:
-    """Init rclpy, spin the node ``make()`` builds until shutdown; exit 2 on a bad parameter."""
+    """Init rclpy, spin the node ``make()`` builds until shutdown, or until it says it is
+    ``done`` (then a short linger and exit 0); exit 2 on a bad parameter."""
     rclpy.init(args=args)
     node = None
     try:
         node = make()
         executor = MultiThreadedExecutor() if multi_threaded else SingleThreadedExecutor()
         executor.add_node(node)
-        spin_tolerant(executor)
+        spin_tolerant(executor, until=lambda: bool(getattr(node, "done", False)))
+        if executor.context.ok():
+            end = time.monotonic() + LINGER_S
+            spin_tolerant(executor, until=lambda: time.monotonic() > end)
     except (ValueError, GossipLearningError) as exc:
         print(f"{executable}: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -24,6 +25,7 @@ from rclpy.parameter import Parameter
 
 from gossip_learning.errors import GossipLearningError
 from gossip_learning.mobility import model_params
+from gossip_learning.nodes.base import LINGER_S
 from gossip_learning.nodes.common import coerce
 from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
 from gossip_learning.nodes.mobility import MobilityNode
@@ -150,7 +152,10 @@ def main(args: list[str] | None = None) -> int:
         robot_params["num_robots"] = robot_params["num_robots"] or len(p["x0"])
         poses = list(zip(p["x0"], p["y0"], p["yaw0"], strict=True))
         host = SwarmHost(robot_params, poses, mobility, threads=int(p["threads"]))
-        spin_tolerant(host.executor)
+        spin_tolerant(host.executor, until=lambda: host.done)  # every robot ran its rounds
+        if host.executor.context.ok():
+            end = time.monotonic() + LINGER_S  # let the last statuses reach the monitor
+            spin_tolerant(host.executor, until=lambda: time.monotonic() > end)
     except (ValueError, GossipLearningError) as exc:
         print(f"swarm_node: {exc}", file=sys.stderr)
         return 2
