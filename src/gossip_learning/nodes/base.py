@@ -58,6 +58,7 @@ def run_node(
     ``done`` (then a short linger and exit 0); exit 2 on a bad parameter."""
     rclpy.init(args=args)
     node = None
+    executor: MultiThreadedExecutor | SingleThreadedExecutor | None = None
     try:
         node = make()
         executor = MultiThreadedExecutor() if multi_threaded else SingleThreadedExecutor()
@@ -72,6 +73,8 @@ def run_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if executor is not None:
+            executor.shutdown()
         if node is not None:
             node.destroy_node()
         shutdown()
