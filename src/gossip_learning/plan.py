@@ -131,6 +131,7 @@ class SwarmPlan:
             comm_range=self.cfg.channel.comm_range,
             model_version=self.spec.version(),
             num_params=self.spec.num_params(),
+            defence=self.cfg.defence,
         )
 
     def initial_params(self, robot_id: int) -> np.ndarray:
