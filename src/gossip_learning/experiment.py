@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from gossip_learning import graph_metrics as gm
+from gossip_learning.auth import FleetAuth
 from gossip_learning.baselines import CflServer
 from gossip_learning.channel import GilbertElliott
 from gossip_learning.config import Config
@@ -22,9 +23,11 @@ from gossip_learning.datasets import Dataset
 from gossip_learning.driver import RoundDriver
 from gossip_learning.faults import FaultPlan, Rogue, RoundFaults
 from gossip_learning.learner import evaluate, fold_standardizer
+from gossip_learning.messages import Message
 from gossip_learning.plan import (
     SwarmPlan,
     channel_for,
+    fleet_auth,
     load_data,
     mobility_for,
     trainer_for,
@@ -34,6 +37,7 @@ from gossip_learning.recorder import METRIC_COLUMNS, Recorder
 from gossip_learning.schedule import Phase, PhaseKind, build_schedule
 from gossip_learning.training import BatchedTrainer
 from gossip_learning.transports.inprocess import InProcessNetwork
+from gossip_learning.wire import encode
 
 Log = Callable[[str], None]
 
@@ -69,7 +73,8 @@ class Swarm:
         self.mobility = mobility_for(cfg, plan.positions, plan.mobility_rng)
         fc = cfg.faults
         fault_ss, rogue_ss, burst_ss = np.random.SeedSequence([seed, 0xFA17]).spawn(3)
-        self.network = InProcessNetwork(n + fc.rogues, channel_for(cfg), plan.channel_rng)
+        auth = fleet_auth(cfg)
+        self.network = InProcessNetwork(n + fc.rogues, channel_for(cfg), plan.channel_rng, auth)
         if fc.burst_enter > 0:
             self.network.burst = GilbertElliott(
                 n + fc.rogues, fc.burst_enter, fc.burst_leave, fc.burst_loss
@@ -99,7 +104,7 @@ class Swarm:
         self.rogue_positions = rogue_rng.uniform(0.25, 0.75, (fc.rogues, 2)) * area
         self.rogues = [
             Rogue(n + k, fc.rogue_attack, self.network, settings.num_params,
-                  settings.model_version, rogue_rng)
+                  settings.model_version, rogue_rng, _rogue_encoder(cfg))
             for k in range(fc.rogues)
         ]  # fmt: skip
         self.server = CflServer(self.samples) if method == "cfl" else None
@@ -211,6 +216,16 @@ def run_one(
         if log is not None:
             log(format_row(row, cfg.experiment.rounds))
     return result
+
+
+def _rogue_encoder(cfg: Config) -> Callable[[Message], bytes]:
+    """How a rogue makes frames: unauthenticated, or (a foreign fleet's robot, when this fleet
+    has a key) sealed with another fleet's key and id."""
+    d = cfg.defence
+    if cfg.faults.rogue_attack == "foreign_fleet" and d.fleet_key:
+        other = FleetAuth(d.fleet_key + "/other fleet", d.fleet_id + 1, d.replay_window)
+        return lambda msg: encode(msg, other)
+    return encode
 
 
 def _delta(now: dict[str, int], before: dict[str, int]) -> str:

@@ -9,6 +9,7 @@ hold the fleet key; the ``foreign_fleet`` rogue holds another fleet's key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,7 +88,7 @@ class Rogue:
         num_params: int,
         model_version: int,
         rng: np.random.Generator,
-        encoder: object = encode,
+        encoder: Callable[[Message], bytes] = encode,
     ) -> None:
         self.id, self.attack, self.network = rogue_id, attack, network
         self.num_params, self.model_version, self.rng = num_params, model_version, rng
@@ -118,7 +119,7 @@ class Rogue:
 
     # -------------------------------------------------------------------- helpers
     def _send(self, topic: str, msg: Message) -> None:
-        self.network.inject(self.id, topic, self.encoder(msg))  # type: ignore[operator]
+        self.network.inject(self.id, topic, self.encoder(msg))
         self.sent += 1
 
     def _msg(self, kind: Kind, phase: Phase, **kw: object) -> Message:

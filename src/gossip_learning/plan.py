@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gossip_learning.auth import FleetAuth
 from gossip_learning.channel import Channel, make_channel
 from gossip_learning.config import Config
 from gossip_learning.datasets import (
@@ -75,6 +76,12 @@ def channel_for(cfg: Config) -> Channel:
     return make_channel(
         ch.model, ch.comm_range, ch.loss_prob, ch.exponent, ch.shadowing_db, ch.max_range or None
     )
+
+
+def fleet_auth(cfg: Config) -> FleetAuth | None:
+    """The fleet key's sealer/opener (``defence.fleet_key``), or None for version-1 frames."""
+    d = cfg.defence
+    return FleetAuth(d.fleet_key, d.fleet_id, d.replay_window) if d.fleet_key else None
 
 
 def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -> MobilityModel:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from gossip_learning.auth import FleetAuth
 from gossip_learning.errors import WireError
 from gossip_learning.messages import (
     BROADCAST,
@@ -43,6 +44,7 @@ __all__ = [
     "OVERHEAD",
     "Beacon",
     "DType",
+    "FleetAuth",
     "Frame",
     "Kind",
     "Layer",
@@ -172,9 +174,10 @@ def encode_frames(msg: Message, max_payload: int = 0) -> list[bytes]:
         raise WireError(f"field out of range for the wire format: {exc}") from exc
 
 
-def encode(msg: Message) -> bytes:
-    """Encode ``msg`` as a single frame."""
-    return encode_frames(msg)[0]
+def encode(msg: Message, auth: FleetAuth | None = None) -> bytes:
+    """Encode ``msg`` as a single frame; with ``auth``, an authenticated (version-2) one."""
+    frame = encode_frames(msg)[0]
+    return frame if auth is None else auth.seal(frame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,9 +336,10 @@ def _message_from(frame: Frame, payload: bytes) -> Message:
     )
 
 
-def decode(data: bytes | bytearray | memoryview) -> Message:
-    """Decode a single-chunk frame into a :class:`Message`; raise :class:`WireError` if bad."""
-    frame = parse_frame(data)
+def decode(data: bytes | bytearray | memoryview, auth: FleetAuth | None = None) -> Message:
+    """Decode a single-chunk frame into a :class:`Message`; raise :class:`WireError` if bad.
+    With ``auth`` only authenticated (version-2) frames of its fleet are accepted."""
+    frame = parse_frame(data if auth is None else auth.open(data))
     if frame.chunk_count != 1:
         raise WireError("frame is one chunk of several: feed it to a Reassembler", "chunk")
     return _message_from(frame, frame.payload)

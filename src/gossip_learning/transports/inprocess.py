@@ -18,7 +18,7 @@ import numpy as np
 from gossip_learning.channel import Channel, GilbertElliott, pairwise_distances
 from gossip_learning.errors import WireError
 from gossip_learning.transports.base import BatchHandler, Handler, TransportStats
-from gossip_learning.wire import BROADCAST, Message, decode, encode
+from gossip_learning.wire import BROADCAST, FleetAuth, Message, decode, encode
 
 
 @dataclass(slots=True)
@@ -31,8 +31,15 @@ class _Queued:
 class InProcessNetwork:
     """The shared medium. Call :meth:`set_positions` whenever robots move."""
 
-    def __init__(self, num_robots: int, channel: Channel, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        num_robots: int,
+        channel: Channel,
+        rng: np.random.Generator,
+        auth: FleetAuth | None = None,
+    ) -> None:
         self.n = num_robots
+        self.auth = auth  # the fleet key: frames are sealed when sent and opened when heard
         self.channel = channel
         self.rng = rng
         self.time = 0.0
@@ -74,7 +81,7 @@ class InProcessNetwork:
         return self._prob > 0
 
     def _publish(self, sender: int, topic: str, msg: Message) -> None:
-        frame = encode(msg)
+        frame = encode(msg, self.auth)
         self.stats.sent += 1
         self.stats.bytes_sent += len(frame)
         self.stats.by_topic[topic.split("_")[0]] = (
@@ -115,7 +122,7 @@ class InProcessNetwork:
 
     def _decode(self, item: _Queued) -> Message | None:
         try:
-            return decode(item.frame)
+            return decode(item.frame, self.auth)
         except WireError as exc:
             self.stats.reject(exc.reason)
             return None
