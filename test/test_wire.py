@@ -211,3 +211,18 @@ def test_reassembler_never_splices_chunks_of_different_messages(field: str) -> N
     with pytest.raises(WireError, match="disagree"):
         for f in b[1:]:
             r.feed(f)
+
+
+@pytest.mark.parametrize(
+    ("role", "head", "cluster"),
+    [(Role.HEAD, 8, 7), (Role.HEAD, 7, -1), (Role.MEMBER, 3, -1), (Role.NONE, -1, 4)],
+)
+def test_a_beacon_with_an_impossible_dkmeans_state_is_refused(
+    role: Role, head: int, cluster: int
+) -> None:
+    b = Beacon(1.0, 2.0, role, head, 3)
+    frame = wire.encode(Message(Kind.BEACON, sender=7, layer=Layer.CLUSTER, cluster=cluster,
+                                beacon=b))  # fmt: skip
+    with pytest.raises(WireError) as err:
+        wire.decode(frame)
+    assert err.value.reason == "bad_beacon"
