@@ -122,6 +122,9 @@ class Rogue:
         self.network.inject(self.id, topic, self.encoder(msg))
         self.sent += 1
 
+    def _say(self, topic: str, kind: Kind, phase: Phase, **kw: object) -> None:
+        self._send(topic, self._msg(kind, phase, **kw))
+
     def _msg(self, kind: Kind, phase: Phase, **kw: object) -> Message:
         fields: dict[str, object] = {
             "sender": self.id,
@@ -147,33 +150,27 @@ class Rogue:
             self.cluster = min(clusters)
         if self.cluster == NO_CLUSTER:
             return
-        x, y = self.network.positions[self.id]
         head = self.id if role == Role.HEAD else clusters.get(self.cluster, -1)
-        b = Beacon(float(x), float(y), role, head, len(self.heard))
-        self._send(
-            BEACON_TOPIC,
-            self._msg(
-                Kind.BEACON,
-                phase,
-                layer=Layer.CLUSTER,
-                cluster=self.cluster,
-                samples=samples,
-                beacon=b,
-            ),
-        )
+        self._beacon(phase, role, head, self.cluster, samples, len(self.heard))
+
+    def _beacon(
+        self, phase: Phase, role: Role, head: int, cluster: int, samples: int, degree: int
+    ) -> None:
+        x, y = self.network.positions[self.id]
+        b = Beacon(float(x), float(y), role, head, degree)
+        self._say(BEACON_TOPIC, Kind.BEACON, phase, layer=Layer.CLUSTER, cluster=cluster,
+                  samples=samples, beacon=b)  # fmt: skip
 
     def _model_to_cluster(self, phase: Phase, model: np.ndarray, samples: int) -> None:
         if self.cluster != NO_CLUSTER:
-            self._send(
+            self._say(
                 cluster_topic(self.cluster),
-                self._msg(
-                    Kind.MODEL,
-                    phase,
-                    layer=Layer.INTRA,
-                    cluster=self.cluster,
-                    samples=samples,
-                    model=model,
-                ),
+                Kind.MODEL,
+                phase,
+                layer=Layer.INTRA,
+                cluster=self.cluster,
+                samples=samples,
+                model=model,
             )
 
     # -------------------------------------------------------------------- attacks
@@ -184,11 +181,13 @@ class Rogue:
         """A head-layer model naming each cluster heard, at the hand-off."""
         if phase.kind == PhaseKind.HEAD_SEND:
             for cluster in self._clusters():
-                self._send(
+                self._say(
                     cluster_topic(cluster),
-                    self._msg(
-                        Kind.MODEL, phase, layer=Layer.HEAD, cluster=cluster, model=self._poison()
-                    ),
+                    Kind.MODEL,
+                    phase,
+                    layer=Layer.HEAD,
+                    cluster=cluster,
+                    model=self._poison(),
                 )
 
     def _handover(self, phase: Phase) -> None:
@@ -196,28 +195,19 @@ class Rogue:
         if phase.kind == PhaseKind.ASSIGN:
             for rid, b in self.heard.items():
                 if b.role == Role.MEMBER:
-                    self._send(
+                    self._say(
                         robot_topic(rid),
-                        self._msg(
-                            Kind.HANDOVER,
-                            phase,
-                            receiver=rid,
-                            layer=Layer.CLUSTER,
-                            cluster=b.cluster,
-                        ),
+                        Kind.HANDOVER,
+                        phase,
+                        receiver=rid,
+                        layer=Layer.CLUSTER,
+                        cluster=b.cluster,
                     )
 
     def _fake_head(self, phase: Phase) -> None:
         """The head of a cluster that does not exist, loud in every beacon phase."""
         if phase.kind in (PhaseKind.BEACON, PhaseKind.FINAL_BEACON):
-            x, y = self.network.positions[self.id]
-            b = Beacon(float(x), float(y), Role.HEAD, self.id, 99)
-            self._send(
-                BEACON_TOPIC,
-                self._msg(
-                    Kind.BEACON, phase, layer=Layer.CLUSTER, cluster=self.fake_cluster, beacon=b
-                ),
-            )
+            self._beacon(phase, Role.HEAD, self.id, self.fake_cluster, 100, 99)
 
     def _dominate(self, phase: Phase) -> None:
         """A member that claims 2^32-1 samples, beacons and models alike."""
@@ -242,17 +232,15 @@ class Rogue:
         for rid, b in self.heard.items():
             for other, ob in self.heard.items():
                 if other != rid and ob.cluster == b.cluster != NO_CLUSTER:
-                    self._send(
+                    self._say(
                         robot_topic(rid),
-                        self._msg(
-                            Kind.ACCEPT,
-                            phase,
-                            sender=other,
-                            receiver=rid,
-                            layer=phase.layer,
-                            cluster=b.cluster,
-                            model=self._poison(),
-                        ),
+                        Kind.ACCEPT,
+                        phase,
+                        sender=other,
+                        receiver=rid,
+                        layer=phase.layer,
+                        cluster=b.cluster,
+                        model=self._poison(),
                     )
 
     def _propose_flood(self, phase: Phase) -> None:
@@ -264,29 +252,25 @@ class Rogue:
             for rid, b in self.heard.items():
                 if b.cluster == self.cluster != NO_CLUSTER:
                     for _ in range(FLOOD):
-                        self._send(
+                        self._say(
                             robot_topic(rid),
-                            self._msg(
-                                Kind.PROPOSE,
-                                phase,
-                                receiver=rid,
-                                layer=Layer.INTRA,
-                                cluster=self.cluster,
-                            ),
-                        )
-        elif phase.kind == PhaseKind.REPLY and phase.layer == Layer.INTRA:
-            for rid, b in self.heard.items():
-                if b.cluster == self.cluster != NO_CLUSTER:
-                    self._send(
-                        robot_topic(rid),
-                        self._msg(
-                            Kind.REPLY,
+                            Kind.PROPOSE,
                             phase,
                             receiver=rid,
                             layer=Layer.INTRA,
                             cluster=self.cluster,
-                            model=self._poison(),
-                        ),
+                        )
+        elif phase.kind == PhaseKind.REPLY and phase.layer == Layer.INTRA:
+            for rid, b in self.heard.items():
+                if b.cluster == self.cluster != NO_CLUSTER:
+                    self._say(
+                        robot_topic(rid),
+                        Kind.REPLY,
+                        phase,
+                        receiver=rid,
+                        layer=Layer.INTRA,
+                        cluster=self.cluster,
+                        model=self._poison(),
                     )
 
     def _foreign_fleet(self, phase: Phase) -> None:
@@ -297,15 +281,13 @@ class Rogue:
         elif phase.kind in (PhaseKind.PROPOSE, PhaseKind.SEND):
             self._model_to_cluster(phase, self._poison(0.5), 100)
             if phase.layer == Layer.INTER:
-                self._send(
+                self._say(
                     INTER_TOPIC,
-                    self._msg(
-                        Kind.MODEL,
-                        phase,
-                        layer=Layer.INTER,
-                        cluster=self.cluster,
-                        model=self._poison(0.5),
-                    ),
+                    Kind.MODEL,
+                    phase,
+                    layer=Layer.INTER,
+                    cluster=self.cluster,
+                    model=self._poison(0.5),
                 )
 
 
