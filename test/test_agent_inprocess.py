@@ -139,3 +139,18 @@ def test_next_round_beacon_from_a_faster_clock_is_kept_not_lost() -> None:
     assert a0.inbox.rejected["early_round"] == 1 and sum(a0.inbox.rejected.values()) == 1
     a0.begin_round(2)
     assert 1 in a0.membership._heard[0]
+
+
+def test_in_process_decode_failures_are_counted_by_reason() -> None:
+    from gossip_learning import wire
+
+    h = InProcessHarness()
+    pos = np.array([[0.0, 0.0], [5.0, 0.0]])
+    contract.make_agents(h, pos, contract.settings("flat", "broadcast"))
+    assert h.network is not None
+    good = wire.encode(Message(Kind.PROPOSE, sender=1, receiver=0, round=1))
+    h.network.inject(1, "robot_0", good[:-1] + bytes([good[-1] ^ 1]))
+    h.network.inject(1, "robot_0", b"XY" + good[2:])
+    h.settle()
+    assert h.network.stats.rejected == 2
+    assert h.network.stats.reasons == {"crc": 1, "foreign": 1}

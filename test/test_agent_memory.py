@@ -13,7 +13,7 @@ from gossip_learning.config import ClusteringConfig, GossipConfig
 from gossip_learning.protocol import AgentSettings, RobotAgent
 from gossip_learning.schedule import PhaseKind, build_schedule, finish_slots
 from gossip_learning.transports.inprocess import InProcessNetwork
-from gossip_learning.wire import Kind, Layer, Message, decode, encode
+from gossip_learning.wire import Beacon, Kind, Layer, Message, Role, decode, encode
 
 SIZE = 100_000  # big enough that per-sender bookkeeping (a few kB) is not model-sized
 MODEL_BYTES = 4 * SIZE
@@ -33,6 +33,9 @@ def _gossip_step(neighbours: int) -> tuple[RobotAgent, int]:
     for ph in schedule[: send.slot + 1]:
         agent.run_phase(ph, finish[ph.slot])
     model = np.ones(SIZE, np.float32)
+    agent.membership.table = {  # the senders were heard (models from strangers are refused)
+        j: Beacon(0.0, 0.0, Role.MEMBER, -1, 0, id=j, cluster=0) for j in range(1, neighbours + 1)
+    }
     msgs = [
         decode(encode(
             Message(

@@ -92,3 +92,23 @@ def test_misuse_is_an_error() -> None:
 def test_weighted_average() -> None:
     models = np.array([[0.0, 2.0], [4.0, 6.0]], np.float32)
     np.testing.assert_allclose(weighted_average(models, np.array([3.0, 1.0])), [1.0, 3.0])
+
+
+def test_clipping_pulls_a_far_model_onto_the_sphere_around_the_own_one() -> None:
+    own = np.ones(4, np.float32)  # norm 2: radius = 0.5 * 2 = 1
+    acc = CumulativeFedAvg(4, clip_ratio=0.5)
+    acc.reset(0, own, 1.0)
+    assert acc.add(1, own + np.array([10.0, 0, 0, 0], np.float32), 1.0)
+    assert acc.add(2, own + np.array([0, 0.5, 0, 0], np.float32), 1.0)  # inside: as it is
+    out = np.empty(4, np.float32)
+    acc.finalise(out)
+    np.testing.assert_allclose(out, own + np.array([1.0, 0.5, 0, 0]) / 3, rtol=1e-6)
+    assert acc.clipped == 1
+
+
+def test_the_norm_bound_is_on_the_rms_weight() -> None:
+    acc = CumulativeFedAvg(4, max_rms=10.0)
+    acc.reset(0, np.zeros(4, np.float32), 1.0)
+    assert not acc.out_of_bound(np.full(4, 10.0, np.float32))
+    assert acc.out_of_bound(np.full(4, 10.5, np.float32))
+    assert acc.out_of_bound(np.full(4, 3e38, np.float32))

@@ -76,7 +76,8 @@ class RosHarness:
                 return
 
     def rejected_frames(self, robot: int) -> int:
-        return int(self.current[robot].counters()["reasons"].get("undecodable", 0))
+        c = self.current[robot].counters()  # every rejection but a wrong address is a bad frame
+        return int(c["rejected"] - c["reasons"].get("not_addressed_to_me", 0))
 
     def inject(self, sender: int, topic: str, frame: bytes) -> None:
         """Raw bytes on ``topic`` of the current medium, as if from ``sender``."""
@@ -122,7 +123,7 @@ def test_bilayer_clusters_and_mixes(harness: RosHarness) -> None:
 def test_corrupt_frame_rejected_and_counted(harness: RosHarness) -> None:
     contract.check_corrupt_bytes_are_rejected(harness, harness.inject)
     # the corrupt frame's medium: robot 0 rejected exactly that frame and dropped nothing else
-    assert harness.current[0].counters()["reasons"] == {"undecodable": 1}
+    assert harness.current[0].counters()["reasons"] == {"crc": 1}
 
 
 def test_foreign_address_and_garbage_never_reach_the_handler(harness: RosHarness) -> None:
@@ -141,4 +142,4 @@ def test_foreign_address_and_garbage_never_reach_the_handler(harness: RosHarness
     assert [m.kind for m in got] == [Kind.BEACON, Kind.PROPOSE]
     assert got[1].receiver == 0 and got[0].receiver == BROADCAST
     reasons = harness.ros[0].counters()["reasons"]
-    assert reasons == {"not_addressed_to_me": 1, "undecodable": 1}
+    assert reasons == {"not_addressed_to_me": 1, "too_short": 1}

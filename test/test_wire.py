@@ -136,3 +136,93 @@ def test_shared_test_vectors() -> None:
                 "beacon"
             ]
         assert wire.encode(msg) == frame, f"{v['name']}: re-encoding changed the bytes"
+
+
+# ----------------------------------------------------------------- strictness (issue 11)
+def _model_frame(model: np.ndarray, dtype: DType = DType.F32) -> bytes:
+    return wire.encode(Message(Kind.MODEL, sender=1, samples=1, model=model, dtype=dtype))
+
+
+def _reframe(frame: bytes, **patch: int) -> bytes:
+    """``frame`` with header bytes patched (offset -> byte) and a fresh CRC."""
+    import zlib
+
+    body = bytearray(frame[:-4])
+    for off, val in patch.items():
+        body[int(off[1:])] = val
+    return bytes(body) + zlib.crc32(bytes(body)).to_bytes(4, "little")
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize("dtype", [DType.F32, DType.F16])
+def test_non_finite_models_are_refused_by_the_decoder(bad: float, dtype: DType) -> None:
+    m = _model(8)
+    m[3] = bad
+    with pytest.raises(WireError, match="non-finite") as err:
+        wire.decode(_model_frame(m, dtype))
+    assert err.value.reason == "non_finite"
+
+
+def test_an_f16_overflow_is_refused_not_turned_into_inf() -> None:
+    with pytest.raises(WireError) as err:
+        wire.decode(_model_frame(np.full(4, 1e6, np.float32), DType.F16))
+    assert err.value.reason == "non_finite"
+
+
+def test_reserved_flags_are_refused() -> None:
+    frame = wire.encode(_beacon_msg())
+    with pytest.raises(WireError, match="flags") as err:
+        wire.decode(_reframe(frame, o6=1))
+    assert err.value.reason == "reserved_flags"
+
+
+@pytest.mark.parametrize("kind", [Kind.HANDOVER, Kind.PROPOSE])
+def test_a_payload_on_an_empty_kind_is_refused(kind: Kind) -> None:
+    frame = wire.encode(Message(Kind.STATUS, sender=1, text="xyz"))
+    with pytest.raises(WireError, match="payload") as err:
+        wire.decode(_reframe(frame, o3=int(kind)))
+    assert err.value.reason == "unexpected_payload"
+
+
+def test_frames_over_max_frame_are_refused_both_ways() -> None:
+    big = np.zeros(wire.MAX_FRAME // 4, np.float32)
+    with pytest.raises(WireError, match="MAX_FRAME"):
+        wire.encode(Message(Kind.MODEL, sender=1, samples=1, model=big))
+    frame = wire.encode(Message(Kind.MODEL, sender=1, samples=1, model=big[:-16]))
+    over = frame[:-4] + bytes(64) + frame[-4:]
+    with pytest.raises(WireError) as err:
+        wire.decode(over)
+    assert err.value.reason == "too_long"
+
+
+@pytest.mark.parametrize("field", ["receiver", "dtype", "samples", "cluster"])
+def test_reassembler_never_splices_chunks_of_different_messages(field: str) -> None:
+    from dataclasses import replace
+
+    m = _model(200)
+    msg = Message(Kind.MODEL, sender=4, receiver=2, round=2, step=1, layer=Layer.INTER,
+                  cluster=9, samples=50, model=m)  # fmt: skip
+    other = replace(msg, **{field: {"receiver": 3, "dtype": DType.F16, "samples": 51,
+                                    "cluster": 8}[field]})  # fmt: skip
+    a = wire.encode_frames(msg, max_payload=100)
+    b = wire.encode_frames(other, max_payload=100 if field != "dtype" else 50)
+    r = wire.Reassembler()
+    assert r.feed(a[0]) is None
+    with pytest.raises(WireError, match="disagree"):
+        for f in b[1:]:
+            r.feed(f)
+
+
+@pytest.mark.parametrize(
+    ("role", "head", "cluster"),
+    [(Role.HEAD, 8, 7), (Role.HEAD, 7, -1), (Role.MEMBER, 3, -1), (Role.NONE, -1, 4)],
+)
+def test_a_beacon_with_an_impossible_dkmeans_state_is_refused(
+    role: Role, head: int, cluster: int
+) -> None:
+    b = Beacon(1.0, 2.0, role, head, 3)
+    frame = wire.encode(Message(Kind.BEACON, sender=7, layer=Layer.CLUSTER, cluster=cluster,
+                                beacon=b))  # fmt: skip
+    with pytest.raises(WireError) as err:
+        wire.decode(frame)
+    assert err.value.reason == "bad_beacon"

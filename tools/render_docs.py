@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-PAGES = ("README.md", "docs/results.md", "docs/vision.md", "docs/ros.md")
+PAGES = ("README.md", "docs/results.md", "docs/vision.md", "docs/ros.md", "docs/robustness.md")
 
 BLOCK_RE = re.compile(
     r"(?P<open><!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)"
@@ -398,7 +398,36 @@ def block_features(data: Data) -> str:
     )
 
 
+def block_robustness(data: Data) -> str:
+    recs = data["robustness"]["records"]
+    defences = list(dict.fromkeys(r["defence"] for r in recs))
+    by = {(r["scenario"], r["defence"]): r for r in recs}
+    rows = []
+    for scenario in dict.fromkeys(r["scenario"] for r in recs):
+        cells = [scenario]
+        for d in defences:
+            r = by[(scenario, d)]
+            cells.append(f"{fmt(r['acc_final'], '.3f')} ({fmt(r['rounds_to_95_cfl'], 'd')})")
+        rows.append(cells)
+    head = ["scenario", *(f"{d}: acc (rounds to 95 % CFL)" for d in defences)]
+    refused = [
+        [r["scenario"], r["defence"], r["rejected"]]
+        for r in recs
+        if r["defence"] in ("checks", "key") and r["scenario"].startswith("e:")
+    ]
+    cfl = recs[0]["cfl_final"]
+    return (
+        f"Clean CFL final accuracy {fmt(cfl, '.3f')}; 95 % of it is "
+        f"{fmt(0.95 * cfl, '.3f')}.\n\n"
+        + table(head, rows)
+        + "\nRefused, by reason (the robots' inboxes and the medium, whole run):\n\n"
+        + table(("scenario", "defence", "refused"), refused)
+        + provenance(data, "robustness")
+    )
+
+
 BLOCKS: dict[str, Callable[[Data], str]] = {
+    "robustness": block_robustness,
     "swarm-round": block_swarm_round,
     "swarm-round-before": block_swarm_round_before,
     "features": block_features,

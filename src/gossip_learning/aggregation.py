@@ -8,6 +8,12 @@ Memory is fixed when the accumulator is built and does not grow with the number 
 ``S`` is a float64 vector and one float64 scratch vector holds ``n_j·w_j`` while it is added, so
 ``add`` allocates no model-sized temporaries (models are upcast before they are multiplied).
 :attr:`CumulativeFedAvg.nbytes` is what the accumulator holds.
+
+Bounded merges, in the same two vectors (O(1) model buffers): with ``max_rms`` a model whose
+root-mean-square weight ``‖w‖/√size`` is over ``max_rms`` is refused (:meth:`out_of_bound`); with
+``clip_ratio`` a model farther than ``r = clip_ratio · max(‖own‖, 1)`` from the robot's own model
+is pulled onto that sphere, ``w ← own + r·(w − own)/‖w − own‖``, before it is weighted. The
+accumulator keeps a reference to ``own``, which must not change while the step is open.
 """
 
 from __future__ import annotations
@@ -20,8 +26,13 @@ ACC_DTYPE = np.float64
 class CumulativeFedAvg:
     """One robot's accumulator: ``S`` and a scratch vector, both allocated once."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_rms: float = 0.0, clip_ratio: float = 0.0) -> None:
         self.size = size
+        self.max_norm = max_rms * float(np.sqrt(size))
+        self.clip_ratio = clip_ratio
+        self._own: np.ndarray | None = None
+        self._scale = 1.0  # max(‖own‖, 1) of the open step
+        self.clipped = 0  # models pulled onto the clip sphere so far
         self._sum = np.zeros(size, dtype=ACC_DTYPE)
         self._scratch = np.zeros(size, dtype=ACC_DTYPE)
         self._weight = 0.0
@@ -40,6 +51,9 @@ class CumulativeFedAvg:
         if weight <= 0:
             raise ValueError(f"own weight must be > 0, got {weight}")
         self._sum[...] = own  # upcast first: n·w is formed in float64
+        if self.clip_ratio:
+            self._own = own
+            self._scale = max(float(np.sqrt(self._sum @ self._sum)), 1.0)
         self._sum *= weight
         self._weight = float(weight)
         self._senders = {owner: float(weight)}
@@ -56,11 +70,31 @@ class CumulativeFedAvg:
         if weight <= 0:
             raise ValueError(f"weight must be > 0, got {weight}")
         self._scratch[...] = model  # upcast first: n·w is formed in float64
+        if self.clip_ratio:
+            self._clip()
         self._scratch *= weight
         self._sum += self._scratch
         self._weight += float(weight)
         self._senders[sender] = float(weight)
         return True
+
+    def out_of_bound(self, model: np.ndarray) -> bool:
+        """Whether ``model``'s norm is over the bound of the open step (False with no bound)."""
+        if not self.max_norm:
+            return False
+        self._scratch[...] = model
+        return not float(np.sqrt(self._scratch @ self._scratch)) <= self.max_norm
+
+    def _clip(self) -> None:
+        """Pull the model in the scratch vector to within ``clip_ratio·scale`` of the own one."""
+        assert self._own is not None
+        self._scratch -= self._own
+        dist = float(np.sqrt(self._scratch @ self._scratch))
+        radius = self.clip_ratio * self._scale
+        if dist > radius:
+            self._scratch *= radius / dist
+            self.clipped += 1
+        self._scratch += self._own
 
     @property
     def merged(self) -> int:

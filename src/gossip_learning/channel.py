@@ -172,3 +172,28 @@ def make_channel(
     else:
         inner = LogDistance(comm_range, exponent, shadowing_db, max_range)
     return BernoulliLoss(inner, loss) if loss > 0 else inner
+
+
+class GilbertElliott:
+    """Burst loss: every link is a two-state Markov chain, good (no extra loss) or bad (loss
+    ``loss``), advanced once per phase with the caller's generator. In the long run a link is bad
+    ``enter / (enter + leave)`` of the time; a bad spell lasts ``1 / leave`` phases on average.
+    Used next to a channel's independent loss, not instead of it."""
+
+    def __init__(self, n: int, enter: float, leave: float, loss: float) -> None:
+        self.enter = _check("burst_enter", enter, low=0.0, strict=False, high=1.0)
+        self.leave = _check("burst_leave", leave, low=0.0, strict=True, high=1.0)
+        self.loss = _check("burst_loss", loss, low=0.0, strict=False, high=1.0)
+        self.bad = np.zeros((n, n), dtype=bool)
+        self.keep = np.ones((n, n))  # reception factor of each link now
+
+    def step(self, rng: np.random.Generator) -> None:
+        """Advance every link one phase."""
+        u = rng.random(self.bad.shape)
+        self.bad = np.where(self.bad, u >= self.leave, u < self.enter)
+        self.keep = np.where(self.bad, 1.0 - self.loss, 1.0)
+
+    @property
+    def stationary_loss(self) -> float:
+        """Long-run share of messages the bad state drops."""
+        return self.loss * self.enter / (self.enter + self.leave)

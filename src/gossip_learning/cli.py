@@ -65,6 +65,9 @@ def _delegate(command: str, rest: list[str]) -> int:
     except GossipLearningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished experiments are in the output folder", file=sys.stderr)
+        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:

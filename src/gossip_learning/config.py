@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,14 @@ import yaml
 from gossip_learning.errors import ConfigError
 
 METHODS = ("bilayer", "flat", "cfl", "local")
+DATASETS = ("digits", "synthetic", "npz", "cifar10-mcunet")
+# Upper bounds: past these a run would exhaust memory or time (or overflow a wire field).
+MAX_ROBOTS = 100_000
+MAX_ROUNDS = 100_000
+MAX_STEPS = 1_000  # DK-means passes, gossip steps per layer (a round's slots fit the u16 step)
+MAX_EPOCHS = 10_000
+MAX_WIDTH = 65_536
+MAX_SAMPLES = 10_000_000
 
 
 def _opt(default: Any, help: str, **rules: Any) -> Any:
@@ -36,8 +45,10 @@ class ExperimentConfig:
     """What to run and where to write it."""
 
     name: str = _opt("experiment", "results sub-folder name")
-    rounds: int = _opt(20, "communication rounds", min=1)
-    seeds: list[int] = _opt([0], "one run per seed (mean ± std over seeds)", min_len=1)
+    rounds: int = _opt(20, "communication rounds", min=1, max=MAX_ROUNDS)
+    seeds: list[int] = _opt(
+        [0], "one run per seed (mean ± std over seeds)", min_len=1, min=0, max=2**32 - 1
+    )
     methods: list[str] = _opt(
         ["bilayer"], "methods to run on the same swarm", choices=METHODS, min_len=1
     )
@@ -57,7 +68,7 @@ class ExperimentConfig:
 class SwarmConfig:
     """The robots and their arena."""
 
-    num_robots: int = _opt(20, "number of robots", min=1)
+    num_robots: int = _opt(20, "number of robots", min=1, max=MAX_ROBOTS)
     area: list[float] = _opt([100.0, 100.0], "arena width and height", length=2, gt=0)
 
 
@@ -95,7 +106,7 @@ class ChannelConfig:
 class ClusteringConfig:
     """Distributed k-means (DK-means)."""
 
-    passes: int = _opt(5, "DK-means passes per round", min=1)
+    passes: int = _opt(5, "DK-means passes per round", min=1, max=MAX_STEPS)
     head_prob: float = _opt(0.2, "chance to start as a cluster head in round 1", min=0, max=1)
     min_cluster_size: int = _opt(
         3, "heads with <= this many neighbours or members step down", min=0
@@ -122,8 +133,8 @@ class GossipConfig:
     mode: str = _opt(
         "pairwise", "pairwise push-pull or one-to-many broadcast", choices=("pairwise", "broadcast")
     )
-    intra_steps: int = _opt(2, "G_intra: gossip steps inside each cluster", min=0)
-    inter_steps: int = _opt(1, "G_inter: gossip steps between clusters", min=0)
+    intra_steps: int = _opt(2, "G_intra: gossip steps inside each cluster", min=0, max=MAX_STEPS)
+    inter_steps: int = _opt(1, "G_inter: gossip steps between clusters", min=0, max=MAX_STEPS)
     inter_peers: str = _opt(
         "heads",
         "who gossips between clusters: heads, or border members too",
@@ -145,11 +156,11 @@ class LearningConfig:
     """The classifier head and local training."""
 
     head: str = _opt("mlp", "head: linear d->C or mlp d->hidden->C", choices=("linear", "mlp"))
-    hidden: list[int] = _opt([128, 64], "mlp hidden widths", min=1)
+    hidden: list[int] = _opt([128, 64], "mlp hidden widths", min=1, max=MAX_WIDTH)
     lr: float = _opt(1e-3, "learning rate", gt=0)
     weight_decay: float = _opt(1e-5, "L2 weight decay", min=0)
-    epochs: int = _opt(2, "local epochs per round", min=0)
-    batch_size: int = _opt(128, "minibatch size", min=1)
+    epochs: int = _opt(2, "local epochs per round", min=0, max=MAX_EPOCHS)
+    batch_size: int = _opt(128, "minibatch size", min=1, max=MAX_SAMPLES)
     optimizer: str = _opt("adam", "fresh optimiser each round", choices=("adam", "sgd"))
     trainer: str = _opt(
         "numpy",
@@ -162,14 +173,14 @@ class LearningConfig:
         "initial head: one fleet-wide seed, or one per robot",
         choices=("shared", "per_robot"),
     )
-    init_seed: int = _opt(0, "seed of the shared initial head", min=0)
+    init_seed: int = _opt(0, "seed of the shared initial head", min=0, max=2**32 - 1)
 
 
 @dataclass
 class DataConfig:
     """Dataset, partition and evaluation."""
 
-    dataset: str = _opt("digits", "digits, synthetic, npz, cifar10-mcunet")
+    dataset: str = _opt("digits", "digits, synthetic, npz, cifar10-mcunet or a registered dataset")
     params: dict[str, Any] = _opt({}, "dataset-specific parameters")
     partition: str = _opt("iid", "split across robots", choices=("iid", "dirichlet"))
     alpha: float = _opt(0.5, "dirichlet concentration (smaller = more skewed)", gt=0)
@@ -179,7 +190,9 @@ class DataConfig:
         "feature standardisation: none, global (train statistics), local (per robot)",
         choices=("none", "global", "local"),
     )
-    eval_subset: int = _opt(0, "evaluate on this many random test samples (0 = all)", min=0)
+    eval_subset: int = _opt(
+        0, "evaluate on this many random test samples (0 = all)", min=0, max=MAX_SAMPLES
+    )
 
 
 @dataclass
@@ -190,6 +203,77 @@ class TimingConfig:
     train_phase_s: float = _opt(3.0, "local training", gt=0)
     gossip_phase_s: float = _opt(0.5, "each gossip sub-phase", gt=0)
     end_phase_s: float = _opt(0.5, "end of round (status, evaluation)", gt=0)
+
+
+ATTACKS = (
+    "none", "head_hijack", "handover", "fake_head", "dominate", "overflow", "impersonate",
+    "propose_flood", "foreign_fleet",
+)  # fmt: skip
+
+
+@dataclass
+class DefenceConfig:
+    """What a robot refuses, and how hard a merged model may pull (see docs/robustness.md)."""
+
+    checks: bool = _opt(
+        True,
+        "protocol checks that need no key: head models and hand-overs only from the known head, "
+        "models and proposals only from robots in the neighbour table, sample counts bounded, "
+        "one proposal per sender and step (false = the unchecked protocol, for comparisons)",
+    )
+    max_samples: int = _opt(
+        1_000_000, "refuse models whose sender claims more training samples", min=1
+    )
+    max_rms: float = _opt(
+        1000.0, "refuse models whose root-mean-square weight is over this (0 = off)", min=0
+    )
+    clip_ratio: float = _opt(
+        0.0,
+        "clip a merged model's distance from the own model to this multiple of max(own model "
+        "norm, 1) before it is weighted (0 = off)",
+        min=0,
+    )
+    fleet_key: str = _opt(
+        "",
+        "shared fleet key (any text, >= 16 characters); set: every frame is authenticated "
+        "(wire version 2), frames without a valid tag are refused; empty: version-1 frames",
+    )
+    fleet_id: int = _opt(0, "fleet/experiment id carried by authenticated frames", min=0,
+                         max=2**32 - 1)  # fmt: skip
+    replay_window: int = _opt(
+        64, "authenticated frames: how far behind a sender's newest counter a frame may be",
+        min=1, max=4096,
+    )  # fmt: skip
+
+
+@dataclass
+class FaultsConfig:
+    """Faults the simulator injects (seeded from the run's seed; all off by default)."""
+
+    crash_prob: float = _opt(0.0, "chance per round that a running robot crashes", min=0, max=1)
+    crash_rounds: int = _opt(3, "rounds a crashed robot stays down before it rejoins", min=1,
+                             max=MAX_ROUNDS)  # fmt: skip
+    rejoin: str = _opt(
+        "keep", "a rejoining robot keeps its model or restarts from the initial head",
+        choices=("keep", "reset"),
+    )  # fmt: skip
+    offline_fraction: float = _opt(
+        0.0, "fraction of the running robots switched off for one round, drawn each round",
+        min=0, max=1,
+    )  # fmt: skip
+    partition_rounds: list[int] = _opt(
+        [], "[first, last] rounds the arena is cut into a left and a right half (empty = never)",
+        min=1, max=MAX_ROUNDS,
+    )  # fmt: skip
+    burst_enter: float = _opt(
+        0.0, "Gilbert-Elliott burst loss: chance per phase a link goes bad (0 = off)", min=0, max=1
+    )
+    burst_leave: float = _opt(0.3, "Gilbert-Elliott: chance per phase a bad link recovers",
+                              gt=0, max=1)  # fmt: skip
+    burst_loss: float = _opt(1.0, "Gilbert-Elliott: loss probability on a bad link", min=0,
+                             max=1)  # fmt: skip
+    rogues: int = _opt(0, "rogue radios placed among the robots", min=0, max=1000)
+    rogue_attack: str = _opt("none", "what the rogues do", choices=ATTACKS)
 
 
 @dataclass
@@ -205,6 +289,8 @@ class Config:
     learning: LearningConfig = field(default_factory=LearningConfig)
     data: DataConfig = field(default_factory=DataConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)
+    defence: DefenceConfig = field(default_factory=DefenceConfig)
+    faults: FaultsConfig = field(default_factory=FaultsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (what a YAML snapshot holds)."""
@@ -231,6 +317,8 @@ def _check_scalar(key: str, value: Any, typ: Any, meta: dict[str, Any]) -> Any:
         value = float(value)
     elif typ is str and not isinstance(value, str):
         raise ConfigError(key, f"expected a string, got {value!r}")
+    if typ is float and not math.isfinite(value):
+        raise ConfigError(key, f"must be a finite number, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(key, f"{value!r} is not allowed; allowed: {', '.join(meta['choices'])}")
     if "min" in meta and value < meta["min"]:
@@ -278,7 +366,30 @@ def _build_section(section: str, cls: type, raw: Any) -> Any:
     return cls(**values)
 
 
+def _known_datasets() -> list[str]:
+    from gossip_learning.datasets import available_datasets  # numpy only, no torch
+
+    return sorted({*DATASETS, *available_datasets()})
+
+
+def _check_params(params: dict[str, Any], key: str = "data.params") -> None:
+    for name, value in params.items():
+        sub = f"{key}.{name}"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(sub, f"must be a finite number, got {value!r}")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAMPLES:
+            raise ConfigError(sub, f"must be at most {MAX_SAMPLES} in size, got {value!r}")
+        if isinstance(value, dict):
+            _check_params(value, sub)
+
+
 def _cross_checks(cfg: Config) -> None:
+    known = _known_datasets()
+    if cfg.data.dataset not in known:
+        raise ConfigError(
+            "data.dataset", f"unknown dataset {cfg.data.dataset!r}; allowed: {', '.join(known)}"
+        )
+    _check_params(cfg.data.params)
     if cfg.mobility.speed_min > cfg.mobility.speed_max:
         raise ConfigError("mobility.speed_min", "must be <= mobility.speed_max")
     if cfg.data.dataset == "npz" and "path" not in cfg.data.params:
@@ -286,6 +397,14 @@ def _cross_checks(cfg: Config) -> None:
     if not cfg.learning.hidden and cfg.learning.head == "mlp":
         raise ConfigError("learning.hidden", "an mlp head needs at least one hidden width")
     n = cfg.experiment.rounds
+    part = cfg.faults.partition_rounds
+    if part and (len(part) != 2 or part[0] > part[1]):
+        raise ConfigError("faults.partition_rounds", f"expected [first, last], got {part}")
+    key = cfg.defence.fleet_key
+    if key and len(key) < 16:
+        raise ConfigError("defence.fleet_key", "use at least 16 characters (or empty: no key)")
+    if cfg.faults.rogues and cfg.faults.rogue_attack == "none":
+        raise ConfigError("faults.rogue_attack", "rogues are set: name what they do")
     for i, r in enumerate(cfg.experiment.map_rounds):
         if r == 0 or r > n or r < -n:
             raise ConfigError(
@@ -343,13 +462,36 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return out
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key written twice in one mapping."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            mark = key_node.start_mark
+            raise ConfigError(
+                str(key), f"written twice in one mapping (line {mark.line + 1}): keep one"
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _mapping_without_duplicates,
+)
+
+
 def load_raw(path: str | Path) -> dict[str, Any]:
     """Read a YAML file into a dict, with clear errors for a missing or malformed file."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError("<file>", f"config file {str(p)!r} does not exist")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise ConfigError("<file>", f"{p} is not valid YAML: {exc}") from exc
     if raw is None:

@@ -19,6 +19,8 @@ import numpy as np
 
 from gossip_learning.errors import ConfigError, DataError
 
+MAX_ELEMENTS = 500_000_000  # numbers in one generated split (2 GB of float32)
+
 __all__ = [
     "STANDARDIZE_MODES",
     "Dataset",
@@ -147,6 +149,12 @@ def make_synthetic(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ConfigError(f"data.{key}", f"must be an integer >= {low}, got {value!r}")
+    for key, rows in (("num_train", num_train), ("num_test", num_test)):
+        if rows * dim > MAX_ELEMENTS:
+            raise ConfigError(
+                f"data.{key}",
+                f"{rows} samples x {dim} features is over {MAX_ELEMENTS:,} numbers: use fewer",
+            )
     if not np.isfinite(separation) or separation < 0:
         raise ConfigError("data.separation", f"must be a finite number >= 0, got {separation!r}")
     rng = np.random.default_rng(seed)

@@ -23,4 +23,15 @@ class DataError(GossipLearningError, ValueError):
 
 
 class WireError(GossipLearningError, ValueError):
-    """A message on the wire is corrupt, truncated, foreign or of an unsupported version."""
+    """A message on the wire is corrupt, truncated, foreign or of an unsupported version.
+
+    ``reason`` is a short name for the counters (``crc``, ``foreign``, ``non_finite``, ...).
+    """
+
+    def __init__(self, message: str, reason: str = "undecodable") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class OutputError(GossipLearningError, ValueError):
+    """A results folder cannot be written (a file is in the way, or no permission)."""

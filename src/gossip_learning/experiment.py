@@ -15,14 +15,19 @@ from typing import Any
 import numpy as np
 
 from gossip_learning import graph_metrics as gm
+from gossip_learning.auth import FleetAuth
 from gossip_learning.baselines import CflServer
+from gossip_learning.channel import GilbertElliott
 from gossip_learning.config import Config
 from gossip_learning.datasets import Dataset
 from gossip_learning.driver import RoundDriver
+from gossip_learning.faults import FaultPlan, Rogue, RoundFaults
 from gossip_learning.learner import evaluate, fold_standardizer
+from gossip_learning.messages import Message
 from gossip_learning.plan import (
     SwarmPlan,
     channel_for,
+    fleet_auth,
     load_data,
     mobility_for,
     trainer_for,
@@ -32,6 +37,7 @@ from gossip_learning.recorder import METRIC_COLUMNS, Recorder
 from gossip_learning.schedule import Phase, PhaseKind, build_schedule
 from gossip_learning.training import BatchedTrainer
 from gossip_learning.transports.inprocess import InProcessNetwork
+from gossip_learning.wire import encode
 
 Log = Callable[[str], None]
 
@@ -62,9 +68,20 @@ class Swarm:
         self.plan = plan
         self.cfg, self.method, self.seed, self.data = cfg, method, seed, data
         n = cfg.swarm.num_robots
+        self.n = n
         self.positions = plan.positions
         self.mobility = mobility_for(cfg, plan.positions, plan.mobility_rng)
-        self.network = InProcessNetwork(n, channel_for(cfg), plan.channel_rng)
+        fc = cfg.faults
+        fault_ss, rogue_ss, burst_ss = np.random.SeedSequence([seed, 0xFA17]).spawn(3)
+        auth = fleet_auth(cfg)
+        self.network = InProcessNetwork(n + fc.rogues, channel_for(cfg), plan.channel_rng, auth)
+        if fc.burst_enter > 0:
+            self.network.burst = GilbertElliott(
+                n + fc.rogues, fc.burst_enter, fc.burst_leave, fc.burst_loss
+            )
+            self.network.burst_rng = np.random.default_rng(burst_ss)
+        self.faults = FaultPlan(fc, n, np.random.default_rng(fault_ss))
+        self._faulty = bool(fc.crash_prob or fc.offline_fraction or fc.partition_rounds)
         self.label_histograms = plan.label_histograms
         self.samples = plan.samples
         self.spec = plan.spec
@@ -81,6 +98,14 @@ class Swarm:
                 self.trainer.port(i),
             )
             for i in range(n)
+        ]  # fmt: skip
+        rogue_rng = np.random.default_rng(rogue_ss)
+        area = np.asarray(cfg.swarm.area, dtype=np.float64)
+        self.rogue_positions = rogue_rng.uniform(0.25, 0.75, (fc.rogues, 2)) * area
+        self.rogues = [
+            Rogue(n + k, fc.rogue_attack, self.network, settings.num_params,
+                  settings.model_version, rogue_rng, _rogue_encoder(cfg))
+            for k in range(fc.rogues)
         ]  # fmt: skip
         self.server = CflServer(self.samples) if method == "cfl" else None
         self.driver = RoundDriver(
@@ -102,6 +127,26 @@ class Swarm:
         self._spread_before = gm.consensus_distance(trained)
         if self.server is not None:
             self.server.aggregate(self.agents, trained)
+
+    def _apply_faults(self, r: int) -> np.ndarray:
+        """Draw round ``r``'s faults and set the medium (positions, cut links) and the robots
+        that run this round; return which robots are down."""
+        n = self.n
+        faults = self.faults.round(r) if self._faulty else RoundFaults(np.zeros(n, dtype=bool))
+        if self.cfg.faults.rejoin == "reset":
+            for i in faults.rejoined:
+                self.agents[i].adopt(self.plan.initial_params(i), reboot=True)
+        positions = np.vstack([self.positions, self.rogue_positions])
+        cut = None
+        if self._faulty:
+            down = np.concatenate([faults.down, np.zeros(len(self.rogues), dtype=bool)])
+            cut = FaultPlan.cut(down, positions, self.cfg.swarm.area[0], faults.partitioned)
+        self.network.set_positions(positions, cut)
+        self.driver.agents = [*self.rogues, *(a for a in self.agents if not faults.down[a.id])]  # type: ignore[list-item]
+        for a in self.agents:
+            if faults.down[a.id]:
+                a.begin_round(r)  # off: no phases, but its round number moves on
+        return faults.down
 
     def evaluate(self) -> tuple[np.ndarray, np.ndarray]:
         """Accuracy and loss of every robot's model on the evaluation set."""
@@ -125,12 +170,14 @@ class Swarm:
         r = self.round
         t0 = time.perf_counter()
         self.positions = self.mobility.step(1.0) if r > 1 else self.mobility.positions.copy()
-        self.network.set_positions(self.positions)
+        down = self._apply_faults(r)
         self.network.time = float(r)
         for a in self.agents:
             a.set_position(*self.positions[a.id])
         t_move = time.perf_counter() - t0
         before = self.network.stats.as_dict()
+        rogue_before = sum(rg.sent for rg in self.rogues)
+        wire_before = dict(self.network.stats.reasons)
         self.driver.run_round(r)
         t = time.perf_counter()
         acc, loss = self.evaluate()
@@ -138,13 +185,16 @@ class Swarm:
         t_eval = time.perf_counter() - t
         after = self.network.stats.as_dict()
         reports = [a.report() for a in self.agents]
-        in_range = self.network.in_range()
+        in_range = self.network.in_range()[: self.n, : self.n]
         times = {**self.driver.times, "move": t_move, "eval": t_eval}
         times["round"] = time.perf_counter() - t0
         row = self.recorder.row(
             reports, acc, loss, models, in_range,
             {k: after[k] - before[k] for k in after}, self._spread_before, times,
         )  # fmt: skip
+        row["robots_down"] = int(down.sum())
+        row["rogue_frames"] = sum(rg.sent for rg in self.rogues) - rogue_before
+        row["transport_rejected_by"] = _delta(self.network.stats.reasons, wire_before)
         snap = self.recorder.snapshot(
             reports, in_range, self.cfg.swarm.area, self.cfg.channel.comm_range
         )
@@ -166,6 +216,22 @@ def run_one(
         if log is not None:
             log(format_row(row, cfg.experiment.rounds))
     return result
+
+
+def _rogue_encoder(cfg: Config) -> Callable[[Message], bytes]:
+    """How a rogue makes frames: unauthenticated, or (a foreign fleet's robot, when this fleet
+    has a key) sealed with another fleet's key and id."""
+    d = cfg.defence
+    if cfg.faults.rogue_attack == "foreign_fleet" and d.fleet_key:
+        other = FleetAuth(d.fleet_key + "/other fleet", d.fleet_id + 1, d.replay_window)
+        return lambda msg: encode(msg, other)
+    return encode
+
+
+def _delta(now: dict[str, int], before: dict[str, int]) -> str:
+    """``reason=count;...`` of the counts that grew since ``before``."""
+    grown = {k: v - before.get(k, 0) for k, v in sorted(now.items())}
+    return ";".join(f"{k}={v}" for k, v in grown.items() if v)
 
 
 def format_row(row: dict[str, Any], rounds: int) -> str:

@@ -61,9 +61,10 @@ DTYPE_NAMES = {"f32": DType.F32, "f16": DType.F16, "int8": DType.I8}
 class Beacon:
     """A robot's pose and DK-means state as its neighbours hear it.
 
-    ``id`` and ``cluster`` repeat the sender and cluster of the message that carried the beacon
-    (the decoder fills them in from the header), so a heard beacon is a complete neighbour-table
-    entry: one decoded beacon can be shared by every robot that hears it.
+    ``id``, ``cluster`` and ``samples`` repeat the sender, cluster and sample count of the
+    message that carried the beacon (the decoder fills them in from the header), so a heard
+    beacon is a complete neighbour-table entry: one decoded beacon can be shared by every robot
+    that hears it.
     """
 
     x: float
@@ -74,6 +75,7 @@ class Beacon:
     label_dist: tuple[float, ...] = ()
     id: int = field(default=-1, compare=False)
     cluster: int = field(default=NO_CLUSTER, compare=False)
+    samples: int = field(default=0, compare=False)  # the sample count its frame declared
 
 
 @dataclass(frozen=True, slots=True)

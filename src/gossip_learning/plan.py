@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gossip_learning.auth import FleetAuth
 from gossip_learning.channel import Channel, make_channel
 from gossip_learning.config import Config
 from gossip_learning.datasets import (
@@ -77,6 +78,12 @@ def channel_for(cfg: Config) -> Channel:
     )
 
 
+def fleet_auth(cfg: Config) -> FleetAuth | None:
+    """The fleet key's sealer/opener (``defence.fleet_key``), or None for version-1 frames."""
+    d = cfg.defence
+    return FleetAuth(d.fleet_key, d.fleet_id, d.replay_window) if d.fleet_key else None
+
+
 def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -> MobilityModel:
     """The mobility model the config asks for, starting at ``positions``."""
     mob = cfg.mobility
@@ -131,6 +138,7 @@ class SwarmPlan:
             comm_range=self.cfg.channel.comm_range,
             model_version=self.spec.version(),
             num_params=self.spec.num_params(),
+            defence=self.cfg.defence,
         )
 
     def initial_params(self, robot_id: int) -> np.ndarray:

@@ -25,7 +25,8 @@ METRIC_COLUMNS = [
     "bytes_sent", "msgs_delivered", "msgs_dropped", "msgs_rejected", "spectral_gap_comm",
     "spectral_gap_mix", "mix_reach", "gossip_contraction", "pairs_matched", "pairs_matched_inter",
     "peak_model_bytes", "peak_model_buffers", "time_move", "time_cluster", "time_train",
-    "time_gossip", "time_eval", "time_round",
+    "time_gossip", "time_eval", "time_round", "rejected_by", "transport_rejected_by",
+    "robots_down", "rogue_frames",
 ]  # fmt: skip
 TRAFFIC = ("sent", "bytes_sent", "delivered", "dropped", "rejected")
 
@@ -67,6 +68,14 @@ def mixing_matrix(reports: Sequence[RoundReport]) -> np.ndarray:
     return total
 
 
+def _sum_reasons(reports: Sequence[RoundReport]) -> dict[str, int]:
+    total: dict[str, int] = defaultdict(int)
+    for r in reports:
+        for k, v in r.rejected.items():
+            total[k] += v
+    return dict(total)
+
+
 class Recorder:
     """Turns each round's reports into a metrics row; remembers membership to count churn."""
 
@@ -77,6 +86,7 @@ class Recorder:
         self._cluster: dict[int, int] = {}
         self._head: dict[int, bool] = {}
         self._rejected: dict[int, int] = {}
+        self._reasons: dict[str, int] = {}  # robots' refusals by reason, summed, so far
 
     @staticmethod
     def _key(r: RoundReport) -> int:
@@ -97,6 +107,7 @@ class Recorder:
         """Remember the state before round 1 (so round 1 counts only its own changes)."""
         self._churn(reports)
         self._rejected = {r.id: sum(r.rejected.values()) for r in reports}
+        self._reasons = _sum_reasons(reports)
 
     def row(
         self,
@@ -135,6 +146,13 @@ class Recorder:
             refused += total - self._rejected.get(r.id, 0)
             self._rejected[r.id] = total
         traffic = {**traffic, "rejected": traffic.get("rejected", 0) + refused}
+        reasons = _sum_reasons(reports)
+        by_reason = ";".join(
+            f"{k}={v - self._reasons.get(k, 0)}"
+            for k, v in sorted(reasons.items())
+            if v > self._reasons.get(k, 0)
+        )
+        self._reasons = reasons
         return {
             "method": self.method,
             "seed": self.seed,
@@ -169,6 +187,7 @@ class Recorder:
             "peak_model_buffers": peak / model_bytes if model_bytes else math.nan,
             **{f"time_{k}": (times or {}).get(k, 0.0) for k in
                ("move", "cluster", "train", "gossip", "eval", "round")},
+            "rejected_by": by_reason,
         }  # fmt: skip
 
     def snapshot(

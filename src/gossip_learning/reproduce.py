@@ -22,7 +22,7 @@ from typing import Any
 from gossip_learning import atomic, plots
 from gossip_learning.config import Config, load_config
 from gossip_learning.provenance import run_info
-from gossip_learning.results import load_results, run_experiment, summarise
+from gossip_learning.results import check_writable, load_results, run_experiment, summarise
 
 
 def _config_dir() -> Path:
@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for e in exps:  # fail on a bad config before any work
         _config(e, args.overrides)
-    out = Path(args.out)
+    out = check_writable(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     if args.jobs > 1:

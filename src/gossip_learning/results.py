@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -20,12 +21,27 @@ import numpy as np
 
 from gossip_learning import atomic, plots
 from gossip_learning.config import Config, dump_config
-from gossip_learning.errors import GossipLearningError
+from gossip_learning.errors import GossipLearningError, OutputError
 from gossip_learning.experiment import METRIC_COLUMNS, RunResult, run_one
 from gossip_learning.plan import SwarmPlan, load_data
 from gossip_learning.provenance import run_info
 
 Row = dict[str, Any]
+
+
+def check_writable(folder: str | Path, what: str = "--out") -> Path:
+    """Raise :class:`OutputError` unless ``folder`` is, or can be made, a writable folder."""
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {str(path)!r} is a file, not a folder: name a folder")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{what} {str(path)!r}: {str(probe)!r} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {str(path)!r}: folder {str(probe)!r} is not writable")
+    return path
 
 
 def make_results_dir(cfg: Config, out: str | Path | None) -> Path:
@@ -55,6 +71,9 @@ def write_metrics_csv(path: Path, rows: Iterable[Row]) -> None:
     atomic.write_text(path, buf.getvalue())
 
 
+TEXT_COLUMNS = ("method", "rejected_by", "transport_rejected_by")
+
+
 def read_metrics_csv(path: Path) -> list[Row]:
     """Rows of a metrics.csv, numbers parsed."""
     if not path.is_file():
@@ -64,8 +83,8 @@ def read_metrics_csv(path: Path) -> list[Row]:
         for raw in csv.DictReader(fh):
             row: Row = {}
             for k, v in raw.items():
-                if k == "method":
-                    row[k] = v
+                if k in TEXT_COLUMNS:
+                    row[k] = v or ""
                 elif k in ("seed", "round"):
                     row[k] = int(v)
                 else:
@@ -211,6 +230,10 @@ def run_experiment(
 ) -> Path:
     """Run every (method, seed) of ``cfg`` and write the results folder; return its path.
     ``command`` (the command line that asked for the run) goes into ``run_info.json``."""
+    if out is not None:
+        check_writable(out)
+    else:
+        check_writable(cfg.experiment.out_dir, "experiment.out_dir")
     data = load_data(cfg)
     for seed in cfg.experiment.seeds:  # fail on an impossible swarm before writing anything
         SwarmPlan(cfg, seed, data)

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from gossip_learning.auth import FleetAuth
 from gossip_learning.errors import WireError
 from gossip_learning.messages import (
     BROADCAST,
@@ -42,6 +44,7 @@ __all__ = [
     "OVERHEAD",
     "Beacon",
     "DType",
+    "FleetAuth",
     "Frame",
     "Kind",
     "Layer",
@@ -63,6 +66,8 @@ _BEACON = struct.Struct("<ffBiiHH")
 HEADER_SIZE = _HEADER.size
 OVERHEAD = HEADER_SIZE + _CRC.size
 MAX_FRAME = 16 * 1024 * 1024
+MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
+EMPTY_KINDS = (Kind.HANDOVER, Kind.PROPOSE)
 
 
 def _encode_model(model: np.ndarray, dtype: DType) -> tuple[bytes, float]:
@@ -70,13 +75,14 @@ def _encode_model(model: np.ndarray, dtype: DType) -> tuple[bytes, float]:
     if dtype == DType.F32:
         return vec.astype("<f4").tobytes(), 1.0
     if dtype == DType.F16:
-        return vec.astype("<f2").tobytes(), 1.0
+        with np.errstate(over="ignore"):  # out of fp16 range: inf on the wire, refused there
+            return vec.astype("<f2").tobytes(), 1.0
     if dtype == DType.I8:
         peak = float(np.max(np.abs(vec))) if vec.size else 0.0
         scale = peak / 127.0 if peak > 0 else 1.0
         q = np.clip(np.rint(vec / scale), -127, 127).astype(np.int8)
         return q.tobytes(), scale
-    raise WireError(f"cannot encode a model with dtype {dtype!r}")
+    raise WireError(f"cannot encode a model with dtype {dtype!r}", "bad_dtype")
 
 
 def _decode_model(payload: bytes, dtype: DType, scale: float) -> np.ndarray:
@@ -87,30 +93,34 @@ def _decode_model(payload: bytes, dtype: DType, scale: float) -> np.ndarray:
     elif dtype == DType.I8:
         width, np_type = 1, "i1"
     else:
-        raise WireError(f"unknown model dtype code {int(dtype)}")
+        raise WireError(f"unknown model dtype code {int(dtype)}", "bad_dtype")
     if len(payload) % width:
         raise WireError(
-            f"model payload of {len(payload)} bytes is not a whole number of {dtype.name}"
+            f"model payload of {len(payload)} bytes is not a whole number of {dtype.name}",
+            "bad_length",
         )
     vec = np.frombuffer(payload, dtype=np_type).astype(np.float32)
     if dtype == DType.I8:
         if not np.isfinite(scale) or scale <= 0:
-            raise WireError(f"int8 model with invalid scale {scale}")
-        vec *= np.float32(scale)
+            raise WireError(f"int8 model with invalid scale {scale}", "non_finite")
+        with np.errstate(over="ignore"):
+            vec *= np.float32(scale)
+    if not np.isfinite(vec).all():
+        raise WireError("model carries non-finite numbers (inf or NaN)", "non_finite")
     return vec
 
 
 def _encode_payload(msg: Message) -> tuple[bytes, DType, float]:
     if msg.kind == Kind.BEACON:
         if msg.beacon is None:
-            raise WireError("a BEACON message needs a beacon")
+            raise WireError("a BEACON message needs a beacon", "bad_beacon")
         b = msg.beacon
         head = _BEACON.pack(b.x, b.y, int(b.role), b.head, 0, b.neighbours, len(b.label_dist))
         dist = np.asarray(b.label_dist, dtype="<f4").tobytes()
         return head + dist, DType.NONE, 1.0
     if msg.kind in (Kind.ACCEPT, Kind.REPLY, Kind.MODEL):
         if msg.model is None:
-            raise WireError(f"a {msg.kind.name} message needs a model")
+            raise WireError(f"a {msg.kind.name} message needs a model", "bad_model")
         data, scale = _encode_model(msg.model, msg.dtype)
         return data, msg.dtype, scale
     if msg.kind == Kind.STATUS:
@@ -148,6 +158,12 @@ def encode_frames(msg: Message, max_payload: int = 0) -> list[bytes]:
     """Encode ``msg`` as one frame, or as chunks of at most ``max_payload`` payload bytes."""
     try:
         payload, dtype, scale = _encode_payload(msg)
+        if min(len(payload), max_payload if max_payload > 0 else MAX_FRAME) + OVERHEAD > MAX_FRAME:
+            raise WireError(
+                f"a frame of {len(payload)} payload bytes is over MAX_FRAME ({MAX_FRAME}): "
+                "send it in chunks",
+                "too_long",
+            )
         if max_payload <= 0 or len(payload) <= max_payload:
             return [_frame(msg, dtype, scale, 0, 1, payload)]
         pieces = [payload[i : i + max_payload] for i in range(0, len(payload), max_payload)]
@@ -158,9 +174,10 @@ def encode_frames(msg: Message, max_payload: int = 0) -> list[bytes]:
         raise WireError(f"field out of range for the wire format: {exc}") from exc
 
 
-def encode(msg: Message) -> bytes:
-    """Encode ``msg`` as a single frame."""
-    return encode_frames(msg)[0]
+def encode(msg: Message, auth: FleetAuth | None = None) -> bytes:
+    """Encode ``msg`` as a single frame; with ``auth``, an authenticated (version-2) one."""
+    frame = encode_frames(msg)[0]
+    return frame if auth is None else auth.seal(frame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,28 +202,50 @@ class Frame:
 
 def parse_frame(data: bytes | bytearray | memoryview) -> Frame:
     """Check magic, version, length and CRC of one frame; raise :class:`WireError` if bad."""
+    if len(data) > MAX_FRAME:
+        raise WireError(f"frame of {len(data)} bytes is over MAX_FRAME ({MAX_FRAME})", "too_long")
     raw = bytes(data)
     if len(raw) < OVERHEAD:
-        raise WireError(f"frame of {len(raw)} bytes is shorter than the {OVERHEAD}-byte envelope")
+        raise WireError(
+            f"frame of {len(raw)} bytes is shorter than the {OVERHEAD}-byte envelope", "too_short"
+        )
     if raw[:2] != MAGIC:
-        raise WireError(f"foreign frame: magic {raw[:2]!r}, expected {MAGIC!r}")
+        raise WireError(f"foreign frame: magic {raw[:2]!r}, expected {MAGIC!r}", "foreign")
     fields = _HEADER.unpack_from(raw, 0)
     version = fields[1]
     if version != VERSION:
-        raise WireError(f"unsupported wire version {version} (this build speaks {VERSION})")
+        raise WireError(
+            f"unsupported wire version {version} (this build speaks {VERSION})", "version"
+        )
     payload_len = fields[16]
     if len(raw) != OVERHEAD + payload_len:
-        raise WireError(f"frame length {len(raw)} does not match payload length {payload_len}")
+        raise WireError(
+            f"frame length {len(raw)} does not match payload length {payload_len}", "bad_length"
+        )
     (crc,) = _CRC.unpack_from(raw, HEADER_SIZE + payload_len)
     if zlib.crc32(raw[: HEADER_SIZE + payload_len]) != crc:
-        raise WireError("CRC mismatch: frame corrupted in transit")
+        raise WireError("CRC mismatch: frame corrupted in transit", "crc")
+    return _checked_header(fields, raw[HEADER_SIZE : HEADER_SIZE + payload_len])
+
+
+def _checked_header(fields: tuple[Any, ...], payload: bytes) -> Frame:
+    """The header rules past the envelope: known codes, reserved bits clear, chunk numbering,
+    a payload only where the kind has one and a model encoding only on model kinds."""
     try:
         kind, layer, dtype = Kind(fields[2]), Layer(fields[3]), DType(fields[4])
     except ValueError as exc:
-        raise WireError(f"unknown code in header: {exc}") from exc
+        raise WireError(f"unknown code in header: {exc}", "unknown_code") from exc
+    if fields[5] != 0:
+        raise WireError(f"reserved flags 0x{fields[5]:04x} set (must be 0)", "reserved_flags")
     index, count = fields[10], fields[11]
     if count < 1 or index >= count:
-        raise WireError(f"bad chunk numbering {index}/{count}")
+        raise WireError(f"bad chunk numbering {index}/{count}", "bad_chunk")
+    if kind in EMPTY_KINDS and payload:
+        raise WireError(
+            f"{kind.name} carries no payload, got {len(payload)} bytes", "unexpected_payload"
+        )
+    if (kind in MODEL_KINDS) != (dtype != DType.NONE):
+        raise WireError(f"{kind.name} with model encoding {dtype.name}", "bad_dtype")
     return Frame(
         kind=kind,
         layer=layer,
@@ -221,8 +260,25 @@ def parse_frame(data: bytes | bytearray | memoryview) -> Frame:
         samples=fields[13],
         model_version=fields[14],
         scale=fields[15],
-        payload=raw[HEADER_SIZE : HEADER_SIZE + payload_len],
+        payload=payload,
     )
+
+
+def _check_roles(role: Role, head: int, frame: Frame) -> None:
+    """A beacon's DK-means state must be one DK-means can be in: a head heads itself and a
+    cluster, a member is in a cluster, a robot in no cluster has no cluster id."""
+    if role == Role.HEAD:
+        ok = head == frame.sender and frame.cluster != NO_CLUSTER
+    elif role == Role.MEMBER:
+        ok = frame.cluster != NO_CLUSTER
+    else:
+        ok = frame.cluster == NO_CLUSTER
+    if not ok:
+        raise WireError(
+            f"beacon of robot {frame.sender}: role {role.name} with head {head} and cluster "
+            f"{frame.cluster} is not a DK-means state",
+            "bad_beacon",
+        )
 
 
 def _message_from(frame: Frame, payload: bytes) -> Message:
@@ -231,17 +287,20 @@ def _message_from(frame: Frame, payload: bytes) -> Message:
     text = ""
     if frame.kind == Kind.BEACON:
         if len(payload) < _BEACON.size:
-            raise WireError(f"beacon payload of {len(payload)} bytes is too short")
+            raise WireError(f"beacon payload of {len(payload)} bytes is too short", "bad_beacon")
         x, y, role, head, _, neighbours, num_classes = _BEACON.unpack_from(payload, 0)
         if len(payload) != _BEACON.size + 4 * num_classes:
-            raise WireError("beacon label distribution length does not match its count")
+            raise WireError(
+                "beacon label distribution length does not match its count", "bad_beacon"
+            )
         dist = np.frombuffer(payload, dtype="<f4", offset=_BEACON.size, count=num_classes)
         if not (np.isfinite(x) and np.isfinite(y) and np.all(np.isfinite(dist))):
-            raise WireError("beacon carries non-finite numbers")
+            raise WireError("beacon carries non-finite numbers", "non_finite")
         try:
             role_v = Role(role)
         except ValueError as exc:
-            raise WireError(f"unknown role code {role}") from exc
+            raise WireError(f"unknown role code {role}", "bad_beacon") from exc
+        _check_roles(role_v, head, frame)
         beacon = Beacon(
             float(x),
             float(y),
@@ -251,6 +310,7 @@ def _message_from(frame: Frame, payload: bytes) -> Message:
             tuple(float(v) for v in dist),
             id=frame.sender,
             cluster=frame.cluster,
+            samples=frame.samples,
         )
     elif frame.kind in (Kind.ACCEPT, Kind.REPLY, Kind.MODEL):
         model = _decode_model(payload, frame.dtype, frame.scale)
@@ -258,7 +318,7 @@ def _message_from(frame: Frame, payload: bytes) -> Message:
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise WireError("status payload is not UTF-8") from exc
+            raise WireError("status payload is not UTF-8", "bad_status") from exc
     return Message(
         kind=frame.kind,
         sender=frame.sender,
@@ -276,11 +336,12 @@ def _message_from(frame: Frame, payload: bytes) -> Message:
     )
 
 
-def decode(data: bytes | bytearray | memoryview) -> Message:
-    """Decode a single-chunk frame into a :class:`Message`; raise :class:`WireError` if bad."""
-    frame = parse_frame(data)
+def decode(data: bytes | bytearray | memoryview, auth: FleetAuth | None = None) -> Message:
+    """Decode a single-chunk frame into a :class:`Message`; raise :class:`WireError` if bad.
+    With ``auth`` only authenticated (version-2) frames of its fleet are accepted."""
+    frame = parse_frame(data if auth is None else auth.open(data))
     if frame.chunk_count != 1:
-        raise WireError("frame is one chunk of several: feed it to a Reassembler")
+        raise WireError("frame is one chunk of several: feed it to a Reassembler", "chunk")
     return _message_from(frame, frame.payload)
 
 
@@ -299,11 +360,11 @@ class Reassembler:
         key = (frame.sender, int(frame.kind), frame.round, frame.step, int(frame.layer))
         parts = self._pending.setdefault(key, {})
         first = next(iter(parts.values()), None)
-        if first is not None and (
-            first.chunk_count != frame.chunk_count or first.model_version != frame.model_version
+        if first is not None and replace(first, chunk_index=0, payload=b"") != replace(
+            frame, chunk_index=0, payload=b""
         ):
             del self._pending[key]
-            raise WireError("chunks of one message disagree on count or model version")
+            raise WireError("chunks of one message disagree on a header field", "bad_chunk")
         parts[frame.chunk_index] = frame
         if len(parts) < frame.chunk_count:
             while len(self._pending) > self.max_pending:

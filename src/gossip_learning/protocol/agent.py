@@ -62,13 +62,13 @@ class RobotAgent:
         self.membership = Membership(
             robot_id, settings.method, settings.clustering, settings.comm_range, g.inter_peers, rng
         )
-        self.inbox = Inbox(robot_id, settings.model_version, settings.num_params)
-        self.window = MergeWindow(robot_id, settings.num_params)
+        self.inbox = Inbox(robot_id, settings.model_version, settings.num_params, settings.defence)
+        self.window = MergeWindow(robot_id, settings.num_params, settings.defence)
         self.outbox = Outbox(
             robot_id, transport, self.membership, self.num_samples, settings.model_version,
             DTYPE_NAMES[g.dtype],
         )  # fmt: skip
-        parts = (self.membership, self.window, self.outbox, self._model, self._merge)
+        parts = (self.membership, self.window, self.outbox, lambda: self._params, self._merge)
         strategy = Pairwise if g.mode == "pairwise" else Broadcast
         self.exchange = strategy(*parts, rng, g.propose_prob)
         self.handoff = HandOff(g.handoff, *parts)
@@ -101,19 +101,19 @@ class RobotAgent:
         view.flags.writeable = False
         return view
 
-    def _model(self) -> np.ndarray:
-        return self._params
-
-    def adopt(self, model: np.ndarray) -> None:
-        """Take a model handed down by a central server (the CFL baseline)."""
+    def adopt(self, model: np.ndarray, reboot: bool = False) -> None:
+        """Take a model from outside (a CFL server's); ``reboot``: also restart in no cluster."""
         with self.lock:
             np.copyto(self._params, model)
+            if reboot:
+                self.membership.reboot()
+                self.subscriptions.sync(self.membership.topics())
 
     def _held_bytes(self, incoming: np.ndarray | None = None) -> int:
         held = self._params.nbytes + self.window.nbytes + self.inbox.nbytes + self.handoff.nbytes
         return held + (0 if incoming is None else incoming.nbytes)
 
-    def _merge(self, msg: Message) -> bool:
+    def _merge(self, msg: Message) -> str | None:
         assert msg.model is not None
         self.peak_bytes = max(self.peak_bytes, self._held_bytes(msg.model))
         return self.window.merge(msg)
@@ -145,7 +145,8 @@ class RobotAgent:
             self.handle(m)
 
     def _dispatch(self, msg: Message) -> None:
-        if not self.inbox.admit(msg, self.round, self.slot):
+        m = self.membership
+        if not self.inbox.screen(msg, self.round, self.slot, m.table, m.state.head):
             return
         handler = self._handlers.get(msg.kind)
         reason = "unknown_kind" if handler is None else handler(msg)
@@ -219,10 +220,7 @@ class RobotAgent:
         """Mean loss of the last local training (NaN before any)."""
         return self.learning.loss
 
-    @property
-    def params(self) -> np.ndarray:
-        """The model (read-only view); same as :attr:`model`."""
-        return self.model
+    params = model  # the model (read-only view), by its older name
 
     @property
     def state(self) -> ClusterState:

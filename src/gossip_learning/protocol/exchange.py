@@ -35,7 +35,7 @@ class _Exchange:
         window: MergeWindow,
         outbox: Outbox,
         model: Callable[[], np.ndarray],
-        merge: Callable[[Message], bool],
+        merge: Callable[[Message], str | None],
         rng: np.random.Generator,
         propose_prob: float,
     ) -> None:
@@ -66,7 +66,7 @@ class _Exchange:
     def _merge_if_open(self, msg: Message) -> str | None:
         if not self.window.is_open_for(msg.step):
             return "late"
-        return None if self.merge(msg) else "duplicate"
+        return self.merge(msg)
 
 
 class Pairwise(_Exchange):
@@ -130,12 +130,12 @@ class Pairwise(_Exchange):
         if msg.sender != self._proposed_to or not self.window.is_open_for(msg.step):
             return "unexpected"
         self._got_accept = True
-        return None if self.merge(msg) else "duplicate"
+        return self.merge(msg)
 
     def on_reply(self, msg: Message) -> str | None:
         if msg.sender != self._accepted or not self.window.is_open_for(msg.step):
             return "unexpected"
-        return None if self.merge(msg) else "duplicate"
+        return self.merge(msg)
 
 
 class Broadcast(_Exchange):

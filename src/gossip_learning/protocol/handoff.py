@@ -28,7 +28,7 @@ class HandOff:
         window: MergeWindow,
         outbox: Outbox,
         model: Callable[[], np.ndarray],
-        merge: Callable[[Message], bool],
+        merge: Callable[[Message], str | None],
     ) -> None:
         self.mode = mode
         self.membership = membership
@@ -66,7 +66,7 @@ class HandOff:
             return None
         if not self.window.is_open_for(msg.step):
             return "late"
-        return None if self.merge(msg) else "duplicate"
+        return self.merge(msg)
 
     def finish(self, slot: int, model: np.ndarray) -> None:
         """HEAD_FINISH: adopt the head's model (into ``model``, in place) or close the merge."""

@@ -1,18 +1,25 @@
 """The agent's inbox: which heard messages the protocol may use, and why the others are not.
 
 Every message that is not used is counted in :attr:`Inbox.rejected` under a reason and never
-merged. Beacons and proposals one round early (a robot whose clock runs ahead) are kept for the
-next round, up to :data:`MAX_EARLY`.
+merged. With ``defence.checks`` (the default) :meth:`Inbox.vet` also applies the rules that need
+no key: hand-overs and head-layer models only from the head the robot knows, models and
+proposals only from robots in its neighbour table and from the cluster their beacons declared,
+sample counts no larger than the configured
+cap or what the sender declared in its beacons, one proposal per sender and step. Beacons and
+proposals one round early (a robot whose clock runs ahead) are kept for the next round, up to
+:data:`MAX_EARLY`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from operator import attrgetter
 
 import numpy as np
 
-from gossip_learning.messages import BROADCAST, Beacon, Kind, Message
+from gossip_learning.config import DefenceConfig
+from gossip_learning.messages import BROADCAST, Beacon, Kind, Layer, Message
 
 MAX_EARLY = 4096
 MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
@@ -23,7 +30,17 @@ _BEACON = attrgetter("beacon")
 class Inbox:
     """Admission rules for one robot's incoming messages."""
 
-    def __init__(self, robot_id: int, model_version: int, num_params: int) -> None:
+    def __init__(
+        self,
+        robot_id: int,
+        model_version: int,
+        num_params: int,
+        defence: DefenceConfig | None = None,
+    ) -> None:
+        defence = defence or DefenceConfig()
+        self.checks = defence.checks
+        self.max_samples = defence.max_samples
+        self._proposers: set[tuple[int, int]] = set()  # (step, sender) proposals this round
         self.robot_id = robot_id
         self.model_version = model_version
         self.num_params = num_params
@@ -99,9 +116,45 @@ class Inbox:
         if msg.samples <= 0:
             self.reject("bad_samples")
             return False
+        if self.checks and msg.samples > self.max_samples:
+            self.reject("too_many_samples")
+            return False
         return True
 
+    def screen(
+        self, msg: Message, round_no: int, slot: int, table: Mapping[int, Beacon], head: int
+    ) -> bool:
+        """:meth:`admit`, then (with checks on) :meth:`vet`; a refusal is counted."""
+        if not self.admit(msg, round_no, slot):
+            return False
+        refused = self.vet(msg, table, head) if self.checks else None
+        if refused is not None:
+            self.reject(refused)
+        return refused is None
+
+    def vet(self, msg: Message, table: Mapping[int, Beacon], head: int) -> str | None:
+        """The rules that need no key (an admitted message): a reason to refuse it, or None."""
+        kind = msg.kind
+        if kind is Kind.HANDOVER or (kind is Kind.MODEL and msg.layer == Layer.HEAD):
+            return None if msg.sender == head else "not_my_head"
+        if kind is Kind.PROPOSE or kind in MODEL_KINDS:
+            entry = table.get(msg.sender)
+            if entry is None:
+                return "unknown_sender"
+            if entry.cluster != msg.cluster:
+                return "cluster_mismatch"  # not the cluster its own beacon declared
+            if kind is Kind.PROPOSE:
+                key = (msg.step, msg.sender)
+                if key in self._proposers:
+                    return "duplicate_proposal"
+                self._proposers.add(key)
+            elif 0 < entry.samples < msg.samples:
+                return "samples_over_declared"
+        return None
+
     def release_early(self) -> list[Message]:
-        """The messages kept for the round that starts now."""
+        """The messages kept for the round that starts now (a new round: proposals of the last
+        one are forgotten)."""
+        self._proposers.clear()
         early, self._early = self._early, []
         return early

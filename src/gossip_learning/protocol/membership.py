@@ -51,6 +51,14 @@ class Membership:
         """This robot's cluster id (NO_CLUSTER if none)."""
         return self.state.cluster
 
+    def reboot(self) -> None:
+        """Forget everything a restarted robot loses: its cluster, neighbours and hand-over."""
+        if self.method != "flat":
+            self.state = dkmeans.initial_state(self.id, False)
+        self.table = {}
+        self._heard.clear()
+        self._handover = None
+
     def begin_round(self) -> None:
         """Forget the beacons of the last round."""
         self._heard.clear()

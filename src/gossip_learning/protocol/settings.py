@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from gossip_learning.config import ClusteringConfig, GossipConfig
+from gossip_learning.config import ClusteringConfig, DefenceConfig, GossipConfig
 
 
 @dataclass(frozen=True)
@@ -17,3 +17,4 @@ class AgentSettings:
     comm_range: float
     model_version: int
     num_params: int
+    defence: DefenceConfig = field(default_factory=DefenceConfig)

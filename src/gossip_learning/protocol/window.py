@@ -10,15 +10,21 @@ from __future__ import annotations
 import numpy as np
 
 from gossip_learning.aggregation import CumulativeFedAvg
+from gossip_learning.config import DefenceConfig
 from gossip_learning.messages import Layer, Message
 
 
 class MergeWindow:
     """The accumulator of one robot and the step it is open for."""
 
-    def __init__(self, robot_id: int, num_params: int) -> None:
+    def __init__(
+        self, robot_id: int, num_params: int, defence: DefenceConfig | None = None
+    ) -> None:
+        defence = defence or DefenceConfig()
         self.robot_id = robot_id
-        self.acc = CumulativeFedAvg(num_params)
+        self.acc = CumulativeFedAvg(num_params, defence.max_rms, defence.clip_ratio)
+        # a second model in one sender's name within a step: someone else used its id
+        self._repeat = "repeat_sender" if defence.checks else "duplicate"
         self._span: tuple[int, int] | None = None  # (first slot, finish slot) of the open step
         self.merged_total = 0
         self.has_partner = False
@@ -45,13 +51,16 @@ class MergeWindow:
         """Whether a model of step ``step`` may be merged now."""
         return self._span is not None and self.acc.active and self._span[0] <= step < self._span[1]
 
-    def merge(self, msg: Message) -> bool:
-        """Merge ``msg``'s model; False if its sender was already merged this step."""
+    def merge(self, msg: Message) -> str | None:
+        """Merge ``msg``'s model; else the reason it was not (its sender was already merged
+        this step, or the model is outside the norm bound)."""
         assert msg.model is not None
+        if self.acc.out_of_bound(msg.model):
+            return "norm_bound"
         if not self.acc.add(msg.sender, msg.model, float(msg.samples)):
-            return False
+            return self._repeat
         self.merged_total += 1
-        return True
+        return None
 
     def close(self, slot: int, model: np.ndarray) -> int:
         """Close the step, writing the average into ``model`` if anything was merged; return

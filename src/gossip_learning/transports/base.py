@@ -51,6 +51,12 @@ class TransportStats:
     dropped: int = 0
     rejected: int = 0
     by_topic: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # rejected frames by reason
+
+    def reject(self, reason: str) -> None:
+        """Count one frame refused before any robot saw it."""
+        self.rejected += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
     def as_dict(self) -> dict[str, int]:
         """Plain counters (without the per-topic breakdown)."""

@@ -15,10 +15,10 @@ from operator import itemgetter
 
 import numpy as np
 
-from gossip_learning.channel import Channel, pairwise_distances
+from gossip_learning.channel import Channel, GilbertElliott, pairwise_distances
 from gossip_learning.errors import WireError
 from gossip_learning.transports.base import BatchHandler, Handler, TransportStats
-from gossip_learning.wire import BROADCAST, Message, decode, encode
+from gossip_learning.wire import BROADCAST, FleetAuth, Message, decode, encode
 
 
 @dataclass(slots=True)
@@ -31,8 +31,15 @@ class _Queued:
 class InProcessNetwork:
     """The shared medium. Call :meth:`set_positions` whenever robots move."""
 
-    def __init__(self, num_robots: int, channel: Channel, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        num_robots: int,
+        channel: Channel,
+        rng: np.random.Generator,
+        auth: FleetAuth | None = None,
+    ) -> None:
         self.n = num_robots
+        self.auth = auth  # the fleet key: frames are sealed when sent and opened when heard
         self.channel = channel
         self.rng = rng
         self.time = 0.0
@@ -45,6 +52,8 @@ class InProcessNetwork:
         self._neighbour_sets: list[frozenset[int]] = [frozenset()] * num_robots
         self._lossless = True
         self.positions = np.zeros((num_robots, 2))
+        self.burst: GilbertElliott | None = None  # burst loss on top of the channel's
+        self.burst_rng: np.random.Generator | None = None
 
     def endpoint(self, robot_id: int) -> InProcessTransport:
         """The transport one robot's agent uses."""
@@ -52,24 +61,27 @@ class InProcessNetwork:
             raise ValueError(f"robot id {robot_id} outside 0..{self.n - 1}")
         return InProcessTransport(self, robot_id)
 
-    def set_positions(self, positions: np.ndarray) -> None:
-        """Recompute who can hear whom from ``positions`` (N, 2)."""
+    def set_positions(self, positions: np.ndarray, cut: np.ndarray | None = None) -> None:
+        """Recompute who can hear whom from ``positions`` (N, 2); links where the boolean
+        (N, N) ``cut`` is true carry nothing (a robot switched off, a partition)."""
         self.positions = np.asarray(positions, dtype=np.float64).copy()
         dist = pairwise_distances(self.positions)
         prob = self.channel.reception_probability(dist)
         np.fill_diagonal(prob, 0.0)
+        if cut is not None:
+            prob[cut] = 0.0
         self._prob = prob
         reach = prob > 0
         self._neighbours = [np.flatnonzero(row) for row in reach]
         self._neighbour_sets = [frozenset(nb.tolist()) for nb in self._neighbours]
-        self._lossless = bool(np.all(prob[reach] >= 1.0))
+        self._lossless = bool(np.all(prob[reach] >= 1.0)) and self.burst is None
 
     def in_range(self) -> np.ndarray:
         """Boolean (N, N) neighbour graph of the current positions."""
         return self._prob > 0
 
     def _publish(self, sender: int, topic: str, msg: Message) -> None:
-        frame = encode(msg)
+        frame = encode(msg, self.auth)
         self.stats.sent += 1
         self.stats.bytes_sent += len(frame)
         self.stats.by_topic[topic.split("_")[0]] = (
@@ -86,6 +98,9 @@ class InProcessNetwork:
     def flush(self) -> int:
         """Deliver everything queued (and anything sent while delivering); return deliveries."""
         delivered = 0
+        if self.burst is not None and self._queue:
+            assert self.burst_rng is not None
+            self.burst.step(self.burst_rng)
         while self._queue:
             queue, self._queue = self._queue, []
             groups: dict[tuple[str, int, int, int], list[tuple[int, Message, int]]] = defaultdict(
@@ -107,9 +122,9 @@ class InProcessNetwork:
 
     def _decode(self, item: _Queued) -> Message | None:
         try:
-            return decode(item.frame)
-        except WireError:
-            self.stats.rejected += 1
+            return decode(item.frame, self.auth)
+        except WireError as exc:
+            self.stats.reject(exc.reason)
             return None
 
     def _deliver_group(self, topic: str, group: list[tuple[int, Message, int]]) -> int:
@@ -124,6 +139,8 @@ class InProcessNetwork:
         prob = self._prob[np.ix_(senders, receivers)]
         reach = prob > 0
         if not self._lossless:
+            if self.burst is not None:
+                prob = prob * self.burst.keep[np.ix_(senders, receivers)]
             kept = reach & (self.rng.random(prob.shape) < prob)
             self.stats.dropped += int(reach.sum() - kept.sum())
             reach = kept
@@ -148,10 +165,8 @@ class InProcessNetwork:
         subs = self._subs.get(item.topic)
         if not subs:
             return 0
-        try:
-            msg = decode(item.frame)
-        except WireError:
-            self.stats.rejected += 1
+        msg = self._decode(item)
+        if msg is None:
             return 0
         if msg.receiver != BROADCAST:
             targets = [msg.receiver] if msg.receiver in subs else []
@@ -165,6 +180,8 @@ class InProcessNetwork:
             return 0
         if not self._lossless:
             p = self._prob[item.sender, targets]
+            if self.burst is not None:
+                p = p * self.burst.keep[item.sender, targets]
             keep = self.rng.random(len(targets)) < p
             self.stats.dropped += int(len(targets) - keep.sum())
             targets = [t for t, k in zip(targets, keep, strict=True) if k]

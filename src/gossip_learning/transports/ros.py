@@ -212,8 +212,8 @@ class RosTransport:
             self.received += 1
         try:
             msg = decode(frame)
-        except WireError:
-            self._count("rejected", "undecodable")
+        except WireError as exc:
+            self._count("rejected", exc.reason)
             return
         if msg.sender == self.robot_id:
             return  # DDS echoes our own broadcasts back; a radio does not hear itself
