@@ -143,3 +143,65 @@ def test_foreign_address_and_garbage_never_reach_the_handler(harness: RosHarness
     assert got[1].receiver == 0 and got[0].receiver == BROADCAST
     reasons = harness.ros[0].counters()["reasons"]
     assert reasons == {"not_addressed_to_me": 1, "too_short": 1}
+
+
+def _one_robot(harness: RosHarness, **kw: object) -> tuple[RosTransport, list[Message]]:
+    """Robot 0 alone on a fresh medium, with transport options ``kw``, hearing the beacon topic."""
+    harness._made += 1
+    harness.namespace = f"contract{harness._made}"
+    node = Node(f"robot_0_{harness._made}", context=harness.context)
+    t = RosTransport(node, 0, UnitDisk(10.0), harness.namespace, **kw)  # type: ignore[arg-type]
+    t.set_position(0.0, 0.0)
+    harness.nodes.append(node)
+    harness.ros.append(t)
+    harness.executor.add_node(node)
+    got: list[Message] = []
+    t.subscribe("beacon", got.append)
+    harness._wait_for_discovery()
+    return t, got
+
+
+def _beacon(sender: int, x: float = 5.0) -> Message:
+    return Message(Kind.BEACON, sender=sender, beacon=Beacon(x, 0.0, Role.NONE, -1, 1))
+
+
+def test_forged_robot_ids_keep_no_state(harness: RosHarness) -> None:
+    """A sender id outside the swarm is refused before a pose or a publisher is kept for it."""
+    t, got = _one_robot(harness, num_robots=3)
+    pubs_before = set(t._pubs)
+    for forged in (3, 77, 2**31):
+        harness.inject(forged, "beacon", encode(_beacon(forged)))
+    harness.inject(2, "beacon", encode(_beacon(2)))
+    harness.settle()
+    assert [m.sender for m in got] == [2]
+    assert set(t.poses) == {2}
+    assert set(t._pubs) - pubs_before == {"robot_2"}
+    assert t.counters()["reasons"] == {"unknown_robot_id": 3}
+
+
+def test_silent_senders_are_forgotten(harness: RosHarness) -> None:
+    """Poses and addressed publishers of senders not heard for peer_timeout_s are dropped."""
+    t, _ = _one_robot(harness, num_robots=10, peer_timeout_s=0.3)
+    harness.inject(1, "beacon", encode(_beacon(1)))
+    harness.settle()
+    assert set(t.poses) == {1} and "robot_1" in t._pubs
+    time.sleep(0.4)
+    harness.inject(2, "beacon", encode(_beacon(2)))  # hearing anyone prunes the silent ones
+    harness.settle()
+    assert set(t.poses) == {2} and "robot_1" not in t._pubs and t.forgotten == 1
+
+
+def test_fleet_key_refuses_frames_without_it(harness: RosHarness) -> None:
+    """With the fleet key only sealed frames of the fleet get through; others are counted."""
+    from gossip_learning.auth import FleetAuth
+
+    t, got = _one_robot(harness, auth=FleetAuth("a fleet key of 16+ chars", 7))
+    sender = FleetAuth("a fleet key of 16+ chars", 7)
+    stranger = FleetAuth("another key of 16+ chars", 7)
+    harness.inject(1, "beacon", encode(_beacon(1)))  # version 1: no key at all
+    harness.inject(2, "beacon", encode(_beacon(2), stranger))
+    harness.inject(3, "beacon", encode(_beacon(3), sender))
+    harness.settle()
+    assert [m.sender for m in got] == [3]
+    reasons = t.counters()["reasons"]
+    assert sum(reasons.values()) == 2 and set(reasons) <= {"unauthenticated", "bad_tag"}, reasons

@@ -426,7 +426,19 @@ def block_robustness(data: Data) -> str:
     )
 
 
+AUTH_COST = (
+    ("frame", "frame", ""), ("bytes_v1", "bytes v1", ","), ("bytes_v2", "bytes v2", ","),
+    ("encode_v1_us", "encode v1 µs", ".1f"), ("encode_v2_us", "encode v2 µs", ".1f"),
+    ("decode_v1_us", "decode v1 µs", ".1f"), ("decode_v2_us", "decode v2 µs", ".1f"),
+)  # fmt: skip
+
+
+def block_auth_cost(data: Data) -> str:
+    return _records_table(data, "auth_cost", AUTH_COST, {}) + provenance(data, "auth_cost")
+
+
 BLOCKS: dict[str, Callable[[Data], str]] = {
+    "auth-cost": block_auth_cost,
     "robustness": block_robustness,
     "swarm-round": block_swarm_round,
     "swarm-round-before": block_swarm_round_before,

@@ -26,7 +26,7 @@ from gossip_learning.driver import RoundDriver
 from gossip_learning.learner import evaluate
 from gossip_learning.nodes.base import ParamNode, run_node
 from gossip_learning.nodes.common import check_namespace, require, robot_parts
-from gossip_learning.plan import channel_for, trainer_for
+from gossip_learning.plan import channel_for, fleet_auth, trainer_for
 from gossip_learning.protocol import RobotAgent
 from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
 from gossip_learning.training import LocalTrainer, ThreadedTrainer
@@ -83,9 +83,15 @@ class RobotNode(ParamNode):
         ch = self.cfg.channel
         channel = channel_for(self.cfg)
         rng = np.random.default_rng([self.seed, self.robot_id, 0x5A5])
-        self.transport = RosTransport(
-            self, self.robot_id, channel, self.namespace_, rng, self.group
+        schedule = build_schedule(
+            self.parts.settings.method, self.cfg.clustering.passes, self.cfg.gossip
         )
+        self.clock = RoundClock(schedule, self.cfg.timing, start=float(p["epoch"]))
+        self.transport = RosTransport(
+            self, self.robot_id, channel, self.namespace_, rng, self.group,
+            auth=fleet_auth(self.cfg), num_robots=self.cfg.swarm.num_robots,
+            peer_timeout_s=3 * self.clock.period,  # forget a sender silent for three rounds
+        )  # fmt: skip
         parts = self.parts
         self._own_pool = train_pool is None
         self._pool = train_pool or ThreadPoolExecutor(1, thread_name_prefix=f"train{self.robot_id}")
@@ -98,12 +104,8 @@ class RobotNode(ParamNode):
             self.robot_id, parts.settings, self.transport, parts.params, parts.samples,
             parts.label_dist, parts.agent_seed, trainer,
         )  # fmt: skip
-        schedule = build_schedule(
-            parts.settings.method, self.cfg.clustering.passes, self.cfg.gossip
-        )
         # No delivery hook: the executor delivers between clock ticks.
         self.driver = RoundDriver([self.agent], schedule, after={PhaseKind.END: self._end_of_round})
-        self.clock = RoundClock(schedule, self.cfg.timing, start=float(p["epoch"]))
         self.completed = 0
         self.done = False
         self.has_pose = False

@@ -38,6 +38,7 @@ try:
 except ImportError:  # pragma: no cover - older distributions' name; kept, untested (CI: Jazzy)
     from rclpy.qos_event import SubscriptionEventCallbacks
 
+from gossip_learning.auth import FleetAuth
 from gossip_learning.channel import Channel
 from gossip_learning.errors import WireError
 from gossip_learning.transports.base import (
@@ -104,8 +105,19 @@ class RosTransport:
         rng: np.random.Generator | None = None,
         callback_group: CallbackGroup | None = None,
         match_timeout: float = 0.25,
+        auth: FleetAuth | None = None,
+        num_robots: int = 0,
+        peer_timeout_s: float = 0.0,
     ) -> None:
+        """``auth``: the fleet key (frames sealed and opened with it; wire version 2).
+        ``num_robots`` > 0 refuses sender ids outside 0..num_robots-1 before anything is kept
+        for them; ``peer_timeout_s`` > 0 forgets a sender (pose and publisher) not heard for
+        that long, so forged ids cannot pile up state."""
         self.node = node
+        self.auth = auth
+        self.num_robots = num_robots
+        self.peer_timeout_s = peer_timeout_s
+        self._last_heard: dict[int, float] = {}
         self.match_timeout = match_timeout
         self.robot_id = robot_id
         self.channel = channel
@@ -116,6 +128,7 @@ class RosTransport:
         self.received = 0  # frames DDS handed us, own echoes included: the delivery cost
         self.reasons: Counter[str] = Counter()
         self.poses: dict[int, tuple[float, float]] = {}
+        self.forgotten = 0  # senders dropped after peer_timeout_s of silence
         self.x = math.nan
         self.y = math.nan
         self._lock = threading.Lock()
@@ -126,7 +139,7 @@ class RosTransport:
     # ------------------------------------------------------------ Transport API
     def publish(self, topic: str, msg: Message) -> None:
         """Encode ``msg`` and publish it on ``/<namespace>/<topic>``."""
-        frame = encode(msg)
+        frame = encode(msg, self.auth)
         out = UInt8MultiArray()
         out.data = frame
         self._publisher(topic).publish(out)
@@ -211,12 +224,15 @@ class RosTransport:
         with self._lock:
             self.received += 1
         try:
-            msg = decode(frame)
+            msg = decode(frame, self.auth)
         except WireError as exc:
             self._count("rejected", exc.reason)
             return
         if msg.sender == self.robot_id:
             return  # DDS echoes our own broadcasts back; a radio does not hear itself
+        if self.num_robots > 0 and not 0 <= msg.sender < self.num_robots:
+            self._count("rejected", "unknown_robot_id")  # before any state is kept for it
+            return
         if msg.receiver not in (BROADCAST, self.robot_id):
             self._count("rejected", "not_addressed_to_me")
             return
@@ -224,6 +240,8 @@ class RosTransport:
             if msg.sender not in self.poses:
                 self._publisher(robot_topic(msg.sender), wait=False)  # match before a proposal
             self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
+            self._last_heard[msg.sender] = time.monotonic()
+            self._forget_silent_peers()
         if not self._heard(msg.sender):
             return
         handler = self._handlers.get(topic)
@@ -233,6 +251,19 @@ class RosTransport:
             self.stats.delivered += 1
             self.stats.bytes_delivered += len(frame)
         handler(msg)
+
+    def _forget_silent_peers(self) -> None:
+        """Drop the pose and the addressed publisher of senders silent for ``peer_timeout_s``."""
+        if self.peer_timeout_s <= 0:
+            return
+        cutoff = time.monotonic() - self.peer_timeout_s
+        for sender in [s for s, t in self._last_heard.items() if t < cutoff]:
+            del self._last_heard[sender]
+            self.poses.pop(sender, None)
+            pub = self._pubs.pop(robot_topic(sender), None)
+            if pub is not None:
+                self.node.destroy_publisher(pub)
+            self.forgotten += 1
 
     def _heard(self, sender: int) -> bool:
         pose = self.poses.get(sender)
