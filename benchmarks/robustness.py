@@ -11,6 +11,8 @@ the norm bound), ``clip`` (checks + clipping at 0.2 of the own model's norm), ``
 a fleet key: authenticated frames).
 
     python benchmarks/robustness.py --json docs/results/robustness.json
+    python benchmarks/robustness.py --config config/paper_iid.yaml \
+        --json docs/results/robustness_paper.json   # MCUNet-in3 features of CIFAR-10
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ DEFENCES: dict[str, list[str]] = {
 }
 
 
-def run(overrides: list[str], method: str, seed: int) -> tuple[list[dict], Counter[str]]:
-    cfg = load_config(CONFIG, overrides)
+def run(
+    config: str, overrides: list[str], method: str, seed: int
+) -> tuple[list[dict], Counter[str]]:
+    cfg = load_config(config, [*overrides, f"experiment.seeds=[{seed}]"])
     sw = Swarm(cfg, method, seed, load_data(cfg))
     rows = [sw.step()[0] for _ in range(cfg.experiment.rounds)]
     refused: Counter[str] = Counter(sw.network.stats.reasons)
@@ -57,19 +61,21 @@ def run(overrides: list[str], method: str, seed: int) -> tuple[list[dict], Count
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", default=CONFIG, help="experiment YAML (e.g. config/paper_iid.yaml)")
     p.add_argument("--json", default=None, help="write the report here")
     args = p.parse_args()
     report = Report("robustness")
-    cfl_rows, _ = run([], "cfl", args.seed)
+    config = args.config
+    cfl_rows, _ = run(config, [], "cfl", args.seed)
     cfl = cfl_rows[-1]["acc_mean"]
     target = 0.95 * cfl
-    print(f"{CONFIG}, seed {args.seed}: clean CFL final {cfl:.3f}, 95 % = {target:.3f}")
+    print(f"{config}, seed {args.seed}: clean CFL final {cfl:.3f}, 95 % = {target:.3f}")
     for scenario, s_over in SCENARIOS.items():
         for defence, d_over in DEFENCES.items():
-            rows, refused = run([*s_over, *d_over], "bilayer", args.seed)
+            rows, refused = run(config, [*s_over, *d_over], "bilayer", args.seed)
             reached = rounds_to_reach(rows, "bilayer", target)
             rec = report.add(
-                config=CONFIG, seed=args.seed, scenario=scenario, defence=defence,
+                config=config, seed=args.seed, scenario=scenario, defence=defence,
                 acc_final=rows[-1]["acc_mean"], cfl_final=cfl,
                 rounds_to_95_cfl=None if math.isnan(reached) else int(reached),
                 rejected=", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none",

@@ -398,8 +398,8 @@ def block_features(data: Data) -> str:
     )
 
 
-def block_robustness(data: Data) -> str:
-    recs = data["robustness"]["records"]
+def block_robustness(data: Data, name: str = "robustness") -> str:
+    recs = data[name]["records"]
     defences = list(dict.fromkeys(r["defence"] for r in recs))
     by = {(r["scenario"], r["defence"]): r for r in recs}
     rows = []
@@ -422,7 +422,7 @@ def block_robustness(data: Data) -> str:
         + table(head, rows)
         + "\nRefused, by reason (the robots' inboxes and the medium, whole run):\n\n"
         + table(("scenario", "defence", "refused"), refused)
-        + provenance(data, "robustness")
+        + provenance(data, name)
     )
 
 
@@ -439,6 +439,7 @@ def block_auth_cost(data: Data) -> str:
 
 BLOCKS: dict[str, Callable[[Data], str]] = {
     "auth-cost": block_auth_cost,
+    "robustness-paper": lambda data: block_robustness(data, "robustness_paper"),
     "robustness": block_robustness,
     "swarm-round": block_swarm_round,
     "swarm-round-before": block_swarm_round_before,
