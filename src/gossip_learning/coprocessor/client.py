@@ -115,8 +115,9 @@ class Coprocessor:
     # ------------------------------------------------------------- commands
     def hello(self) -> Hello:
         d = self.call(Cmd.HELLO)
-        fields = struct.unpack_from("<HIHHHHHH", d, 0)
-        self.hello_info = Hello(*fields, name=d[18:].decode("ascii", "replace"))
+        proto, fw, mi, mc, mb, mp, md, mtu = struct.unpack_from("<HIHHHHHH", d, 0)
+        name = d[18:].decode("ascii", "replace")
+        self.hello_info = Hello(proto, fw, mi, mc, mb, mp, md, mtu, name)
         return self.hello_info
 
     def configure(

@@ -63,7 +63,7 @@ def open_serial(device: str, baud: int = 921_600) -> SerialLink:
     try:
         import serial  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:  # pragma: no cover - depends on the robot's installation
-        raise RuntimeError("talking to a coprocessor needs pyserial (pip install pyserial)") from exc
+        raise RuntimeError("a coprocessor link needs pyserial (pip install pyserial)") from exc
     return SerialLink(serial.Serial(device, baud, timeout=1.0))
 
 
