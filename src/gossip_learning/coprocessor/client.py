@@ -79,6 +79,12 @@ class Coprocessor:
         """Put raw bytes on the line (tests of the link layer)."""
         self.link.write(data)
 
+    def drain(self, timeout: float = 0.0) -> None:
+        """Throw away every byte received (and arriving within ``timeout`` s)."""
+        while self.link.read(timeout):
+            pass
+        self._rx.clear()
+
     def read_reply(self, timeout: float | None = None) -> tuple[int, int, int, bytes]:
         """The next reply ``(cmd, seq, status, data)``."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
