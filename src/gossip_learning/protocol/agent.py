@@ -24,7 +24,7 @@ from gossip_learning.protocol.outbox import Outbox, Subscriptions
 from gossip_learning.protocol.ports import Learning, Trainer
 from gossip_learning.protocol.report import RoundReport
 from gossip_learning.protocol.settings import AgentSettings
-from gossip_learning.protocol.window import MergeWindow
+from gossip_learning.protocol.window import Accumulator, MergeWindow
 from gossip_learning.schedule import Phase, PhaseKind
 from gossip_learning.transports.base import BEACON_TOPIC, Transport, robot_topic
 
@@ -42,6 +42,7 @@ class RobotAgent:
         label_dist: np.ndarray,
         seed: int,
         trainer: Trainer | None = None,
+        accumulator: Accumulator | None = None,
     ) -> None:
         if params.shape != (settings.num_params,):
             raise ValueError(f"params shape {params.shape} != ({settings.num_params},)")
@@ -63,7 +64,7 @@ class RobotAgent:
             robot_id, settings.method, settings.clustering, settings.comm_range, g.inter_peers, rng
         )
         self.inbox = Inbox(robot_id, settings.model_version, settings.num_params)
-        self.window = MergeWindow(robot_id, settings.num_params)
+        self.window = MergeWindow(robot_id, settings.num_params, accumulator)
         self.outbox = Outbox(
             robot_id, transport, self.membership, self.num_samples, settings.model_version,
             DTYPE_NAMES[g.dtype],

@@ -7,18 +7,44 @@ each step's mixing row and whether an exchange was completed.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from gossip_learning.aggregation import CumulativeFedAvg
 from gossip_learning.messages import Layer, Message
 
 
-class MergeWindow:
-    """The accumulator of one robot and the step it is open for."""
+class Accumulator(Protocol):
+    """What a merge window needs of its accumulator: :class:`CumulativeFedAvg`'s interface
+    (the default), or a coprocessor's (``coprocessor.CoprocessorAccumulator``)."""
 
-    def __init__(self, robot_id: int, num_params: int) -> None:
+    active: bool
+
+    @property
+    def nbytes(self) -> int: ...
+
+    @property
+    def merged(self) -> int: ...
+
+    def reset(self, owner: int, own: np.ndarray, weight: float) -> None: ...
+
+    def add(self, sender: int, model: np.ndarray, weight: float) -> bool: ...
+
+    def mixing_row(self) -> dict[int, float]: ...
+
+    def discard(self) -> None: ...
+
+    def finalise(self, out: np.ndarray) -> np.ndarray: ...
+
+
+class MergeWindow:
+    """The accumulator of one robot and the step it is open for (``acc``: default a
+    :class:`CumulativeFedAvg` of ``num_params``)."""
+
+    def __init__(self, robot_id: int, num_params: int, acc: Accumulator | None = None) -> None:
         self.robot_id = robot_id
-        self.acc = CumulativeFedAvg(num_params)
+        self.acc: Accumulator = CumulativeFedAvg(num_params) if acc is None else acc
         self._span: tuple[int, int] | None = None  # (first slot, finish slot) of the open step
         self.merged_total = 0
         self.has_partner = False
