@@ -23,9 +23,10 @@ from test_rp2040_host import _trainer_vs_numpy, check_rejections
 
 pytestmark = pytest.mark.slow
 MID = HeadSpec("linear", 64, 10)
-# Host (x86-64 SSE, glibc expf/logf) vs MCU (RP2040 ROM soft-float, newlib expf/logf): the
-# same float32 operations in the same order; only exp/log may differ in the last bit.
-HOST_VS_MCU_ATOL = 1e-6
+# Host (x86-64 SSE, glibc expf/logf) vs MCU (RP2040 soft-float, newlib expf/logf): the same
+# float32 operations in the same order; exp/log and sqrt may differ in the last bit, which Adam
+# magnifies for parameters with tiny gradients (measured 1.6e-6, docs/results/rp2040.json).
+HOST_VS_MCU_ATOL = 1e-5
 
 
 def _sequence(dev: Coprocessor) -> dict[str, list[bytes] | np.ndarray]:
@@ -74,7 +75,7 @@ def test_same_command_sequence_same_model_as_host_build() -> None:
     with emulated_device() as mcu:
         got = _sequence(mcu)
     assert got["initial"] == ref["initial"]  # encoding (f32, f16, int8, chunking): same bytes
-    np.testing.assert_allclose(got["logits"], ref["logits"], rtol=0, atol=HOST_VS_MCU_ATOL)
+    np.testing.assert_allclose(got["logits"], ref["logits"], rtol=0, atol=1e-6)
     trained_ref = _params(ref["trained"])  # type: ignore[arg-type]
     trained = _params(got["trained"])  # type: ignore[arg-type]
     assert np.abs(trained_ref - init_params(MID, 3)).max() > 1e-3

@@ -35,8 +35,11 @@ from rp2040_support import host_device, host_library
 VECTORS = json.loads((Path(__file__).parent / "data" / "wire_vectors.json").read_text())
 SPEC = HeadSpec("linear", 160, 10)
 SMALL = HeadSpec("linear", 16, 4)  # one frame of it fits a serial packet
-# Firmware training vs NumpyTrainer: same float32 steps, different summation order (BLAS).
-PARAM_ATOL = 1e-5
+# Firmware training vs NumpyTrainer: the same float32 operations, in another summation order
+# (BLAS). SGD steps are linear in the gradient, so the difference stays at rounding; Adam divides
+# by sqrt(v) + eps, which magnifies last-bit gradient differences of parameters whose gradients
+# are tiny (measured: 1.1e-5 after 4 steps at lr 0.01, docs/results/rp2040.json).
+PARAM_ATOL = {"sgd": 1e-6, "adam": 5e-5}
 LOSS_RTOL = 1e-5
 
 
@@ -201,8 +204,8 @@ def _trainer_vs_numpy(dev: Coprocessor, optimizer: str, n: int, batch: int, lr: 
     tr = CoprocessorTrainer(dev, SPEC, X, y, seed=11, robot_id=5, **kw)  # type: ignore[arg-type]
     got, loss = tr.train(p0, 3)
     ref, ref_loss = NumpyTrainer(SPEC, **kw).train(p0, X, y, training_seed(11, 3, 5))  # type: ignore[arg-type]
-    assert np.abs(ref - p0).max() > 100 * PARAM_ATOL  # it did learn something
-    np.testing.assert_allclose(got, ref, rtol=0, atol=PARAM_ATOL)
+    assert np.abs(ref - p0).max() > 100 * PARAM_ATOL[optimizer]  # it did learn something
+    np.testing.assert_allclose(got, ref, rtol=0, atol=PARAM_ATOL[optimizer])
     assert loss == pytest.approx(ref_loss, rel=LOSS_RTOL)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import threading
 import time
 from dataclasses import dataclass
 
@@ -73,6 +74,9 @@ class Coprocessor:
         self._seq = 0
         self._rx = bytearray()
         self.hello_info: Hello | None = None
+        # Held for whole command sequences (a training round, a merge) by the trainer and the
+        # accumulator, which may run in different threads of a ROS node.
+        self.lock = threading.RLock()
 
     # ----------------------------------------------------------------- link
     def send_raw(self, data: bytes) -> None:
@@ -107,9 +111,10 @@ class Coprocessor:
 
     def call(self, cmd: Cmd, args: bytes = b"") -> bytes:
         """Send one command and return its reply data; raise CoprocessorError if refused."""
-        self._seq = (self._seq + 1) & 0xFF
-        self.link.write(packet(int(cmd), self._seq, args))
-        rcmd, seq, status, data = self.read_reply()
+        with self.lock:
+            self._seq = (self._seq + 1) & 0xFF
+            self.link.write(packet(int(cmd), self._seq, args))
+            rcmd, seq, status, data = self.read_reply()
         if rcmd == LINK_ERROR:
             raise CoprocessorError(rcmd, status)
         if rcmd != (int(cmd) | 0x80) or seq != self._seq:

@@ -116,6 +116,11 @@ class CoprocessorTrainer:
         n = len(self.y)
         if n == 0 or self.epochs == 0:
             return np.array(params, dtype=np.float32, copy=True), math.nan
+        with self.client.lock:
+            return self._train(params, round_no)
+
+    def _train(self, params: np.ndarray, round_no: int) -> tuple[np.ndarray, float]:
+        n = len(self.y)
         c = self.client
         put_model(c, model_frames(params, self.robot_id, self.version, self.mtu), merge=False)
         c.reset_optimizer()
@@ -167,8 +172,9 @@ class CoprocessorAccumulator:
             raise ValueError(f"own model has shape {own.shape}, expected ({self.size},)")
         n = self._count(weight)
         frames = model_frames(own, owner, self.version, self.mtu)
-        put_model(self.client, frames, merge=False)
-        self.client.merge_reset(n)
+        with self.client.lock:
+            put_model(self.client, frames, merge=False)
+            self.client.merge_reset(n)
         self._senders = {owner: float(weight)}
         self.active = True
 
@@ -203,6 +209,7 @@ class CoprocessorAccumulator:
         if out.shape != (self.size,):
             raise ValueError(f"out has shape {out.shape}, expected ({self.size},)")
         self.active = False
-        self.client.merge_finalise()
-        out[...] = get_model(self.client, self.robot_id, self.mtu)
+        with self.client.lock:
+            self.client.merge_finalise()
+            out[...] = get_model(self.client, self.robot_id, self.mtu)
         return out
