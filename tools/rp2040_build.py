@@ -65,8 +65,9 @@ def unpack_sdk() -> Path:
     if found is not None:
         return found
     SDK_DIR.mkdir(exist_ok=True)
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     with tarfile.open(SDK_TARBALL) as tar:
-        tar.extractall(SDK_DIR, filter="data")
+        tar.extractall(SDK_DIR, **safe)  # type: ignore[arg-type]
     found = sdk_path()
     if found is None:
         raise RuntimeError(f"{SDK_TARBALL} did not unpack to a Pico SDK")
