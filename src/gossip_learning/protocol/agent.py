@@ -1,8 +1,7 @@
 """One robot: owns its model and runs the round's phases through a table of small parts.
 
 The agent only publishes and subscribes through a :class:`~.transports.base.Transport`, trains
-through a :class:`~gossip_learning.protocol.ports.Trainer` (merges in an injectable accumulator,
-default in-process), and is driven phase by phase by
+through a :class:`~.ports.Trainer`, merges in a :class:`~.window.Accumulator`, and is driven by
 :class:`~gossip_learning.driver.RoundDriver` (in-process, in a ROS node or in a test). It never
 knows which. Nothing outside the agent writes its model.
 """
