@@ -306,6 +306,11 @@ def _bad_frames() -> list[tuple[str, bytes]]:
         Message(kind=Kind.MODEL, sender=2, model=model, dtype=DType.I8, model_version=v)
     )
     chunks = model_frames(model, 2, v, 150)
+    i8_chunks = wire.encode_frames(
+        Message(kind=Kind.MODEL, sender=2, model=model, dtype=DType.I8, model_version=v), 30
+    )
+    other_scale = bytearray(i8_chunks[1])
+    struct.pack_into("<f", other_scale, 38, 2 * wire.parse_frame(i8_chunks[1]).scale)
     other_count = bytearray(chunks[1])
     struct.pack_into("<H", other_count, 24, len(chunks) + 1)
     return [
@@ -344,6 +349,8 @@ def _bad_frames() -> list[tuple[str, bytes]]:
         ),
         ("reassembly", chunks[0]),  # then chunks[1] with another count: see the test
         ("reassembly_second", recrc(other_count)),
+        ("reassembly", i8_chunks[0]),  # then an int8 chunk of another scale
+        ("reassembly_second", recrc(other_scale)),
     ]
 
 
