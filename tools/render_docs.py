@@ -29,7 +29,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-PAGES = ("README.md", "docs/results.md", "docs/vision.md", "docs/ros.md", "docs/robustness.md")
+PAGES = (
+    "README.md", "docs/results.md", "docs/vision.md", "docs/ros.md", "docs/robustness.md",
+    "docs/rp2040.md",
+)  # fmt: skip
 
 BLOCK_RE = re.compile(
     r"(?P<open><!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)"
@@ -437,10 +440,89 @@ def block_auth_cost(data: Data) -> str:
     return _records_table(data, "auth_cost", AUTH_COST, {}) + provenance(data, "auth_cost")
 
 
+# ---------------------------------------------------------------------------- RP2040 blocks
+def block_rp2040_memory(data: Data) -> str:
+    m = next(r for r in data["rp2040"]["records"] if r["what"] == "memory")
+    rows = [
+        ["flash (.text, incl. the SDK runtime)", f"{m['flash_text']:,}", "2 MB flash"],
+        ["firmware state (`S` in gl_device.c, map `.bss.S`)", f"{m['firmware_state']:,}", ""],
+        ["static RAM (.data + .bss up to `__end__`)", f"{m['static_ram']:,}",
+         f"budget {m['ram_budget']:,} (test)"],
+        ["main stack (SCRATCH_Y)", f"{m['stack']:,}", ""],
+        ["free SRAM (of 264 KiB)", f"{m['sram_total'] - m['static_ram'] - m['stack']:,}", ""],
+    ]  # fmt: skip
+    return table(("what", "bytes", "limit"), rows) + provenance(data, "rp2040")
+
+
+def block_rp2040_cycles(data: Data) -> str:
+    recs = data["rp2040"]["records"]
+    rows = [
+        [f"training step, {r['optimizer']}, {r['rows']} rows", f"{r['cycles']:,}",
+         f"{r['cycles_per_sample']:,}", f"{r['cycles'] / 125e3:.1f}",
+         f"{r['cycles'] / 133e3:.1f}"]
+        for r in recs if r["what"] == "train_step"
+    ]  # fmt: skip
+    for r in recs:
+        if r["what"] == "merge":
+            rows.append([
+                f"merge one {r['dtype']} model, {r['frames']} frames of ≤ {r['mtu']} B "
+                "(decode + accumulate)", f"{r['total_cycles']:,}", "",
+                f"{r['total_cycles'] / 125e3:.1f}", f"{r['total_cycles'] / 133e3:.1f}",
+            ])  # fmt: skip
+            rows.append([
+                f"  of which one frame's decode (CRC, checks, reassembly), {r['dtype']}",
+                f"{round(r['frame_decode_us'] * 125):,}", "",
+                f"{r['frame_decode_us'] / 1e3:.2f}", f"{r['frame_decode_us'] * 125 / 133e3:.2f}",
+            ])  # fmt: skip
+        if r["what"] == "finalise":
+            rows.append(["finalise (S / N into the head)", f"{r['cycles']:,}", "",
+                         f"{r['cycles'] / 125e3:.1f}", f"{r['cycles'] / 133e3:.1f}"])  # fmt: skip
+    head = ("operation (linear 160→10 head)", "cycles", "cycles/sample", "ms @125 MHz",
+            "ms @133 MHz")  # fmt: skip
+    return table(head, rows) + provenance(data, "rp2040")
+
+
+def block_rp2040_fixed(data: Data) -> str:
+    rows = [
+        [r["kernel"], str(r["rows"]), f"{r['cycles']:,}", f"{r['max_abs_error']:.1e}"]
+        for r in data["rp2040"]["records"] if r["what"] == "softfloat_vs_fixed"
+    ]  # fmt: skip
+    head = ("kernel (1,610 parameters)", "rows", "cycles", "max abs error vs float")
+    return table(head, rows) + provenance(data, "rp2040")
+
+
+def block_rp2040_accuracy(data: Data) -> str:
+    recs = data["rp2040"]["records"]
+    rows = [
+        [r["optimizer"], f"{r['samples']} × 2 epochs, batch {r['batch']}",
+         f"{r['max_abs_update']:.2e}", f"{r['max_abs_mcu_vs_numpy']:.1e}",
+         f"{r['max_abs_mcu_vs_host_build']:.1e}", f"{r['loss_rel_diff']:.1e}"]
+        for r in recs if r["what"] == "accuracy"
+    ]  # fmt: skip
+    head = ("optimiser", "data", "largest update", "MCU vs NumpyTrainer", "MCU vs host build",
+            "loss rel. diff")  # fmt: skip
+    out = table(head, rows)
+    sw = next(r for r in recs if r["what"] == "swarm")
+    out += "\n" + table(
+        ("swarm", "accuracy by round", "final"),
+        [[f"{sw['robots']} robots, all on the host", sw["acc_curve_all_host"],
+          f"{sw['acc_all_host']:.4f}"],
+         [f"{sw['mcu_robots']} of them on emulated RP2040s", sw["acc_curve_mixed"],
+          f"{sw['acc_mixed']:.4f}"]],
+    )  # fmt: skip
+    diff = sw["max_abs_param_diff"]
+    out += f"\nLargest parameter difference between the two swarms: {diff:.1e}.\n"
+    return out + provenance(data, "rp2040")
+
+
 BLOCKS: dict[str, Callable[[Data], str]] = {
     "auth-cost": block_auth_cost,
     "robustness-paper": lambda data: block_robustness(data, "robustness_paper"),
     "robustness": block_robustness,
+    "rp2040-memory": block_rp2040_memory,
+    "rp2040-cycles": block_rp2040_cycles,
+    "rp2040-fixed": block_rp2040_fixed,
+    "rp2040-accuracy": block_rp2040_accuracy,
     "swarm-round": block_swarm_round,
     "swarm-round-before": block_swarm_round_before,
     "features": block_features,

@@ -8,7 +8,7 @@ methods compare fairly. Rows come from the shared :class:`~.recorder.Recorder`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,8 @@ from gossip_learning.plan import (
     trainer_for,
 )
 from gossip_learning.protocol import RobotAgent
+from gossip_learning.protocol.ports import Trainer
+from gossip_learning.protocol.window import Accumulator
 from gossip_learning.recorder import METRIC_COLUMNS, Recorder
 from gossip_learning.schedule import Phase, PhaseKind, build_schedule
 from gossip_learning.training import BatchedTrainer
@@ -63,7 +65,17 @@ def _spectral_enabled(cfg: Config) -> bool:
 class Swarm:
     """N agents on one in-process medium, built from a config, a method and a seed."""
 
-    def __init__(self, cfg: Config, method: str, seed: int, data: Dataset) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        method: str,
+        seed: int,
+        data: Dataset,
+        trainers: Mapping[int, Trainer] | None = None,
+        accumulators: Mapping[int, Accumulator] | None = None,
+    ) -> None:
+        """``trainers`` / ``accumulators``: robots (by id) that train / merge elsewhere than the
+        batched numpy trainer and the in-process accumulator, e.g. on an RP2040 coprocessor."""
         plan = SwarmPlan(cfg, seed, data)
         self.plan = plan
         self.cfg, self.method, self.seed, self.data = cfg, method, seed, data
@@ -95,7 +107,7 @@ class Swarm:
             RobotAgent(
                 i, settings, self.network.endpoint(i), plan.initial_params(i),
                 int(plan.samples[i]), plan.label_dist[i], int(plan.agent_seeds[i]),
-                self.trainer.port(i),
+                (trainers or {}).get(i) or self.trainer.port(i), (accumulators or {}).get(i),
             )
             for i in range(n)
         ]  # fmt: skip

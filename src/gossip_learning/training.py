@@ -61,10 +61,18 @@ class LocalTrainer:
         return Done(*self.train(params, round_no))
 
 
-class ThreadedTrainer:
-    """Runs a :class:`LocalTrainer` in ``pool`` so the caller's thread is not blocked."""
+class RoundTrainer(Protocol):
+    """Anything with ``train(params, round) -> (params, loss)``: :class:`LocalTrainer`, or
+    ``coprocessor.CoprocessorTrainer``."""
 
-    def __init__(self, inner: LocalTrainer, pool: Executor) -> None:
+    def train(self, params: np.ndarray, round_no: int) -> tuple[np.ndarray, float]: ...
+
+
+class ThreadedTrainer:
+    """Runs a :class:`LocalTrainer` (or any :class:`RoundTrainer`) in ``pool`` so the caller's
+    thread is not blocked."""
+
+    def __init__(self, inner: RoundTrainer, pool: Executor) -> None:
         self.inner, self.pool = inner, pool
 
     def start(self, params: np.ndarray, round_no: int) -> Any:

@@ -1,15 +1,15 @@
 """Versioned binary envelope for every message the protocol sends.
 
 The same bytes travel over both transports that exist: the in-process transport and the rclpy
-transport (``std_msgs/UInt8MultiArray`` on ROS 2 topics); an RP2040 coprocessor speaking the same
-bytes is planned in an open issue. Layout (little-endian), see docs/wire-format.md:
+transport (``std_msgs/UInt8MultiArray`` on ROS 2 topics), and the RP2040 coprocessor firmware
+(``firmware/core/gl_wire.c``, docs/rp2040.md). Layout (little-endian), see docs/wire-format.md:
 
 ``header (46 B) | payload (payload_len B) | crc32 (4 B, over header + payload)``
 
 The payload is a beacon (pose, cluster state, label distribution) or a model (flat parameter
 vector in fp32, fp16 or int8 with one scale). :func:`encode_frames` can cut a large model into
-chunks, each a full frame with its own CRC, and :class:`Reassembler` puts them back together; no
-transport uses chunking yet (both send one frame per message through :func:`encode`).
+chunks, each a full frame with its own CRC, and :class:`Reassembler` puts them back together; the
+coprocessor link chunks models, the in-process and rclpy transports send one frame per message.
 """
 
 from __future__ import annotations

@@ -51,6 +51,14 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "tick_period": (0.05, "Seconds between checks of the round clock (0.001..1)."),
     "evaluate": (True, "Evaluate the model on the test set after every round."),
     "publish_model": (True, "Publish the model after every round for the monitor."),
+    "coprocessor_port": (
+        "",
+        "Serial device of this robot's RP2040 coprocessor (e.g. /dev/ttyACM0, docs/rp2040.md): "
+        "the head trains there; empty: train on this computer.",
+    ),
+    "coprocessor_baud": (921_600, "Baud rate of the coprocessor's UART (the firmware's)."),
+    "coprocessor_merge": (True, "With a coprocessor: also merge (cumulative FedAvg) on it."),
+    "coprocessor_mtu": (512, "Wire frame size on the coprocessor link (chunks; 51..2047)."),
 }
 
 
@@ -96,13 +104,18 @@ class RobotNode(ParamNode):
         self._own_pool = train_pool is None
         self._pool = train_pool or ThreadPoolExecutor(1, thread_name_prefix=f"train{self.robot_id}")
         trainer = None
-        if self.cfg.learning.epochs > 0 and len(parts.y_train) > 0:
+        accumulator = None
+        self.coprocessor: Any = None
+        trains = self.cfg.learning.epochs > 0 and len(parts.y_train) > 0
+        if str(p["coprocessor_port"]):
+            trainer, accumulator = self._coprocessor(p, trains)
+        elif trains:
             engine = trainer_for(self.cfg, parts.spec)  # torch only where training happens
             local = LocalTrainer(engine, parts.x_train, parts.y_train, self.seed, self.robot_id)
             trainer = ThreadedTrainer(local, self._pool)
         self.agent = RobotAgent(
             self.robot_id, parts.settings, self.transport, parts.params, parts.samples,
-            parts.label_dist, parts.agent_seed, trainer,
+            parts.label_dist, parts.agent_seed, trainer, accumulator,
         )  # fmt: skip
         # No delivery hook: the executor delivers between clock ticks.
         self.driver = RoundDriver([self.agent], schedule, after={PhaseKind.END: self._end_of_round})
@@ -124,6 +137,38 @@ class RobotNode(ParamNode):
         )
 
     # ----------------------------------------------------------------- set-up
+    def _coprocessor(self, p: dict[str, Any], trains: bool) -> tuple[Any, Any]:
+        """Trainer and accumulator on the RP2040 at ``coprocessor_port`` (docs/rp2040.md)."""
+        from gossip_learning.coprocessor import (
+            Coprocessor,
+            CoprocessorAccumulator,
+            CoprocessorTrainer,
+        )
+        from gossip_learning.coprocessor.links import open_serial
+
+        mtu = int(require("coprocessor_mtu", p["coprocessor_mtu"],
+                          51 <= p["coprocessor_mtu"] <= 2047, "51..2047"))  # fmt: skip
+        lc, spec, parts = self.cfg.learning, self.parts.spec, self.parts
+        client = Coprocessor(open_serial(str(p["coprocessor_port"]), int(p["coprocessor_baud"])))
+        self.coprocessor = client
+        trainer = None
+        if trains:
+            remote = CoprocessorTrainer(
+                client, spec, parts.x_train, parts.y_train, self.seed, self.robot_id,
+                lr=lc.lr, weight_decay=lc.weight_decay, epochs=lc.epochs,
+                batch_size=lc.batch_size, optimizer=lc.optimizer, mtu=mtu,
+            )  # fmt: skip
+            trainer = ThreadedTrainer(remote, self._pool)
+        else:
+            client.configure(
+                spec.in_dim, spec.num_classes, lc.optimizer, lc.lr, lc.weight_decay,
+                spec.version(), self.robot_id,
+            )  # fmt: skip
+        acc = None
+        if bool(p["coprocessor_merge"]):
+            acc = CoprocessorAccumulator(client, spec, self.robot_id, mtu)
+        return trainer, acc
+
     def _config(self, p: dict[str, Any]) -> Config:
         require("robot_id", p["robot_id"], p["robot_id"] >= 0, "an integer >= 0")
         require("num_robots", p["num_robots"], p["num_robots"] >= 0, ">= 0 (0 = from config)")
@@ -212,6 +257,8 @@ class RobotNode(ParamNode):
         """Stop the training worker (if this node owns it) and the transport, then the node."""
         if self._own_pool:
             self._pool.shutdown(wait=True)
+        if self.coprocessor is not None:
+            self.coprocessor.link.close()
         self.transport.close()
         super().destroy_node()
 

@@ -1,8 +1,7 @@
 """One robot: owns its model and runs the round's phases through a table of small parts.
 
-The agent only publishes and subscribes through a
-:class:`~gossip_learning.transports.base.Transport`, trains through a
-:class:`~gossip_learning.protocol.ports.Trainer`, and is driven phase by phase by
+The agent only publishes and subscribes through a :class:`~.transports.base.Transport`, trains
+through a :class:`~.ports.Trainer`, merges in a :class:`~.window.Accumulator`, and is driven by
 :class:`~gossip_learning.driver.RoundDriver` (in-process, in a ROS node or in a test). It never
 knows which. Nothing outside the agent writes its model.
 """
@@ -24,7 +23,7 @@ from gossip_learning.protocol.outbox import Outbox, Subscriptions
 from gossip_learning.protocol.ports import Learning, Trainer
 from gossip_learning.protocol.report import RoundReport
 from gossip_learning.protocol.settings import AgentSettings
-from gossip_learning.protocol.window import MergeWindow
+from gossip_learning.protocol.window import Accumulator, MergeWindow
 from gossip_learning.schedule import Phase, PhaseKind
 from gossip_learning.transports.base import BEACON_TOPIC, Transport, robot_topic
 
@@ -42,6 +41,7 @@ class RobotAgent:
         label_dist: np.ndarray,
         seed: int,
         trainer: Trainer | None = None,
+        accumulator: Accumulator | None = None,
     ) -> None:
         if params.shape != (settings.num_params,):
             raise ValueError(f"params shape {params.shape} != ({settings.num_params},)")
@@ -63,7 +63,7 @@ class RobotAgent:
             robot_id, settings.method, settings.clustering, settings.comm_range, g.inter_peers, rng
         )
         self.inbox = Inbox(robot_id, settings.model_version, settings.num_params, settings.defence)
-        self.window = MergeWindow(robot_id, settings.num_params, settings.defence)
+        self.window = MergeWindow(robot_id, settings.num_params, settings.defence, accumulator)
         self.outbox = Outbox(
             robot_id, transport, self.membership, self.num_samples, settings.model_version,
             DTYPE_NAMES[g.dtype],

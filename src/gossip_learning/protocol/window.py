@@ -7,6 +7,8 @@ each step's mixing row and whether an exchange was completed.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from gossip_learning.aggregation import CumulativeFedAvg
@@ -14,15 +16,49 @@ from gossip_learning.config import DefenceConfig
 from gossip_learning.messages import Layer, Message
 
 
+class Accumulator(Protocol):
+    """What a merge window needs of its accumulator: :class:`CumulativeFedAvg`'s interface
+    (the default), or a coprocessor's (``coprocessor.CoprocessorAccumulator``)."""
+
+    active: bool
+
+    @property
+    def nbytes(self) -> int: ...
+
+    @property
+    def merged(self) -> int: ...
+
+    def reset(self, owner: int, own: np.ndarray, weight: float) -> None: ...
+
+    def out_of_bound(self, model: np.ndarray) -> bool: ...
+
+    def add(self, sender: int, model: np.ndarray, weight: float) -> bool: ...
+
+    def mixing_row(self) -> dict[int, float]: ...
+
+    def discard(self) -> None: ...
+
+    def finalise(self, out: np.ndarray) -> np.ndarray: ...
+
+
 class MergeWindow:
-    """The accumulator of one robot and the step it is open for."""
+    """The accumulator of one robot and the step it is open for (``acc``: default a
+    :class:`CumulativeFedAvg` of ``num_params`` with the defence's norm bound and clipping)."""
 
     def __init__(
-        self, robot_id: int, num_params: int, defence: DefenceConfig | None = None
+        self,
+        robot_id: int,
+        num_params: int,
+        defence: DefenceConfig | None = None,
+        acc: Accumulator | None = None,
     ) -> None:
         defence = defence or DefenceConfig()
         self.robot_id = robot_id
-        self.acc = CumulativeFedAvg(num_params, defence.max_rms, defence.clip_ratio)
+        self.acc: Accumulator = (
+            CumulativeFedAvg(num_params, defence.max_rms, defence.clip_ratio)
+            if acc is None
+            else acc
+        )
         # a second model in one sender's name within a step: someone else used its id
         self._repeat = "repeat_sender" if defence.checks else "duplicate"
         self._span: tuple[int, int] | None = None  # (first slot, finish slot) of the open step

@@ -1,0 +1,245 @@
+"""The robot computer's side of the command set: one method per firmware command."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from gossip_learning.coprocessor.links import Link
+from gossip_learning.coprocessor.protocol import (
+    LINK_ERROR,
+    STATUS_NAMES,
+    Cmd,
+    ProtocolError,
+    packet,
+    parse_reply,
+)
+from gossip_learning.errors import GossipLearningError
+
+OPTIMIZER_CODES = {"sgd": 0, "adam": 1}
+DTYPE_CODES = {"f32": 1, "f16": 2, "int8": 3}
+_STATUS_HEAD = struct.Struct("<13IH")
+STATUS_FIELDS = (
+    "firmware",
+    "rx_packets",
+    "tx_packets",
+    "frames_ok",
+    "merged_total",
+    "train_steps",
+    "free_ram",
+    "state_bytes",
+    "clock_hz",
+    "last_train_us",
+    "last_decode_us",
+    "last_merge_us",
+    "last_finalise_us",
+)
+
+
+class CoprocessorError(GossipLearningError):
+    """The firmware refused a command; ``reason`` is its status name (``STATUS_NAMES``)."""
+
+    def __init__(self, cmd: int, status: int) -> None:
+        self.status = status
+        self.reason = STATUS_NAMES[status] if status < len(STATUS_NAMES) else f"status {status}"
+        name = Cmd(cmd).name if cmd in Cmd._value2member_map_ else f"0x{cmd:02x}"
+        super().__init__(f"coprocessor refused {name}: {self.reason}")
+
+
+@dataclass(frozen=True)
+class Hello:
+    """What ``HELLO`` reports: protocol and firmware version, compile-time limits."""
+
+    proto: int
+    firmware: int
+    max_in: int
+    max_classes: int
+    max_batch: int
+    max_params: int
+    max_packet_data: int
+    default_mtu: int
+    name: str
+
+
+class Coprocessor:
+    """Commands to one firmware over ``link``; replies are waited for up to ``timeout`` s."""
+
+    def __init__(self, link: Link, timeout: float = 600.0) -> None:
+        self.link = link
+        self.timeout = timeout
+        self._seq = 0
+        self._rx = bytearray()
+        self.hello_info: Hello | None = None
+        # Held for whole command sequences (a training round, a merge) by the trainer and the
+        # accumulator, which may run in different threads of a ROS node.
+        self.lock = threading.RLock()
+
+    # ----------------------------------------------------------------- link
+    def send_raw(self, data: bytes) -> None:
+        """Put raw bytes on the line (tests of the link layer)."""
+        self.link.write(data)
+
+    def drain(self, timeout: float = 0.0) -> None:
+        """Throw away every byte received (and arriving within ``timeout`` s)."""
+        while self.link.read(timeout):
+            pass
+        self._rx.clear()
+
+    def read_reply(self, timeout: float | None = None) -> tuple[int, int, int, bytes]:
+        """The next reply ``(cmd, seq, status, data)``."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        synchronous = getattr(self.link, "synchronous", False)
+        while True:
+            end = self._rx.find(0)
+            if end >= 0:
+                encoded = bytes(self._rx[:end])
+                del self._rx[: end + 1]
+                if encoded:
+                    return parse_reply(encoded)
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no reply from the coprocessor")
+            chunk = self.link.read(min(left, 1.0))
+            if not chunk and synchronous:
+                raise TimeoutError("no reply from the coprocessor")
+            self._rx += chunk
+
+    def call(self, cmd: Cmd, args: bytes = b"") -> bytes:
+        """Send one command and return its reply data; raise CoprocessorError if refused."""
+        with self.lock:
+            self._seq = (self._seq + 1) & 0xFF
+            self.link.write(packet(int(cmd), self._seq, args))
+            rcmd, seq, status, data = self.read_reply()
+        if rcmd == LINK_ERROR:
+            raise CoprocessorError(rcmd, status)
+        if rcmd != (int(cmd) | 0x80) or seq != self._seq:
+            raise ProtocolError(f"reply 0x{rcmd:02x}/{seq} to command 0x{int(cmd):02x}/{self._seq}")
+        if status:
+            raise CoprocessorError(int(cmd), status)
+        return data
+
+    # ------------------------------------------------------------- commands
+    def hello(self) -> Hello:
+        d = self.call(Cmd.HELLO)
+        proto, fw, mi, mc, mb, mp, md, mtu = struct.unpack_from("<HIHHHHHH", d, 0)
+        name = d[18:].decode("ascii", "replace")
+        self.hello_info = Hello(proto, fw, mi, mc, mb, mp, md, mtu, name)
+        return self.hello_info
+
+    def configure(
+        self,
+        in_dim: int,
+        classes: int,
+        optimizer: str,
+        lr: float,
+        weight_decay: float,
+        model_version: int,
+        robot_id: int,
+    ) -> None:
+        """Set the head's shape and optimiser; params become zero."""
+        args = struct.pack(
+            "<HHBddII", in_dim, classes, OPTIMIZER_CODES[optimizer], lr, weight_decay,
+            model_version, robot_id,
+        )  # fmt: skip
+        self.call(Cmd.CONFIG, args)
+
+    def reset_optimizer(self) -> None:
+        self.call(Cmd.OPT_RESET)
+
+    def rows_per_load(self, in_dim: int) -> int:
+        """Batch rows that fit one LOAD packet."""
+        limit = self.hello_info.max_packet_data if self.hello_info else 2048
+        return max(1, (limit - 4) // (1 + 4 * in_dim))
+
+    def load(self, X: np.ndarray, y: np.ndarray, row0: int = 0) -> None:
+        """Load rows ``row0 ..`` of the minibatch buffer with features X (n, d) and labels y."""
+        x = np.ascontiguousarray(X, dtype="<f4")
+        labels = np.asarray(y, dtype=np.uint8)
+        per = self.rows_per_load(x.shape[1])
+        for s in range(0, len(labels), per):
+            e = min(len(labels), s + per)
+            rows = np.empty((e - s, 1 + 4 * x.shape[1]), dtype=np.uint8)
+            rows[:, 0] = labels[s:e]
+            rows[:, 1:] = x[s:e].view(np.uint8).reshape(e - s, -1)
+            self.call(Cmd.LOAD, struct.pack("<HH", row0 + s, e - s) + rows.tobytes())
+
+    def train(self, rows: int, steps: int = 1) -> tuple[float, int]:
+        """``steps`` optimiser steps on the first ``rows`` loaded rows: (last loss, µs)."""
+        loss, us, _ = struct.unpack("<fII", self.call(Cmd.TRAIN, struct.pack("<HH", rows, steps)))
+        return float(loss), int(us)
+
+    def predict(self, rows: int, classes: int, row0: int = 0) -> np.ndarray:
+        """Logits (rows, classes) of loaded rows."""
+        out = []
+        per = max(1, 2048 // (4 * classes))
+        for s in range(row0, row0 + rows, per):
+            n = min(per, row0 + rows - s)
+            d = self.call(Cmd.PREDICT, struct.pack("<HH", s, n))
+            out.append(np.frombuffer(d, dtype="<f4").reshape(n, classes))
+        return np.concatenate(out).astype(np.float32)
+
+    def get_frame(
+        self,
+        dtype: str = "f32",
+        max_payload: int = 462,
+        chunk: int = 0,
+        *,
+        kind: int = 6,
+        layer: int = 0,
+        receiver: int = 0xFFFFFFFF,
+        round_no: int = 0,
+        step: int = 0,
+        cluster: int = -1,
+        samples: int = 0,
+    ) -> bytes:
+        """Chunk ``chunk`` of the head as a wire frame (sender: the configured robot id)."""
+        args = struct.pack(
+            "<BHHBBIIHiI", DTYPE_CODES[dtype], max_payload, chunk, kind, layer, receiver,
+            round_no, step, cluster, samples,
+        )  # fmt: skip
+        return self.call(Cmd.GET_FRAME, args)
+
+    def get_frames(self, dtype: str = "f32", max_payload: int = 462, **header: int) -> list[bytes]:
+        """Every chunk of the head as wire frames."""
+        first = self.get_frame(dtype, max_payload, 0, **header)
+        (count,) = struct.unpack_from("<H", first, 24)
+        return [first] + [self.get_frame(dtype, max_payload, i, **header) for i in range(1, count)]
+
+    def put_frame(self, frame: bytes, merge: bool) -> tuple[bool, int]:
+        """Give one wire frame: the own model (merge False) or a neighbour's to merge.
+        Returns (message complete, µs of decode + apply)."""
+        d = self.call(Cmd.PUT_FRAME, bytes([1 if merge else 0]) + frame)
+        return bool(d[0]), struct.unpack_from("<I", d, 1)[0]
+
+    def merge_reset(self, weight: int) -> None:
+        self.call(Cmd.MERGE_RESET, struct.pack("<I", weight))
+
+    def merge_finalise(self) -> tuple[int, int]:
+        """Write S / N into the head: (senders merged, µs)."""
+        merged, us = struct.unpack("<HI", self.call(Cmd.MERGE_FINALISE))
+        return int(merged), int(us)
+
+    def merge_discard(self) -> None:
+        self.call(Cmd.MERGE_DISCARD)
+
+    def status(self) -> dict[str, int]:
+        """Counters (``rejects`` by reason name), free RAM, last timings."""
+        d = self.call(Cmd.STATUS)
+        *values, n = _STATUS_HEAD.unpack_from(d, 0)
+        out: dict[str, int] = dict(zip(STATUS_FIELDS, values, strict=True))
+        counts = struct.unpack_from(f"<{n}I", d, _STATUS_HEAD.size)
+        for code, count in enumerate(counts):
+            name = STATUS_NAMES[code] if code < len(STATUS_NAMES) else f"status_{code}"
+            out[f"rejects.{name}"] = int(count)
+        return out
+
+    def bench(self, which: int, rows: int) -> tuple[int, float]:
+        """Firmware micro-benchmark ``which`` (0 float forward, 1 Q15 forward, 2/3/4 merge-add
+        into float64 / float32 / int64-Q24): (µs, max abs error against float)."""
+        us, err = struct.unpack("<If", self.call(Cmd.BENCH, struct.pack("<BH", which, rows)))
+        return int(us), float(err)
