@@ -42,12 +42,29 @@ void gl_head_forward(const gl_head_t *h, const float *x, uint32_t stride, uint32
     }
 }
 
+/* The loss gradient of parameter p (weights then biases, row-major) from the batch's
+ * delta = (softmax - onehot) / n, plus L2 weight decay: g = sum_r delta[r][c] * x[r][i]
+ * (bias: sum_r delta[r][c]). Summed in row order, like the Python trainer's reference. */
+static float param_grad(const gl_head_t *h, uint32_t p, const float *delta, const float *x,
+                        uint32_t stride, uint32_t n) {
+    uint32_t r, c, i, d = h->in_dim, k = h->classes;
+    float g = 0.0f;
+    if (p < k * d) {
+        c = p / d;
+        i = p - c * d;
+        for (r = 0; r < n; r++) g += delta[(size_t)r * k + c] * x[(size_t)r * stride + i];
+    } else {
+        c = p - k * d;
+        for (r = 0; r < n; r++) g += delta[(size_t)r * k + c];
+    }
+    if (h->weight_decay != 0.0) g += h->params[p] * (float)h->weight_decay;
+    return g;
+}
+
 float gl_head_train_step(gl_head_t *h, const float *x, uint32_t stride, const uint8_t *y,
                          uint32_t n, float *scratch) {
-    uint32_t r, c, i, d = h->in_dim, k = h->classes, p;
+    uint32_t r, c, k = h->classes, p;
     float inv = 1.0f / (float)n, loss = 0.0f;
-    const float wd = (float)h->weight_decay;
-    const int decay = h->weight_decay != 0.0;
     float *delta = scratch;
     /* forward + softmax cross-entropy (mean over the batch); delta = (softmax - onehot) / n */
     gl_head_forward(h, x, stride, n, delta);
@@ -72,16 +89,7 @@ float gl_head_train_step(gl_head_t *h, const float *x, uint32_t stride, const ui
     if (h->optimizer == GL_OPT_SGD) {
         const float neg_lr = (float)(-h->lr);
         for (p = 0; p < h->n_params; p++) {
-            float g = 0.0f;
-            if (p < k * d) {
-                c = p / d;
-                i = p - c * d;
-                for (r = 0; r < n; r++) g += delta[(size_t)r * k + c] * x[(size_t)r * stride + i];
-            } else {
-                c = p - k * d;
-                for (r = 0; r < n; r++) g += delta[(size_t)r * k + c];
-            }
-            if (decay) g += h->params[p] * wd;
+            float g = param_grad(h, p, delta, x, stride, n);
             h->params[p] += g * neg_lr;
         }
     } else {
@@ -91,16 +99,7 @@ float gl_head_train_step(gl_head_t *h, const float *x, uint32_t stride, const ui
         const float one_m_b1 = (float)(1.0 - 0.9), one_m_b2 = (float)(1.0 - 0.999);
         const float b2 = 0.999f, eps = 1e-8f;
         for (p = 0; p < h->n_params; p++) {
-            float g = 0.0f, a;
-            if (p < k * d) {
-                c = p / d;
-                i = p - c * d;
-                for (r = 0; r < n; r++) g += delta[(size_t)r * k + c] * x[(size_t)r * stride + i];
-            } else {
-                c = p - k * d;
-                for (r = 0; r < n; r++) g += delta[(size_t)r * k + c];
-            }
-            if (decay) g += h->params[p] * wd;
+            float g = param_grad(h, p, delta, x, stride, n), a;
             h->m[p] += (g - h->m[p]) * one_m_b1;
             a = (g * one_m_b2) * g;
             h->v[p] = h->v[p] * b2 + a;
