@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from gossip_learning.coprocessor.client import Coprocessor
 from gossip_learning.coprocessor.links import HostLibraryLink, ProcessLink
+from tool_modules import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_build() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "rp2040_build", ROOT / "tools" / "rp2040_build.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rp2040_build"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_build()
+build = load_tool("rp2040_build")
 _host: Path | None = None
 _pico: Path | None = None
 

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tool_modules import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("render_docs", ROOT / "tools" / "render_docs.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["render_docs"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-render_docs = _tool()
+render_docs = load_tool("render_docs")
 
 
 def test_docs_match_the_committed_results() -> None:

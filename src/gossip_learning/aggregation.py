@@ -18,9 +18,33 @@ accumulator keeps a reference to ``own``, which must not change while the step i
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 ACC_DTYPE = np.float64
+
+
+class SenderLog(Protocol):
+    """What :func:`is_new_sender` reads of an accumulator."""
+
+    active: bool
+    size: int
+    _senders: dict[int, float]
+
+
+def is_new_sender(acc: SenderLog, sender: int, model: np.ndarray, weight: float) -> bool:
+    """The merge rules every accumulator shares (this one and the RP2040's): a misuse raises, a
+    sender already merged this step gives False (merge nothing), anything else True."""
+    if not acc.active:
+        raise RuntimeError("add() before reset()")
+    if sender in acc._senders:
+        return False
+    if model.shape != (acc.size,):
+        raise ValueError(f"model has shape {model.shape}, expected ({acc.size},)")
+    if weight <= 0:
+        raise ValueError(f"weight must be > 0, got {weight}")
+    return True
 
 
 class CumulativeFedAvg:
@@ -61,14 +85,8 @@ class CumulativeFedAvg:
 
     def add(self, sender: int, model: np.ndarray, weight: float) -> bool:
         """Merge ``model`` from ``sender``; return False (and merge nothing) for a repeat sender."""
-        if not self.active:
-            raise RuntimeError("add() before reset()")
-        if sender in self._senders:
+        if not is_new_sender(self, sender, model, weight):
             return False
-        if model.shape != (self.size,):
-            raise ValueError(f"model has shape {model.shape}, expected ({self.size},)")
-        if weight <= 0:
-            raise ValueError(f"weight must be > 0, got {weight}")
         self._scratch[...] = model  # upcast first: n·w is formed in float64
         if self.clip_ratio:
             self._clip()

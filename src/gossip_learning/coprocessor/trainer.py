@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from gossip_learning import wire
+from gossip_learning.aggregation import is_new_sender
 from gossip_learning.coprocessor.client import Coprocessor
 from gossip_learning.learner import HeadSpec
 from gossip_learning.learning.batching import batch_order
@@ -179,12 +180,8 @@ class CoprocessorAccumulator:
         self.active = True
 
     def add(self, sender: int, model: np.ndarray, weight: float) -> bool:
-        if not self.active:
-            raise RuntimeError("add() before reset()")
-        if sender in self._senders:
+        if not is_new_sender(self, sender, model, weight):
             return False
-        if model.shape != (self.size,):
-            raise ValueError(f"model has shape {model.shape}, expected ({self.size},)")
         n = self._count(weight)
         put_model(self.client, model_frames(model, sender, self.version, self.mtu, n), merge=True)
         self._senders[sender] = float(weight)
