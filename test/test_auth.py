@@ -97,3 +97,23 @@ def test_with_a_fleet_key_every_rogue_frame_is_refused(attack: str) -> None:
     want = "wrong_fleet" if attack == "foreign_fleet" else "unauthenticated"
     assert sent > 0 and refused == {want: sent}
     assert not any(sum(a.inbox.rejected.values()) for a in sw.agents)
+
+
+def test_a_restarted_robot_is_not_taken_for_a_replay() -> None:
+    """Counters restart from zero in a new process: its frames would be replays. A robot process
+    starts its counters from the wall clock (16 a second since 2025), above all it used before."""
+    from gossip_learning.auth import session_counter_start
+
+    rx = FleetAuth(KEY, 7)
+    before = FleetAuth(KEY, 7, counter_start=session_counter_start(1_800_000_000.0))
+    for _ in range(100):  # a few frames per second over the run
+        wire.decode(wire.encode(_msg(), before), rx)
+    naive_restart = FleetAuth(KEY, 7)  # counters from 0 again
+    with pytest.raises(WireError) as err:
+        wire.decode(wire.encode(_msg(), naive_restart), rx)
+    assert err.value.reason == "replay"
+    restarted = FleetAuth(KEY, 7, counter_start=session_counter_start(1_800_000_060.0))
+    assert wire.decode(wire.encode(_msg(), restarted), rx).sender == _msg().sender
+    assert session_counter_start(1_800_000_060.0) - session_counter_start(1_800_000_000.0) == 960
+    with pytest.raises(ValueError, match="counter_start"):
+        FleetAuth(KEY, 7, counter_start=-1)

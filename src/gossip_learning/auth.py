@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+import time
 import zlib
 
 from gossip_learning.errors import WireError
@@ -31,14 +32,35 @@ _SENDER = struct.Struct("<I")
 _SENDER_OFFSET = 8
 
 
+#: Counters a robot may use per second of wall-clock time without running ahead of a restart.
+COUNTERS_PER_SECOND = 16
+_COUNTER_EPOCH = 1_735_689_600  # 2025-01-01 00:00 UTC
+
+
+def session_counter_start(now: float | None = None) -> int:
+    """A counter start for a robot process: wall-clock seconds since 2025 × 16. A robot that
+    restarts starts above every counter it used before, as long as it sent fewer than 16 frames
+    a second on average (a robot sends a few per second), and until 2033 (32-bit counter)."""
+    t = time.time() if now is None else now
+    return max(0, int((t - _COUNTER_EPOCH) * COUNTERS_PER_SECOND)) % 0xFFFFFFFF
+
+
 class FleetAuth:
     """One endpoint's fleet key: seals the frames it sends and opens the frames it hears."""
 
-    def __init__(self, key: str | bytes, fleet_id: int, window: int = 64) -> None:
+    def __init__(
+        self, key: str | bytes, fleet_id: int, window: int = 64, counter_start: int = 0
+    ) -> None:
+        """``counter_start``: the counter before a sender's first frame. 0 in a simulation;
+        a robot process uses :func:`session_counter_start`, so that after a restart its frames
+        are not refused as replays of the ones it sent before."""
         raw = key.encode("utf-8") if isinstance(key, str) else key
         self._key = hashlib.sha256(raw).digest()
         self.fleet_id = fleet_id
         self.window = window
+        if not 0 <= counter_start < 0xFFFFFFFF:
+            raise ValueError(f"counter_start must be in 0..2^32-2, got {counter_start}")
+        self.counter_start = counter_start
         self._sent: dict[int, int] = {}  # sender -> last counter used
         self._seen: dict[int, tuple[int, int]] = {}  # sender -> (newest counter, bitmap)
 
@@ -50,7 +72,7 @@ class FleetAuth:
         body = bytearray(frame[:-4])
         body[2] = VERSION
         (sender,) = _SENDER.unpack_from(body, _SENDER_OFFSET)
-        counter = self._sent.get(sender, 0) + 1
+        counter = self._sent.get(sender, self.counter_start) + 1
         if counter > 0xFFFFFFFF:
             raise WireError(f"sender {sender} used up its 2^32 frame counters", "counter")
         self._sent[sender] = counter

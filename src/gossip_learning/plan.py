@@ -78,10 +78,14 @@ def channel_for(cfg: Config) -> Channel:
     )
 
 
-def fleet_auth(cfg: Config) -> FleetAuth | None:
-    """The fleet key's sealer/opener (``defence.fleet_key``), or None for version-1 frames."""
+def fleet_auth(cfg: Config, counter_start: int = 0) -> FleetAuth | None:
+    """The fleet key's sealer/opener (``defence.fleet_key``), or None for version-1 frames.
+    ``counter_start``: see :class:`FleetAuth` (a robot process passes
+    :func:`~gossip_learning.auth.session_counter_start`)."""
     d = cfg.defence
-    return FleetAuth(d.fleet_key, d.fleet_id, d.replay_window) if d.fleet_key else None
+    if not d.fleet_key:
+        return None
+    return FleetAuth(d.fleet_key, d.fleet_id, d.replay_window, counter_start)
 
 
 def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -> MobilityModel:

@@ -21,6 +21,7 @@ from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_msgs.msg import String, UInt8MultiArray
 
+from gossip_learning.auth import session_counter_start
 from gossip_learning.config import Config, load_config
 from gossip_learning.driver import RoundDriver
 from gossip_learning.learner import evaluate
@@ -97,7 +98,8 @@ class RobotNode(ParamNode):
         self.clock = RoundClock(schedule, self.cfg.timing, start=float(p["epoch"]))
         self.transport = RosTransport(
             self, self.robot_id, channel, self.namespace_, rng, self.group,
-            auth=fleet_auth(self.cfg), num_robots=self.cfg.swarm.num_robots,
+            auth=fleet_auth(self.cfg, session_counter_start()),  # restart-safe counters
+            num_robots=self.cfg.swarm.num_robots,
             peer_timeout_s=3 * self.clock.period,  # forget a sender silent for three rounds
         )  # fmt: skip
         parts = self.parts
