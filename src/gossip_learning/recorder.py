@@ -21,11 +21,11 @@ from gossip_learning.protocol.report import RoundReport
 METRIC_COLUMNS = [
     "method", "seed", "round", "robots_reporting", "models_reporting", "acc_mean", "acc_min",
     "acc_max", "acc_weighted", "loss_mean", "train_loss", "consensus_distance", "num_clusters",
-    "num_heads", "singletons", "isolated", "membership_changes", "head_changes", "msgs_sent",
-    "bytes_sent", "msgs_delivered", "msgs_dropped", "msgs_rejected", "spectral_gap_comm",
-    "spectral_gap_mix", "mix_reach", "gossip_contraction", "pairs_matched", "pairs_matched_inter",
-    "peak_model_bytes", "peak_model_buffers", "time_move", "time_cluster", "time_train",
-    "time_gossip", "time_eval", "time_round", "rejected_by", "transport_rejected_by",
+    "num_heads", "headless_clusters", "singletons", "isolated", "membership_changes",
+    "head_changes", "msgs_sent", "bytes_sent", "msgs_delivered", "msgs_dropped", "msgs_rejected",
+    "spectral_gap_comm", "spectral_gap_mix", "mix_reach", "gossip_contraction", "pairs_matched",
+    "pairs_matched_inter", "peak_model_bytes", "peak_model_buffers", "time_move", "time_cluster",
+    "time_train", "time_gossip", "time_eval", "time_round", "rejected_by", "transport_rejected_by",
     "robots_down", "rogue_frames",
 ]  # fmt: skip
 TRAFFIC = ("sent", "bytes_sent", "delivered", "dropped", "rejected")
@@ -46,6 +46,14 @@ def matched_share(reports: Sequence[RoundReport], layer: Layer) -> float:
                 tried += 1
                 done += completed
     return done / tried if tried else math.nan
+
+
+def headless_clusters(reports: Sequence[RoundReport]) -> int:
+    """Clusters that some robot is a member of but no robot heads (such a cluster cannot hand a
+    model to its members or gossip between clusters through a head)."""
+    member_of = {r.cluster for r in reports if r.role == "member"}
+    headed = {r.cluster for r in reports if r.role == "head"}
+    return len(member_of - headed)
 
 
 def mixing_matrix(reports: Sequence[RoundReport]) -> np.ndarray:
@@ -170,6 +178,7 @@ class Recorder:
             "consensus_distance": spread,
             "num_clusters": len(in_cluster) if clustered else 0,
             "num_heads": sum(r.role == "head" for r in reports),
+            "headless_clusters": headless_clusters(reports) if clustered else 0,
             "singletons": sum(r.role == "none" for r in reports) if clustered else 0,
             "isolated": gm.isolated_robots(adj),
             "membership_changes": moved if clustered else 0,
