@@ -116,7 +116,7 @@ def test_out_of_range_field_is_a_wire_error() -> None:
 
 
 def test_shared_test_vectors() -> None:
-    """Fixed bytes any other implementation (e.g. the planned RP2040 coprocessor) must match."""
+    """Fixed bytes any other implementation must match (the RP2040 firmware checks them too)."""
     vectors = json.loads(VECTORS.read_text())
     assert len(vectors) >= 4
     for v in vectors:
