@@ -15,6 +15,7 @@ from gossip_learning.experiment import Swarm, load_data
 from gossip_learning.protocol.ports import Trainer
 from gossip_learning.protocol.window import Accumulator
 from rp2040_support import device, emulated_device
+from test_experiment import small
 
 pytestmark = pytest.mark.slow
 MCU_ROBOTS = (1, 4)
@@ -26,22 +27,10 @@ PARAM_TOL = 1e-4
 
 
 def _cfg() -> dict:  # type: ignore[type-arg]
-    return {
-        "experiment": {"rounds": ROUNDS, "seeds": [0], "methods": ["bilayer"]},
-        "swarm": {"num_robots": 6},
-        "data": {
-            "dataset": "synthetic",
-            "params": {
-                "num_train": 600,
-                "num_test": 200,
-                "dim": 16,
-                "num_classes": 4,
-                "separation": 3.0,
-            },
-        },
-        "learning": {"head": "linear", "epochs": 2, "batch_size": 32, "lr": 0.01},
-        "channel": {"comm_range": 60.0},
-    }
+    """test_experiment's small synthetic swarm, 6 robots and 600 samples."""
+    raw = small(experiment={"rounds": ROUNDS, "methods": ["bilayer"]}, swarm={"num_robots": 6})
+    raw["data"]["params"].update(num_train=600, num_test=200)
+    return raw
 
 
 def _run(kind: str | None) -> tuple[list[float], np.ndarray]:

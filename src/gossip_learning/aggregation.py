@@ -47,6 +47,16 @@ def is_new_sender(acc: SenderLog, sender: int, model: np.ndarray, weight: float)
     return True
 
 
+def close_for_result(acc: SenderLog, out: np.ndarray) -> None:
+    """The finalise rules every accumulator shares: an open step and an ``out`` of model size;
+    closes the step (the caller then writes the average into ``out``)."""
+    if not acc.active:
+        raise RuntimeError("finalise() before reset()")
+    if out.shape != (acc.size,):
+        raise ValueError(f"out has shape {out.shape}, expected ({acc.size},)")
+    acc.active = False
+
+
 class CumulativeFedAvg:
     """One robot's accumulator: ``S`` and a scratch vector, both allocated once."""
 
@@ -129,11 +139,7 @@ class CumulativeFedAvg:
 
     def finalise(self, out: np.ndarray) -> np.ndarray:
         """Write ``S / N`` into ``out`` (the robot's float32 model, in place) and close the step."""
-        if not self.active:
-            raise RuntimeError("finalise() before reset()")
-        if out.shape != (self.size,):
-            raise ValueError(f"out has shape {out.shape}, expected ({self.size},)")
-        self.active = False
+        close_for_result(self, out)
         self._sum /= self._weight
         out[...] = self._sum
         return out

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from gossip_learning import wire
-from gossip_learning.aggregation import is_new_sender
+from gossip_learning.aggregation import close_for_result, is_new_sender
 from gossip_learning.coprocessor.client import Coprocessor
 from gossip_learning.learner import HeadSpec
 from gossip_learning.learning.batching import batch_order
@@ -206,11 +206,7 @@ class CoprocessorAccumulator:
         self.active = False
 
     def finalise(self, out: np.ndarray) -> np.ndarray:
-        if not self.active:
-            raise RuntimeError("finalise() before reset()")
-        if out.shape != (self.size,):
-            raise ValueError(f"out has shape {out.shape}, expected ({self.size},)")
-        self.active = False
+        close_for_result(self, out)
         with self.client.lock:
             self.client.merge_finalise()
             out[...] = get_model(self.client, self.robot_id, self.mtu)
