@@ -148,7 +148,9 @@ class GossipConfig:
     propose_prob: float = _opt(
         0.5, "pairwise: chance a robot proposes rather than listens", gt=0, max=1
     )
-    dtype: str = _opt("f32", "model encoding on the wire", choices=("f32", "f16", "int8"))
+    dtype: str = _opt(
+        "f32", "model encoding on the wire", choices=("f32", "f16", "int8", "int8_block")
+    )
 
 
 @dataclass
