@@ -8,6 +8,8 @@ Three grids on MCUNet-in3 features of CIFAR-10 (dataset ``cifar10-mcunet``, from
   int8_block (one scale per 64 values) at G_intra 2.
 * ``sparse`` — config/paper_range.yaml at range 30, α = 0.5 (60 robots): settings that may close
   the gap one averaging step leaves there (more steps, border members in the inter layer).
+* ``quickstart`` (not run by default) — config/quickstart.yaml (20 robots, digits): bilayer
+  pairwise and broadcast with each model encoding, its own JSON (pareto_quickstart.json).
 * ``range`` — the same 60 robots at ranges 15 … 90, bilayer pairwise (the paper's protocol), with
   what the runs record about clusters and matching, for the range-sweep question.
 
@@ -18,6 +20,7 @@ seeds, divided by the number of robots.
 
     python benchmarks/pareto.py --jobs 2 --json docs/results/pareto.json \
         --figure docs/figures/pareto.png
+    python benchmarks/pareto.py --grid quickstart --json docs/results/pareto_quickstart.json
     python tools/render_docs.py      # the tables in docs/results.md
 """
 
@@ -39,6 +42,7 @@ from gossip_learning import atomic
 from gossip_learning.config import load_config
 from gossip_learning.experiment import run_one
 from gossip_learning.plan import load_data
+from gossip_learning.provenance import run_info
 from gossip_learning.results import summarise
 
 Point = tuple[str, str, str, tuple[str, ...]]  # grid, name, method, overrides
@@ -50,7 +54,9 @@ GRIDS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("channel.comm_range=30", "data.partition=dirichlet", "data.alpha=0.5"),
     ),
     "range": ("config/paper_range.yaml", ("data.partition=dirichlet", "data.alpha=0.5")),
+    "quickstart": ("config/quickstart.yaml", ()),
 }
+DEFAULT_GRIDS = ("pareto", "sparse", "range")
 STEPS = (1, 2, 3, 5)
 DTYPES = ("f16", "int8", "int8_block")
 SPARSE: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -103,6 +109,12 @@ def points(grids: Sequence[str]) -> list[Point]:
     if "sparse" in grids:
         out.append(("sparse", "cfl", "cfl", ()))
         out += [("sparse", name, m, over) for name, (m, over) in SPARSE.items()]
+    if "quickstart" in grids:  # the model encodings on the quickstart swarm (digits)
+        out.append(("quickstart", "cfl", "cfl", ()))
+        for dt in ("f32", *DTYPES):
+            for mode in ("pairwise", "broadcast"):
+                over = (f"gossip.mode={mode}", f"gossip.dtype={dt}")
+                out.append(("quickstart", f"bilayer {mode} {dt}", "bilayer", over))
     if "range" in grids:
         out.append(("range", "cfl", "cfl", ()))
         for r in RANGES:
@@ -262,7 +274,7 @@ def plot(records: Sequence[dict[str, Any]], out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--grid", nargs="*", default=list(GRIDS), choices=list(GRIDS))
+    p.add_argument("--grid", nargs="*", default=list(DEFAULT_GRIDS), choices=list(GRIDS))
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 thread each)")
@@ -281,10 +293,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{pt[0]:<7} {pt[1]:<32} {' '.join(_overrides(pt, args.rounds, 0))}")
         return 0
     report = Report("pareto")
+    commit = run_info([])["git_commit"]  # the code the grid ran, taken before it runs
     tasks = [(pt, args.rounds, s) for s in args.seeds for pt in pts]
     for pt in pts:  # fail on a bad config before any work
         load_config(ROOT / GRIDS[pt[0]][0], _overrides(pt, args.rounds, 0))
-    load_data(load_config(ROOT / GRIDS["pareto"][0]))  # build the feature cache once, up front
+    for grid in args.grid:  # build the feature cache once, up front
+        load_data(load_config(ROOT / GRIDS[grid][0]))
     t0 = time.perf_counter()
     results: dict[str, dict[tuple[str, int], list[dict[str, Any]]]] = {g: {} for g in args.grid}
     if args.jobs > 1:
@@ -306,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     wall = time.perf_counter() - t0
     out = report.as_dict()
+    out["git_commit"] = commit
     out["wall_seconds"] = round(wall, 1)
     out["jobs"] = args.jobs
     out["seeds"] = list(args.seeds)
