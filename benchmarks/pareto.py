@@ -301,14 +301,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_data(load_config(ROOT / GRIDS[grid][0]))
     t0 = time.perf_counter()
     results: dict[str, dict[tuple[str, int], list[dict[str, Any]]]] = {g: {} for g in args.grid}
+
+    def collect(done: tuple[Point, int, list[dict[str, Any]], float]) -> None:
+        pt, seed, rows, secs = done
+        results[pt[0]][(pt[1], seed)] = rows
+        print(f"[{sum(map(len, results.values()))}/{len(tasks)}] {pt[0]:<7} {pt[1]:<32} "
+              f"seed {seed}: {rows[-1]['acc_mean']:.3f} ({secs:.0f} s)", flush=True)  # fmt: skip
+
     if args.jobs > 1:
         with mp.get_context("fork").Pool(args.jobs) as pool:
-            done = list(pool.imap_unordered(run_point, tasks))
+            for done in pool.imap_unordered(run_point, tasks):
+                collect(done)
     else:
-        done = [run_point(t) for t in tasks]
-    for pt, seed, rows, secs in done:
-        results[pt[0]][(pt[1], seed)] = rows
-        print(f"{pt[0]:<7} {pt[1]:<32} seed {seed}: {rows[-1]['acc_mean']:.3f} ({secs:.0f} s)")
+        for task in tasks:
+            collect(run_point(task))
     for grid in args.grid:
         for rec in summarise_grid(grid, results[grid], [pt for pt in pts if pt[0] == grid]):
             report.add(**rec, rounds=args.rounds)

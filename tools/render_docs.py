@@ -420,6 +420,8 @@ def block_pareto_range(data: Data) -> str:
                 fmt(r.get("pairs_matched"), ".2f"),
                 fmt(r.get("pairs_matched_inter"), ".2f"),
                 fmt(r.get("mix_reach"), ".2f"),
+                fmt(r.get("spectral_gap_mix"), ".3f"),
+                fmt(r.get("gossip_contraction"), ".2f"),
                 fmt(r.get("consensus_distance"), ".3f"),
                 fmt(r["bytes_per_robot_round"] / 1e3, ",.0f"),
             ]
@@ -427,7 +429,7 @@ def block_pareto_range(data: Data) -> str:
     header = (
         "range", "bilayer pairwise", "lowest robot", "gap (pts)", "clusters", "robots/cluster",
         "singletons", "churn/round", "matched/intra step", "matched/inter step", "mix reach",
-        "consensus distance", "kB / robot / round",
+        "mixing gap", "contraction", "consensus distance", "kB / robot / round",
     )  # fmt: skip
     return table(header, rows) + _pareto_note(data) + provenance(data, "pareto")
 
