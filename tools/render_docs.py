@@ -343,6 +343,20 @@ def _pareto_records(data: Data, grid: str) -> list[Data]:
     return [r for r in data["pareto"]["records"] if r["grid"] == grid]
 
 
+def _needs(name: str) -> Callable[[Callable[[Data], str]], Callable[[Data], str]]:
+    """A block that says how to make ``docs/results/<name>.json`` while it does not exist."""
+
+    def wrap(block: Callable[[Data], str]) -> Callable[[Data], str]:
+        def checked(data: Data) -> str:
+            if name not in data:
+                return f"\n_Not run yet: `docs/results/{name}.json` is missing (command above)._\n"
+            return block(data)
+
+        return checked
+
+    return wrap
+
+
 def _pareto_setting(r: Data) -> str:
     if r["method"] == "cfl":
         return "CFL (no gossip)"
@@ -381,6 +395,7 @@ def _pareto_note(data: Data) -> str:
     )
 
 
+@_needs("pareto")
 def block_pareto(data: Data) -> str:
     recs = sorted(_pareto_records(data, "pareto"), key=lambda r: r["bytes_per_robot_round"])
     return (
@@ -390,6 +405,7 @@ def block_pareto(data: Data) -> str:
     )
 
 
+@_needs("pareto_quickstart")
 def block_pareto_quickstart(data: Data) -> str:
     recs = sorted(data["pareto_quickstart"]["records"], key=lambda r: r["bytes_per_robot_round"])
     return table(PARETO_HEADER, [_pareto_row(r) for r in recs]) + provenance(
@@ -397,11 +413,13 @@ def block_pareto_quickstart(data: Data) -> str:
     )
 
 
+@_needs("pareto")
 def block_pareto_sparse(data: Data) -> str:
     recs = sorted(_pareto_records(data, "sparse"), key=lambda r: r["bytes_per_robot_round"])
     return table(PARETO_HEADER, [_pareto_row(r) for r in recs]) + provenance(data, "pareto")
 
 
+@_needs("pareto")
 def block_pareto_range(data: Data) -> str:
     rows = []
     for r in _pareto_records(data, "range"):
