@@ -437,7 +437,7 @@ def block_pareto_range(data: Data) -> str:
                 fmt(r.get("membership_changes"), ".1f"),
                 fmt(r.get("pairs_matched"), ".2f"),
                 fmt(r.get("pairs_matched_inter"), ".2f"),
-                fmt(r.get("mix_reach"), ".2f"),
+                fmt(r.get("mix_reach"), ".3f"),
                 fmt(r.get("spectral_gap_mix"), ".3f"),
                 fmt(r.get("gossip_contraction"), ".2f"),
                 fmt(r.get("consensus_distance"), ".3f"),
