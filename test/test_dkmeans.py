@@ -53,7 +53,8 @@ def test_no_head_enough_neighbours_becomes_head() -> None:
 def test_no_head_few_neighbours_joins_nearest_neighbours_cluster() -> None:
     t = table(nb(1, 1, 0, Role.MEMBER, 300, 9), nb(2, 3, 0, Role.MEMBER, 400, 8))
     d = assign(0, NONE, 0, 0, D, t, CFG, CRIT, pass_no=0)
-    assert d.state == ClusterState(Role.MEMBER, 300, 9)
+    # its head (9) is out of range: it joins the cluster and names no head
+    assert d.state == ClusterState(Role.MEMBER, 300, -1)
 
 
 def test_isolated_robot_stays_alone() -> None:
@@ -73,7 +74,7 @@ def test_head_with_few_neighbours_steps_down_and_joins_another_head() -> None:
     me = ClusterState(Role.HEAD, 500, 0, head_since=-1)
     t = table(nb(1, 2, 0, Role.HEAD, 600, 1), nb(2, 3, 0, Role.MEMBER, 500, 0))
     d = assign(0, me, 0, 0, D, t, CFG, CRIT, pass_no=3)
-    assert d.state == ClusterState(Role.MEMBER, 600, 1)
+    assert d.state == ClusterState(Role.MEMBER, 600, 1, own=500)  # 500 kept for a re-promotion
 
 
 def test_head_with_few_members_steps_down_only_once_members_could_join() -> None:
