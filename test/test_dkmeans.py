@@ -248,3 +248,11 @@ def test_settle_keeps_a_relayed_member_only_next_to_an_anchored_one() -> None:
     gone = ClusterState(Role.MEMBER, 500, 3)  # its head 3 now beacons as a member
     t = table(nb(3, 1, 0, Role.MEMBER, 500, 4), nb(1, 1, 0, Role.MEMBER, 500, 2))
     assert dkmeans.settle(gone, t, 0) == ClusterState(Role.MEMBER, 500, -1)
+
+
+def test_settle_keeps_a_head_whose_final_beacon_was_lost() -> None:
+    """Heads do not change in the last pass, so a missing final beacon means a lost frame."""
+    st = ClusterState(Role.MEMBER, 500, 2)
+    t = table(nb(1, 1, 0, Role.MEMBER, 500, -1))  # head 2 not heard
+    assert dkmeans.settle(st, t, 0, heads_kept=True) == st
+    assert dkmeans.settle(st, t, 0, heads_kept=False).role == Role.NONE

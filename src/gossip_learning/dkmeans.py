@@ -230,10 +230,14 @@ def assign(
     return Decision(_as_non_head(me, state, x, y, dist, table, cfg, crit, pass_no))
 
 
-def settle(state: ClusterState, table: Mapping[int, Neighbour], me: int) -> ClusterState:
+def settle(
+    state: ClusterState, table: Mapping[int, Neighbour], me: int, heads_kept: bool = False
+) -> ClusterState:
     """After the last pass, check a member's cluster against the final beacons ``table``.
 
-    A member whose head beacons as head of its cluster stays. Otherwise it takes as head the
+    A member whose head beacons as head of its cluster stays; so does one whose head's final
+    beacon was not heard if ``heads_kept`` (the last pass only assigned: the head it chose on
+    that pass's beacons is still head). Otherwise it takes as head the
     lowest-id robot in range that heads its cluster; with none, it stays as a member that names
     no head if a robot in range is anchored in its cluster (see :func:`anchored`: the cluster
     still has a head two hops away), and otherwise leaves the cluster (role NONE), so that no
@@ -245,6 +249,8 @@ def settle(state: ClusterState, table: Mapping[int, Neighbour], me: int) -> Clus
     head = table.get(state.head)
     if head is not None and head.role == Role.HEAD and head.cluster == state.cluster:
         return state
+    if head is None and heads_kept and state.head >= 0:
+        return state  # its head's final beacon was lost, not its head
     same = [n for n in table.values() if n.cluster == state.cluster and n.role == Role.HEAD]
     if same:
         head_id = min(same, key=lambda n: n.id).id

@@ -140,7 +140,8 @@ class Membership:
         if finals:
             self.table = self._heard.pop(max(finals))
             if self.method == "bilayer":
-                self.state = dkmeans.settle(self.state, self.table, self.id)
+                kept = self.cfg.passes > 1  # the last pass only assigned
+                self.state = dkmeans.settle(self.state, self.table, self.id, kept)
         self._heard.clear()
 
     # --------------------------------------------------------------- gossiping
