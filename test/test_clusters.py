@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from agent_contract import run_round, settings
 
+from agent_contract import run_round, settings
 from gossip_learning import dkmeans
 from gossip_learning.channel import UnitDisk
 from gossip_learning.config import ClusteringConfig
