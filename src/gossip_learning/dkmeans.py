@@ -4,10 +4,11 @@ Each pass a robot hears its neighbours' beacons (pose, role, cluster, head, labe
 and decides alone, following arXiv 2501.04817:
 
 * a non-head joins the nearest head in range; with no head in range it becomes a head if it has
-  more than ``min_cluster_size`` neighbours (``election="local_max"`` adds: and more neighbours
-  than every *unanchored* neighbour, by their beacons' neighbour counts, a tie going to the lower
-  id, so a crowd does not self-promote at once), else it joins the cluster of its nearest
-  *anchored* neighbour;
+  more than ``min_cluster_size`` neighbours (``election="local_max"`` adds: more than
+  ``min_cluster_size`` of them *unanchored*, i.e. free to join it, and more neighbours than each
+  of those, by their beacons' neighbour counts, a tie going to the lower id, so a crowd does not
+  self-promote at once and a robot does not found a cluster that would step down at once), else
+  it joins the cluster of its nearest *anchored* neighbour;
 * a head with ≤ ``min_cluster_size`` neighbours, or (once members had a pass to join) with
   ≤ ``min_cluster_size`` members, steps down and decides as a non-head that may not promote
   itself again in the same pass;
