@@ -120,8 +120,9 @@ class ClusteringConfig:
     election: str = _opt(
         "local_max",
         "who self-promotes to head with no head in range: paper (everyone with more than "
-        "min_cluster_size neighbours) or local_max (only one that also has more neighbours than "
-        "every non-head neighbour, ties won by the lower id)",
+        "min_cluster_size neighbours) or local_max (only one with more than min_cluster_size "
+        "neighbours in no cluster whose head they hear, and more neighbours than each of them, "
+        "ties won by the lower id)",
         choices=("paper", "local_max"),
     )
 
