@@ -135,15 +135,9 @@ class SwarmPlan:
 
     def settings(self, method: str) -> AgentSettings:
         """Protocol settings for ``method`` (cfl and local robots do not gossip)."""
-        return AgentSettings(
-            method=method if method in ("bilayer", "flat") else "local",
-            clustering=self.cfg.clustering,
-            gossip=self.cfg.gossip,
-            comm_range=self.cfg.channel.comm_range,
-            model_version=self.spec.version(),
-            num_params=self.spec.num_params(),
-            defence=self.cfg.defence,
-        )
+        from gossip_learning.robot_data import agent_settings
+
+        return agent_settings(self.cfg, self.spec, method)
 
     def initial_params(self, robot_id: int) -> np.ndarray:
         """Robot ``robot_id``'s first head: the fleet-wide one, or its own."""
