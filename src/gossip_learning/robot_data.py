@@ -7,6 +7,8 @@ agent seed, label mix and the evaluation subset. That needs the whole dataset in
 :func:`write_robot_files` (``gossip-learning partition CONFIG --out DIR``) does it once for the
 whole fleet and writes ``DIR/robot_<i>.npz`` per robot; :func:`read_robot_file` gives a robot its
 parts back from its own file, loading nothing else: no dataset module, no scikit-learn, no torch.
+The channel, fleet key and training engine a config asks for are built here too (the in-process
+engine imports them through :mod:`gossip_learning.plan`), so a robot never imports the plan.
 A file records which experiment it was cut for (seed, robot id, fleet size and a fingerprint of
 the config keys that decide the data); reading it for another one is an error naming
 ``data_dir``. Only numpy and the standard library are imported at module level.
@@ -21,13 +23,19 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gossip_learning.auth import FleetAuth
+from gossip_learning.channel import Channel, make_channel
 from gossip_learning.config import Config
 from gossip_learning.learner import HeadSpec
 from gossip_learning.protocol import AgentSettings
+
+if TYPE_CHECKING:
+    from gossip_learning.learner import TorchTrainer
+    from gossip_learning.learning.numpy_trainer import NumpyTrainer
 
 #: Format version of the per-robot files.
 FILE_VERSION = 1
@@ -39,6 +47,7 @@ class RobotParts:
     config and ``spec``: :func:`agent_settings`)."""
 
     spec: HeadSpec
+    train_idx: np.ndarray  # the robot's rows of the training set (the engine's partition)
     params: np.ndarray
     samples: int
     label_dist: np.ndarray
@@ -47,6 +56,36 @@ class RobotParts:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+
+
+def channel_for(cfg: Config) -> Channel:
+    """The link model the config asks for."""
+    ch = cfg.channel
+    return make_channel(
+        ch.model, ch.comm_range, ch.loss_prob, ch.exponent, ch.shadowing_db, ch.max_range or None
+    )
+
+
+def fleet_auth(cfg: Config, counter_start: int = 0) -> FleetAuth | None:
+    """The fleet key's sealer/opener (``defence.fleet_key``), or None for version-1 frames.
+    ``counter_start``: see :class:`FleetAuth` (a robot process passes
+    :func:`~gossip_learning.auth.session_counter_start`)."""
+    d = cfg.defence
+    if not d.fleet_key:
+        return None
+    return FleetAuth(d.fleet_key, d.fleet_id, d.replay_window, counter_start)
+
+
+def trainer_for(cfg: Config, spec: HeadSpec) -> NumpyTrainer | TorchTrainer:
+    """The training engine the config asks for (``learning.trainer``; torch is imported only
+    for ``torch``)."""
+    from gossip_learning.learner import TorchTrainer
+    from gossip_learning.learning.numpy_trainer import NumpyTrainer
+
+    lc = cfg.learning
+    threads = cfg.experiment.threads or None
+    engine = NumpyTrainer if lc.trainer == "numpy" else TorchTrainer
+    return engine(spec, lc.lr, lc.weight_decay, lc.epochs, lc.batch_size, lc.optimizer, threads)
 
 
 def robot_file(data_dir: str | os.PathLike[str], robot_id: int) -> Path:
@@ -97,6 +136,7 @@ def _parts_of(plan: Any, robot_id: int) -> RobotParts:
         x_test = standardize_with(x_test, *stats)
     return RobotParts(
         spec=plan.spec,
+        train_idx=plan.parts[robot_id],
         params=plan.initial_params(robot_id),
         samples=int(plan.samples[robot_id]),
         label_dist=plan.label_dist[robot_id],
@@ -136,6 +176,7 @@ def write_robot_files(cfg: Config, seed: int, out_dir: str | os.PathLike[str]) -
         np.savez(
             buf,
             meta=np.array(json.dumps(meta)),
+            train_idx=p.train_idx,
             params=p.params,
             label_dist=p.label_dist,
             x_train=p.x_train,
@@ -185,6 +226,7 @@ def read_robot_file(
     kind, in_dim, num_classes, hidden = meta["spec"]
     return RobotParts(
         spec=HeadSpec(kind, in_dim, num_classes, tuple(hidden)),
+        train_idx=arrays["train_idx"],
         params=arrays["params"],
         samples=int(meta["samples"]),
         label_dist=arrays["label_dist"],

@@ -41,6 +41,7 @@ from gossip_learning.nodes.common import (
     robot_parts,
 )
 from gossip_learning.protocol import RobotAgent
+from gossip_learning.robot_data import channel_for, fleet_auth, trainer_for
 from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
 from gossip_learning.training import LocalTrainer, ThreadedTrainer
 from gossip_learning.transports.ros import RosTransport, reliable_qos
@@ -125,8 +126,6 @@ class RobotNode(ManagedNode):
 
     def configure(self) -> None:
         """Data, agent, transport, publishers and the odometry subscription."""
-        from gossip_learning.plan import channel_for, fleet_auth, trainer_for
-
         p = self.params
         self.parts, self.settings = robot_parts(
             self.cfg, str(p["method"]), self.seed, self.robot_id, str(p["data_dir"])
