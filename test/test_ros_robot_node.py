@@ -24,7 +24,7 @@ from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from std_msgs.msg import UInt8MultiArray
+from std_msgs.msg import String, UInt8MultiArray
 
 from gossip_learning.channel import UnitDisk
 from gossip_learning.config import load_config
@@ -131,6 +131,10 @@ def test_lifecycle_and_a_late_robot_joining_at_the_next_round(
     epoch = time.time() + 2.5
     robots, drivers, executor = _fleet(ros_context, cfg, data_dir, epoch, late=2)
     late = robots[2]
+    listener = Node("listener", context=ros_context)
+    lines: list[str] = []
+    listener.create_subscription(String, "/swarm/summary", lambda m: lines.append(m.data), 50)
+    executor.add_node(listener)
 
     def spin() -> None:
         executor.spin_once(timeout_sec=0.05)
@@ -159,6 +163,14 @@ def test_lifecycle_and_a_late_robot_joining_at_the_next_round(
         assert late.transport.counters()["delivered"] > 0  # it heard the others
         heard_late = [r.transport.counters()["delivered"] for r in robots[:2]]
         assert all(n > 0 for n in heard_late)
+        # the summary line: short enough for the default `ros2 topic echo`, with accuracy and
+        # the transport counters of the status it sums up
+        spin_until(spin, lambda: any(x.startswith("r2 round 4 ") for x in lines), timeout=3)
+        last = [x for x in lines if x.startswith("r2 round 4 ")]
+        assert last and all(len(x) <= 128 for x in lines), lines
+        c = late.history[-1]["transport"]
+        assert f"acc {late.history[-1]['acc']:.3f}" in last[0]
+        assert f"sent {c['sent']} heard {c['delivered']} drop {c['dropped']}" in last[0]
 
         # deactivate stops the clock; cleanup drops agent and topics; configure works again
         assert late.trigger_deactivate().to_label() == "transition_success"
@@ -169,10 +181,22 @@ def test_lifecycle_and_a_late_robot_joining_at_the_next_round(
         assert late.trigger_configure().to_label() == "transition_success"
         assert late.agent.round == 0
     finally:
-        for node in [*robots, *drivers]:
+        for node in [*robots, *drivers, listener]:
             executor.remove_node(node)
             node.destroy_node()
         executor.shutdown()
+
+
+def test_summary_line_fits_the_default_echo_at_paper_scale() -> None:
+    from gossip_learning.nodes.robot import ECHO_LIMIT, summary_line
+
+    big = {"sent": 999_999, "delivered": 9_999_999, "dropped": 999_999, "rejected": 99_999,
+           "lost": 9_999, "qos_incompatible": 99}  # fmt: skip
+    status = {"id": 99, "round": 100, "role": "member", "cluster": 99, "acc": 0.8123,
+              "loss": 0.5312, "transport": big}  # fmt: skip
+    line = summary_line(status)
+    assert len(line) <= ECHO_LIMIT == 128
+    assert "acc 0.812 loss 0.531" in line and line.endswith("lost 9999 qos 99")
 
 
 def test_configure_fails_cleanly_on_a_foreign_data_file(

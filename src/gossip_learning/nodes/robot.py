@@ -6,7 +6,9 @@ the round's phases on ROS time with :class:`~gossip_learning.schedule.RoundClock
 ``use_sim_time`` with Gazebo's ``/clock`` works. Message handling, odometry and the phase timer
 share one mutually exclusive callback group per robot; local training runs in a worker thread,
 so a training step never blocks message handling. After each round it publishes a JSON status on
-``/<swarm_namespace>/status`` and its model on ``/<swarm_namespace>/models`` for the monitor.
+``/<swarm_namespace>/status`` and its model on ``/<swarm_namespace>/models`` for the monitor,
+and one short line (:func:`summary_line`: accuracy and transport counters, under the 128
+characters ``ros2 topic echo`` shows by default) on ``/<swarm_namespace>/summary`` for people.
 
 It is a lifecycle (managed) node. *configure* reads its data (only its own partition when
 ``data_dir`` names the files of ``gossip-learning partition``), builds the agent and creates its
@@ -79,6 +81,24 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "coprocessor_merge": (True, "With a coprocessor: also merge (cumulative FedAvg) on it."),
     "coprocessor_mtu": (512, "Wire frame size on the coprocessor link (chunks; 51..2047)."),
 }
+
+
+#: ``ros2 topic echo`` cuts strings longer than this unless given ``--full-length``.
+ECHO_LIMIT = 128
+
+
+def summary_line(status: dict[str, Any]) -> str:
+    """One robot's round in a line short enough for the default ``ros2 topic echo``: id, round,
+    role, cluster, accuracy, loss and the transport counters (delivered, dropped, rejected,
+    DDS-lost, incompatible-QoS events)."""
+    t = status.get("transport", {})
+    acc, loss = status.get("acc", math.nan), status.get("loss", math.nan)
+    return (
+        f"r{status['id']} round {status['round']} {status.get('role', '?')} "
+        f"c{status.get('cluster', -1)} acc {acc:.3f} loss {loss:.3f} | sent {t.get('sent', 0)} "
+        f"heard {t.get('delivered', 0)} drop {t.get('dropped', 0)} rej {t.get('rejected', 0)} "
+        f"lost {t.get('lost', 0)} qos {t.get('qos_incompatible', 0)}"
+    )[:ECHO_LIMIT]
 
 
 class RobotNode(ManagedNode):
@@ -165,7 +185,10 @@ class RobotNode(ManagedNode):
         self._model_pub = self.create_lifecycle_publisher(
             UInt8MultiArray, f"/{self.namespace_}/models", reliable_qos()
         )
-        self._pubs += [self._status_pub, self._model_pub]
+        self._summary_pub = self.create_lifecycle_publisher(
+            String, f"/{self.namespace_}/summary", reliable_qos()
+        )
+        self._pubs += [self._status_pub, self._model_pub, self._summary_pub]
         self.get_logger().info(
             f"robot {self.robot_id}/{self.cfg.swarm.num_robots}: {self.settings.method}, "
             f"{parts.samples} samples, range {ch.comm_range:g} m, round {self.clock.period:.2f} s"
@@ -309,6 +332,7 @@ class RobotNode(ManagedNode):
             publishes_model=self.publish_model,  # the monitor waits for the model too
         )
         self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
+        self._summary_pub.publish(String(data=summary_line(status)))
 
     def _end_of_round(self, _: Phase) -> None:
         status = self.agent.status()
