@@ -198,6 +198,7 @@ class RobotNode(ManagedNode):
         """Start the clock's timer; the robot joins at the start of the next round."""
         self._joining = True
         self._timer = self.create_timer(self.tick, self._tick, callback_group=self.group)
+        self.get_logger().info(f"robot {self.robot_id}: active, joins at the next round start")
 
     def deactivate(self) -> None:
         """Stop the clock's timer (the robot leaves the round it is in)."""
