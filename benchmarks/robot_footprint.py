@@ -9,6 +9,8 @@ this process, which also listens to the swarm topics. Per robot process it recor
   (imports, rclpy, its data file, agent, publishers, lifecycle configure + activate);
 * ``first_beacon_s``: seconds from the process start until its first beacon arrives here,
   and ``first_round`` that beacon's round (1: it was ready for the shared start);
+* ``first_status_round``: the first round the robot reported on ``/swarm/status`` (1: it ran
+  round 1; a round-1 beacon can still miss this listener: best effort, sent before matching);
 * ``rss_mb`` (the last sample while it ran its rounds) and ``peak_rss_mb`` (VmHWM) of the
   process, sampled every 0.2 s.
 
@@ -25,6 +27,7 @@ LOCALHOST``) on a private domain id; the load average is printed and recorded be
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -81,11 +84,11 @@ def fleet(
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
-    from std_msgs.msg import UInt8MultiArray
+    from std_msgs.msg import String, UInt8MultiArray
 
     from gossip_learning.config import load_config
     from gossip_learning.robot_data import write_robot_files
-    from gossip_learning.transports.ros import beacon_qos
+    from gossip_learning.transports.ros import beacon_qos, reliable_qos
     from gossip_learning.wire import Kind, decode
 
     n = args.robots
@@ -106,6 +109,14 @@ def fleet(
             first[m.sender] = (time.monotonic(), m.round)
 
     node.create_subscription(UInt8MultiArray, "/swarm/beacon", on_beacon, beacon_qos())
+    reported: dict[int, int] = {}
+
+    def on_status(msg: String) -> None:
+        st = json.loads(msg.data)
+        if st["round"] >= 1:
+            reported.setdefault(int(st["id"]), int(st["round"]))
+
+    node.create_subscription(String, "/swarm/status", on_status, reliable_qos())
     odom = [node.create_publisher(Odometry, f"/robot_{i}/odom", 10) for i in range(n)]
 
     def play() -> None:
@@ -177,6 +188,7 @@ def fleet(
                 "active_s": active[i].get("t", float("nan")) - started[i],
                 "first_beacon_s": t_beacon - started[i],
                 "first_round": rnd,
+                "first_status_round": reported.get(i, -1),
                 "rss_mb": last_rss[i] / 1024,
                 "peak_rss_mb": peak[i] / 1024,
             }
@@ -215,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"robot {rec['robot']} ({what}): "
                 f"active {rec['active_s']:.2f} s, first beacon {rec['first_beacon_s']:.2f} s "
-                f"(round {rec['first_round']}), RSS {rec['rss_mb']:.1f} MB, "
+                f"(round {rec['first_round']}), first report: round {rec['first_status_round']}, "
+                f"RSS {rec['rss_mb']:.1f} MB, "
                 f"peak {rec['peak_rss_mb']:.1f} MB, exit {rec['exit_code']}  [{format_load(load)}]"
             )
             report.add(kind="robot", load_avg_1min=load[0], **rec)

@@ -37,5 +37,5 @@ def test_robot_footprint_measures_every_robot(
     for r in robots:
         assert r["exit_code"] == 0 and r["data_file"] is True
         assert 0 < r["active_s"] < r["first_beacon_s"]  # active before its first beacon
-        assert r["first_round"] >= 1
+        assert r["first_round"] >= 1 and r["first_status_round"] >= 1
         assert 10 < r["rss_mb"] <= r["peak_rss_mb"] and math.isfinite(r["load_avg_1min"])

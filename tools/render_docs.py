@@ -529,11 +529,12 @@ def block_robot_footprint(data: Data) -> str:
         rows.append(
             [str(r["robot"]), data_s + ("" if r["lifecycle_services"] else ", lean"),
              fmt(r["active_s"], ".2f"), fmt(r["first_beacon_s"], ".2f"), str(r["first_round"]),
+             str(r["first_status_round"]),
              fmt(r["rss_mb"], ".1f"), fmt(r["peak_rss_mb"], ".1f"),
              fmt(r["load_avg_1min"], ".2f")]
         )  # fmt: skip
-    head = ("robot", "data", "active after s", "first beacon after s", "its round", "RSS MB",
-            "peak RSS MB", "load")  # fmt: skip
+    head = ("robot", "data", "active after s", "first beacon heard after s", "its round",
+            "first round reported", "RSS MB", "peak RSS MB", "load")  # fmt: skip
     return floor + "\n" + table(head, rows) + provenance(data, "robot_footprint")
 
 

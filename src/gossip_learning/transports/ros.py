@@ -214,7 +214,9 @@ class RosTransport:
     def close(self) -> None:
         """Send what still waits for a match, then destroy every publisher, subscription and
         timer this transport made."""
-        self.flush(force=True)
+        if rclpy.ok(context=self.node.context):
+            self.flush(force=True)
+        self._pending.clear()  # after a shutdown (Ctrl-C) there is nobody left to send them to
         if self._flusher is not None:
             self.node.destroy_timer(self._flusher)
             self._flusher = None
