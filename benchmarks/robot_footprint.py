@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "RCUTILS_LOGGING_BUFFERED_STREAM": "0",  # each log line as it happens ("active")
     }
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
-    report = Report("robot_footprint", argv)
+    report = Report("robot_footprint", [__file__, *(sys.argv[1:] if argv is None else argv)])
     for rec in floor(env):
         print(f"floor: {rec['what']}: {rec['rss_mb']:.1f} MB")
         report.add(kind="floor", **rec)
