@@ -266,14 +266,14 @@ def test_qos_events_are_counted_with_the_transport_counters(ros_context: Context
 def test_publish_on_a_fresh_topic_queues_instead_of_waiting(ros_context: Context) -> None:
     """Publishing from a callback never waits for discovery: a frame for a publisher nobody has
     matched yet is queued, and sent by the transport's timer once the publisher matched. The
-    receiver is another process's participant (a second context), so matching takes a while."""
+    receiver (another participant: a second context) subscribes only after the frame was sent;
+    waiting in publish() instead (the old way) would have published it to nobody."""
     other = Context()
     rclpy.init(context=other, domain_id=ros_context.get_domain_id())
     a_node = Node("sender", context=ros_context)
     b_node = Node("receiver", context=other)
     a = RosTransport(a_node, 0, UnitDisk(10.0), "fresh", match_timeout=60.0)
     b = RosTransport(b_node, 1, UnitDisk(10.0), "fresh")
-    b.subscribe("robot_1", lambda m: None)
     ex_a = SingleThreadedExecutor(context=ros_context)
     ex_b = SingleThreadedExecutor(context=other)
     ex_a.add_node(a_node)
@@ -285,9 +285,10 @@ def test_publish_on_a_fresh_topic_queues_instead_of_waiting(ros_context: Context
 
     try:
         start = time.monotonic()
-        a.publish("robot_1", _beacon(0))  # (the old code slept here until matched)
+        a.publish("robot_1", _beacon(0))  # nobody listens yet (the old code slept here)
         assert a._pending.get("robot_1"), "the frame should wait in the queue"
         assert a.counters()["sent"] == 1
+        b.subscribe("robot_1", lambda m: None)
         assert spin_until(spin, lambda: b.received >= 1, 10)
         assert time.monotonic() - start < 60.0  # sent on the match, not at match_timeout
         assert not a._pending
