@@ -302,3 +302,54 @@ def test_publish_on_a_fresh_topic_queues_instead_of_waiting(ros_context: Context
         a_node.destroy_node()
         b_node.destroy_node()
         rclpy.shutdown(context=other)
+
+
+@pytest.mark.skipif(shutil.which("ros2") is None, reason="needs ros2cli (../shared/wheels)")
+def test_ros2_lifecycle_cli_configures_and_activates_a_waiting_robot(tmp_path: Path) -> None:
+    """``autostart:=false``: the robot process waits unconfigured until ``ros2 lifecycle set``
+    configures and activates it (what an operator or a launch's ChangeState events do)."""
+    import signal
+
+    from test_ros_nodes import _enter_private_network, _leave_private_network
+
+    cfg = write_config(tmp_path, num_robots=2)
+    write_robot_files(load_config(cfg), 0, tmp_path / "parts")
+    env = {
+        **os.environ,
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_DOMAIN_ID": str(next(_DOMAINS)),
+        "ROS_LOG_DIR": str(tmp_path / "ros_log"),
+    }
+    code = "import sys; from gossip_learning.nodes.robot import main; sys.exit(main(sys.argv))"
+    params = {"robot_id": 0, "config_file": cfg, "data_dir": str(tmp_path / "parts"),
+              "autostart": "false", "epoch": time.time() + 600}  # fmt: skip
+    robot_cmd = [sys.executable, "-c", code, "--ros-args", "-r", "__ns:=/robot_0"]
+    robot_cmd += [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+
+    def cli(*args: str) -> str:
+        cmd = ["ros2", "lifecycle", *args[:1], "--no-daemon", "--spin-time", "3", *args[1:]]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+        return proc.stdout + proc.stderr
+
+    old = _enter_private_network()  # the processes started from here inherit it
+    robot = subprocess.Popen(robot_cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        end = time.monotonic() + 60
+        state = ""
+        while "unconfigured" not in state and time.monotonic() < end:
+            assert robot.poll() is None
+            state = cli("get", "/robot_0/robot")
+        assert "unconfigured [1]" in state, state
+        assert "Transitioning successful" in cli("set", "/robot_0/robot", "configure")
+        assert "inactive [2]" in cli("get", "/robot_0/robot")
+        assert "Transitioning successful" in cli("set", "/robot_0/robot", "activate")
+        assert "active [3]" in cli("get", "/robot_0/robot")
+        robot.send_signal(signal.SIGINT)
+        out, _ = robot.communicate(timeout=30)
+        assert robot.returncode == 0, out
+        assert b"active, joins at the next round start" in out
+    finally:
+        if robot.poll() is None:
+            robot.kill()
+            robot.wait()
+        _leave_private_network(old)
