@@ -42,6 +42,7 @@ from gossip_learning.nodes.common import (
     require,
     robot_parts,
 )
+from gossip_learning.pose_check import PoseCheck
 from gossip_learning.protocol import RobotAgent
 from gossip_learning.robot_data import channel_for, fleet_auth, trainer_for
 from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
@@ -160,6 +161,7 @@ class RobotNode(ManagedNode):
             auth=fleet_auth(self.cfg, session_counter_start()),  # restart-safe counters
             num_robots=self.cfg.swarm.num_robots,
             peer_timeout_s=3 * self.clock.period,  # forget a sender silent for three rounds
+            pose_check=PoseCheck(self.cfg.defence.max_speed, self.cfg.defence.pose_slack),
         )  # fmt: skip
         trainer = None
         accumulator = None
