@@ -326,24 +326,28 @@ def test_ros2_lifecycle_cli_configures_and_activates_a_waiting_robot(tmp_path: P
     robot_cmd = [sys.executable, "-c", code, "--ros-args", "-r", "__ns:=/robot_0"]
     robot_cmd += [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
 
-    def cli(*args: str) -> str:
+    def cli(*args: str, expect: str) -> str:
+        """Run ``ros2 lifecycle ...`` until its output has ``expect`` (discovery on a loaded
+        machine can outlast one call's spin time); the last output."""
         cmd = ["ros2", "lifecycle", *args[:1], "--no-daemon", "--spin-time", "3", *args[1:]]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
-        return proc.stdout + proc.stderr
+        end = time.monotonic() + 60
+        out = ""
+        while expect not in out and time.monotonic() < end:
+            assert robot.poll() is None, "the robot process ended"
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+            out = proc.stdout + proc.stderr
+        return out
 
     old = _enter_private_network()  # the processes started from here inherit it
     robot = subprocess.Popen(robot_cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        end = time.monotonic() + 60
-        state = ""
-        while "unconfigured" not in state and time.monotonic() < end:
-            assert robot.poll() is None
-            state = cli("get", "/robot_0/robot")
-        assert "unconfigured [1]" in state, state
-        assert "Transitioning successful" in cli("set", "/robot_0/robot", "configure")
-        assert "inactive [2]" in cli("get", "/robot_0/robot")
-        assert "Transitioning successful" in cli("set", "/robot_0/robot", "activate")
-        assert "active [3]" in cli("get", "/robot_0/robot")
+        assert "unconfigured [1]" in cli("get", "/robot_0/robot", expect="unconfigured")
+        out = cli("set", "/robot_0/robot", "configure", expect="Transitioning successful")
+        assert "Transitioning successful" in out, out
+        assert "inactive [2]" in cli("get", "/robot_0/robot", expect="inactive")
+        out = cli("set", "/robot_0/robot", "activate", expect="Transitioning successful")
+        assert "Transitioning successful" in out, out
+        assert "active [3]" in cli("get", "/robot_0/robot", expect="active [3]")
         robot.send_signal(signal.SIGINT)
         out, _ = robot.communicate(timeout=30)
         assert robot.returncode == 0, out
