@@ -356,3 +356,23 @@ def test_robot_executable_exits_with_the_message(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "parameter 'comm_range'" in proc.stderr and "-1.0" in proc.stderr
+
+
+def test_a_robot_refuses_the_simulators_oracle_matching(
+    ros_context: Context, tmp_path: Path
+) -> None:
+    """``gossip.matching: oracle`` is the simulator's central matching: a ROS robot, which can
+    only match by messages, refuses it and names the key."""
+    from gossip_learning.errors import ConfigError
+    from gossip_learning.nodes.robot import RobotNode
+
+    cfg = write_config(tmp_path, num_robots=2, gossip={"matching": "oracle"})
+    with pytest.raises(ConfigError, match="gossip.matching") as err:
+        RobotNode(
+            context=ros_context,
+            parameter_overrides=[
+                Parameter("config_file", value=cfg),
+                Parameter("robot_id", value=0),
+            ],
+        )
+    assert "'single' or 'retry'" in str(err.value)
