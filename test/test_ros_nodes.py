@@ -367,7 +367,7 @@ def test_a_robot_refuses_the_simulators_oracle_matching(
     from gossip_learning.nodes.robot import RobotNode
 
     cfg = write_config(tmp_path, num_robots=2, gossip={"matching": "oracle"})
-    with pytest.raises(ConfigError, match="gossip.matching") as err:
+    with pytest.raises(ConfigError, match=r"gossip\.matching") as err:
         RobotNode(
             context=ros_context,
             parameter_overrides=[
