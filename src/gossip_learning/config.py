@@ -272,6 +272,15 @@ class DefenceConfig:
         64, "authenticated frames: how far behind a sender's newest counter a frame may be",
         min=1, max=4096,
     )  # fmt: skip
+    max_speed: float = _opt(
+        10.0,
+        "ROS robots: refuse a beacon whose pose its sender could not have reached since its last "
+        "accepted beacon at this speed in m/s (implausible_pose; 0 = off)",
+        min=0,
+    )
+    pose_slack: float = _opt(
+        5.0, "metres of pose noise allowed on top of max_speed (odometry drift, jitter)", min=0
+    )
 
 
 @dataclass

@@ -28,6 +28,7 @@ from gossip_learning.learner import evaluate
 from gossip_learning.nodes.base import ParamNode, run_node
 from gossip_learning.nodes.common import check_namespace, require, robot_parts
 from gossip_learning.plan import channel_for, fleet_auth, trainer_for
+from gossip_learning.pose_check import PoseCheck
 from gossip_learning.protocol import RobotAgent
 from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
 from gossip_learning.training import LocalTrainer, ThreadedTrainer
@@ -101,6 +102,7 @@ class RobotNode(ParamNode):
             auth=fleet_auth(self.cfg, session_counter_start()),  # restart-safe counters
             num_robots=self.cfg.swarm.num_robots,
             peer_timeout_s=3 * self.clock.period,  # forget a sender silent for three rounds
+            pose_check=PoseCheck(self.cfg.defence.max_speed, self.cfg.defence.pose_slack),
         )  # fmt: skip
         parts = self.parts
         self._own_pool = train_pool is None

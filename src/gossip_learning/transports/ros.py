@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - older distributions' name; kept, untes
 from gossip_learning.auth import FleetAuth
 from gossip_learning.channel import Channel
 from gossip_learning.errors import WireError
+from gossip_learning.pose_check import PoseCheck
 from gossip_learning.transports.base import (
     BEACON_TOPIC,
     BatchHandler,
@@ -108,15 +109,19 @@ class RosTransport:
         auth: FleetAuth | None = None,
         num_robots: int = 0,
         peer_timeout_s: float = 0.0,
+        pose_check: PoseCheck | None = None,
     ) -> None:
         """``auth``: the fleet key (frames sealed and opened with it; wire version 2).
         ``num_robots`` > 0 refuses sender ids outside 0..num_robots-1 before anything is kept
         for them; ``peer_timeout_s`` > 0 forgets a sender (pose and publisher) not heard for
-        that long, so forged ids cannot pile up state."""
+        that long, so forged ids cannot pile up state; ``pose_check`` refuses beacons whose pose
+        the sender could not have reached since its last accepted one (``implausible_pose``), so
+        a forger cannot move a robot out of everyone's range."""
         self.node = node
         self.auth = auth
         self.num_robots = num_robots
         self.peer_timeout_s = peer_timeout_s
+        self.pose_check = pose_check if pose_check is not None else PoseCheck(0.0)
         self._last_heard: dict[int, float] = {}
         self.match_timeout = match_timeout
         self.robot_id = robot_id
@@ -237,6 +242,10 @@ class RosTransport:
             self._count("rejected", "not_addressed_to_me")
             return
         if msg.kind == Kind.BEACON and msg.beacon is not None:
+            reason = self.pose_check.admit(msg.sender, msg.beacon.x, msg.beacon.y, self.now())
+            if reason is not None:
+                self._count("rejected", reason)  # the pose it claims is not kept either
+                return
             if msg.sender not in self.poses:
                 self._publisher(robot_topic(msg.sender), wait=False)  # match before a proposal
             self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
@@ -260,6 +269,7 @@ class RosTransport:
         for sender in [s for s, t in self._last_heard.items() if t < cutoff]:
             del self._last_heard[sender]
             self.poses.pop(sender, None)
+            self.pose_check.forget(sender)
             pub = self._pubs.pop(robot_topic(sender), None)
             if pub is not None:
                 self.node.destroy_publisher(pub)
