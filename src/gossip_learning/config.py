@@ -156,8 +156,8 @@ class GossipConfig:
         "pairwise: how partners are matched in a gossip step: single (one propose/accept/reply "
         "shot), retry (match_attempts shots per step; robots still unmatched say so and propose "
         "again to partners that did: a randomized maximal matching by messages; each shot is 3 "
-        "more gossip phases on a ROS clock) or oracle (simulator only: a central random maximal matching over the in-range "
-        "partners, the upper bound; robots on ROS refuse it)",
+        "more gossip phases on a ROS clock) or oracle (simulator only: a central random maximal "
+        "matching over the in-range partners, the upper bound; robots on ROS refuse it)",
         choices=MATCHINGS,
     )
     match_attempts: int = _opt(
