@@ -110,6 +110,10 @@ def test_flat_pairwise_exact_average(harness: RosHarness) -> None:
     contract.check_flat_pairwise_merges_to_exact_average(harness)
 
 
+def test_retry_matches_whoever_the_first_shot_left(harness: RosHarness) -> None:
+    contract.check_retry_matches_robots_the_first_shot_left_alone(harness)
+
+
 def test_broadcast_only_in_range(harness: RosHarness) -> None:
     contract.check_broadcast_reaches_only_in_range(harness)
     assert harness.ros[-1].counters()["delivered"] == 0  # robot 2 heard nothing

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 PAGES = (
     "README.md", "docs/results.md", "docs/vision.md", "docs/ros.md", "docs/robustness.md",
-    "docs/rp2040.md",
+    "docs/rp2040.md", "docs/architecture.md",
 )  # fmt: skip
 
 BLOCK_RE = re.compile(

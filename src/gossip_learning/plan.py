@@ -86,9 +86,29 @@ def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -
     return make_mobility(mob.model, positions, area, rng, **model_params(mob.model, mob))
 
 
+def init_seed(cfg: Config, seed: int) -> int:
+    """The seed of the swarm's initial head for experiment seed ``seed``: ``learning.init_seed``,
+    or with ``auto`` the experiment seed itself (every seed then starts from its own head)."""
+    chosen = cfg.learning.init_seed
+    return seed if chosen == "auto" else int(chosen)
+
+
+def initial_head_info(cfg: Config) -> dict[str, object]:
+    """What the results say about the initial heads: scheme, shared or per robot, and the head
+    seed each experiment seed used."""
+    lc = cfg.learning
+    return {
+        "init_scheme": lc.init_scheme,
+        "init": lc.init,
+        "init_seed": lc.init_seed,
+        "init_seed_by_seed": {str(s): init_seed(cfg, s) for s in cfg.experiment.seeds},
+    }
+
+
 class SwarmPlan:
     """Everything a (config, seed) fixes before any robot runs: start positions, each robot's data,
-    initial head, agent seed and the evaluation subset. The in-process swarm uses all of it; the
+    initial head (seed :attr:`init_seed`), agent seed and the evaluation subset. The in-process
+    swarm uses all of it; the
     ROS nodes take each robot's data, initial head, agent seed and evaluation subset from it, but
     not the start positions (the launch file draws its own spawn poses)."""
 
@@ -108,6 +128,7 @@ class SwarmPlan:
         self.samples = self.label_histograms.sum(axis=1)
         self.label_dist = self.label_histograms / np.maximum(self.samples[:, None], 1)
         self.spec = head_spec(cfg, data)
+        self.init_seed = init_seed(cfg, seed)
         self.agent_seeds = agent_ss.generate_state(n)
         k, n_test = cfg.data.eval_subset, len(data.y_test)
         erng = np.random.default_rng(eval_ss)
@@ -122,11 +143,13 @@ class SwarmPlan:
         return agent_settings(self.cfg, self.spec, method)
 
     def initial_params(self, robot_id: int) -> np.ndarray:
-        """Robot ``robot_id``'s first head: the fleet-wide one, or its own."""
+        """Robot ``robot_id``'s first head: the fleet-wide one (from :attr:`init_seed`), or its
+        own; drawn with ``learning.init_scheme``."""
         lc = self.cfg.learning
-        if lc.init == "shared":
-            return init_params(self.spec, lc.init_seed)
-        return init_params(self.spec, lc.init_seed * 100_003 + self.seed * 7919 + robot_id)
+        head_seed = self.init_seed
+        if lc.init != "shared":
+            head_seed = head_seed * 100_003 + self.seed * 7919 + robot_id
+        return init_params(self.spec, head_seed, lc.init_scheme)
 
     def robot_data(
         self, robot_id: int

@@ -113,7 +113,7 @@ def fingerprint(cfg: Config, seed: int) -> str:
     key = {
         "data": dataclasses.asdict(cfg.data),
         "num_robots": cfg.swarm.num_robots,
-        "head": [lc.head, list(lc.hidden), lc.init, lc.init_seed],
+        "head": [lc.head, list(lc.hidden), lc.init, lc.init_seed, lc.init_scheme],
         "seed": seed,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
