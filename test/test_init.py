@@ -82,7 +82,7 @@ def test_the_head_follows_the_experiment_seed_and_is_shared_by_the_swarm() -> No
     # the simulator's robots and a ROS robot of the same (config, seed) start from it
     swarm = Swarm(cfg, "bilayer", 1, data)
     assert all(np.array_equal(a.model, heads[1][0]) for a in swarm.agents)
-    np.testing.assert_array_equal(robot_parts(cfg, "bilayer", 1, 4).params, heads[1][0])
+    np.testing.assert_array_equal(robot_parts(cfg, "bilayer", 1, 4)[0].params, heads[1][0])
 
 
 def test_an_integer_init_seed_fixes_the_head_for_every_seed() -> None:
