@@ -48,6 +48,7 @@ from gossip_learning.nodes.launch_support import (
     world_name,
     write_bridge_config,
 )
+from gossip_learning.robot_data import write_robot_files
 
 PACKAGE = "gossip_learning"
 
@@ -165,7 +166,11 @@ def _expand(context: LaunchContext) -> list:
     # A shared round epoch on the chosen clock, after start-up (imports, data, discovery, spawning).
     delay = parse_number("start_delay", _arg(context, "start_delay"), float, 0.0)
     epoch = delay if use_sim_time else math.ceil(time.time()) + delay
+    # Each robot loads only its own partition: written once here (same SwarmPlan as the engine).
+    data_dir = tempfile.mkdtemp(prefix="gossip_learning_data_")
+    write_robot_files(load_config(config_path or None, [f"swarm.num_robots={n}"]), seed, data_dir)
     common = {
+        "data_dir": data_dir,
         "epoch": epoch,
         "config_file": config_path,
         "num_robots": n,

@@ -75,18 +75,37 @@ def run_round(
 def check_flat_pairwise_merges_to_exact_average(harness: Harness) -> None:
     """Two robots in range, flat pairwise gossip: after one step both hold the weighted mean."""
     pos = np.array([[0.0, 0.0], [5.0, 0.0]])
-    st = settings("flat", "pairwise", propose_prob=1.0)
+    st = settings("flat", "pairwise", propose_prob=1.0, matching="single")
     agents = make_agents(harness, pos, st, samples=[10, 30])
-    # With propose_prob=1 both propose and nobody listens: no exchange can happen.
+    # With propose_prob=1 both propose and nobody listens: one shot cannot match them.
     run_round(harness, agents, build_schedule("flat", 3, st.gossip), 1)
     assert np.allclose(agents[0].params, 0.0) and np.allclose(agents[1].params, 1.0)
-    st = settings("flat", "pairwise", propose_prob=0.5)
+    st = settings("flat", "pairwise", propose_prob=0.5, matching="single")
     agents = make_agents(harness, pos, st, samples=[10, 30])
     for r in range(1, 30):
         run_round(harness, agents, build_schedule("flat", 3, st.gossip), r)
         if not np.allclose(agents[0].params, 0.0):
             break
     assert np.allclose(agents[0].params, 0.75) and np.allclose(agents[1].params, 0.75)
+
+
+def check_retry_matches_robots_the_first_shot_left_alone(harness: Harness) -> None:
+    """``gossip.matching: retry``: two robots that both propose in the first shot (propose_prob
+    1) say they are still free (a broadcast PROPOSE in that shot's REPLY phase); in the second
+    shot the lower id proposes to the only free partner and the other accepts: one round
+    leaves both at the weighted mean. A third robot out of range hears none of it."""
+    pos = np.array([[0.0, 0.0], [5.0, 0.0], [50.0, 50.0]])
+    st = settings("flat", "pairwise", propose_prob=1.0, matching="retry", match_attempts=2)
+    agents = make_agents(harness, pos, st, samples=[10, 30, 10])
+    run_round(harness, agents, build_schedule("flat", 3, st.gossip), 1)
+    assert np.allclose(agents[0].params, 0.75) and np.allclose(agents[1].params, 0.75)
+    assert np.allclose(agents[2].params, 2.0)
+    assert [a.window.exchanges[0][1:] for a in agents] == [
+        (True, True),
+        (True, True),
+        (False, False),
+    ]
+    assert not any(a.inbox.rejected for a in agents)  # the free notices were all welcome
 
 
 def check_broadcast_reaches_only_in_range(harness: Harness) -> None:

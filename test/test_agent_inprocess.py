@@ -36,6 +36,10 @@ def test_flat_pairwise_exact_average() -> None:
     contract.check_flat_pairwise_merges_to_exact_average(InProcessHarness())
 
 
+def test_retry_matches_whoever_the_first_shot_left() -> None:
+    contract.check_retry_matches_robots_the_first_shot_left_alone(InProcessHarness())
+
+
 def test_broadcast_only_in_range() -> None:
     contract.check_broadcast_reaches_only_in_range(InProcessHarness())
 

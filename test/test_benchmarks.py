@@ -163,6 +163,23 @@ def test_swarm_round_records_every_printed_column(
     assert f"{r['s_per_round']:.2f}" in line and f"{r['mb_sent_per_round']:.1f}" in line
 
 
+def test_matching_rate_reports_each_matching(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "matching.json"
+    argv = ["--robots", "8", "--rounds", "2", "--seeds", "1", "--json", str(out)]
+    assert script("matching_rate", monkeypatch).main(argv) == 0
+    records = check_report(out, "matching_rate", argv)
+    assert [(r["matching"], r["shots"], r["robots"]) for r in records] == [
+        ("single", 1, 8), ("retry", 4, 8), ("oracle", 1, 8)
+    ]  # fmt: skip
+    for r in records:
+        positive(r, "pairs_matched", "kb_sent_per_round", "seconds")
+        assert r["pairs_matched"] <= 1.0
+    printed = capsys.readouterr().out
+    assert all(f"{r['pairs_matched']:.3f}" in printed for r in records)
+
+
 def test_report_refuses_nested_values(monkeypatch: pytest.MonkeyPatch) -> None:
     report = script("_report", monkeypatch).Report("x", [str(BENCH / "x.py")])
     with pytest.raises(TypeError, match="not a scalar"):

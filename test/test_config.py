@@ -42,6 +42,14 @@ def test_defaults_round_trip_through_yaml(tmp_path: Path) -> None:
         ({"mobility": {"speed_min": 3, "speed_max": 1}}, "mobility.speed_min", "speed_max"),
         ({"data": {"dataset": "npz"}}, "data.params.path", "needs a path"),
         ({"swarm": 5}, "swarm", "mapping"),
+        ({"gossip": {"matching": "greedy"}}, "gossip.matching", "allowed: single, retry, oracle"),
+        ({"gossip": {"match_attempts": 0}}, "gossip.match_attempts", "must be >= 1"),
+        ({"gossip": {"match_attempts": 9}}, "gossip.match_attempts", "must be <= 8"),
+        ({"learning": {"init_seed": "random"}}, "learning.init_seed", "an integer or 'auto'"),
+        ({"learning": {"init_seed": 1.5}}, "learning.init_seed", "an integer or 'auto'"),
+        ({"learning": {"init_seed": True}}, "learning.init_seed", "an integer or 'auto'"),
+        ({"learning": {"init_seed": -1}}, "learning.init_seed", "must be >= 0"),
+        ({"learning": {"init_scheme": "xavier"}}, "learning.init_scheme", "kaiming_normal"),
     ],
 )
 def test_bad_values_name_the_key(raw: dict, key: str, needle: str) -> None:  # type: ignore[type-arg]

@@ -53,7 +53,8 @@ def test_no_head_enough_neighbours_becomes_head() -> None:
 def test_no_head_few_neighbours_joins_nearest_neighbours_cluster() -> None:
     t = table(nb(1, 1, 0, Role.MEMBER, 300, 9), nb(2, 3, 0, Role.MEMBER, 400, 8))
     d = assign(0, NONE, 0, 0, D, t, CFG, CRIT, pass_no=0)
-    assert d.state == ClusterState(Role.MEMBER, 300, 9)
+    # its head (9) is out of range: it joins the cluster and names no head
+    assert d.state == ClusterState(Role.MEMBER, 300, -1)
 
 
 def test_isolated_robot_stays_alone() -> None:
@@ -73,7 +74,7 @@ def test_head_with_few_neighbours_steps_down_and_joins_another_head() -> None:
     me = ClusterState(Role.HEAD, 500, 0, head_since=-1)
     t = table(nb(1, 2, 0, Role.HEAD, 600, 1), nb(2, 3, 0, Role.MEMBER, 500, 0))
     d = assign(0, me, 0, 0, D, t, CFG, CRIT, pass_no=3)
-    assert d.state == ClusterState(Role.MEMBER, 600, 1)
+    assert d.state == ClusterState(Role.MEMBER, 600, 1, own=500)  # 500 kept for a re-promotion
 
 
 def test_head_with_few_members_steps_down_only_once_members_could_join() -> None:
@@ -190,3 +191,68 @@ def test_a_crowd_of_heads_settles_on_one_head_instead_of_flip_flopping() -> None
         for a in agents
         if a is not heads[0]
     )
+
+
+def test_no_head_joins_only_an_anchored_neighbours_cluster() -> None:
+    """A member that names no head (it is relayed itself) or names a head this robot hears as a
+    non-head is not a relay: copying its cluster is how headless ghost clusters lived on."""
+    relayed = nb(1, 1, 0, Role.MEMBER, 300, -1)
+    stale = nb(2, 2, 0, Role.MEMBER, 400, 3)
+    stale_head = nb(3, 6, 0, Role.MEMBER, 500, -1)  # robot 3 no longer heads cluster 400
+    d = assign(0, NONE, 0, 0, D, table(relayed, stale, stale_head), CFG, CRIT, pass_no=0)
+    assert d.state == NONE
+    anchored = nb(4, 5, 0, Role.MEMBER, 600, 9)  # its head 9 is out of this robot's range
+    lm = ClusteringConfig(min_cluster_size=3, election="local_max")  # 3 unanchored: no promotion
+    d = assign(0, NONE, 0, 0, D, table(relayed, stale, stale_head, anchored), lm, CRIT, 0)
+    assert d.state == ClusterState(Role.MEMBER, 600, -1)
+    assert not dkmeans.anchored(nb(5, 0, 0, Role.MEMBER, 700, 0), {}, me=0)  # names me
+
+
+def test_last_pass_keeps_heads() -> None:
+    """In the round's last pass a head neither steps down nor re-centres, so members' choices
+    on that pass's beacons still name a head afterwards."""
+    me = ClusterState(Role.HEAD, 500, 0, head_since=-1)
+    few = table(nb(1, 1, 0, Role.MEMBER, 500, 0))  # would step down
+    assert assign(0, me, 0, 0, D, few, CFG, CRIT, pass_no=9).state.role != Role.HEAD
+    assert assign(0, me, 0, 0, D, few, CFG, CRIT, pass_no=9, last=True) == dkmeans.Decision(me)
+    members = table(*(nb(i, x, 0, Role.MEMBER, 500, 0) for i, x in ((1, 4), (2, 5), (3, 6))),
+                    nb(4, 9, 0, Role.MEMBER, 500, 0))  # fmt: skip
+    assert assign(0, me, 0, 0, D, members, CFG, CRIT, 9).handover_to == 2
+    assert assign(0, me, 0, 0, D, members, CFG, CRIT, 9, last=True).handover_to is None
+
+
+def test_a_head_that_re_promotes_keeps_its_cluster_id() -> None:
+    me = ClusterState(Role.HEAD, 500, 0, head_since=-1, founded=1)
+    t = table(*(nb(i, i, 0) for i in range(1, 5)))  # 4 neighbours, none a member
+    down = assign(0, me, 0, 0, D, t, CFG, CRIT, pass_no=3).state
+    assert down.role != Role.HEAD and down.own == 500
+    up = assign(0, down, 0, 0, D, t, CFG, CRIT, pass_no=4).state
+    assert up.role == Role.HEAD and up.cluster == 500 and up.founded == 1
+
+
+def test_local_max_needs_enough_unanchored_neighbours_to_promote() -> None:
+    """Robots that hear a head elsewhere would not join: promoting among them only makes a
+    cluster that steps down again (the quickstart's per-round flip)."""
+    cfg = ClusteringConfig(min_cluster_size=3, election="local_max")
+    others = [nb(i, i, 0, Role.MEMBER, 900, 9, degree=1) for i in range(1, 4)]
+    t = table(*others, nb(4, 4, 0, degree=1))  # 4 neighbours, only one unanchored
+    assert assign(0, NONE, 0, 0, D, t, cfg, CRIT, 0).state == ClusterState(Role.MEMBER, 900, -1)
+    assert assign(0, NONE, 0, 0, D, t, CFG, CRIT, 0).state.role == Role.HEAD  # paper's rule
+
+
+def test_settle_keeps_a_relayed_member_only_next_to_an_anchored_one() -> None:
+    st = ClusterState(Role.MEMBER, 500, -1)
+    assert dkmeans.settle(st, table(nb(1, 1, 0, Role.MEMBER, 500, -1)), 0).role == Role.NONE
+    t = table(nb(1, 1, 0, Role.MEMBER, 500, 2))
+    assert dkmeans.settle(st, t, 0) == st
+    gone = ClusterState(Role.MEMBER, 500, 3)  # its head 3 now beacons as a member
+    t = table(nb(3, 1, 0, Role.MEMBER, 500, 4), nb(1, 1, 0, Role.MEMBER, 500, 2))
+    assert dkmeans.settle(gone, t, 0) == ClusterState(Role.MEMBER, 500, -1)
+
+
+def test_settle_keeps_a_head_whose_final_beacon_was_lost() -> None:
+    """Heads do not change in the last pass, so a missing final beacon means a lost frame."""
+    st = ClusterState(Role.MEMBER, 500, 2)
+    t = table(nb(1, 1, 0, Role.MEMBER, 500, -1))  # head 2 not heard
+    assert dkmeans.settle(st, t, 0, heads_kept=True) == st
+    assert dkmeans.settle(st, t, 0, heads_kept=False).role == Role.NONE

@@ -1,7 +1,9 @@
 """Golden bands: a small deterministic swarm run whose published-style numbers must not move.
 
 The run is the quickstart config cut to 10 robots and 8 rounds (digits, MLP head, bilayer, flat and
-CFL). Its final accuracy, traffic, churn and matching are compared with ``data/golden_bands.json``.
+CFL). Its final accuracy, traffic, churn and matching are compared with ``data/golden_bands.json``;
+so are bilayer's and flat's with ``gossip.matching: single`` (the paper's one-shot matching, kept
+as an option: its numbers are those recorded before ``retry`` became the default).
 Traffic, churn and matching do not depend on floating-point details of training, so they must match
 exactly; accuracy may move by ``acc_tolerance``. A change that moves them on purpose re-records
 the file (``GOSSIP_LEARNING_RECORD_GOLDEN=1 python -m pytest test/test_golden_bands.py``) and says
@@ -32,8 +34,11 @@ OVERRIDES = [
 EXACT = ("bytes_sent", "msgs_sent", "membership_changes", "head_changes", "num_clusters")
 
 
-def _measure() -> dict[str, dict[str, Any]]:
-    cfg = load_config(ROOT / "config" / "quickstart.yaml", OVERRIDES)
+SINGLE = ["gossip.matching=single", "experiment.methods=[bilayer, flat]"]
+
+
+def _measure(extra: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    cfg = load_config(ROOT / "config" / "quickstart.yaml", [*OVERRIDES, *extra])
     data = load_data(cfg)
     out: dict[str, dict[str, Any]] = {}
     for method in cfg.experiment.methods:
@@ -51,13 +56,12 @@ def _measure() -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def measured() -> dict[str, dict[str, Any]]:
     got = _measure()
+    got_single = _measure(tuple(SINGLE))
     if os.environ.get("GOSSIP_LEARNING_RECORD_GOLDEN") == "1":
-        GOLDEN.write_text(
-            json.dumps({"overrides": OVERRIDES, "acc_tolerance": 0.02, "methods": got}, indent=2)
-            + "\n",
-            encoding="utf-8",
-        )
-    return got
+        record = {"overrides": OVERRIDES, "acc_tolerance": 0.02, "methods": got,
+                  "single_overrides": SINGLE, "single_matching": got_single}  # fmt: skip
+        GOLDEN.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return {**got, **{f"{m}/single": v for m, v in got_single.items()}}
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +87,14 @@ def test_traffic_churn_and_matching_are_unchanged(
     want, got = golden["methods"][method], measured[method]
     for key in (*EXACT, "pairs_matched_mean"):
         assert got[key] == want[key], (key, got[key], want[key])
+
+
+@pytest.mark.parametrize("method", ["bilayer", "flat"])
+def test_single_matching_keeps_todays_numbers(
+    method: str, measured: dict[str, Any], golden: dict[str, Any]
+) -> None:
+    assert golden["single_overrides"] == SINGLE, "golden file recorded for other settings"
+    want, got = golden["single_matching"][method], measured[f"{method}/single"]
+    for key in (*EXACT, "pairs_matched_mean"):
+        assert got[key] == want[key], (key, got[key], want[key])
+    assert abs(got["acc_final"] - want["acc_final"]) <= golden["acc_tolerance"], (got, want)

@@ -301,7 +301,7 @@ def test_spectral_setting_turns_the_gaps_off_or_on(spectral: str) -> None:
 
 def test_handoff_none_sends_no_head_models() -> None:
     """No hand-off phase: nothing goes out on the head layer, members keep their own models."""
-    gossip = {"mode": "pairwise", "intra_steps": 1}
+    gossip = {"mode": "pairwise", "intra_steps": 1, "matching": "single"}  # retry: free notices
     none, _ = run(config(gossip={**gossip, "handoff": "none"}, learning=NO_TRAINING), rounds=1)
     adopt, _ = run(config(gossip={**gossip, "handoff": "adopt"}, learning=NO_TRAINING), rounds=1)
     assert not slots(none, PhaseKind.HEAD_SEND, Layer.HEAD)

@@ -110,6 +110,10 @@ def test_flat_pairwise_exact_average(harness: RosHarness) -> None:
     contract.check_flat_pairwise_merges_to_exact_average(harness)
 
 
+def test_retry_matches_whoever_the_first_shot_left(harness: RosHarness) -> None:
+    contract.check_retry_matches_robots_the_first_shot_left_alone(harness)
+
+
 def test_broadcast_only_in_range(harness: RosHarness) -> None:
     contract.check_broadcast_reaches_only_in_range(harness)
     assert harness.ros[-1].counters()["delivered"] == 0  # robot 2 heard nothing
@@ -189,6 +193,23 @@ def test_silent_senders_are_forgotten(harness: RosHarness) -> None:
     harness.inject(2, "beacon", encode(_beacon(2)))  # hearing anyone prunes the silent ones
     harness.settle()
     assert set(t.poses) == {2} and "robot_1" not in t._pubs and t.forgotten == 1
+
+
+def test_a_forged_far_pose_cannot_move_a_real_robot_out_of_range(harness: RosHarness) -> None:
+    """Without a key, a beacon in robot 1's name claiming a pose robot 1 cannot have reached is
+    refused (implausible_pose) and not kept, so robot 1's own traffic still gets through."""
+    from gossip_learning.pose_check import PoseCheck
+
+    t, got = _one_robot(harness, num_robots=3, pose_check=PoseCheck(max_speed=1.0, slack_m=1.0))
+    harness.inject(1, "beacon", encode(_beacon(1, x=5.0)))
+    harness.settle()
+    harness.inject(1, "beacon", encode(_beacon(1, x=500.0)))  # the forger: out of everyone's range
+    harness.settle()
+    harness.inject(1, "beacon", encode(_beacon(1, x=5.25)))  # the real robot, where it was
+    harness.settle()
+    assert [m.beacon.x for m in got if m.beacon is not None] == [5.0, 5.25]
+    assert t.poses[1] == (5.25, 0.0)
+    assert t.counters()["reasons"] == {"implausible_pose": 1}
 
 
 def test_fleet_key_refuses_frames_without_it(harness: RosHarness) -> None:

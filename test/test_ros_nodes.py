@@ -84,6 +84,7 @@ def write_config(tmp_path: Path, num_robots: int, rounds: int = 3, **sections: A
         "channel": {"comm_range": 40.0},
         "clustering": {"passes": 3, "head_prob": 0.3, "min_cluster_size": 2},
         "learning": {"head": "linear", "epochs": 0, "init": "per_robot"},
+        "gossip": {"matching": "retry", "match_attempts": 2},  # 3 more phases per gossip step
         "timing": dict(FAST_TIMING),
     }
     for key, value in sections.items():
@@ -138,7 +139,7 @@ def test_swarm_in_one_process_clusters_gossips_and_converges(
     host.executor.add_node(monitor)
     try:
         start = np.stack([r.agent.params.copy() for r in host.robots])
-        assert spin_until(lambda: host.spin_once(0.05), lambda: host.done, timeout=30)
+        assert spin_until(lambda: host.spin_once(0.05), lambda: host.done, timeout=45)
         spin_until(lambda: host.spin_once(0.05), lambda: len(monitor.rows) >= 3, timeout=3)
         end = np.stack([r.agent.params for r in host.robots])
         statuses = [r.agent.status() for r in host.robots]
@@ -216,7 +217,7 @@ def test_swarm_robots_train_locally_when_epochs_is_positive(
     host = SwarmHost(params, poses, mobility, context=ros_context)
     try:
         start = np.stack([r.agent.params.copy() for r in host.robots])
-        assert spin_until(lambda: host.spin_once(0.05), lambda: host.done, timeout=30)
+        assert spin_until(lambda: host.spin_once(0.05), lambda: host.done, timeout=45)
         for robot in host.robots:
             losses = [h["train_loss"] for h in robot.history]
             assert len(losses) == 3 and all(math.isfinite(v) for v in losses), losses
@@ -355,3 +356,23 @@ def test_robot_executable_exits_with_the_message(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "parameter 'comm_range'" in proc.stderr and "-1.0" in proc.stderr
+
+
+def test_a_robot_refuses_the_simulators_oracle_matching(
+    ros_context: Context, tmp_path: Path
+) -> None:
+    """``gossip.matching: oracle`` is the simulator's central matching: a ROS robot, which can
+    only match by messages, refuses it and names the key."""
+    from gossip_learning.errors import ConfigError
+    from gossip_learning.nodes.robot import RobotNode
+
+    cfg = write_config(tmp_path, num_robots=2, gossip={"matching": "oracle"})
+    with pytest.raises(ConfigError, match=r"gossip\.matching") as err:
+        RobotNode(
+            context=ros_context,
+            parameter_overrides=[
+                Parameter("config_file", value=cfg),
+                Parameter("robot_id", value=0),
+            ],
+        )
+    assert "'single' or 'retry'" in str(err.value)

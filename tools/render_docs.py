@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 PAGES = (
     "README.md", "docs/results.md", "docs/vision.md", "docs/ros.md", "docs/robustness.md",
-    "docs/rp2040.md",
+    "docs/rp2040.md", "docs/architecture.md",
 )  # fmt: skip
 
 BLOCK_RE = re.compile(
@@ -666,6 +666,29 @@ def block_rp2040_accuracy(data: Data) -> str:
     return out + provenance(data, "rp2040")
 
 
+def block_robot_footprint(data: Data) -> str:
+    recs = data["robot_footprint"]["records"]
+    floor = table(
+        ("smallest rclpy process", "RSS MB"),
+        [[r["what"], fmt(r["rss_mb"], ".1f")] for r in recs if r["kind"] == "floor"],
+    )
+    rows = []
+    for r in recs:
+        if r["kind"] != "robot":
+            continue
+        data_s = "own file" if r["data_file"] else "whole dataset"
+        rows.append(
+            [str(r["robot"]), data_s + ("" if r["lifecycle_services"] else ", lean"),
+             fmt(r["active_s"], ".2f"), fmt(r["first_beacon_s"], ".2f"), str(r["first_round"]),
+             str(r["first_status_round"]),
+             fmt(r["rss_mb"], ".1f"), fmt(r["peak_rss_mb"], ".1f"),
+             fmt(r["load_avg_1min"], ".2f")]
+        )  # fmt: skip
+    head = ("robot", "data", "active after s", "first beacon heard after s", "its round",
+            "first round reported", "RSS MB", "peak RSS MB", "load")  # fmt: skip
+    return floor + "\n" + table(head, rows) + provenance(data, "robot_footprint")
+
+
 BLOCKS: dict[str, Callable[[Data], str]] = {
     "auth-cost": block_auth_cost,
     "robustness-paper": lambda data: block_robustness(data, "robustness_paper"),
@@ -675,6 +698,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "rp2040-fixed": block_rp2040_fixed,
     "rp2040-accuracy": block_rp2040_accuracy,
     "swarm-round": block_swarm_round,
+    "robot-footprint": block_robot_footprint,
     "swarm-round-before": block_swarm_round_before,
     "features": block_features,
     "quickstart": block_quickstart,

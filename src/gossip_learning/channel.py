@@ -13,7 +13,6 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
-from scipy.special import erfc
 
 from gossip_learning.errors import ConfigError
 
@@ -117,6 +116,8 @@ class LogDistance(Channel):
         if self.shadowing_db == 0:
             p = (d <= self.comm_range).astype(np.float64)
         else:
+            from scipy.special import erfc  # lazy: robots on unit-disk links never load scipy
+
             p = 0.5 * erfc(margin_db / (self.shadowing_db * math.sqrt(2.0)))
         return np.where(d <= self.max_range, p, 0.0)
 

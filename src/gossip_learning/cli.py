@@ -1,4 +1,4 @@
-"""Command line: ``gossip-learning run | compare | validate | config``."""
+"""Command line: ``gossip-learning run | compare | validate | config | partition``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
     sub.add_parser("config", help="list every config key with its default and meaning")
+    part = sub.add_parser(
+        "partition",
+        help="write each robot's data file (robot_<i>.npz) for ROS robots (robot_node data_dir)",
+    )
+    part.add_argument("config", help="YAML config (the one the robots run)")
+    part.add_argument("--out", required=True, help="folder for robot_<i>.npz")
+    part.add_argument("--seed", type=int, default=0, help="experiment seed (default 0)")
+    part.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sub.add_parser(
         "reproduce", help="rerun the paper's experiments (--help for options)", add_help=False
     )
@@ -93,6 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(dump_config(load_config(args.config, args.overrides)), end="")
         elif args.command == "config":
             print(describe())
+        elif args.command == "partition":
+            from gossip_learning.robot_data import write_robot_files
+
+            paths = write_robot_files(load_config(args.config, args.overrides), args.seed, args.out)
+            print(f"wrote {len(paths)} robot files to {args.out}")
     except GossipLearningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,9 @@ MAX_STEPS = 1_000  # DK-means passes, gossip steps per layer (a round's slots fi
 MAX_EPOCHS = 10_000
 MAX_WIDTH = 65_536
 MAX_SAMPLES = 10_000_000
+MAX_ATTEMPTS = 8  # matching shots per gossip step (with MAX_STEPS the slots still fit a u16)
+MATCHINGS = ("single", "retry", "oracle")
+INIT_SCHEMES = ("torch_default", "kaiming_normal")
 
 
 def _opt(default: Any, help: str, **rules: Any) -> Any:
@@ -120,8 +123,9 @@ class ClusteringConfig:
     election: str = _opt(
         "local_max",
         "who self-promotes to head with no head in range: paper (everyone with more than "
-        "min_cluster_size neighbours) or local_max (only one that also has more neighbours than "
-        "every non-head neighbour, ties won by the lower id)",
+        "min_cluster_size neighbours) or local_max (only one with more than min_cluster_size "
+        "neighbours in no cluster whose head they hear, and more neighbours than each of them, "
+        "ties won by the lower id)",
         choices=("paper", "local_max"),
     )
 
@@ -148,6 +152,19 @@ class GossipConfig:
     propose_prob: float = _opt(
         0.5, "pairwise: chance a robot proposes rather than listens", gt=0, max=1
     )
+    matching: str = _opt(
+        "retry",
+        "pairwise: how partners are matched in a gossip step: single (one propose/accept/reply "
+        "shot), retry (match_attempts shots per step; robots still unmatched say so and propose "
+        "again to partners that did: a randomized maximal matching by messages; each shot is 3 "
+        "more gossip phases on a ROS clock) or oracle (simulator only: a central random maximal "
+        "matching over the in-range partners, the upper bound; robots on ROS refuse it)",
+        choices=MATCHINGS,
+    )
+    match_attempts: int = _opt(
+        4, "pairwise, matching retry: propose/accept/reply shots per gossip step", min=1,
+        max=MAX_ATTEMPTS,
+    )  # fmt: skip
     dtype: str = _opt(
         "f32", "model encoding on the wire", choices=("f32", "f16", "int8", "int8_block")
     )
@@ -175,7 +192,19 @@ class LearningConfig:
         "initial head: one fleet-wide seed, or one per robot",
         choices=("shared", "per_robot"),
     )
-    init_seed: int = _opt(0, "seed of the shared initial head", min=0, max=2**32 - 1)
+    init_seed: int | str = _opt(
+        "auto",
+        "seed of the initial head: auto (the experiment seed, so every seed also draws its own "
+        "head; all robots of a swarm still share it) or an integer (the same head for every "
+        "experiment seed)",
+        min=0, max=2**32 - 1, words=("auto",),
+    )  # fmt: skip
+    init_scheme: str = _opt(
+        "torch_default",
+        "initial weights: torch_default (PyTorch's nn.Linear: weight and bias ~ "
+        "U(+-1/sqrt(fan_in))) or kaiming_normal (weight ~ N(0, 2/fan_in), bias 0)",
+        choices=INIT_SCHEMES,
+    )
 
 
 @dataclass
@@ -246,6 +275,15 @@ class DefenceConfig:
         64, "authenticated frames: how far behind a sender's newest counter a frame may be",
         min=1, max=4096,
     )  # fmt: skip
+    max_speed: float = _opt(
+        10.0,
+        "ROS robots: refuse a beacon whose pose its sender could not have reached since its last "
+        "accepted beacon at this speed in m/s (implausible_pose; 0 = off)",
+        min=0,
+    )
+    pose_slack: float = _opt(
+        5.0, "metres of pose noise allowed on top of max_speed (odometry drift, jitter)", min=0
+    )
 
 
 @dataclass
@@ -348,7 +386,17 @@ def _check_value(key: str, value: Any, typ: Any, meta: dict[str, Any]) -> Any:
             raise ConfigError(key, f"expected a mapping, got {value!r}")
         return dict(value)
     if isinstance(typ, types.UnionType):
-        raise TypeError(f"unsupported config type {typ}")
+        if set(typing.get_args(typ)) != {int, str} or "words" not in meta:
+            raise TypeError(f"unsupported config type {typ}")
+        if isinstance(value, str):
+            if value not in meta["words"]:
+                words = " or ".join(repr(w) for w in meta["words"])
+                raise ConfigError(key, f"expected an integer or {words}, got {value!r}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            words = " or ".join(repr(w) for w in meta["words"])
+            raise ConfigError(key, f"expected an integer or {words}, got {value!r}")
+        return _check_scalar(key, value, int, meta)
     return _check_scalar(key, value, typ, meta)
 
 

@@ -4,15 +4,34 @@ Each pass a robot hears its neighbours' beacons (pose, role, cluster, head, labe
 and decides alone, following arXiv 2501.04817:
 
 * a non-head joins the nearest head in range; with no head in range it becomes a head if it has
-  more than ``min_cluster_size`` neighbours (``election="local_max"`` adds: and more neighbours
-  than every non-head neighbour, by their beacons' neighbour counts, a tie going to the lower id,
-  so a crowd does not self-promote at once), else it joins the cluster of its nearest neighbour
-  if that neighbour is in a cluster;
+  more than ``min_cluster_size`` neighbours (``election="local_max"`` adds: more than
+  ``min_cluster_size`` of them *unanchored*, i.e. free to join it, and more neighbours than each
+  of those, by their beacons' neighbour counts, a tie going to the lower id, so a crowd does not
+  self-promote at once and a robot does not found a cluster that would step down at once), else
+  it joins the cluster of its nearest *anchored* neighbour;
 * a head with ≤ ``min_cluster_size`` neighbours, or (once members had a pass to join) with
   ≤ ``min_cluster_size`` members, steps down and decides as a non-head that may not promote
   itself again in the same pass;
 * a head re-centres: it computes its members' centroid and hands headship to the member nearest
   to it (a HANDOVER message).
+
+Where a distributed robot cannot follow the paper's centrally simulated rules to the letter:
+
+* **anchored robots.** A member that hears its head names it in its beacons (``head`` ≥ 0); a
+  member that joined through a neighbour (its head is out of range) names no head
+  (``head = -1``). Only a head or a member that names a head is *anchored*: a robot without a
+  head in range joins the cluster of its nearest anchored neighbour, never the cluster of a
+  robot that is itself only relayed. Copying any neighbour's cluster (the literal rule) lets a
+  cluster whose head stepped down live on among robots that copy each other, headless, and
+  flip between two such ghost clusters every pass. A cluster therefore reaches at most two hops
+  from its head. With ``local_max``, only unanchored neighbours (who might promote too) are
+  rivals.
+* **the last pass only assigns.** In the round's last pass heads neither re-centre nor step
+  down, so every member's choice, made on that pass's beacons, still names a head after it
+  (k-means also ends on an assignment). :func:`settle` then checks the final beacons.
+
+State is kept from round to round (the random heads are drawn once, before round 1), so a
+static swarm keeps its clusters and a moving one changes them only where robots moved.
 
 "Nearest" uses a pluggable criterion: geographic distance (scaled by the range), label
 distribution distance (Σ|p−q|, the EMD of Zhao et al. 2018 for labels), or a weighted mix.
@@ -38,13 +57,17 @@ Neighbour = Beacon
 
 @dataclass(frozen=True, slots=True)
 class ClusterState:
-    """A robot's DK-means state. ``head_since`` is the pass at which it became head."""
+    """A robot's DK-means state. ``head_since`` is the pass at which it became head;
+    ``founded`` counts the clusters it started; ``own`` is the cluster it last stepped down
+    from as head (reused if it promotes again, so a cluster that dissolves and re-forms around
+    the same robot keeps its id)."""
 
     role: Role
     cluster: int
     head: int
     head_since: int = -1
     founded: int = 0
+    own: int = NO_CLUSTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +134,20 @@ def _nearest(
     return min(cands, key=lambda n: (crit(x, y, dist, n.x, n.y, n.label_dist), n.id))
 
 
+def anchored(n: Neighbour, table: Mapping[int, Neighbour], me: int) -> bool:
+    """Whether neighbour ``n``'s beacon shows it in a cluster with a head it hears, as robot
+    ``me`` (not a head) sees it: a head, or a member that names its head, unless that head is
+    ``me`` or ``table`` (what ``me`` hears) shows it no longer heading that cluster."""
+    if n.cluster == NO_CLUSTER:
+        return False
+    if n.role == Role.HEAD:
+        return True
+    if n.role != Role.MEMBER or n.head < 0 or n.head == me:
+        return False
+    h = table.get(n.head)
+    return h is None or (h.role == Role.HEAD and h.cluster == n.cluster)
+
+
 def _as_non_head(
     me: int,
     state: ClusterState,
@@ -127,19 +164,25 @@ def _as_non_head(
     heads = [n for n in nbrs if n.role == Role.HEAD and n.cluster != NO_CLUSTER]
     if heads:
         h = _nearest(crit, x, y, dist, heads)
-        return ClusterState(Role.MEMBER, h.cluster, h.id, -1, state.founded)
+        return ClusterState(Role.MEMBER, h.cluster, h.id, -1, state.founded, state.own)
     degree = len(nbrs)
     if may_promote and degree > cfg.min_cluster_size:
-        rivals = [n for n in nbrs if n.role != Role.HEAD]  # everyone who might promote too
-        if cfg.election == "paper" or all((n.neighbours, -n.id) < (degree, -me) for n in rivals):
+        # the unanchored neighbours: who might promote too, and who could join this robot
+        rivals = [n for n in nbrs if not anchored(n, table, me)]
+        if cfg.election == "paper" or (
+            len(rivals) > cfg.min_cluster_size
+            and all((n.neighbours, -n.id) < (degree, -me) for n in rivals)
+        ):
+            if state.own != NO_CLUSTER:
+                return ClusterState(Role.HEAD, state.own, me, pass_no, state.founded)
             return ClusterState(
                 Role.HEAD, new_cluster_id(me, state.founded), me, pass_no, state.founded + 1
             )
-    if nbrs:
-        nb = _nearest(crit, x, y, dist, nbrs)
-        if nb.role != Role.NONE and nb.cluster != NO_CLUSTER:
-            return ClusterState(Role.MEMBER, nb.cluster, nb.head, -1, state.founded)
-    return ClusterState(Role.NONE, NO_CLUSTER, -1, -1, state.founded)
+    relays = [n for n in nbrs if anchored(n, table, me)]
+    if relays:  # a member out of its head's range: it names no head
+        cluster = _nearest(crit, x, y, dist, relays).cluster
+        return ClusterState(Role.MEMBER, cluster, -1, -1, state.founded, state.own)
+    return ClusterState(Role.NONE, NO_CLUSTER, -1, -1, state.founded, state.own)
 
 
 def assign(
@@ -152,9 +195,13 @@ def assign(
     cfg: ClusteringConfig,
     crit: Criterion,
     pass_no: int,
+    last: bool = False,
 ) -> Decision:
-    """One ASSIGN step for robot ``me`` given the beacons ``table`` heard this pass."""
+    """One ASSIGN step for robot ``me`` given the beacons ``table`` heard this pass; in the
+    round's ``last`` pass a head stays head (it neither re-centres nor steps down)."""
     if state.role == Role.HEAD:
+        if last:
+            return Decision(state)
         members = [n for n in table.values() if n.role == Role.MEMBER and n.head == me]
         settled = state.head_since <= pass_no - 2
         too_small = len(table) <= cfg.min_cluster_size or (
@@ -176,33 +223,40 @@ def assign(
             )
             if best[1] == me:
                 return Decision(state)
-            return Decision(
-                ClusterState(Role.MEMBER, state.cluster, best[1], -1, state.founded), best[1]
-            )
+            handed = ClusterState(Role.MEMBER, state.cluster, best[1], -1, state.founded)
+            return Decision(handed, best[1])
         others = {k: v for k, v in table.items() if not (v.role == Role.MEMBER and v.head == me)}
-        stepped = ClusterState(Role.NONE, NO_CLUSTER, -1, -1, state.founded)
+        stepped = ClusterState(Role.NONE, NO_CLUSTER, -1, -1, state.founded, state.cluster)
         return Decision(_as_non_head(me, stepped, x, y, dist, others, cfg, crit, pass_no, False))
     return Decision(_as_non_head(me, state, x, y, dist, table, cfg, crit, pass_no))
 
 
-def settle(state: ClusterState, table: Mapping[int, Neighbour], me: int) -> ClusterState:
-    """After the last pass, fix a member whose head is not in ``table`` as a head of its cluster.
+def settle(
+    state: ClusterState, table: Mapping[int, Neighbour], me: int, heads_kept: bool = False
+) -> ClusterState:
+    """After the last pass, check a member's cluster against the final beacons ``table``.
 
-    It takes as head the lowest-id robot in range that heads its cluster; with none, it stays
-    (head unchanged) if any robot of its cluster is in range, a multi-hop member that still
-    gossips with them, and otherwise leaves the cluster (role NONE). Heads and unclustered
-    robots are returned unchanged.
+    A member whose head beacons as head of its cluster stays; so does one whose head's final
+    beacon was not heard if ``heads_kept`` (the last pass only assigned: the head it chose on
+    that pass's beacons is still head). Otherwise it takes as head the
+    lowest-id robot in range that heads its cluster; with none, it stays as a member that names
+    no head if a robot in range is anchored in its cluster (see :func:`anchored`: the cluster
+    still has a head two hops away), and otherwise leaves the cluster (role NONE), so that no
+    robot ends the passes in a cluster without a head. Heads and unclustered robots are
+    returned unchanged.
     """
     if state.role != Role.MEMBER:
         return state
     head = table.get(state.head)
     if head is not None and head.role == Role.HEAD and head.cluster == state.cluster:
         return state
+    if head is None and heads_kept and state.head >= 0:
+        return state  # its head's final beacon was lost, not its head
     same = [n for n in table.values() if n.cluster == state.cluster and n.role == Role.HEAD]
     if same:
-        return ClusterState(
-            Role.MEMBER, state.cluster, min(same, key=lambda n: n.id).id, -1, state.founded
-        )
-    if any(n.cluster == state.cluster for n in table.values()):
-        return state  # a multi-hop member: still gossips with in-range members of its cluster
-    return ClusterState(Role.NONE, NO_CLUSTER, -1, -1, state.founded)
+        head_id = min(same, key=lambda n: n.id).id
+        return ClusterState(Role.MEMBER, state.cluster, head_id, -1, state.founded, state.own)
+    if any(n.cluster == state.cluster and anchored(n, table, me) for n in table.values()):
+        # two hops from its head: gossips with the anchored members in range
+        return ClusterState(Role.MEMBER, state.cluster, -1, -1, state.founded, state.own)
+    return ClusterState(Role.NONE, NO_CLUSTER, -1, -1, state.founded, state.own)

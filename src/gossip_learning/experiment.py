@@ -23,6 +23,7 @@ from gossip_learning.datasets import Dataset
 from gossip_learning.driver import RoundDriver
 from gossip_learning.faults import FaultPlan, Rogue, RoundFaults
 from gossip_learning.learner import evaluate, fold_standardizer
+from gossip_learning.matching import OracleMatchmaker
 from gossip_learning.messages import Message
 from gossip_learning.plan import (
     SwarmPlan,
@@ -85,6 +86,10 @@ class Swarm:
         self.mobility = mobility_for(cfg, plan.positions, plan.mobility_rng)
         fc = cfg.faults
         fault_ss, rogue_ss, burst_ss = np.random.SeedSequence([seed, 0xFA17]).spawn(3)
+        oracle = OracleMatchmaker(  # gossip.matching oracle: a central matching of running robots
+            lambda: [a for a in self.driver.agents if isinstance(a, RobotAgent)],
+            np.random.default_rng(np.random.SeedSequence([seed, 0x0AC1E])),
+        )
         auth = fleet_auth(cfg)
         self.network = InProcessNetwork(n + fc.rogues, channel_for(cfg), plan.channel_rng, auth)
         if fc.burst_enter > 0:
@@ -108,6 +113,7 @@ class Swarm:
                 i, settings, self.network.endpoint(i), plan.initial_params(i),
                 int(plan.samples[i]), plan.label_dist[i], int(plan.agent_seeds[i]),
                 (trainers or {}).get(i) or self.trainer.port(i), (accumulators or {}).get(i),
+                oracle,
             )
             for i in range(n)
         ]  # fmt: skip

@@ -33,11 +33,13 @@ from typing import Any
 
 import numpy as np
 
+from gossip_learning.config import INIT_SCHEMES
 from gossip_learning.errors import ConfigError, DataError
 from gossip_learning.learning.batching import batch_order
 
 __all__ = [
     "HEAD_KINDS",
+    "INIT_SCHEMES",
     "OPTIMIZERS",
     "HeadSpec",
     "TorchTrainer",
@@ -111,15 +113,26 @@ class HeadSpec:
         return zlib.crc32(self.canonical().encode("ascii")) & 0xFFFFFFFF
 
 
-def init_params(spec: HeadSpec, seed: int) -> np.ndarray:
-    """Torch's default ``nn.Linear`` init drawn with numpy: weight, bias ~ U(±1/sqrt(in)).
+def init_params(spec: HeadSpec, seed: int, scheme: str = "torch_default") -> np.ndarray:
+    """A head's initial parameters drawn with numpy from ``np.random.default_rng(seed)``, per
+    layer the weight first, then the bias.
 
-    (Kaiming-uniform with a=sqrt(5) gives exactly that weight bound.) Per layer the weight is drawn
-    first, then the bias, from ``np.random.default_rng(seed)``.
+    ``torch_default``: PyTorch's ``nn.Linear`` init, weight and bias ~ U(±1/sqrt(fan_in))
+    (Kaiming-uniform with a=sqrt(5) gives exactly that weight bound). ``kaiming_normal``:
+    ``nn.init.kaiming_normal_`` (fan_in, ReLU gain) on the weight, N(0, 2/fan_in), and a zero
+    bias (no draw).
     """
+    if scheme not in INIT_SCHEMES:
+        raise ConfigError(
+            "learning.init_scheme", f"{scheme!r} is not allowed; allowed: {', '.join(INIT_SCHEMES)}"
+        )
     rng = np.random.default_rng(seed)
     parts: list[np.ndarray] = []
     for fan_in, fan_out in spec.layer_sizes():
+        if scheme == "kaiming_normal":
+            parts.append(rng.normal(0.0, math.sqrt(2.0 / fan_in), size=fan_out * fan_in))
+            parts.append(np.zeros(fan_out))
+            continue
         bound = 1.0 / math.sqrt(fan_in)
         parts.append(rng.uniform(-bound, bound, size=fan_out * fan_in))
         parts.append(rng.uniform(-bound, bound, size=fan_out))

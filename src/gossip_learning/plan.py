@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from gossip_learning.auth import FleetAuth
-from gossip_learning.channel import Channel, make_channel
 from gossip_learning.config import Config
 from gossip_learning.datasets import (
     Dataset,
@@ -22,8 +20,7 @@ from gossip_learning.datasets import (
     standardize_with,
 )
 from gossip_learning.errors import ConfigError, DataError
-from gossip_learning.learner import HeadSpec, TorchTrainer, init_params
-from gossip_learning.learning.numpy_trainer import NumpyTrainer
+from gossip_learning.learner import HeadSpec, init_params
 from gossip_learning.mobility import (
     MobilityModel,
     make_mobility,
@@ -32,6 +29,18 @@ from gossip_learning.mobility import (
 )
 from gossip_learning.partition import dirichlet_partition, iid_partition, label_histograms
 from gossip_learning.protocol import AgentSettings
+from gossip_learning.robot_data import channel_for, fleet_auth, trainer_for
+
+__all__ = [
+    "SwarmPlan",
+    "channel_for",
+    "fleet_auth",
+    "head_spec",
+    "load_data",
+    "mobility_for",
+    "partition",
+    "trainer_for",
+]
 
 
 def head_spec(cfg: Config, data: Dataset) -> HeadSpec:
@@ -70,24 +79,6 @@ def _validate_swarm(cfg: Config, data: Dataset) -> None:
         )
 
 
-def channel_for(cfg: Config) -> Channel:
-    """The link model the config asks for."""
-    ch = cfg.channel
-    return make_channel(
-        ch.model, ch.comm_range, ch.loss_prob, ch.exponent, ch.shadowing_db, ch.max_range or None
-    )
-
-
-def fleet_auth(cfg: Config, counter_start: int = 0) -> FleetAuth | None:
-    """The fleet key's sealer/opener (``defence.fleet_key``), or None for version-1 frames.
-    ``counter_start``: see :class:`FleetAuth` (a robot process passes
-    :func:`~gossip_learning.auth.session_counter_start`)."""
-    d = cfg.defence
-    if not d.fleet_key:
-        return None
-    return FleetAuth(d.fleet_key, d.fleet_id, d.replay_window, counter_start)
-
-
 def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -> MobilityModel:
     """The mobility model the config asks for, starting at ``positions``."""
     mob = cfg.mobility
@@ -95,18 +86,29 @@ def mobility_for(cfg: Config, positions: np.ndarray, rng: np.random.Generator) -
     return make_mobility(mob.model, positions, area, rng, **model_params(mob.model, mob))
 
 
-def trainer_for(cfg: Config, spec: HeadSpec) -> NumpyTrainer | TorchTrainer:
-    """The training engine the config asks for (``learning.trainer``; torch is imported only
-    for ``torch``)."""
+def init_seed(cfg: Config, seed: int) -> int:
+    """The seed of the swarm's initial head for experiment seed ``seed``: ``learning.init_seed``,
+    or with ``auto`` the experiment seed itself (every seed then starts from its own head)."""
+    chosen = cfg.learning.init_seed
+    return seed if chosen == "auto" else int(chosen)
+
+
+def initial_head_info(cfg: Config) -> dict[str, object]:
+    """What the results say about the initial heads: scheme, shared or per robot, and the head
+    seed each experiment seed used."""
     lc = cfg.learning
-    threads = cfg.experiment.threads or None
-    engine = NumpyTrainer if lc.trainer == "numpy" else TorchTrainer
-    return engine(spec, lc.lr, lc.weight_decay, lc.epochs, lc.batch_size, lc.optimizer, threads)
+    return {
+        "init_scheme": lc.init_scheme,
+        "init": lc.init,
+        "init_seed": lc.init_seed,
+        "init_seed_by_seed": {str(s): init_seed(cfg, s) for s in cfg.experiment.seeds},
+    }
 
 
 class SwarmPlan:
     """Everything a (config, seed) fixes before any robot runs: start positions, each robot's data,
-    initial head, agent seed and the evaluation subset. The in-process swarm uses all of it; the
+    initial head (seed :attr:`init_seed`), agent seed and the evaluation subset. The in-process
+    swarm uses all of it; the
     ROS nodes take each robot's data, initial head, agent seed and evaluation subset from it, but
     not the start positions (the launch file draws its own spawn poses)."""
 
@@ -126,6 +128,7 @@ class SwarmPlan:
         self.samples = self.label_histograms.sum(axis=1)
         self.label_dist = self.label_histograms / np.maximum(self.samples[:, None], 1)
         self.spec = head_spec(cfg, data)
+        self.init_seed = init_seed(cfg, seed)
         self.agent_seeds = agent_ss.generate_state(n)
         k, n_test = cfg.data.eval_subset, len(data.y_test)
         erng = np.random.default_rng(eval_ss)
@@ -135,22 +138,18 @@ class SwarmPlan:
 
     def settings(self, method: str) -> AgentSettings:
         """Protocol settings for ``method`` (cfl and local robots do not gossip)."""
-        return AgentSettings(
-            method=method if method in ("bilayer", "flat") else "local",
-            clustering=self.cfg.clustering,
-            gossip=self.cfg.gossip,
-            comm_range=self.cfg.channel.comm_range,
-            model_version=self.spec.version(),
-            num_params=self.spec.num_params(),
-            defence=self.cfg.defence,
-        )
+        from gossip_learning.robot_data import agent_settings
+
+        return agent_settings(self.cfg, self.spec, method)
 
     def initial_params(self, robot_id: int) -> np.ndarray:
-        """Robot ``robot_id``'s first head: the fleet-wide one, or its own."""
+        """Robot ``robot_id``'s first head: the fleet-wide one (from :attr:`init_seed`), or its
+        own; drawn with ``learning.init_scheme``."""
         lc = self.cfg.learning
-        if lc.init == "shared":
-            return init_params(self.spec, lc.init_seed)
-        return init_params(self.spec, lc.init_seed * 100_003 + self.seed * 7919 + robot_id)
+        head_seed = self.init_seed
+        if lc.init != "shared":
+            head_seed = head_seed * 100_003 + self.seed * 7919 + robot_id
+        return init_params(self.spec, head_seed, lc.init_scheme)
 
     def robot_data(
         self, robot_id: int

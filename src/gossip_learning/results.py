@@ -23,7 +23,7 @@ from gossip_learning import atomic, plots
 from gossip_learning.config import Config, dump_config
 from gossip_learning.errors import GossipLearningError, OutputError
 from gossip_learning.experiment import METRIC_COLUMNS, RunResult, run_one
-from gossip_learning.plan import SwarmPlan, load_data
+from gossip_learning.plan import SwarmPlan, initial_head_info, load_data
 from gossip_learning.provenance import run_info
 
 Row = dict[str, Any]
@@ -203,6 +203,14 @@ def summary_table(summary: dict[str, Any]) -> str:
             f"| {m} | {acc} | {e['final_acc_min_mean']:.3f} | {gap_s} | {reach_s} "
             f"| {e['seconds_per_round']:.2f} |"
         )
+    head = summary.get("initial_head")
+    if head:
+        seeds = ", ".join(f"{k} -> {v}" for k, v in head["init_seed_by_seed"].items())
+        lines += [
+            "",
+            f"Initial head: {head['init_scheme']}, {head['init']}, init_seed {head['init_seed']} "
+            f"(experiment seed -> head seed: {seeds}).",
+        ]
     return "\n".join(lines)
 
 
@@ -241,6 +249,7 @@ def run_experiment(
     atomic.write_text(folder / "config.yaml", dump_config(cfg))
     t0 = time.perf_counter()
     info = run_info(command or ["gossip_learning.results.run_experiment"])
+    info["initial_head"] = head = initial_head_info(cfg)
     if log:
         log(f"results -> {folder}")
         log(
@@ -260,11 +269,11 @@ def run_experiment(
             rows += res.rows
             snaps += res.snapshots
             write_metrics_csv(folder / "metrics.csv", rows)
-            atomic.write_json(folder / "summary.json", summarise(rows))
+            atomic.write_json(folder / "summary.json", {**summarise(rows), "initial_head": head})
     write_plots(folder, rows, snaps)
     info["wall_seconds"] = round(time.perf_counter() - t0, 1)
     atomic.write_json(folder / "run_info.json", info)
-    summary = summarise(rows)
+    summary = {**summarise(rows), "initial_head": head}
     atomic.write_text(folder / "summary.md", summary_table(summary) + "\n")
     if log:
         log(summary_table(summary))

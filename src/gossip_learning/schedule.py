@@ -1,10 +1,12 @@
 """The phases of one round and a clock that maps time onto them.
 
 A round: DK-means passes (BEACON, ASSIGN) × passes, FINAL_BEACON, TRAIN, then per gossip step
-either (PROPOSE, ACCEPT, REPLY, FINISH) for pairwise push-pull or (SEND, FINISH) for broadcast,
-intra-cluster steps first, then inter-cluster steps, then the heads' hand-off (HEAD_SEND,
-HEAD_FINISH), and END. Messages sent in one phase are heard before the next phase starts: the
-in-process runner flushes between phases; ROS nodes give each phase a time slot.
+either (PROPOSE, ACCEPT, REPLY) × attempts, FINISH for pairwise push-pull (one attempt with
+``gossip.matching`` single or oracle, ``gossip.match_attempts`` with retry) or (SEND, FINISH) for
+broadcast, intra-cluster steps first, then inter-cluster steps, then the heads' hand-off
+(HEAD_SEND, HEAD_FINISH), and END. Messages sent in one phase are heard before the next phase
+starts: the in-process runner flushes between phases; ROS nodes give each phase a time slot, so
+more matching attempts make a longer round (:class:`RoundClock` derives it from the schedule).
 """
 
 from __future__ import annotations
@@ -48,38 +50,50 @@ GOSSIP_KINDS = {
 
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """One phase: its kind, layer, pass/step number and position in the round (``slot``)."""
+    """One phase: its kind, layer, pass/step number, position in the round (``slot``) and, for
+    PROPOSE/ACCEPT/REPLY, which matching attempt of the step it belongs to (from 0)."""
 
     kind: PhaseKind
     layer: Layer
     index: int
     slot: int
+    attempt: int = 0
+
+
+def match_attempts(gossip: GossipConfig) -> int:
+    """Propose/accept/reply attempts per pairwise gossip step."""
+    return gossip.match_attempts if gossip.matching == "retry" else 1
 
 
 def build_schedule(method: str, passes: int, gossip: GossipConfig) -> list[Phase]:
     """Phases of one round for ``method`` (bilayer, flat, cfl, local)."""
-    spec: list[tuple[PhaseKind, Layer, int]] = []
+    spec: list[tuple[PhaseKind, Layer, int, int]] = []
     if method == "bilayer":
         for p in range(passes):
-            spec += [(PhaseKind.BEACON, Layer.CLUSTER, p), (PhaseKind.ASSIGN, Layer.CLUSTER, p)]
+            spec += [(PhaseKind.BEACON, Layer.CLUSTER, p, 0)]
+            spec += [(PhaseKind.ASSIGN, Layer.CLUSTER, p, 0)]
     if method in ("bilayer", "flat"):
-        spec.append((PhaseKind.FINAL_BEACON, Layer.CLUSTER, 0))
-    spec.append((PhaseKind.TRAIN, Layer.NONE, 0))
+        spec.append((PhaseKind.FINAL_BEACON, Layer.CLUSTER, 0, 0))
+    spec.append((PhaseKind.TRAIN, Layer.NONE, 0, 0))
     if method in ("bilayer", "flat"):
         layers = [(Layer.INTRA, gossip.intra_steps)]
         if method == "bilayer":
             layers.append((Layer.INTER, gossip.inter_steps))
+        shot = (PhaseKind.PROPOSE, PhaseKind.ACCEPT, PhaseKind.REPLY)
         for layer, steps in layers:
             for s in range(steps):
                 if gossip.mode == "pairwise":
-                    kinds = [PhaseKind.PROPOSE, PhaseKind.ACCEPT, PhaseKind.REPLY, PhaseKind.FINISH]
+                    spec += [(k, layer, s, a) for a in range(match_attempts(gossip)) for k in shot]
                 else:
-                    kinds = [PhaseKind.SEND, PhaseKind.FINISH]
-                spec += [(k, layer, s) for k in kinds]
+                    spec.append((PhaseKind.SEND, layer, s, 0))
+                spec.append((PhaseKind.FINISH, layer, s, 0))
         if method == "bilayer" and gossip.handoff != "none":
-            spec += [(PhaseKind.HEAD_SEND, Layer.HEAD, 0), (PhaseKind.HEAD_FINISH, Layer.HEAD, 0)]
-    spec.append((PhaseKind.END, Layer.NONE, 0))
-    return [Phase(kind, layer, index, slot) for slot, (kind, layer, index) in enumerate(spec)]
+            spec += [
+                (PhaseKind.HEAD_SEND, Layer.HEAD, 0, 0),
+                (PhaseKind.HEAD_FINISH, Layer.HEAD, 0, 0),
+            ]
+    spec.append((PhaseKind.END, Layer.NONE, 0, 0))
+    return [Phase(kind, layer, index, slot, a) for slot, (kind, layer, index, a) in enumerate(spec)]
 
 
 def finish_slots(schedule: list[Phase]) -> list[int]:

@@ -1,4 +1,5 @@
-"""rclpy plumbing the package's nodes share: declared read-only parameters and a main() runner."""
+"""rclpy plumbing the package's nodes share: declared read-only parameters, lifecycle (managed)
+nodes that can start themselves, and a main() runner."""
 
 from __future__ import annotations
 
@@ -14,10 +15,21 @@ from rclpy.executors import (
     MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
+from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 
 from gossip_learning.errors import GossipLearningError
 from gossip_learning.transports.ros import shutdown, spin_tolerant
+
+
+def declare_read_only(node: Node, parameters: Mapping[str, tuple[Any, str]]) -> dict[str, Any]:
+    """Declare ``parameters`` (name → (default, description)) read-only; return their values."""
+    return {
+        name: node.declare_parameter(
+            name, default, ParameterDescriptor(description=text, read_only=True)
+        ).value
+        for name, (default, text) in parameters.items()
+    }
 
 
 class ParamNode(Node):
@@ -39,12 +51,114 @@ class ParamNode(Node):
             context=context,
             parameter_overrides=list(parameter_overrides or []),
         )
-        self.params: dict[str, Any] = {
-            name: self.declare_parameter(
-                name, default, ParameterDescriptor(description=text, read_only=True)
-            ).value
-            for name, (default, text) in parameters.items()
-        }
+        self.params: dict[str, Any] = declare_read_only(self, parameters)
+
+
+#: Parameters every managed node has.
+LIFECYCLE_PARAMETERS: dict[str, tuple[Any, str]] = {
+    "autostart": (
+        True,
+        "Configure and activate at start-up; false: wait in 'unconfigured' for lifecycle "
+        "transitions (ros2 lifecycle set, or a launch's ChangeState events).",
+    ),
+    "lifecycle_services": (
+        True,
+        "Offer the lifecycle services (change_state, get_state, ...); false saves their DDS "
+        "endpoints in large swarms (then only autostart can start the node).",
+    ),
+}
+
+SUCCESS = TransitionCallbackReturn.SUCCESS
+FAILURE = TransitionCallbackReturn.FAILURE
+
+
+class ManagedNode(LifecycleNodeMixin, Node):
+    """A lifecycle node with read-only parameters (``self.params``; :data:`LIFECYCLE_PARAMETERS`
+    are added). Subclasses implement :meth:`configure`, :meth:`activate`, :meth:`deactivate` and
+    :meth:`cleanup`; an exception in :meth:`configure` fails the transition and is kept in
+    ``self.failure``. ``done`` turns true after the shutdown transition."""
+
+    def __init__(
+        self,
+        node_name: str,
+        parameters: Mapping[str, tuple[Any, str]],
+        *,
+        namespace: str | None = None,
+        context: Any = None,
+        parameter_overrides: Sequence[Any] | None = None,
+    ) -> None:
+        Node.__init__(
+            self,
+            node_name,
+            namespace=namespace,
+            context=context,
+            parameter_overrides=list(parameter_overrides or []),
+        )
+        self.params: dict[str, Any] = declare_read_only(
+            self, {**parameters, **LIFECYCLE_PARAMETERS}
+        )
+        LifecycleNodeMixin.__init__(
+            self, enable_communication_interface=bool(self.params["lifecycle_services"])
+        )
+        self.failure: BaseException | None = None
+        self.done = False
+
+    def start(self) -> None:
+        """Configure, then activate; re-raise what made configuring fail."""
+        if self.trigger_configure() != SUCCESS:
+            raise self.failure or RuntimeError(f"{self.get_name()}: configure failed")
+        if self.trigger_activate() != SUCCESS:
+            raise self.failure or RuntimeError(f"{self.get_name()}: activate failed")
+
+    def autostart(self) -> None:
+        """:meth:`start` if the ``autostart`` parameter says so."""
+        if self.params["autostart"]:
+            self.start()
+
+    # hooks for subclasses
+    def configure(self) -> None:
+        """Load what the node needs and create its publishers and subscriptions."""
+
+    def activate(self) -> None:
+        """Start the node's timers."""
+
+    def deactivate(self) -> None:
+        """Stop the node's timers."""
+
+    def cleanup(self) -> None:
+        """Release what :meth:`configure` made."""
+
+    # lifecycle callbacks
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.failure = None
+        try:
+            self.configure()
+        except Exception as exc:  # kept for start(); the transition fails back to unconfigured
+            self.failure = exc
+            self.get_logger().error(f"configure failed: {exc}")
+            self.cleanup()
+            return FAILURE
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.activate()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.cleanup()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if state.label == "active":
+            self.deactivate()
+        if state.label in ("active", "inactive"):
+            self.cleanup()
+        self.done = True
+        return super().on_shutdown(state)
 
 
 #: Seconds a node that is done keeps spinning, so its last reliable messages reach subscribers.
@@ -57,10 +171,10 @@ def run_node(
     """Init rclpy, spin the node ``make()`` builds until shutdown, or until it says it is
     ``done`` (then a short linger and exit 0); exit 2 on a bad parameter."""
     rclpy.init(args=args)
-    node = None
+    node: Node | None = None
     executor: MultiThreadedExecutor | SingleThreadedExecutor | None = None
     try:
-        node = make()
+        node = make()  # a ManagedNode has configured and activated itself if autostart is set
         executor = MultiThreadedExecutor() if multi_threaded else SingleThreadedExecutor()
         executor.add_node(node)
         spin_tolerant(executor, until=lambda: bool(getattr(node, "done", False)))

@@ -10,6 +10,10 @@ NaN: ``gossip_contraction`` (the models right after training are not published) 
 timings; links are unit-disk at ``comm_range`` from the reported poses. The latest poses are
 published as a ``visualization_msgs/MarkerArray`` on ``/<ns>/markers``: robots coloured by
 cluster, heads as cubes, radio links grey and member-to-head links in cluster colour.
+
+A lifecycle node like the robots: *configure* subscribes to the two topics and creates the marker
+publisher, *activate* starts the marker timer; with ``autostart`` (the default) it does both at
+start-up. Matplotlib is imported only when plots are drawn.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from std_msgs.msg import ColorRGBA, String, UInt8MultiArray
 from visualization_msgs.msg import Marker, MarkerArray
 
 from gossip_learning.errors import WireError
-from gossip_learning.nodes.base import ParamNode, run_node
+from gossip_learning.nodes.base import ManagedNode, run_node
 from gossip_learning.nodes.common import check_namespace, require
 from gossip_learning.protocol.report import RoundReport
 from gossip_learning.recorder import TRAFFIC, Recorder
@@ -90,14 +94,14 @@ def round_inputs(
     }
 
 
-class MonitorNode(ParamNode):
+class MonitorNode(ManagedNode):
     """Aggregates robot status into metrics rows, files and markers."""
 
     def __init__(self, node_name: str = "monitor", **node_options: Any) -> None:
-        """``node_options``: namespace, context, parameter_overrides (see :class:`ParamNode`)."""
+        """``node_options``: namespace, context, parameter_overrides (see :class:`ManagedNode`)."""
         super().__init__(node_name, PARAMETERS, **node_options)
         p = self.params
-        ns = check_namespace(str(p["swarm_namespace"]))
+        self.ns = check_namespace(str(p["swarm_namespace"]))
         self.expected = int(require("num_robots", p["num_robots"], p["num_robots"] >= 0, ">= 0"))
         self.comm_range = float(require("comm_range", p["comm_range"], p["comm_range"] > 0, "> 0"))
         self.area = [float(v) for v in p["area"]]
@@ -114,11 +118,42 @@ class MonitorNode(ParamNode):
         self.initial: dict[int, RoundReport] = {}
         self._traffic: dict[int, dict[str, int]] = {}
         self._newest = 0
-        self.create_subscription(String, f"/{ns}/status", self._on_status, reliable_qos())
-        self.create_subscription(UInt8MultiArray, f"/{ns}/models", self._on_model, reliable_qos())
-        self._markers = self.create_publisher(MarkerArray, f"/{ns}/markers", 10)
-        if p["marker_period"] > 0:
-            self.create_timer(float(p["marker_period"]), self.publish_markers)
+        self._entities: list[Any] = []
+        self._timer: Any = None
+        self.autostart()
+
+    def configure(self) -> None:
+        """Subscribe to statuses and models; create the marker publisher."""
+        ns = self.ns
+        self._entities = [
+            self.create_subscription(String, f"/{ns}/status", self._on_status, reliable_qos()),
+            self.create_subscription(
+                UInt8MultiArray, f"/{ns}/models", self._on_model, reliable_qos()
+            ),
+        ]
+        self._markers = self.create_lifecycle_publisher(MarkerArray, f"/{ns}/markers", 10)
+
+    def activate(self) -> None:
+        """Start the marker timer."""
+        if self.params["marker_period"] > 0:
+            period = float(self.params["marker_period"])
+            self._timer = self.create_timer(period, self.publish_markers)
+
+    def deactivate(self) -> None:
+        """Stop the marker timer."""
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+
+    def cleanup(self) -> None:
+        """Unsubscribe and drop the marker publisher (rows kept so far stay)."""
+        self.deactivate()
+        for sub in self._entities:
+            self.destroy_subscription(sub)
+        self._entities = []
+        if getattr(self, "_markers", None) is not None:
+            self.destroy_lifecycle_publisher(self._markers)
+            self._markers = None
 
     def _on_status(self, msg: String) -> None:
         try:
@@ -235,7 +270,7 @@ class MonitorNode(ParamNode):
 
     def publish_markers(self) -> None:
         """Publish the current MarkerArray."""
-        if self.latest:
+        if self.latest and self._markers is not None:
             self._markers.publish(self.marker_array())
 
 

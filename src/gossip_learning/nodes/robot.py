@@ -6,7 +6,17 @@ the round's phases on ROS time with :class:`~gossip_learning.schedule.RoundClock
 ``use_sim_time`` with Gazebo's ``/clock`` works. Message handling, odometry and the phase timer
 share one mutually exclusive callback group per robot; local training runs in a worker thread,
 so a training step never blocks message handling. After each round it publishes a JSON status on
-``/<swarm_namespace>/status`` and its model on ``/<swarm_namespace>/models`` for the monitor.
+``/<swarm_namespace>/status`` and its model on ``/<swarm_namespace>/models`` for the monitor,
+and one short line (:func:`summary_line`: accuracy and transport counters, under the 128
+characters ``ros2 topic echo`` shows by default) on ``/<swarm_namespace>/summary`` for people.
+
+It is a lifecycle (managed) node. *configure* reads its data (only its own partition when
+``data_dir`` names the files of ``gossip-learning partition``), builds the agent and creates its
+publishers and subscriptions; *activate* starts the round clock's timer; *deactivate* stops it;
+*cleanup* drops the agent and its topics. With ``autostart`` (the default) it does configure and
+activate by itself. Robots share round numbers through ``epoch``: one that is activated late, or
+again after a pause, joins at the start of the next round and stops after the fleet's last one.
+Torch is imported only for ``learning.trainer: torch``; nothing else heavy is on this path.
 """
 
 from __future__ import annotations
@@ -25,10 +35,16 @@ from gossip_learning.auth import session_counter_start
 from gossip_learning.config import Config, load_config
 from gossip_learning.driver import RoundDriver
 from gossip_learning.learner import evaluate
-from gossip_learning.nodes.base import ParamNode, run_node
-from gossip_learning.nodes.common import check_namespace, require, robot_parts
-from gossip_learning.plan import channel_for, fleet_auth, trainer_for
+from gossip_learning.nodes.base import ManagedNode, run_node
+from gossip_learning.nodes.common import (
+    DECENTRALISED_METHODS,
+    check_namespace,
+    require,
+    robot_parts,
+)
+from gossip_learning.pose_check import PoseCheck
 from gossip_learning.protocol import RobotAgent
+from gossip_learning.robot_data import channel_for, fleet_auth, trainer_for
 from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
 from gossip_learning.training import LocalTrainer, ThreadedTrainer
 from gossip_learning.transports.ros import RosTransport, reliable_qos
@@ -41,6 +57,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "config_file": ("", "Experiment YAML (engine format); empty uses the built-in defaults."),
     "method": ("bilayer", "Protocol: bilayer, flat (gossip without clusters) or local."),
     "seed": (0, "Experiment seed (data partition, initial head, protocol randomness)."),
+    "data_dir": (
+        "",
+        "Folder written by `gossip-learning partition CONFIG --out DIR --seed SEED`: the robot "
+        "loads only its own robot_<id>.npz from it; empty: cut its slice from the whole dataset.",
+    ),
     "comm_range": (0.0, "Radio range in metres; 0 takes channel.comm_range from the config."),
     "rounds": (0, "Rounds to take part in, then stop; 0 takes experiment.rounds."),
     "swarm_namespace": ("swarm", "Namespace of the shared swarm topics."),
@@ -63,7 +84,25 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 
 
-class RobotNode(ParamNode):
+#: ``ros2 topic echo`` cuts strings longer than this unless given ``--full-length``.
+ECHO_LIMIT = 128
+
+
+def summary_line(status: dict[str, Any]) -> str:
+    """One robot's round in a line short enough for the default ``ros2 topic echo``: id, round,
+    role, cluster, accuracy, loss and the transport counters (delivered, dropped, rejected,
+    DDS-lost, incompatible-QoS events)."""
+    t = status.get("transport", {})
+    acc, loss = status.get("acc", math.nan), status.get("loss", math.nan)
+    return (
+        f"r{status['id']} round {status['round']} {status.get('role', '?')} "
+        f"c{status.get('cluster', -1)} acc {acc:.3f} loss {loss:.3f} | sent {t.get('sent', 0)} "
+        f"heard {t.get('delivered', 0)} drop {t.get('dropped', 0)} rej {t.get('rejected', 0)} "
+        f"lost {t.get('lost', 0)} qos {t.get('qos_incompatible', 0)}"
+    )[:ECHO_LIMIT]
+
+
+class RobotNode(ManagedNode):
     """One robot: agent + rclpy transport + phase timer + training worker."""
 
     def __init__(
@@ -73,70 +112,120 @@ class RobotNode(ParamNode):
         train_pool: ThreadPoolExecutor | None = None,
         **node_options: Any,
     ) -> None:
-        """``node_options``: namespace, context, parameter_overrides (see :class:`ParamNode`)."""
+        """``node_options``: namespace, context, parameter_overrides (see :class:`ManagedNode`).
+        Checks the parameters, then configures and activates itself if ``autostart`` is set."""
         super().__init__(node_name, PARAMETERS, **node_options)
         p = self.params
         self.cfg = self._config(p)
         self.robot_id = int(p["robot_id"])
+        n = self.cfg.swarm.num_robots
+        require("robot_id", self.robot_id, self.robot_id < n, f"in 0..{n - 1} (num_robots={n})")
+        methods = ", ".join(DECENTRALISED_METHODS)
+        require("method", p["method"], p["method"] in DECENTRALISED_METHODS, f"one of {methods}")
         self.rounds = int(p["rounds"]) or self.cfg.experiment.rounds
         self.namespace_ = check_namespace(str(p["swarm_namespace"]))
-        tick = require(
+        self.tick = require(
             "tick_period", p["tick_period"], 0.001 <= p["tick_period"] <= 1.0, "0.001..1"
         )
         self.evaluate_ = bool(p["evaluate"])
         self.publish_model = bool(p["publish_model"])
-        self.parts = robot_parts(self.cfg, str(p["method"]), int(p["seed"]), self.robot_id)
         self.seed = int(p["seed"])
-
+        self.epoch = float(p["epoch"])
         self.group = MutuallyExclusiveCallbackGroup()
-        ch = self.cfg.channel
-        channel = channel_for(self.cfg)
-        rng = np.random.default_rng([self.seed, self.robot_id, 0x5A5])
-        schedule = build_schedule(
-            self.parts.settings.method, self.cfg.clustering.passes, self.cfg.gossip
+        self._own_pool = train_pool is None
+        self._pool = train_pool or ThreadPoolExecutor(1, thread_name_prefix=f"train{self.robot_id}")
+        self.coprocessor: Any = None
+        self.completed = 0
+        self.has_pose = False
+        self.history: list[dict[str, Any]] = []
+        self.last_round: int | None = self.rounds if self.epoch > 0 else None
+        self._joining = True
+        self._timer: Any = None
+        self._subs: list[Any] = []
+        self._pubs: list[Any] = []
+        self.autostart()
+
+    def configure(self) -> None:
+        """Data, agent, transport, publishers and the odometry subscription."""
+        p = self.params
+        self.parts, self.settings = robot_parts(
+            self.cfg, str(p["method"]), self.seed, self.robot_id, str(p["data_dir"])
         )
-        self.clock = RoundClock(schedule, self.cfg.timing, start=float(p["epoch"]))
+        parts = self.parts
+        ch = self.cfg.channel
+        rng = np.random.default_rng([self.seed, self.robot_id, 0x5A5])
+        schedule = build_schedule(self.settings.method, self.cfg.clustering.passes, self.cfg.gossip)
+        self.clock = RoundClock(schedule, self.cfg.timing, start=self.epoch)
         self.transport = RosTransport(
-            self, self.robot_id, channel, self.namespace_, rng, self.group,
+            self, self.robot_id, channel_for(self.cfg), self.namespace_, rng, self.group,
             auth=fleet_auth(self.cfg, session_counter_start()),  # restart-safe counters
             num_robots=self.cfg.swarm.num_robots,
             peer_timeout_s=3 * self.clock.period,  # forget a sender silent for three rounds
+            pose_check=PoseCheck(self.cfg.defence.max_speed, self.cfg.defence.pose_slack),
         )  # fmt: skip
-        parts = self.parts
-        self._own_pool = train_pool is None
-        self._pool = train_pool or ThreadPoolExecutor(1, thread_name_prefix=f"train{self.robot_id}")
         trainer = None
         accumulator = None
-        self.coprocessor: Any = None
         trains = self.cfg.learning.epochs > 0 and len(parts.y_train) > 0
         if str(p["coprocessor_port"]):
             trainer, accumulator = self._coprocessor(p, trains)
         elif trains:
-            engine = trainer_for(self.cfg, parts.spec)  # torch only where training happens
+            engine = trainer_for(self.cfg, parts.spec)  # torch only for learning.trainer: torch
             local = LocalTrainer(engine, parts.x_train, parts.y_train, self.seed, self.robot_id)
             trainer = ThreadedTrainer(local, self._pool)
         self.agent = RobotAgent(
-            self.robot_id, parts.settings, self.transport, parts.params, parts.samples,
+            self.robot_id, self.settings, self.transport, parts.params, parts.samples,
             parts.label_dist, parts.agent_seed, trainer, accumulator,
         )  # fmt: skip
         # No delivery hook: the executor delivers between clock ticks.
         self.driver = RoundDriver([self.agent], schedule, after={PhaseKind.END: self._end_of_round})
-        self.completed = 0
-        self.done = False
-        self.has_pose = False
-        self.history: list[dict[str, Any]] = []
-        self.create_subscription(Odometry, "odom", self._on_odom, 10, callback_group=self.group)
-        self._status_pub = self.create_publisher(
+        self._subs.append(
+            self.create_subscription(Odometry, "odom", self._on_odom, 10, callback_group=self.group)
+        )
+        self._status_pub = self.create_lifecycle_publisher(
             String, f"/{self.namespace_}/status", reliable_qos()
         )
-        self._model_pub = self.create_publisher(
+        self._model_pub = self.create_lifecycle_publisher(
             UInt8MultiArray, f"/{self.namespace_}/models", reliable_qos()
         )
-        self._timer = self.create_timer(tick, self._tick, callback_group=self.group)
+        self._summary_pub = self.create_lifecycle_publisher(
+            String, f"/{self.namespace_}/summary", reliable_qos()
+        )
+        self._pubs += [self._status_pub, self._model_pub, self._summary_pub]
         self.get_logger().info(
-            f"robot {self.robot_id}/{self.cfg.swarm.num_robots}: {parts.settings.method}, "
+            f"robot {self.robot_id}/{self.cfg.swarm.num_robots}: {self.settings.method}, "
             f"{parts.samples} samples, range {ch.comm_range:g} m, round {self.clock.period:.2f} s"
         )
+
+    def activate(self) -> None:
+        """Start the clock's timer; the robot joins at the start of the next round."""
+        self._joining = True
+        self._timer = self.create_timer(self.tick, self._tick, callback_group=self.group)
+        self.get_logger().info(f"robot {self.robot_id}: active, joins at the next round start")
+
+    def deactivate(self) -> None:
+        """Stop the clock's timer (the robot leaves the round it is in)."""
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+
+    def cleanup(self) -> None:
+        """Drop the agent, its topics and publishers (back to unconfigured)."""
+        self.deactivate()
+        transport = getattr(self, "transport", None)
+        if transport is not None:
+            transport.close()
+            del self.transport
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        for pub in self._pubs:
+            self.destroy_lifecycle_publisher(pub)
+        self._subs, self._pubs = [], []
+        if self.coprocessor is not None:
+            self.coprocessor.link.close()
+            self.coprocessor = None
+        for name in ("agent", "driver", "parts"):
+            self.__dict__.pop(name, None)
+        self.has_pose = False
 
     # ----------------------------------------------------------------- set-up
     def _coprocessor(self, p: dict[str, Any], trains: bool) -> tuple[Any, Any]:
@@ -200,16 +289,31 @@ class RobotNode(ParamNode):
         if self.done or not self.has_pose:
             return
         rnd, slot = self.clock.locate(self.transport.now())
-        if rnd == 0 or (self.driver.round == 0 and slot != 0):
-            return  # before the epoch, or join at the start of the next round
-        if self.driver.round == 0:
-            self.driver.last_round = rnd + self.rounds - 1  # a robot that falls behind stops too
-            self._publish_status(self.agent.status())  # round 0: the state it starts from
+        if rnd == 0:
+            return  # before the epoch
+        if self._joining:
+            if slot != 0:
+                return  # join at the start of a round
+            if self.last_round is None:  # no shared epoch: run `rounds` rounds from here
+                self.last_round = rnd + self.rounds - 1
+            if rnd > self.last_round:
+                self._finish(f"joined after the fleet's last round ({self.last_round})")
+                return
+            self._joining = False
+            if self.completed == 0:
+                self._publish_status(self.agent.status())  # round 0: the state it starts from
+            self.driver.begin(rnd)
+        assert self.last_round is not None
+        self.driver.last_round = self.last_round  # a robot that falls behind stops too
         self.driver.advance_to(rnd, slot)
         if self.driver.round_done and not self.done:
             # Enter the next round now, during END, so the first beacons of the next round (sent
             # the moment a faster robot's clock turns) are not stale here.
             self.driver.begin(self.driver.round + 1)
+
+    def _finish(self, why: str) -> None:
+        self.done = True
+        self.get_logger().info(f"robot {self.robot_id}: {why}")
 
     @property
     def round(self) -> int:
@@ -226,11 +330,12 @@ class RobotNode(ParamNode):
             time=self.transport.now(),
             transport=self.transport.counters(),
             late_phases=self.late_phases,
-            method=self.parts.settings.method,
+            method=self.settings.method,
             seed=self.seed,
             publishes_model=self.publish_model,  # the monitor waits for the model too
         )
         self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
+        self._summary_pub.publish(String(data=summary_line(status)))
 
     def _end_of_round(self, _: Phase) -> None:
         status = self.agent.status()
@@ -243,7 +348,7 @@ class RobotNode(ParamNode):
             msg = Message(
                 Kind.MODEL, self.robot_id, round=self.round, layer=Layer.NONE,
                 cluster=self.agent.state.cluster, samples=self.agent.num_samples,
-                model_version=self.parts.settings.model_version, model=self.agent.model,
+                model_version=self.settings.model_version, model=self.agent.model,
             )  # fmt: skip
             out = UInt8MultiArray()
             out.data = encode(msg)
@@ -251,17 +356,15 @@ class RobotNode(ParamNode):
         self._publish_status(status)
         self.history.append(status)
         self.completed += 1
-        if self.completed >= self.rounds:
-            self.done = True
-            self.get_logger().info(f"robot {self.robot_id}: finished {self.rounds} rounds")
+        if self.last_round is not None and self.round >= self.last_round:
+            self._finish(f"finished round {self.round} ({self.completed} rounds run)")
 
     def destroy_node(self) -> None:
-        """Stop the training worker (if this node owns it) and the transport, then the node."""
+        """Release the agent and its topics, stop the training worker (if this node owns it),
+        then destroy the node."""
+        self.cleanup()
         if self._own_pool:
-            self._pool.shutdown(wait=True)
-        if self.coprocessor is not None:
-            self.coprocessor.link.close()
-        self.transport.close()
+            self._pool.shutdown(wait=True, cancel_futures=True)
         super().destroy_node()
 
 

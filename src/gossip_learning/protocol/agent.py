@@ -15,12 +15,13 @@ import numpy as np
 
 from gossip_learning.dkmeans import ClusterState
 from gossip_learning.messages import DTYPE_NAMES, Kind, Layer, Message
-from gossip_learning.protocol.exchange import Broadcast, MessageHandler, Pairwise, PhaseHandler
+from gossip_learning.protocol.exchange import MessageHandler, PhaseHandler
 from gossip_learning.protocol.handoff import HandOff
 from gossip_learning.protocol.inbox import Inbox
 from gossip_learning.protocol.membership import Membership
 from gossip_learning.protocol.outbox import Outbox, Subscriptions
-from gossip_learning.protocol.ports import Learning, Trainer
+from gossip_learning.protocol.pairwise import make_exchange
+from gossip_learning.protocol.ports import Learning, Matchmaker, Trainer
 from gossip_learning.protocol.report import RoundReport
 from gossip_learning.protocol.settings import AgentSettings
 from gossip_learning.protocol.window import Accumulator, MergeWindow
@@ -42,6 +43,7 @@ class RobotAgent:
         seed: int,
         trainer: Trainer | None = None,
         accumulator: Accumulator | None = None,
+        matchmaker: Matchmaker | None = None,
     ) -> None:
         if params.shape != (settings.num_params,):
             raise ValueError(f"params shape {params.shape} != ({settings.num_params},)")
@@ -69,8 +71,7 @@ class RobotAgent:
             DTYPE_NAMES[g.dtype],
         )  # fmt: skip
         parts = (self.membership, self.window, self.outbox, lambda: self._params, self._merge)
-        strategy = Pairwise if g.mode == "pairwise" else Broadcast
-        self.exchange = strategy(*parts, rng, g.propose_prob)
+        self.exchange = make_exchange(g, parts, rng, matchmaker)  # matchmaker: simulator only
         self.handoff = HandOff(g.handoff, *parts)
         self.peak_bytes = self._held_bytes()
         self._phases: dict[PhaseKind, PhaseHandler] = {

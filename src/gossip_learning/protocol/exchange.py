@@ -1,11 +1,11 @@
 """How models are exchanged in a gossip step: a strategy per ``gossip.mode``.
 
-* :class:`Pairwise` — push-pull on a distributed random matching: PROPOSE to a random in-range
-  partner (with probability ``propose_prob``), a robot that did not propose ACCEPTs one proposal
-  and sends its model, the proposer REPLYs with its own; both merge what they received.
+* :class:`~.pairwise.Pairwise` — push-pull on a matching (PROPOSE, ACCEPT with model, REPLY with
+  model; see :mod:`.pairwise`).
 * :class:`Broadcast` — each robot SENDs its model once; every in-range partner merges it.
 
 Both open the step's merge window in their first phase; the agent closes it at FINISH.
+:func:`~.pairwise.make_exchange` builds the one a config asks for.
 """
 
 from __future__ import annotations
@@ -19,11 +19,15 @@ from gossip_learning.protocol.membership import Membership
 from gossip_learning.protocol.outbox import Outbox
 from gossip_learning.protocol.window import MergeWindow
 from gossip_learning.schedule import Phase, PhaseKind
-from gossip_learning.transports.base import INTER_TOPIC, cluster_topic, robot_topic
+from gossip_learning.transports.base import INTER_TOPIC, cluster_topic
 
 PhaseHandler = Callable[[Phase, int], None]
 #: Handles one admitted message; returns a rejection reason, or None when it was used.
 MessageHandler = Callable[[Message], "str | None"]
+#: What an exchange works with: membership, merge window, outbox, the model, the merge.
+Parts = tuple[
+    Membership, MergeWindow, Outbox, Callable[[], np.ndarray], Callable[[Message], "str | None"]
+]
 
 
 class _Exchange:
@@ -66,75 +70,6 @@ class _Exchange:
     def _merge_if_open(self, msg: Message) -> str | None:
         if not self.window.is_open_for(msg.step):
             return "late"
-        return self.merge(msg)
-
-
-class Pairwise(_Exchange):
-    """Push-pull exchange with one matched partner per step."""
-
-    _proposals: dict[int, list[int]]
-    _proposed_to: int | None = None
-    _accepted: int | None = None
-    _got_accept = False
-
-    def phases(self) -> dict[PhaseKind, PhaseHandler]:
-        return {
-            PhaseKind.PROPOSE: self.propose,
-            PhaseKind.ACCEPT: self.accept,
-            PhaseKind.REPLY: self.reply,
-        }
-
-    def handlers(self) -> dict[Kind, MessageHandler]:
-        return {
-            Kind.PROPOSE: self.on_propose,
-            Kind.ACCEPT: self.on_accept,
-            Kind.REPLY: self.on_reply,
-        }
-
-    def reset(self) -> None:
-        """Forget proposals (new round)."""
-        self._proposals = {}
-
-    def propose(self, phase: Phase, finish: int) -> None:
-        partners = self._open(phase, finish)
-        self._proposed_to = None
-        self._accepted = None
-        self._got_accept = False
-        if partners and self.rng.random() < self.propose_prob:
-            target = int(partners[self.rng.integers(len(partners))])
-            self._proposed_to = target
-            self.outbox.send(robot_topic(target), Kind.PROPOSE, target, phase.layer)
-
-    def accept(self, phase: Phase, _: int) -> None:
-        proposals = self._proposals.pop(phase.slot - 1, [])
-        if self._proposed_to is not None or not proposals:
-            return
-        chosen = int(proposals[self.rng.integers(len(proposals))])
-        self._accepted = chosen
-        self.outbox.send(robot_topic(chosen), Kind.ACCEPT, chosen, phase.layer, model=self.model())
-
-    def reply(self, phase: Phase, _: int) -> None:
-        if self._proposed_to is not None and self._got_accept:
-            target = self._proposed_to
-            self.outbox.send(
-                robot_topic(target), Kind.REPLY, target, phase.layer, model=self.model()
-            )
-
-    def on_propose(self, msg: Message) -> str | None:
-        if not self.membership.accepts(msg.layer, msg.cluster):
-            return "wrong_cluster"
-        self._proposals.setdefault(msg.step, []).append(msg.sender)
-        return None
-
-    def on_accept(self, msg: Message) -> str | None:
-        if msg.sender != self._proposed_to or not self.window.is_open_for(msg.step):
-            return "unexpected"
-        self._got_accept = True
-        return self.merge(msg)
-
-    def on_reply(self, msg: Message) -> str | None:
-        if msg.sender != self._accepted or not self.window.is_open_for(msg.step):
-            return "unexpected"
         return self.merge(msg)
 
 

@@ -2,7 +2,8 @@
 
 Every message that is not used is counted in :attr:`Inbox.rejected` under a reason and never
 merged. With ``defence.checks`` (the default) :meth:`Inbox.vet` also applies the rules that need
-no key: hand-overs and head-layer models only from the head the robot knows, models and
+no key: hand-overs and head-layer models only from the head the robot knows (a hand-over also
+from a robot whose beacon this pass declared it head of the cluster handed over), models and
 proposals only from robots in its neighbour table and from the cluster their beacons declared,
 sample counts no larger than the configured
 cap or what the sender declared in its beacons, one proposal per sender and step. Beacons and
@@ -19,7 +20,7 @@ from operator import attrgetter
 import numpy as np
 
 from gossip_learning.config import DefenceConfig
-from gossip_learning.messages import BROADCAST, Beacon, Kind, Layer, Message
+from gossip_learning.messages import BROADCAST, Beacon, Kind, Layer, Message, Role
 
 MAX_EARLY = 4096
 MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
@@ -136,7 +137,13 @@ class Inbox:
         """The rules that need no key (an admitted message): a reason to refuse it, or None."""
         kind = msg.kind
         if kind is Kind.HANDOVER or (kind is Kind.MODEL and msg.layer == Layer.HEAD):
-            return None if msg.sender == head else "not_my_head"
+            if msg.sender == head:
+                return None
+            # a hand-over crosses the receiver's own decision of the same pass (it may have
+            # joined a nearer head): the sender must have beaconed as head of that cluster
+            entry = table.get(msg.sender) if kind is Kind.HANDOVER else None
+            headed = entry is not None and entry.role == Role.HEAD and entry.cluster == msg.cluster
+            return None if headed else "not_my_head"
         if kind is Kind.PROPOSE or kind in MODEL_KINDS:
             entry = table.get(msg.sender)
             if entry is None:

@@ -1,8 +1,9 @@
 """DK-means membership of one robot: beacons heard, cluster state, head hand-over, topics.
 
 The decisions themselves are :mod:`gossip_learning.dkmeans`; this part keeps the state between
-phases: the beacons heard per pass, the neighbour table, the pass counter and a pending
-HANDOVER.
+phases: the beacons heard per pass, the neighbour table, the pass counters and a pending
+HANDOVER. The cluster state itself is kept from round to round: each round's passes start from
+the last round's clusters, not from fresh random heads.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Membership:
         else:
             is_head = bool(rng.random() < clustering.head_prob)
             self.state = dkmeans.initial_state(robot_id, is_head)
-        self.pass_no = 0
+        self.pass_no = 0  # passes since the start (for a head's age)
+        self.round_pass = 0  # passes this round (the last one only assigns)
         self.table: dict[int, Beacon] = {}
         self._heard: dict[int, dict[int, Beacon]] = {}  # step -> sender -> beacon
         self._handover: int | None = None
@@ -62,6 +64,7 @@ class Membership:
     def begin_round(self) -> None:
         """Forget the beacons of the last round."""
         self._heard.clear()
+        self.round_pass = 0
 
     def end_round(self) -> None:
         """Drop whatever was heard after the last decision."""
@@ -89,8 +92,17 @@ class Membership:
         return None
 
     def on_handover(self, msg: Message) -> str | None:
-        """A HANDOVER of this robot's cluster to this robot (taken over at its next beacon)."""
-        if msg.cluster != self.state.cluster or self.state.role == Role.NONE:
+        """A HANDOVER of a cluster to this robot (taken over at its next beacon).
+
+        The head chose this robot on the pass's beacons, in which it was a member of the head's
+        cluster; in the same pass this robot may have joined a nearer head. It still takes the
+        headship if the sender beaconed as head of that cluster this pass, else the cluster
+        would be left with no head (the old head is already a member naming this robot).
+        """
+        sender = self.table.get(msg.sender)
+        headed = sender is not None and sender.role == Role.HEAD and sender.cluster == msg.cluster
+        mine = msg.cluster == self.state.cluster and self.state.role != Role.NONE
+        if msg.cluster == NO_CLUSTER or not (headed or mine):
             return "wrong_cluster"
         self._handover = msg.cluster
         return None
@@ -99,11 +111,9 @@ class Membership:
     def beacon(self, x: float, y: float, label_dist: tuple[float, ...]) -> Beacon:
         """Take over a handed-over headship, then say who this robot is."""
         if self._handover is not None:
-            if self._handover == self.state.cluster:
-                s = self.state
-                self.state = dkmeans.ClusterState(
-                    Role.HEAD, s.cluster, self.id, self.pass_no - 1, s.founded
-                )
+            self.state = dkmeans.ClusterState(
+                Role.HEAD, self._handover, self.id, self.pass_no - 1, self.state.founded
+            )
             self._handover = None
         s = self.state
         return Beacon(
@@ -113,9 +123,12 @@ class Membership:
     def assign(self, slot: int, x: float, y: float, label_dist: np.ndarray) -> int | None:
         """One DK-means pass on the beacons of ``slot - 1``; return who to hand headship to."""
         self.table = self._heard.pop(slot - 1, {})
+        self.round_pass += 1
+        last = self.cfg.passes > 1 and self.round_pass >= self.cfg.passes
         decision = dkmeans.assign(
-            self.id, self.state, x, y, label_dist, self.table, self.cfg, self._crit, self.pass_no
-        )
+            self.id, self.state, x, y, label_dist, self.table, self.cfg, self._crit,
+            self.pass_no, last,
+        )  # fmt: skip
         self.state = decision.state
         self.pass_no += 1
         return decision.handover_to
@@ -127,7 +140,8 @@ class Membership:
         if finals:
             self.table = self._heard.pop(max(finals))
             if self.method == "bilayer":
-                self.state = dkmeans.settle(self.state, self.table, self.id)
+                kept = self.cfg.passes > 1  # the last pass only assigned
+                self.state = dkmeans.settle(self.state, self.table, self.id, kept)
         self._heard.clear()
 
     # --------------------------------------------------------------- gossiping

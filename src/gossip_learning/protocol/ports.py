@@ -1,4 +1,5 @@
-"""The ports the agent talks through besides its transport: training.
+"""The ports the agent talks through besides its transport: training, and (simulator only) a
+central matching.
 
 A :class:`Trainer` trains this robot's model on the robot's own data. The agent starts a job
 in its TRAIN phase and collects the result at its next phase, so a trainer may run the job at
@@ -13,6 +14,8 @@ import threading
 from typing import Protocol
 
 import numpy as np
+
+from gossip_learning.messages import Layer
 
 
 class TrainJob(Protocol):
@@ -55,3 +58,14 @@ class Learning:
         with lock:
             np.copyto(model, params)
             self.loss = loss
+
+
+class Matchmaker(Protocol):
+    """A central matching of the pairwise gossip (``gossip.matching: oracle``): what the
+    simulator knows and a robot cannot. Each robot asks for its own partner; the answer is
+    symmetric (if a's partner is b, b's is a)."""
+
+    def partner(self, robot_id: int, layer: Layer, round_no: int, slot: int) -> int | None:
+        """Robot ``robot_id``'s partner in the ``layer`` gossip step of round ``round_no`` whose
+        first phase is ``slot``, or None (left unmatched)."""
+        ...

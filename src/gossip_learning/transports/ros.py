@@ -13,6 +13,15 @@ Per-robot and per-cluster topics keep DDS deliveries close to what a radio hears
 a robot listens to ``beacon``, its own ``robot_<id>``, its cluster's topic and, as a head,
 ``inter``. Publishers are created ahead of use (for a peer once its first beacon is heard, for a
 cluster when subscribing to it) so discovery has matched them before the first model is sent.
+Nothing here sleeps or waits inside a callback: a frame for a publisher that no subscriber has
+matched yet waits in a queue (at most ``match_timeout``) that a short timer flushes.
+
+DDS's own QoS events are counted with the other transport counters: ``lost`` (messages the
+middleware reports lost on this robot's lasting subscriptions, ``beacon`` and its own
+``robot_<id>``) and ``qos_incompatible`` (a peer's endpoint offered or requested QoS that cannot
+match, on those subscriptions and on every publisher). Subscriptions that come and go with cluster
+changes get no event handlers: destroying one from a callback would race with a multi-threaded
+executor waiting on its events.
 """
 
 from __future__ import annotations
@@ -34,13 +43,14 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import UInt8MultiArray
 
 try:
-    from rclpy.event_handler import SubscriptionEventCallbacks
+    from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 except ImportError:  # pragma: no cover - older distributions' name; kept, untested (CI: Jazzy)
-    from rclpy.qos_event import SubscriptionEventCallbacks
+    from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
 
 from gossip_learning.auth import FleetAuth
 from gossip_learning.channel import Channel
 from gossip_learning.errors import WireError
+from gossip_learning.pose_check import PoseCheck
 from gossip_learning.transports.base import (
     BEACON_TOPIC,
     BatchHandler,
@@ -108,15 +118,19 @@ class RosTransport:
         auth: FleetAuth | None = None,
         num_robots: int = 0,
         peer_timeout_s: float = 0.0,
+        pose_check: PoseCheck | None = None,
     ) -> None:
         """``auth``: the fleet key (frames sealed and opened with it; wire version 2).
         ``num_robots`` > 0 refuses sender ids outside 0..num_robots-1 before anything is kept
         for them; ``peer_timeout_s`` > 0 forgets a sender (pose and publisher) not heard for
-        that long, so forged ids cannot pile up state."""
+        that long, so forged ids cannot pile up state; ``pose_check`` refuses beacons whose pose
+        the sender could not have reached since its last accepted one (``implausible_pose``), so
+        a forger cannot move a robot out of everyone's range."""
         self.node = node
         self.auth = auth
         self.num_robots = num_robots
         self.peer_timeout_s = peer_timeout_s
+        self.pose_check = pose_check if pose_check is not None else PoseCheck(0.0)
         self._last_heard: dict[int, float] = {}
         self.match_timeout = match_timeout
         self.robot_id = robot_id
@@ -131,18 +145,29 @@ class RosTransport:
         self.forgotten = 0  # senders dropped after peer_timeout_s of silence
         self.x = math.nan
         self.y = math.nan
+        self.lost = 0  # DDS message-lost events (lasting subscriptions)
+        self.qos_incompatible = 0  # offered/requested incompatible QoS events
         self._lock = threading.Lock()
+        self._lasting = {BEACON_TOPIC, robot_topic(robot_id)}
+        self._pending: dict[str, list[bytes]] = {}  # frames waiting for a publisher to match
+        self._pending_until: dict[str, float] = {}
+        self._flusher: Any = None
         self._pubs: dict[str, Any] = {}
         self._subs: dict[str, Any] = {}
         self._handlers: dict[str, Handler] = {}
 
     # ------------------------------------------------------------ Transport API
     def publish(self, topic: str, msg: Message) -> None:
-        """Encode ``msg`` and publish it on ``/<namespace>/<topic>``."""
+        """Encode ``msg`` and publish it on ``/<namespace>/<topic>`` (queued, never waited for,
+        while a fresh publisher has not matched anyone yet)."""
         frame = encode(msg, self.auth)
-        out = UInt8MultiArray()
-        out.data = frame
-        self._publisher(topic).publish(out)
+        pub = self._publisher(topic)
+        fresh = self._pending_until.get(topic, 0.0) > time.monotonic()
+        if topic in self._pending or (fresh and pub.get_subscription_count() == 0):
+            self._pending.setdefault(topic, []).append(frame)
+            self._start_flusher()
+        else:
+            self._send(pub, frame)
         with self._lock:
             self.stats.sent += 1
             self.stats.bytes_sent += len(frame)
@@ -154,16 +179,21 @@ class RosTransport:
         executor hands over one frame at a time, so ``batch`` is not used."""
         self._handlers[topic] = handler
         if topic not in self._subs:
+            if topic in self._lasting:
+                events = SubscriptionEventCallbacks(
+                    message_lost=self._on_lost, incompatible_qos=self._on_incompatible
+                )
+            else:  # no QoS-event waitables: they race with unsubscribe (multi-threaded executor)
+                events = SubscriptionEventCallbacks(use_default_callbacks=False)
             self._subs[topic] = self.node.create_subscription(
                 UInt8MultiArray,
                 self.prefix + topic,
                 self._callback(topic),
                 qos_for(topic),
                 callback_group=self.callback_group,
-                # no QoS-event waitables: they race with unsubscribe under a multi-threaded executor
-                event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
+                event_callbacks=events,
             )
-        self._publisher(topic, wait=False)  # a robot that listens on a topic soon talks on it
+        self._publisher(topic)  # a robot that listens on a topic soon talks on it
 
     def unsubscribe(self, topic: str) -> None:
         """Stop hearing ``topic`` (no error if not subscribed)."""
@@ -187,7 +217,14 @@ class RosTransport:
         return sorted(self._subs)
 
     def close(self) -> None:
-        """Destroy every publisher and subscription this transport made."""
+        """Send what still waits for a match, then destroy every publisher, subscription and
+        timer this transport made."""
+        if rclpy.ok(context=self.node.context):
+            self.flush(force=True)
+        self._pending.clear()  # after a shutdown (Ctrl-C) there is nobody left to send them to
+        if self._flusher is not None:
+            self.node.destroy_timer(self._flusher)
+            self._flusher = None
         for topic in list(self._subs):
             self.unsubscribe(topic)
         for pub in self._pubs.values():
@@ -197,19 +234,68 @@ class RosTransport:
     def counters(self) -> dict[str, Any]:
         """Cumulative counters, with reasons for drops and rejections."""
         with self._lock:
-            return {**self.stats.as_dict(), "reasons": dict(self.reasons)}
+            return {
+                **self.stats.as_dict(),
+                "lost": self.lost,
+                "qos_incompatible": self.qos_incompatible,
+                "reasons": dict(self.reasons),
+            }
+
+    def flush(self, force: bool = False) -> None:
+        """Publish queued frames whose publisher has matched a subscriber or waited
+        ``match_timeout`` (all of them if ``force``); stop the flush timer when none are left."""
+        now = time.monotonic()
+        for topic in list(self._pending):
+            pub = self._pubs.get(topic)
+            if pub is None:  # destroyed meanwhile (a forgotten peer): nobody to send to
+                del self._pending[topic]
+                continue
+            if force or pub.get_subscription_count() > 0 or now >= self._pending_until[topic]:
+                for frame in self._pending.pop(topic):
+                    self._send(pub, frame)
+        for topic in [t for t, end in self._pending_until.items() if now >= end]:
+            if topic not in self._pending:
+                del self._pending_until[topic]
+        if not self._pending and self._flusher is not None:
+            self._flusher.cancel()
 
     # ----------------------------------------------------------------- private
-    def _publisher(self, topic: str, wait: bool = True) -> Any:
+    def _publisher(self, topic: str) -> Any:
         pub = self._pubs.get(topic)
         if pub is None:
-            pub = self.node.create_publisher(UInt8MultiArray, self.prefix + topic, qos_for(topic))
+            pub = self.node.create_publisher(
+                UInt8MultiArray,
+                self.prefix + topic,
+                qos_for(topic),
+                event_callbacks=PublisherEventCallbacks(incompatible_qos=self._on_incompatible),
+            )
             self._pubs[topic] = pub
-            # A fresh publisher loses what it sends before discovery matches it: give DDS a moment.
-            end = time.monotonic() + (self.match_timeout if wait else 0.0)
-            while pub.get_subscription_count() == 0 and time.monotonic() < end:
-                time.sleep(0.005)
+            # A fresh publisher loses what it sends before discovery matches it: frames sent in
+            # the next match_timeout seconds wait in a queue until it has matched.
+            self._pending_until[topic] = time.monotonic() + self.match_timeout
         return pub
+
+    @staticmethod
+    def _send(pub: Any, frame: bytes) -> None:
+        out = UInt8MultiArray()
+        out.data = frame
+        pub.publish(out)
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None:
+            self._flusher = self.node.create_timer(
+                0.01, self.flush, callback_group=self.callback_group
+            )
+        elif self._flusher.is_canceled():
+            self._flusher.reset()
+
+    def _on_lost(self, info: Any) -> None:
+        with self._lock:
+            self.lost += int(info.total_count_change)
+
+    def _on_incompatible(self, info: Any) -> None:
+        with self._lock:
+            self.qos_incompatible += int(info.total_count_change)
 
     def _callback(self, topic: str) -> Callable[[UInt8MultiArray], None]:
         return lambda data: self._on_frame(topic, data)
@@ -237,8 +323,12 @@ class RosTransport:
             self._count("rejected", "not_addressed_to_me")
             return
         if msg.kind == Kind.BEACON and msg.beacon is not None:
+            reason = self.pose_check.admit(msg.sender, msg.beacon.x, msg.beacon.y, self.now())
+            if reason is not None:
+                self._count("rejected", reason)  # the pose it claims is not kept either
+                return
             if msg.sender not in self.poses:
-                self._publisher(robot_topic(msg.sender), wait=False)  # match before a proposal
+                self._publisher(robot_topic(msg.sender))  # match before a proposal
             self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
             self._last_heard[msg.sender] = time.monotonic()
             self._forget_silent_peers()
@@ -260,7 +350,10 @@ class RosTransport:
         for sender in [s for s, t in self._last_heard.items() if t < cutoff]:
             del self._last_heard[sender]
             self.poses.pop(sender, None)
+            self.pose_check.forget(sender)
             pub = self._pubs.pop(robot_topic(sender), None)
+            self._pending.pop(robot_topic(sender), None)
+            self._pending_until.pop(robot_topic(sender), None)
             if pub is not None:
                 self.node.destroy_publisher(pub)
             self.forgotten += 1

@@ -1,0 +1,106 @@
+"""Ctrl-C on a real ``ros2 launch gossip_learning swarm.launch.py`` (loopback only): every
+process ends on the SIGINT the launch forwards, within launch's 5 s grace period (no SIGTERM
+escalation, no SIGKILL)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gossip_learning.config import dump_config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+MISSING = [
+    m
+    for m in ("launch", "launch_ros", "ros2launch", "rclpy")
+    if importlib.util.find_spec(m) is None
+]
+pytestmark = [
+    pytest.mark.ros,
+    pytest.mark.skipif(
+        bool(MISSING) or shutil.which("colcon") is None,
+        reason=f"needs the ROS 2 launch wheels (../shared/wheels) and colcon; missing: {MISSING}",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A colcon workspace with this checkout as its one package, built."""
+    ws = tmp_path_factory.mktemp("ws")
+    (ws / "src").mkdir()
+    (ws / "src" / "gossip_learning").symlink_to(ROOT, target_is_directory=True)
+    proc = subprocess.run(
+        ["colcon", "build", "--packages-select", "gossip_learning"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLCON_HOME": str(ws / ".colcon")},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return ws
+
+
+def _rows(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    with path.open(encoding="utf-8") as fh:
+        return len(list(csv.DictReader(fh)))
+
+
+def test_ctrl_c_ends_every_process_without_escalation(workspace: Path, tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "config" / "ros_swarm.yaml", ["clustering.min_cluster_size=1"])
+    cfg_path = tmp_path / "swarm.yaml"
+    cfg_path.write_text(dump_config(cfg), encoding="utf-8")
+    out = tmp_path / "out"
+    prefix = os.environ.get("AMENT_PREFIX_PATH", sys.prefix)
+    env = {
+        **os.environ,
+        "AMENT_PREFIX_PATH": f"{workspace / 'install' / 'gossip_learning'}:{prefix}",
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_DOMAIN_ID": "93",
+        "ROS_LOG_DIR": str(tmp_path / "ros_log"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    args = ["num_robots:=3", "rounds:=20", "start_delay:=6", f"config:={cfg_path}",
+            f"output_dir:={out}"]  # fmt: skip
+    cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py", *args]
+    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
+        # unshare and sh exec: the pid stays the launch's, so the SIGINT reaches it
+        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+    log_path = tmp_path / "launch.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            end = time.monotonic() + 120
+            while _rows(out / "metrics.csv") < 1 and time.monotonic() < end:
+                assert proc.poll() is None, log_path.read_text(encoding="utf-8")[-4000:]
+                time.sleep(0.5)
+            assert _rows(out / "metrics.csv") >= 1, log_path.read_text(encoding="utf-8")[-4000:]
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does
+            sent = time.monotonic()
+            code = proc.wait(timeout=60)
+            print(f"launch ended {time.monotonic() - sent:.1f} s after SIGINT")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log_path.read_text(encoding="utf-8")
+    assert code == 0, text[-4000:]
+    assert "SIGTERM" not in text and "SIGKILL" not in text, text[-4000:]
+    started = text.count("process started with pid")
+    assert started == 7, text[-4000:]  # 3 robots, 3 drivers, the monitor
+    # each handled the SIGINT and exited with code 0
+    assert text.count("process has finished cleanly") == started, text[-4000:]
+    assert "process has died" not in text, text[-4000:]
+    assert _rows(out / "metrics.csv") < 20  # interrupted, not finished
