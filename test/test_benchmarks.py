@@ -186,3 +186,31 @@ def test_report_refuses_nested_values(monkeypatch: pytest.MonkeyPatch) -> None:
         report.add(bad=[1, 2])
     assert report.as_dict()["command"] == "python benchmarks/x.py"
     assert "torch" not in sys.modules or "torch" in report.as_dict()["machine"]
+
+
+def test_pareto_grid_writes_bytes_accuracy_and_a_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/pareto.py on a tiny swarm (quickstart's digits, 8 robots, 2 rounds)."""
+    pareto = script("pareto", monkeypatch)
+    monkeypatch.setitem(pareto.GRIDS, "pareto", ("config/quickstart.yaml", ("swarm.num_robots=8",)))
+    monkeypatch.setattr(pareto, "STEPS", (1, 2, 3))
+    monkeypatch.setattr(pareto, "DTYPES", ("int8", "int8_block"))
+    out, fig = tmp_path / "pareto.json", tmp_path / "pareto.png"
+    argv = ["--grid", "pareto", "--rounds", "2", "--seeds", "0", "--json", str(out)]
+    assert pareto.main([*argv, "--figure", str(fig)]) == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["rounds"] == 2 and report["seeds"] == [0] and report["git_commit"]
+    recs = {r["name"]: r for r in report["records"]}
+    assert len(recs) == 1 + 2 * 2 * 3 + 3 * 2
+    assert recs["cfl"]["bytes_per_robot_round"] == 0 and recs["cfl"]["gap_to_cfl_points"] == 0
+    for r in recs.values():
+        assert r["robots"] == 8 and 0 < r["final_acc_mean"] <= 1 and r["seeds"] == 1
+    b = {k: recs[k]["bytes_per_robot_round"] for k in recs}
+    # flat broadcast: one model per robot per step, so every extra step costs the same
+    g1, g2, g3 = (b[f"flat broadcast G={g} f32"] for g in (1, 2, 3))
+    assert g3 - g2 == pytest.approx(g2 - g1, rel=0.02) and g2 - g1 > 0
+    f32, i8, i8b = (b[f"bilayer broadcast G=2 {d}"] for d in ("f32", "int8", "int8_block"))
+    assert i8 < i8b < f32 / 3
+    assert fig.stat().st_size > 10_000
+    assert pareto.main(["--plot-only", str(out), "--figure", str(tmp_path / "again.png")]) == 0

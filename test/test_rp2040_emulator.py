@@ -42,7 +42,10 @@ def _sequence(dev: Coprocessor) -> dict[str, list[bytes] | np.ndarray]:
     for f in model_frames(p0, 6, v, 512):
         dev.put_frame(f, merge=False)
     out["initial"] = (
-        dev.get_frames("f32", 200) + dev.get_frames("f16", 462) + dev.get_frames("int8", 100)
+        dev.get_frames("f32", 200)
+        + dev.get_frames("f16", 462)
+        + dev.get_frames("int8", 100)
+        + dev.get_frames("int8_block", 150)
     )
     dev.load(X, y)
     out["logits"] = dev.predict(48, 10)
@@ -51,13 +54,15 @@ def _sequence(dev: Coprocessor) -> dict[str, list[bytes] | np.ndarray]:
         dev.train(48)
     out["trained"] = dev.get_frames("f32", 462)
     dev.merge_reset(48)
-    for sender, dtype, mtu in ((1, DType.F16, 300), (2, DType.I8, 512), (3, DType.F32, 512)):
+    for sender, dtype, mtu in (
+        (1, DType.F16, 300), (2, DType.I8, 512), (3, DType.F32, 512), (4, DType.I8_BLOCK, 200),
+    ):  # fmt: skip
         nb = init_params(MID, 10 + sender)
         msg = Message(kind=Kind.MODEL, sender=sender, samples=20 * sender, model_version=v,
                       model=nb, dtype=dtype)  # fmt: skip
         for f in wire.encode_frames(msg, mtu - wire.OVERHEAD):
             dev.put_frame(f, merge=True)
-    assert dev.merge_finalise()[0] == 3
+    assert dev.merge_finalise()[0] == 4
     out["merged"] = dev.get_frames("f32", 462)
     return out
 
@@ -74,7 +79,7 @@ def test_same_command_sequence_same_model_as_host_build() -> None:
         ref = _sequence(host)
     with emulated_device() as mcu:
         got = _sequence(mcu)
-    assert got["initial"] == ref["initial"]  # encoding (f32, f16, int8, chunking): same bytes
+    assert got["initial"] == ref["initial"]  # f32, f16, int8, int8_block, chunking: same bytes
     np.testing.assert_allclose(got["logits"], ref["logits"], rtol=0, atol=1e-6)
     trained_ref = _params(ref["trained"])  # type: ignore[arg-type]
     trained = _params(got["trained"])  # type: ignore[arg-type]

@@ -82,6 +82,16 @@ def lib() -> ctypes.CDLL:
         ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_uint8, ctypes.c_float,
         ctypes.c_char_p,
     ]  # fmt: skip
+    c.gl_model_bytes.restype = ctypes.c_size_t
+    c.gl_model_bytes.argtypes = [ctypes.c_uint8, ctypes.c_size_t]
+    c.gl_model_encode_range.argtypes = [
+        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint8, ctypes.c_size_t, ctypes.c_size_t,
+        ctypes.c_char_p,
+    ]  # fmt: skip
+    c.gl_model_get.argtypes = [
+        ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint8, ctypes.c_float,
+        ctypes.POINTER(ctypes.c_float),
+    ]  # fmt: skip
     c.gl_beacon_encode.restype = ctypes.c_size_t
     c.gl_beacon_encode.argtypes = [
         ctypes.c_float, ctypes.c_float, ctypes.c_uint8, ctypes.c_int32, ctypes.c_uint16,
@@ -109,13 +119,11 @@ def _c_encode(lib: ctypes.CDLL, v: dict, raw: bytes) -> bytes:  # type: ignore[t
     payload = b""
     if msg.model is not None:
         model = np.asarray(v["model"], dtype=np.float32)
-        width = {1: 4, 2: 2, 3: 1}[int(frame.dtype)]
-        scale = lib.gl_model_scale(model.ctypes.data, model.size) if width == 1 else 1.0
-        h.scale = scale
-        buf = ctypes.create_string_buffer(model.size * width)
-        assert (
-            lib.gl_model_encode(model.ctypes.data, 0, model.size, int(frame.dtype), scale, buf) == 0
-        )
+        dt = int(frame.dtype)
+        h.scale = lib.gl_model_scale(model.ctypes.data, model.size) if dt == DType.I8 else 1.0
+        size = lib.gl_model_bytes(dt, model.size)
+        buf = ctypes.create_string_buffer(size)
+        assert lib.gl_model_encode_range(model.ctypes.data, model.size, dt, 0, size, buf) == 0
         payload = buf.raw
     elif msg.beacon is not None:
         b = msg.beacon
@@ -181,6 +189,42 @@ def test_int8_matches_numpy(lib: ctypes.CDLL) -> None:
         assert buf.raw == frame.payload
 
 
+def test_int8_block_matches_numpy_in_any_byte_range(lib: ctypes.CDLL) -> None:
+    """The C block encoding is wire.py's byte for byte, whole or cut at any offsets (chunks),
+    and gl_model_get reads back every value wire.py decodes."""
+    rng = np.random.default_rng(5)
+    for n in (1, 63, 64, 65, 200, 1610):
+        model = (rng.normal(size=n) * rng.choice([1e-3, 1.0, 40.0], n)).astype(np.float32)
+        if n % 2 == 0:
+            model[: min(n, 64)] = 0.0  # an all-zero block (scale 1 on the wire)
+        payload = wire.parse_frame(_model_frame(model)).payload
+        size = lib.gl_model_bytes(int(DType.I8_BLOCK), n)
+        assert size == len(payload) == n + 4 * -(-n // 64)
+        buf = ctypes.create_string_buffer(size)
+        assert lib.gl_model_encode_range(model.ctypes.data, n, 4, 0, size, buf) == 0
+        assert buf.raw == payload
+        for b0, b1 in ((0, 1), (3, 70), (67, 69), (size - 5, size), (size // 2, size)):
+            if b1 > size or b0 < 0:
+                assert lib.gl_model_encode_range(model.ctypes.data, n, 4, 0, b1, buf) == 23
+                continue
+            part = ctypes.create_string_buffer(max(1, b1 - b0))
+            assert lib.gl_model_encode_range(model.ctypes.data, n, 4, b0, b1, part) == 0
+            assert part.raw[: b1 - b0] == payload[b0:b1], (n, b0, b1)
+        decoded = wire.decode(_model_frame(model)).model
+        v = ctypes.c_float()
+        for i in range(n):
+            assert lib.gl_model_get(payload, i, 4, 1.0, ctypes.byref(v)) == 0
+            assert np.float32(v.value) == decoded[i]
+        bad = bytearray(payload)
+        struct.pack_into("<f", bad, 0, 0.0)  # a block scale of 0: refused, not read as zeros
+        assert lib.gl_model_get(bytes(bad), 0, 4, 1.0, ctypes.byref(v)) == 9  # GL_E_SCALE
+    assert lib.gl_model_bytes(9, 10) == 0  # unknown dtype
+
+
+def _model_frame(model: np.ndarray) -> bytes:
+    return wire.encode(Message(kind=Kind.MODEL, sender=1, model=model, dtype=DType.I8_BLOCK))
+
+
 def test_crc_and_cobs_agree_with_python(lib: ctypes.CDLL) -> None:
     rng = np.random.default_rng(3)
     for n in (0, 1, 253, 254, 255, 508, 1000):
@@ -244,7 +288,7 @@ def test_merge_is_bit_identical_to_python_and_skips_repeat_senders() -> None:
         assert dev.status()["rejects.duplicate"] == 1
 
 
-@pytest.mark.parametrize("dtype", ["f32", "f16", "int8"])
+@pytest.mark.parametrize("dtype", ["f32", "f16", "int8", "int8_block"])
 @pytest.mark.parametrize("mtu", [512, 101, 0])
 def test_get_frames_equal_python_chunks(dtype: str, mtu: int) -> None:
     """The MCU's chunked frames are wire.encode_frames' bytes (mtu 0: one frame, if it fits)."""

@@ -226,3 +226,77 @@ def test_a_beacon_with_an_impossible_dkmeans_state_is_refused(
     with pytest.raises(WireError) as err:
         wire.decode(frame)
     assert err.value.reason == "bad_beacon"
+
+
+# ------------------------------------------------------ int8 with one scale per block (issue 12)
+def _layered_model() -> np.ndarray:
+    """Values whose size differs by layer, as in a trained head: 0.01 … 3 across the vector."""
+    rng = np.random.default_rng(7)
+    return (rng.normal(size=2000) * np.repeat([0.01, 0.1, 1.0, 3.0], 500)).astype(np.float32)
+
+
+def test_int8_block_layout_is_scale_then_values_per_64() -> None:
+    m = _layered_model()[:130]  # blocks of 64, 64 and 2 values
+    payload = wire.parse_frame(_model_frame(m, DType.I8_BLOCK)).payload
+    assert len(payload) == 130 + 4 * 3
+    for k, (start, count) in enumerate(((0, 64), (64, 64), (128, 2))):
+        at = 68 * k
+        (scale,) = np.frombuffer(payload, "<f4", 1, at)
+        assert scale == np.float32(np.abs(m[start : start + count]).max() / 127.0)
+        q = np.frombuffer(payload, np.int8, count, at + 4)
+        np.testing.assert_array_equal(q, np.rint(m[start : start + count] / scale))
+
+
+def test_int8_block_is_more_accurate_than_one_scale_for_6_percent_more_bytes() -> None:
+    m = _layered_model()
+    err, size = {}, {}
+    for dt in (DType.I8, DType.I8_BLOCK):
+        frame = _model_frame(m, dt)
+        back = wire.decode(frame).model
+        assert back is not None
+        err[dt] = float(np.sqrt(np.mean((back - m) ** 2)))
+        size[dt] = len(frame) - wire.OVERHEAD
+    assert size[DType.I8_BLOCK] == size[DType.I8] + 4 * 32  # 32 blocks, the last of 16
+    assert err[DType.I8_BLOCK] < 0.6 * err[DType.I8]
+    small = slice(0, 500)  # the smallest layer: one scale rounds most of it to 0
+    back = wire.decode(_model_frame(m, DType.I8)).model
+    assert back is not None and np.count_nonzero(back[small]) < 50
+    back = wire.decode(_model_frame(m, DType.I8_BLOCK)).model
+    assert back is not None and np.count_nonzero(back[small]) > 450
+
+
+@pytest.mark.parametrize("n", [0, 1, 64, 65])
+def test_int8_block_round_trip_sizes_and_chunks(n: int) -> None:
+    m = _model(n)
+    msg = Message(Kind.MODEL, sender=1, samples=1, model=m, dtype=DType.I8_BLOCK)
+    back = wire.decode(wire.encode(msg)).model
+    assert back is not None and back.shape == (n,)
+    assert np.max(np.abs(back - m), initial=0.0) <= np.abs(m).max(initial=0.0) / 254 + 1e-7
+    r = wire.Reassembler()
+    outs = [r.feed(f) for f in wire.encode_frames(msg, max_payload=7)]
+    assert outs[-1] is not None and np.array_equal(outs[-1].model, back)
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 4])
+def test_int8_block_payload_ending_in_a_bare_scale_is_refused(cut: int) -> None:
+    frame = _model_frame(_model(64), DType.I8_BLOCK)  # 68 bytes: add 1..4 bytes of a 2nd block
+    body = bytearray(frame[:-4]) + bytes([0x3F] * cut)
+    struct_len = len(body) - wire.HEADER_SIZE
+    body[42:46] = struct_len.to_bytes(4, "little")
+    import zlib
+
+    with pytest.raises(WireError, match="without values") as err:
+        wire.decode(bytes(body) + zlib.crc32(bytes(body)).to_bytes(4, "little"))
+    assert err.value.reason == "bad_length"
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, np.inf, np.nan])
+def test_int8_block_bad_block_scale_is_refused(scale: float) -> None:
+    frame = bytearray(_model_frame(_model(100), DType.I8_BLOCK))
+    frame[wire.HEADER_SIZE + 68 : wire.HEADER_SIZE + 72] = np.float32(scale).tobytes()
+    import zlib
+
+    body = bytes(frame[:-4])
+    with pytest.raises(WireError, match="scale") as err:
+        wire.decode(body + zlib.crc32(body).to_bytes(4, "little"))
+    assert err.value.reason == "non_finite"

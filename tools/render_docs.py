@@ -338,6 +338,157 @@ def block_quickstart(data: Data) -> str:
     return table(header, rows) + provenance(data, "quickstart")
 
 
+# ------------------------------------------------------------ accuracy per byte (issue 12)
+def _pareto_records(data: Data, grid: str) -> list[Data]:
+    return [r for r in data["pareto"]["records"] if r["grid"] == grid]
+
+
+def _needs(name: str) -> Callable[[Callable[[Data], str]], Callable[[Data], str]]:
+    """A block that says how to make ``docs/results/<name>.json`` while it does not exist."""
+
+    def wrap(block: Callable[[Data], str]) -> Callable[[Data], str]:
+        def checked(data: Data) -> str:
+            if name not in data:
+                return f"\n_Not run yet: `docs/results/{name}.json` is missing (command above)._\n"
+            return block(data)
+
+        return checked
+
+    return wrap
+
+
+def _pareto_setting(r: Data) -> str:
+    if r["method"] == "cfl":
+        return "CFL (no gossip)"
+    steps = f"G_intra {r['intra_steps']}"
+    if r["method"] == "bilayer":
+        steps += f", G_inter {r['inter_steps']}" + (
+            ", border members" if r["inter_peers"] == "border" else ""
+        )
+    return f"{r['method']} {r['mode']}, {steps}"
+
+
+def _pareto_row(r: Data) -> list[str]:
+    return [
+        _pareto_setting(r),
+        r["dtype"] if r["method"] != "cfl" else "—",
+        fmt(r["bytes_per_robot_round"] / 1e3, ",.0f"),
+        f"{r['final_acc_mean']:.3f} ± {r['final_acc_std']:.3f}",
+        fmt(r["final_acc_min_mean"], ".3f"),
+        fmt(r.get("gap_to_cfl_points"), "+.1f"),
+        fmt(r.get("lowest_gap_points"), "+.1f"),
+        fmt(r.get("rounds_to_95pct_cfl"), ".0f"),
+    ]
+
+
+PARETO_HEADER = (
+    "setting", "encoding", "kB sent / robot / round", "final acc", "lowest robot",
+    "gap to CFL (pts)", "lowest robot's gap (pts)", "rounds to 95 % CFL",
+)  # fmt: skip
+
+
+def _pareto_note(data: Data) -> str:
+    rep = data["pareto"]
+    return (
+        f"\n{rep['rounds']} rounds, seeds {', '.join(map(str, rep['seeds']))} (mean ± std over "
+        f"seeds); whole command {rep['wall_seconds'] / 60:.1f} min with {rep['jobs']} jobs.\n"
+    )
+
+
+@_needs("pareto")
+def block_pareto(data: Data) -> str:
+    recs = sorted(_pareto_records(data, "pareto"), key=lambda r: r["bytes_per_robot_round"])
+    return (
+        table(PARETO_HEADER, [_pareto_row(r) for r in recs])
+        + _pareto_note(data)
+        + provenance(data, "pareto")
+    )
+
+
+@_needs("pareto_quickstart")
+def block_pareto_quickstart(data: Data) -> str:
+    recs = sorted(data["pareto_quickstart"]["records"], key=lambda r: r["bytes_per_robot_round"])
+    return table(PARETO_HEADER, [_pareto_row(r) for r in recs]) + provenance(
+        data, "pareto_quickstart"
+    )
+
+
+@_needs("pareto")
+def block_pareto_sparse(data: Data) -> str:
+    recs = sorted(_pareto_records(data, "sparse"), key=lambda r: r["bytes_per_robot_round"])
+    return table(PARETO_HEADER, [_pareto_row(r) for r in recs]) + provenance(data, "pareto")
+
+
+@_needs("pareto")
+def block_pareto_range(data: Data) -> str:
+    rows = []
+    for r in _pareto_records(data, "range"):
+        if r["method"] == "cfl":
+            continue
+        rows.append(
+            [
+                fmt(r["comm_range"], ".0f"),
+                f"{r['final_acc_mean']:.3f} ± {r['final_acc_std']:.3f}",
+                fmt(r["final_acc_min_mean"], ".3f"),
+                fmt(r.get("gap_to_cfl_points"), "+.1f"),
+                fmt(r.get("clusters"), ".1f"),
+                fmt(r.get("robots_per_cluster"), ".1f"),
+                fmt(r.get("singletons"), ".1f"),
+                fmt(r.get("membership_changes"), ".1f"),
+                fmt(r.get("pairs_matched"), ".2f"),
+                fmt(r.get("pairs_matched_inter"), ".2f"),
+                fmt(r.get("mix_reach"), ".3f"),
+                fmt(r.get("spectral_gap_mix"), ".3f"),
+                fmt(r.get("gossip_contraction"), ".2f"),
+                fmt(r.get("consensus_distance"), ".3f"),
+                fmt(r["bytes_per_robot_round"] / 1e3, ",.0f"),
+            ]
+        )
+    header = (
+        "range", "bilayer pairwise", "lowest robot", "gap (pts)", "clusters", "robots/cluster",
+        "singletons", "churn/round", "matched/intra step", "matched/inter step", "mix reach",
+        "mixing gap", "contraction", "consensus distance", "kB / robot / round",
+    )  # fmt: skip
+    return table(header, rows) + _pareto_note(data) + provenance(data, "pareto")
+
+
+def block_independent_reference(data: Data) -> str:
+    ref = data["independent_reference"]
+    exps = data["paper"]["experiments"]
+    rows = []
+    for r in ref["rows"]:
+        exp = exps.get(r["experiment"], {}).get("methods", {})
+        mine, cfl = exp.get(r["method"]), exp.get("cfl")
+        pkg = (
+            "not in paper.json yet"
+            if mine is None
+            else (f"{100 * mine['final_acc_mean']:.2f} ± {100 * mine['final_acc_std']:.2f}")
+        )
+        diff = None if mine is None else 100 * mine["final_acc_mean"] - r["reference_mean"]
+        rows.append(
+            [
+                r["setting"],
+                pkg,
+                f"{r['reference_mean']:.2f} ± {r['reference_std']:.2f}",
+                fmt(diff, "+.2f"),
+                "—" if mine is None else fmt(100 * mine["final_acc_min_mean"], ".1f"),
+                "—"
+                if cfl is None or r["method"] == "cfl"
+                else fmt(100 * cfl["final_acc_mean"], ".2f"),
+            ]
+        )
+    header = (
+        "setting", "package (%)", "independent reference (%)", "package − reference (pts)",
+        "package: lowest robot (%)", "CFL (package, %)",
+    )  # fmt: skip
+    have = any(r["experiment"] in exps for r in ref["rows"])
+    return (
+        table(header, rows)
+        + "\n_Reference numbers: `docs/results/independent_reference.json` (issue 12)._\n"
+        + (provenance(data, "paper") if have else "")
+    )
+
+
 # --------------------------------------------------------------------------- benchmark blocks
 def _records_table(
     data: Data, name: str, columns: Sequence[tuple[str, str, str]], where: dict[str, Any]
@@ -558,6 +709,11 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "paper-range": block_range,
     "paper-ablations": block_ablations,
     "paper-traffic": block_traffic,
+    "pareto": block_pareto,
+    "pareto-quickstart": block_pareto_quickstart,
+    "pareto-sparse": block_pareto_sparse,
+    "pareto-range": block_pareto_range,
+    "independent-reference": block_independent_reference,
 }
 
 

@@ -174,7 +174,7 @@ static int cmd_predict(const uint8_t *a, size_t n, uint8_t *out, size_t *len) {
 
 static int cmd_get_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) {
     gl_header_t h;
-    uint32_t width, total, mp, count, idx, b0, b1, e;
+    uint32_t total, mp, count, idx, b0, b1;
     uint8_t *payload = out + GL_HEADER_SIZE;
     if (n != 25) return GL_E_ARGS;
     memset(&h, 0, sizeof(h));
@@ -188,9 +188,9 @@ static int cmd_get_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) 
     h.step = gl_get_u16(a + 15);
     h.cluster = (int32_t)gl_get_u32(a + 17);
     h.samples = gl_get_u32(a + 21);
-    width = gl_dtype_width(h.dtype);
-    if (width == 0 || !gl_kind_has_model(h.kind) || h.layer > GL_LAYER_MAX) return GL_E_ARGS;
-    total = S.head.n_params * width;
+    if (gl_model_bytes(h.dtype, 1) == 0 || !gl_kind_has_model(h.kind) || h.layer > GL_LAYER_MAX)
+        return GL_E_ARGS;
+    total = (uint32_t)gl_model_bytes(h.dtype, S.head.n_params);
     count = (uint32_t)gl_chunk_count(total, mp);
     if (idx >= count || count > 0xFFFFu) return GL_E_ARGS;
     b0 = count == 1 ? 0 : idx * mp;
@@ -201,15 +201,7 @@ static int cmd_get_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) 
     h.chunk_index = (uint16_t)idx;
     h.chunk_count = (uint16_t)count;
     h.scale = h.dtype == GL_DT_I8 ? gl_model_scale(S.head.params, S.head.n_params) : 1.0f;
-    for (e = b0 / width; e * width < b1; e++) {
-        uint8_t tmp[4];
-        uint32_t j;
-        (void)gl_model_encode(S.head.params, e, 1, h.dtype, h.scale, tmp);
-        for (j = 0; j < width; j++) {
-            uint32_t at = e * width + j;
-            if (at >= b0 && at < b1) payload[at - b0] = tmp[j];
-        }
-    }
+    (void)gl_model_encode_range(S.head.params, S.head.n_params, h.dtype, b0, b1, payload);
     *len = gl_frame_encode(&h, payload, b1 - b0, out, GL_SER_MAX_DATA);
     return *len ? GL_OK : GL_E_TOO_BIG;
 }
@@ -226,11 +218,11 @@ static int cmd_put_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) 
     if (st != GL_OK) return st;
     if (!gl_kind_has_model(h.kind)) return GL_E_NOT_MODEL;
     width = gl_dtype_width(h.dtype);
-    if (width == 0) return GL_E_CODE;
+    if (gl_model_bytes(h.dtype, 1) == 0) return GL_E_CODE;
     if (h.model_version != S.model_version) return GL_E_MODEL_VERSION;
-    total = S.head.n_params * width;
+    total = (uint32_t)gl_model_bytes(h.dtype, S.head.n_params);
     if (h.chunk_count == 1) {
-        if (h.payload_len % width) return GL_E_WIDTH;
+        if (width && h.payload_len % width) return GL_E_WIDTH;
         if (h.payload_len != total) return GL_E_MODEL_SIZE;
     } else {
         /* chunks are cut by bytes (wire.encode_frames): only the whole must be whole */
@@ -244,10 +236,11 @@ static int cmd_put_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) 
         if (mode == 0) {
             for (i = 0; i < S.head.n_params; i++) {
                 float v;
-                st = gl_model_decode(payload + (size_t)i * width, 1, h.dtype, h.scale, &v);
+                st = gl_model_get(payload, i, h.dtype, h.scale, &v);
                 if (st != GL_OK) return st;
             }
-            (void)gl_model_decode(payload, S.head.n_params, h.dtype, h.scale, S.head.params);
+            for (i = 0; i < S.head.n_params; i++)
+                (void)gl_model_get(payload, i, h.dtype, h.scale, &S.head.params[i]);
         } else {
             uint32_t t1 = gl_port_now_us();
             st = gl_fedavg_add_payload(&S.acc, h.sender, payload, h.dtype, h.scale,

@@ -51,18 +51,17 @@ int gl_fedavg_add(gl_fedavg_t *a, uint32_t sender, const float *model, double we
 int gl_fedavg_add_payload(gl_fedavg_t *a, uint32_t sender, const uint8_t *payload, uint8_t dtype,
                           float scale, double weight) {
     uint32_t i;
-    unsigned width = gl_dtype_width(dtype);
     int st = admit(a, sender, weight);
     if (st != GL_OK) return st;
-    if (width == 0) return GL_E_CODE;
+    if (gl_model_bytes(dtype, 1) == 0) return GL_E_CODE;
     for (i = 0; i < a->size; i++) {
         float v;
-        st = gl_model_decode(payload + (size_t)i * width, 1, dtype, scale, &v);
+        st = gl_model_get(payload, i, dtype, scale, &v);
         if (st != GL_OK) return st;
     }
     for (i = 0; i < a->size; i++) {
         float v;
-        (void)gl_model_decode(payload + (size_t)i * width, 1, dtype, scale, &v);
+        (void)gl_model_get(payload, i, dtype, scale, &v);
         a->sum[i] += (double)v * weight;
     }
     admitted(a, sender, weight);

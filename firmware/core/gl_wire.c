@@ -97,6 +97,11 @@ unsigned gl_dtype_width(uint8_t dtype) {
     }
 }
 
+size_t gl_model_bytes(uint8_t dtype, size_t n) {
+    if (dtype == GL_DT_I8_BLOCK) return n + 4 * ((n + GL_I8_BLOCK - 1) / GL_I8_BLOCK);
+    return n * gl_dtype_width(dtype);
+}
+
 int gl_kind_has_model(uint8_t kind) {
     return kind == GL_KIND_ACCEPT || kind == GL_KIND_REPLY || kind == GL_KIND_MODEL;
 }
@@ -147,6 +152,54 @@ int gl_model_decode(const uint8_t *payload, size_t count, uint8_t dtype, float s
     return GL_OK;
 }
 
+int gl_model_get(const uint8_t *payload, size_t i, uint8_t dtype, float scale, float *v) {
+    unsigned width = gl_dtype_width(dtype);
+    if (dtype == GL_DT_I8_BLOCK) {
+        size_t at = (i / GL_I8_BLOCK) * (4 + GL_I8_BLOCK);
+        float s = gl_get_f32(payload + at);
+        if (!gl_is_finite(s) || !(s > 0.0f)) return GL_E_SCALE;
+        *v = (float)(int8_t)payload[at + 4 + i % GL_I8_BLOCK] * s;
+        return gl_is_finite(*v) ? GL_OK : GL_E_NONFINITE;
+    }
+    if (width == 0) return GL_E_CODE;
+    return gl_model_decode(payload + i * width, 1, dtype, scale, v);
+}
+
+/* One block of GL_DT_I8_BLOCK (scale, then count int8) into out (4 + count bytes). */
+static void encode_block(const float *v, size_t count, uint8_t *out) {
+    float scale = gl_model_scale(v, count);
+    gl_put_f32(out, scale);
+    (void)gl_model_encode(v, 0, count, GL_DT_I8, scale, out + 4);
+}
+
+int gl_model_encode_range(const float *model, size_t n, uint8_t dtype, size_t b0, size_t b1,
+                          uint8_t *out) {
+    uint8_t tmp[4 + GL_I8_BLOCK];
+    size_t unit, e, j;
+    float scale = 1.0f;
+    if (gl_model_bytes(dtype, 1) == 0) return GL_E_CODE;
+    if (b1 > gl_model_bytes(dtype, n) || b0 > b1) return GL_E_ARGS;
+    if (dtype == GL_DT_I8) scale = gl_model_scale(model, n);
+    unit = dtype == GL_DT_I8_BLOCK ? 4 + GL_I8_BLOCK : gl_dtype_width(dtype);
+    for (e = b0 / unit; e * unit < b1; e++) {  /* every element or block that overlaps */
+        size_t len;
+        if (dtype == GL_DT_I8_BLOCK) {
+            size_t first = e * GL_I8_BLOCK;
+            size_t count = n - first < GL_I8_BLOCK ? n - first : GL_I8_BLOCK;
+            encode_block(model + first, count, tmp);
+            len = 4 + count;
+        } else {
+            (void)gl_model_encode(model, e, 1, dtype, scale, tmp);
+            len = unit;
+        }
+        for (j = 0; j < len; j++) {
+            size_t at = e * unit + j;
+            if (at >= b0 && at < b1) out[at - b0] = tmp[j];
+        }
+    }
+    return GL_OK;
+}
+
 size_t gl_frame_encode(const gl_header_t *h, const uint8_t *payload, size_t n, uint8_t *out,
                        size_t cap) {
     if (cap < GL_OVERHEAD || n > cap - GL_OVERHEAD) return 0;
@@ -187,7 +240,7 @@ int gl_frame_parse(const uint8_t *buf, size_t n, gl_header_t *h, const uint8_t *
     h->layer = buf[4];
     h->dtype = buf[5];
     if (h->kind < GL_KIND_BEACON || h->kind > GL_KIND_STATUS || h->layer > GL_LAYER_MAX ||
-        h->dtype > GL_DT_I8)
+        h->dtype > GL_DT_I8_BLOCK)
         return GL_E_CODE;
     h->flags = gl_get_u16(buf + 6);
     h->sender = gl_get_u32(buf + 8);

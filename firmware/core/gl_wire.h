@@ -11,7 +11,10 @@
 
 enum { GL_KIND_BEACON = 1, GL_KIND_HANDOVER, GL_KIND_PROPOSE, GL_KIND_ACCEPT, GL_KIND_REPLY,
        GL_KIND_MODEL, GL_KIND_STATUS };
-enum { GL_DT_NONE = 0, GL_DT_F32 = 1, GL_DT_F16 = 2, GL_DT_I8 = 3 };
+enum { GL_DT_NONE = 0, GL_DT_F32 = 1, GL_DT_F16 = 2, GL_DT_I8 = 3, GL_DT_I8_BLOCK = 4 };
+/* GL_DT_I8_BLOCK: per block of GL_I8_BLOCK values (the last may be shorter), an f32 scale and
+ * then the values as int8, value = q * scale (scale = max|w| / 127 of the block, 1 if all 0). */
+#define GL_I8_BLOCK 64u
 #define GL_LAYER_MAX 4
 
 typedef struct {
@@ -38,8 +41,10 @@ uint16_t gl_f32_to_f16(float f);
 float gl_f16_to_f32(uint16_t h);
 int gl_is_finite(float f);
 
-/* Bytes per element of a model dtype (0 for none or unknown). */
+/* Bytes per element of a model dtype (0 for none, unknown, or the block encoding). */
 unsigned gl_dtype_width(uint8_t dtype);
+/* Payload bytes of an n-value model in dtype (0 for none or unknown). */
+size_t gl_model_bytes(uint8_t dtype, size_t n);
 int gl_kind_has_model(uint8_t kind);
 
 /* Encode model[first .. first+count) of a model whose int8 scale is `scale` into out (count *
@@ -47,8 +52,14 @@ int gl_kind_has_model(uint8_t kind);
 float gl_model_scale(const float *model, size_t n);
 int gl_model_encode(const float *model, size_t first, size_t count, uint8_t dtype, float scale,
                     uint8_t *out);
-/* Decode count elements of payload into out; GL_E_SCALE / GL_E_NONFINITE on bad values. */
+/* Decode count elements of payload into out; GL_E_SCALE / GL_E_NONFINITE on bad values.
+ * Per-element dtypes only (f32, f16, int8); gl_model_get reads any dtype. */
 int gl_model_decode(const uint8_t *payload, size_t count, uint8_t dtype, float scale, float *out);
+/* Element i of a whole-model payload in any model dtype (scale: the header's, for int8). */
+int gl_model_get(const uint8_t *payload, size_t i, uint8_t dtype, float scale, float *v);
+/* Bytes [b0, b1) of the payload that encodes model[0 .. n) in dtype (scales computed here). */
+int gl_model_encode_range(const float *model, size_t n, uint8_t dtype, size_t b0, size_t b1,
+                          uint8_t *out);
 
 /* Write header + payload + CRC into out; return the frame length or 0 if cap is too small.
  * version, payload_len are taken from the arguments (h->payload_len ignored). */

@@ -165,7 +165,9 @@ class GossipConfig:
         4, "pairwise, matching retry: propose/accept/reply shots per gossip step", min=1,
         max=MAX_ATTEMPTS,
     )  # fmt: skip
-    dtype: str = _opt("f32", "model encoding on the wire", choices=("f32", "f16", "int8"))
+    dtype: str = _opt(
+        "f32", "model encoding on the wire", choices=("f32", "f16", "int8", "int8_block")
+    )
 
 
 @dataclass

@@ -52,9 +52,15 @@ class DType(IntEnum):
     F32 = 1
     F16 = 2
     I8 = 3
+    I8_BLOCK = 4  # int8, one fp32 scale per block of 64 values (wire.I8_BLOCK)
 
 
-DTYPE_NAMES = {"f32": DType.F32, "f16": DType.F16, "int8": DType.I8}
+DTYPE_NAMES = {
+    "f32": DType.F32,
+    "f16": DType.F16,
+    "int8": DType.I8,
+    "int8_block": DType.I8_BLOCK,
+}
 
 
 @dataclass(frozen=True, slots=True)

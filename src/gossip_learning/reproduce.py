@@ -146,7 +146,48 @@ def experiments() -> list[Experiment]:
                 ref="range60_a0.5",
             )
         )
+    out += _reference_experiments()
     return out
+
+
+def _reference_experiments() -> list[Experiment]:
+    """The settings of issue 12's independent reimplementation: 20 rounds, the full 10k test
+    set, CFL and flat broadcast with one averaging step (docs/results.md, "Package vs an
+    independent reference")."""
+    common = ("experiment.rounds=20", "data.eval_subset=0")
+    flat1 = ("gossip.mode=broadcast", "gossip.intra_steps=1")
+    a05 = ("data.partition=dirichlet", "data.alpha=0.5")
+    return [
+        Experiment(
+            "ref_cfl_n30_iid",
+            "reference",
+            "paper_iid.yaml",
+            ("swarm.num_robots=30", "experiment.methods=[cfl]", *common),
+            "CFL, 30 robots, IID",
+        ),
+        Experiment(
+            "ref_flat1_range60_iid",
+            "reference",
+            "paper_range.yaml",
+            ("channel.comm_range=60", "experiment.methods=[flat, cfl]", *flat1, *common),
+            "flat broadcast 1 step, range 60, IID",
+        ),
+        Experiment(
+            "ref_flat1_range60_a0.5",
+            "reference",
+            "paper_range.yaml",
+            ("channel.comm_range=60", "experiment.methods=[flat, cfl]", *flat1, *a05, *common),
+            "flat broadcast 1 step, range 60, α = 0.5",
+        ),
+        Experiment(
+            "ref_flat1_range30_a0.5",
+            "reference",
+            "paper_range.yaml",
+            ("channel.comm_range=30", "experiment.methods=[flat]", *flat1, *a05, *common),
+            "flat broadcast 1 step, range 30, α = 0.5",
+            ref="ref_flat1_range60_a0.5",
+        ),
+    ]
 
 
 def _config(exp: Experiment, common: Sequence[str]) -> Config:

@@ -7,9 +7,10 @@ transport (``std_msgs/UInt8MultiArray`` on ROS 2 topics), and the RP2040 coproce
 ``header (46 B) | payload (payload_len B) | crc32 (4 B, over header + payload)``
 
 The payload is a beacon (pose, cluster state, label distribution) or a model (flat parameter
-vector in fp32, fp16 or int8 with one scale). :func:`encode_frames` can cut a large model into
-chunks, each a full frame with its own CRC, and :class:`Reassembler` puts them back together; the
-coprocessor link chunks models, the in-process and rclpy transports send one frame per message.
+vector in fp32, fp16, int8 with one scale, or int8 with one scale per block of 64 values).
+:func:`encode_frames` can cut a large model into chunks, each a full frame with its own CRC, and
+:class:`Reassembler` puts them back together; the coprocessor link chunks models, the
+in-process and rclpy transports send one frame per message.
 """
 
 from __future__ import annotations
@@ -68,6 +69,59 @@ OVERHEAD = HEADER_SIZE + _CRC.size
 MAX_FRAME = 16 * 1024 * 1024
 MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
 EMPTY_KINDS = (Kind.HANDOVER, Kind.PROPOSE)
+I8_BLOCK = 64  # values per block of DType.I8_BLOCK: f32 scale, then up to 64 int8
+_BLOCK_BYTES = 4 + I8_BLOCK
+
+
+def _int8_scales(peak: np.ndarray) -> np.ndarray:
+    """max|w| / 127 per block in float32 (as the firmware: double division, rounded once),
+    1.0 for an all-zero block so that every scale on the wire is finite and positive."""
+    scale = (peak.astype(np.float64) / 127.0).astype(np.float32)
+    return np.where(peak > 0, scale, np.float32(1.0)).astype(np.float32)
+
+
+def _quantise(vec: np.ndarray, scale: np.ndarray | np.float32) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.clip(np.rint(vec / scale), -127, 127).astype(np.int8)
+
+
+def _encode_blocks(vec: np.ndarray) -> bytes:
+    """DType.I8_BLOCK: for each block of 64 values (the last may be shorter) its scale as
+    little-endian f32, then its values as int8 with ``value = q * scale``."""
+    n = vec.size
+    blocks = -(-n // I8_BLOCK)
+    padded = np.zeros(blocks * I8_BLOCK, dtype=np.float32)
+    padded[:n] = vec
+    rows = padded.reshape(blocks, I8_BLOCK)
+    scales = _int8_scales(np.max(np.abs(rows), axis=1) if blocks else np.zeros(0, np.float32))
+    q = _quantise(rows, scales[:, None])
+    out = np.empty((blocks, _BLOCK_BYTES), dtype=np.uint8)
+    out[:, :4] = scales.astype("<f4").view(np.uint8).reshape(blocks, 4)
+    out[:, 4:] = q.view(np.uint8)
+    tail = blocks * I8_BLOCK - n  # padding of the last block, not sent
+    return out.tobytes()[: out.size - tail]
+
+
+def _decode_blocks(payload: bytes) -> np.ndarray:
+    full, rest = divmod(len(payload), _BLOCK_BYTES)
+    if 0 < rest <= 4:
+        raise WireError(
+            f"int8_block payload of {len(payload)} bytes ends in a block without values",
+            "bad_length",
+        )
+    n = full * I8_BLOCK + (rest - 4 if rest else 0)
+    blocks = -(-n // I8_BLOCK)
+    raw = np.zeros(blocks * _BLOCK_BYTES, dtype=np.uint8)
+    raw[: len(payload)] = np.frombuffer(payload, dtype=np.uint8)
+    table = raw.reshape(blocks, _BLOCK_BYTES)
+    scales = table[:, :4].copy().view("<f4").ravel()
+    if not (np.isfinite(scales).all() and (scales > 0).all()):
+        raise WireError(
+            "int8_block model with a scale that is not finite and positive", "non_finite"
+        )
+    with np.errstate(over="ignore"):
+        vals = table[:, 4:].view(np.int8).astype(np.float32) * scales[:, None]
+    return vals.ravel()[:n]
 
 
 def _encode_model(model: np.ndarray, dtype: DType) -> tuple[bytes, float]:
@@ -78,14 +132,20 @@ def _encode_model(model: np.ndarray, dtype: DType) -> tuple[bytes, float]:
         with np.errstate(over="ignore"):  # out of fp16 range: inf on the wire, refused there
             return vec.astype("<f2").tobytes(), 1.0
     if dtype == DType.I8:
-        peak = float(np.max(np.abs(vec))) if vec.size else 0.0
-        scale = peak / 127.0 if peak > 0 else 1.0
-        q = np.clip(np.rint(vec / scale), -127, 127).astype(np.int8)
-        return q.tobytes(), scale
+        peak = np.max(np.abs(vec)) if vec.size else np.float32(0.0)
+        scale = _int8_scales(np.asarray([peak], dtype=np.float32))[0]
+        return _quantise(vec, scale).tobytes(), float(scale)
+    if dtype == DType.I8_BLOCK:
+        return _encode_blocks(vec), 1.0
     raise WireError(f"cannot encode a model with dtype {dtype!r}", "bad_dtype")
 
 
 def _decode_model(payload: bytes, dtype: DType, scale: float) -> np.ndarray:
+    if dtype == DType.I8_BLOCK:
+        vec = _decode_blocks(payload)
+        if not np.isfinite(vec).all():
+            raise WireError("model carries non-finite numbers (inf or NaN)", "non_finite")
+        return vec
     if dtype == DType.F32:
         width, np_type = 4, "<f4"
     elif dtype == DType.F16:

@@ -21,7 +21,7 @@ from gossip_learning.coprocessor.protocol import (
 from gossip_learning.errors import GossipLearningError
 
 OPTIMIZER_CODES = {"sgd": 0, "adam": 1}
-DTYPE_CODES = {"f32": 1, "f16": 2, "int8": 3}
+DTYPE_CODES = {"f32": 1, "f16": 2, "int8": 3, "int8_block": 4}
 _STATUS_HEAD = struct.Struct("<13IH")
 STATUS_FIELDS = (
     "firmware",
