@@ -10,6 +10,9 @@ Three grids on MCUNet-in3 features of CIFAR-10 (dataset ``cifar10-mcunet``, from
   the gap one averaging step leaves there (more steps, border members in the inter layer).
 * ``quickstart`` (not run by default) — config/quickstart.yaml (20 robots, digits): bilayer
   pairwise and broadcast with each model encoding, its own JSON (pareto_quickstart.json).
+* ``skew60`` / ``skew01`` (not run by default; their own JSON, pareto_targets.json) — issue 12's
+  label-skew targets: 60 robots at range 60 with α = 0.5, and 30 robots with α = 0.1: the paper's
+  bilayer pairwise 2/1 beside more steps with border members, broadcast, and flat broadcast.
 * ``range`` — the same 60 robots at ranges 15 … 90, bilayer pairwise (the paper's protocol), with
   what the runs record about clusters and matching, for the range-sweep question.
 
@@ -21,6 +24,8 @@ seeds, divided by the number of robots.
     python benchmarks/pareto.py --jobs 2 --json docs/results/pareto.json \
         --figure docs/figures/pareto.png
     python benchmarks/pareto.py --grid quickstart --json docs/results/pareto_quickstart.json
+    python benchmarks/pareto.py --grid skew60 skew01 --jobs 2 \
+        --json docs/results/pareto_targets.json
     python tools/render_docs.py      # the tables in docs/results.md
 """
 
@@ -55,6 +60,11 @@ GRIDS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "range": ("config/paper_range.yaml", ("data.partition=dirichlet", "data.alpha=0.5")),
     "quickstart": ("config/quickstart.yaml", ()),
+    "skew60": (
+        "config/paper_range.yaml",
+        ("channel.comm_range=60", "data.partition=dirichlet", "data.alpha=0.5"),
+    ),
+    "skew01": ("config/paper_dirichlet.yaml", ("data.alpha=0.1",)),
 }
 DEFAULT_GRIDS = ("pareto", "sparse", "range")
 STEPS = (1, 2, 3, 5)
@@ -89,6 +99,26 @@ SPARSE: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 RANGES = (15, 30, 45, 60, 75, 90)
+#: Issue 12's label-skew targets: the paper's exchange (bilayer pairwise 2/1) beside the
+#: settings that close the gap, on the 60-robot α = 0.5 swarm and the 30-robot α = 0.1 one.
+TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bilayer pairwise 2/1 heads": ("bilayer", ()),
+    "bilayer pairwise 4/3 border": (
+        "bilayer",
+        ("gossip.intra_steps=4", "gossip.inter_steps=3", "gossip.inter_peers=border"),
+    ),
+    "bilayer broadcast 2/1 heads": ("bilayer", ("gossip.mode=broadcast",)),
+    "bilayer broadcast 3/3 border": (
+        "bilayer",
+        (
+            "gossip.mode=broadcast",
+            "gossip.intra_steps=3",
+            "gossip.inter_steps=3",
+            "gossip.inter_peers=border",
+        ),
+    ),
+    "flat broadcast G=3": ("flat", ("gossip.mode=broadcast", "gossip.intra_steps=3")),
+}
 
 
 def points(grids: Sequence[str]) -> list[Point]:
@@ -115,6 +145,10 @@ def points(grids: Sequence[str]) -> list[Point]:
             for mode in ("pairwise", "broadcast"):
                 over = (f"gossip.mode={mode}", f"gossip.dtype={dt}")
                 out.append(("quickstart", f"bilayer {mode} {dt}", "bilayer", over))
+    for grid in ("skew60", "skew01"):
+        if grid in grids:
+            out.append((grid, "cfl", "cfl", ()))
+            out += [(grid, name, m, over) for name, (m, over) in TARGETS.items()]
     if "range" in grids:
         out.append(("range", "cfl", "cfl", ()))
         for r in RANGES:

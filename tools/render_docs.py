@@ -413,6 +413,24 @@ def block_pareto_quickstart(data: Data) -> str:
     )
 
 
+@_needs("pareto_targets")
+def block_pareto_targets(data: Data) -> str:
+    rep = data["pareto_targets"]
+    out = ""
+    for grid, title in (
+        ("skew60", "60 robots, range 60, Dirichlet α = 0.5"),
+        ("skew01", "30 robots, range 60, Dirichlet α = 0.1"),
+    ):
+        recs = [r for r in rep["records"] if r["grid"] == grid]
+        recs.sort(key=lambda r: r["bytes_per_robot_round"])
+        out += f"\n**{title}**\n" + table(PARETO_HEADER, [_pareto_row(r) for r in recs])
+    note = (
+        f"\n{rep['rounds']} rounds, seeds {', '.join(map(str, rep['seeds']))} (mean ± std over "
+        f"seeds); whole command {rep['wall_seconds'] / 60:.1f} min with {rep['jobs']} jobs.\n"
+    )
+    return out + note + provenance(data, "pareto_targets")
+
+
 @_needs("pareto")
 def block_pareto_sparse(data: Data) -> str:
     recs = sorted(_pareto_records(data, "sparse"), key=lambda r: r["bytes_per_robot_round"])
@@ -712,6 +730,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "pareto": block_pareto,
     "pareto-quickstart": block_pareto_quickstart,
     "pareto-sparse": block_pareto_sparse,
+    "pareto-targets": block_pareto_targets,
     "pareto-range": block_pareto_range,
     "independent-reference": block_independent_reference,
 }
