@@ -61,6 +61,7 @@ class PlantNode(ParamNode):
                 Twist, f"/model/{name}/cmd_vel", lambda m, i=i: self._on_cmd(i, m), 10
             )
         self._last: float | None = None
+        self.travelled = [0.0] * n  # metres each robot moved
         self._timer = self.create_timer(1.0 / p["rate_hz"], self._tick)
 
     def _on_cmd(self, i: int, msg: Twist) -> None:
@@ -72,7 +73,7 @@ class PlantNode(ParamNode):
     def step(self, dt: float) -> None:
         """Integrate every robot's held command for ``dt`` seconds (exact for constant v, w)."""
         w_max, h_max = self.area
-        for pose, (v, w) in zip(self.pose, self.cmd, strict=True):
+        for k, (pose, (v, w)) in enumerate(zip(self.pose, self.cmd, strict=True)):
             x, y, th = pose
             if abs(w) > 1e-9:
                 x += v / w * (math.sin(th + w * dt) - math.sin(th))
@@ -81,7 +82,9 @@ class PlantNode(ParamNode):
                 x += v * dt * math.cos(th)
                 y += v * dt * math.sin(th)
             th = math.atan2(math.sin(th + w * dt), math.cos(th + w * dt))
-            pose[:] = [min(max(x, 0.0), w_max), min(max(y, 0.0), h_max), th]
+            x, y = min(max(x, 0.0), w_max), min(max(y, 0.0), h_max)
+            self.travelled[k] += math.hypot(x - pose[0], y - pose[1])
+            pose[:] = [x, y, th]
 
     def _tick(self) -> None:
         now = self.get_clock().now()
@@ -104,6 +107,15 @@ class PlantNode(ParamNode):
             msg.twist.twist.linear.x = v
             msg.twist.twist.angular.z = w
             pub.publish(msg)
+
+
+    def destroy_node(self) -> None:
+        """Log what the plant did (the launch test reads it), then destroy the node."""
+        self.get_logger().info(
+            f"plant: {self.commands} cmd_vel commands, robots travelled "
+            f"{min(self.travelled):.1f}..{max(self.travelled):.1f} m"
+        )
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
