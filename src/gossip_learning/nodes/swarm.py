@@ -184,9 +184,14 @@ def main(args: list[str] | None = None) -> int:
     executor = None
     host = None
     try:
+        started = time.monotonic()
         node, bus, p = _host_nodes(args)
         nodes = [node, bus]
         host = make_host(node, bus, p)
+        # benchmarks/ros_swarm.py counts robots up from this line
+        node.get_logger().info(
+            f"ready: {len(host.ids)} robot(s) in {time.monotonic() - started:.1f} s"
+        )
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_tolerant(executor, until=lambda: host is not None and host.done)
