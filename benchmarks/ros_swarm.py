@@ -1,11 +1,12 @@
 """The real ``ros2 launch gossip_learning swarm.launch.py`` at 10-100 robots, both modes.
 
-    python benchmarks/ros_swarm.py --robots 10 30 60 100 --rounds 5 --json docs/results/ros_swarm.json
+    python benchmarks/ros_swarm.py --robots 10 30 60 100 --rounds 5 \
+        --json docs/results/ros_swarm.json
 
 For each size and mode (``per-process``: one swarm_node per robot, one DDS participant each;
 ``single``: ``single_process:=true``) it builds the package into a colcon workspace (once), runs the
 launch on loopback only (a private domain; as root, a private network namespace) and measures:
-seconds until every robot is up (swarm_node's ``ready`` lines), rounds per minute after the shared
+seconds until every robot is up (swarm_node's ``ready`` lines), rounds per minute from the shared
 epoch, robots reporting per round and clusters (the monitor's metrics.csv), RSS per robot process
 (sampled with psutil), CPU seconds of the whole launch (getrusage of the waited children), frames
 delivered, dropped and rejected, and rejections as ``late``. ``--discovery auto`` uses the wide
@@ -32,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import ROOT, Report, format_load  # noqa: E402
+from _report import ROOT, Report, format_load
 
-from gossip_learning.nodes.launch_support import start_delay  # noqa: E402
+from gossip_learning.nodes.launch_support import start_delay
 
 READY = re.compile(r"ready: (\d+) robot\(s\)")
+FINISHED = re.compile(r"robots \d+\.\.\d+: finished")
 
 
 def build_workspace(ws: Path) -> Path:
@@ -117,12 +119,15 @@ def run_one(
     sampler.start()
     up = 0
     up_s = float("nan")
+    last_done = float("nan")  # when the last robot process finished its rounds
     tail: list[str] = []
     assert proc.stdout is not None
     timer = threading.Timer(timeout, proc.kill)
     timer.start()
     for line in proc.stdout:
-        tail = (tail + [line])[-40:]
+        tail = [*tail, line][-40:]
+        if FINISHED.search(line):
+            last_done = time.monotonic() - t0
         m = READY.search(line)
         if m:
             up += int(m.group(1))
@@ -138,7 +143,7 @@ def run_one(
     rows = list(csv.DictReader(metrics.open(encoding="utf-8"))) if metrics.is_file() else []
     late = sum(_reasons(r.get("rejected_by", "")).get("late", 0) for r in rows)
     reporting = [int(r["robots_reporting"]) for r in rows]
-    run_s = max(wall - delay, 1e-9)  # from the shared epoch to the launch's exit
+    run_s = max(last_done - delay, 1e-9)  # from the shared epoch to the last robot's last round
     mem = sorted(rss.values())
     return {
         "mode": mode, "robots": n, "rounds": rounds, "discovery": discovery,
@@ -169,8 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--modes", nargs="+", default=["per-process", "single"],
                    choices=["per-process", "single"])  # fmt: skip
     p.add_argument("--discovery", default="auto", choices=["auto", "localhost", "wide"])
-    p.add_argument("--skip-per-process-above", type=int, default=60,
-                   help="per-process runs above this many robots are skipped (memory, CPU)")  # fmt: skip
+    p.add_argument(
+        "--skip-per-process-above", type=int, default=60,
+        help="per-process runs above this many robots are skipped (memory, CPU)",
+    )  # fmt: skip
     p.add_argument("--workspace", help="colcon workspace to build into (default: a temp folder)")
     p.add_argument("--timeout", type=float, default=900, help="seconds per launch")
     p.add_argument("--domain", type=int, default=96, help="ROS_DOMAIN_ID of the runs")
@@ -183,8 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n in a.robots:
         for mode in a.modes:
             if mode == "per-process" and n > a.skip_per_process_above:
-                report.add(mode=mode, robots=n, skipped=(
-                    f"more than {a.skip_per_process_above} robot processes: see docs/ros.md"))  # fmt: skip
+                why = f"more than {a.skip_per_process_above} robot processes: see docs/ros.md"
+                report.add(mode=mode, robots=n, skipped=why)
                 print(f"{n:4d} {mode:12s} skipped")
                 continue
             processes = 1 if mode == "single" else n

@@ -186,7 +186,8 @@ def test_launched_start_poses_are_the_plans() -> None:  # pragma: no cover - nee
     heads = mobility_for(cfg, plan.positions, plan.mobility_rng).headings
     assert list(p["yaw0"]) == pytest.approx(heads.tolist(), abs=1e-12)
     drivers = sorted(
-        (n for n in nodes if n.node_executable == "mobility_node"), key=lambda n: str(n._Node__node_namespace)
+        (n for n in nodes if n.node_executable == "mobility_node"),
+        key=lambda n: str(n._Node__node_namespace),
     )
     assert [_params(d)["x0"] for d in drivers] == pytest.approx(plan.positions[:, 0].tolist())
 

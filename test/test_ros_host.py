@@ -18,14 +18,16 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install ro
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
-from test_ros_nodes import ros_context, spin_until, write_config  # noqa: E402, F401
 
+import test_ros_nodes  # noqa: E402
 from gossip_learning.config import load_config  # noqa: E402
 from gossip_learning.experiment import Swarm  # noqa: E402
 from gossip_learning.nodes.host import SharedHost  # noqa: E402
 from gossip_learning.plan import load_data  # noqa: E402
+from test_ros_nodes import spin_until, write_config  # noqa: E402
 
 pytestmark = pytest.mark.ros
+ros_context = test_ros_nodes.ros_context  # the same private-domain fixture
 
 
 def _host(ctx: Context, cfg_path: str, ids: list[int], **kw: object) -> SharedHost:

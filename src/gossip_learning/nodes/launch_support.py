@@ -5,13 +5,11 @@ Nothing here imports ``launch`` or ``rclpy``, so it is unit-tested without ROS i
 
 from __future__ import annotations
 
-import math
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 TEMPLATE_MODEL_NAME = "diff_bot"

@@ -12,6 +12,7 @@ unicycle model on ROS time, inside the arena's walls, so the ``cmd_vel`` control
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from geometry_msgs.msg import Twist
@@ -57,12 +58,13 @@ class PlantNode(ParamNode):
             self.create_publisher(Odometry, f"/model/{name}/odometry", 10) for name in names
         ]
         for i, name in enumerate(names):
-            self.create_subscription(
-                Twist, f"/model/{name}/cmd_vel", lambda m, i=i: self._on_cmd(i, m), 10
-            )
+            self.create_subscription(Twist, f"/model/{name}/cmd_vel", self._cmd_handler(i), 10)
         self._last: float | None = None
         self.travelled = [0.0] * n  # metres each robot moved
         self._timer = self.create_timer(1.0 / p["rate_hz"], self._tick)
+
+    def _cmd_handler(self, i: int) -> Callable[[Twist], None]:
+        return lambda msg: self._on_cmd(i, msg)
 
     def _on_cmd(self, i: int, msg: Twist) -> None:
         v = max(-self.max_linear, min(self.max_linear, float(msg.linear.x)))
@@ -107,7 +109,6 @@ class PlantNode(ParamNode):
             msg.twist.twist.linear.x = v
             msg.twist.twist.angular.z = w
             pub.publish(msg)
-
 
     def destroy_node(self) -> None:
         """Log what the plant did (the launch test reads it), then destroy the node."""

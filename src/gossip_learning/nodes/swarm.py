@@ -39,15 +39,13 @@ from gossip_learning.transports.ros import InvalidHandle, shutdown, spin_toleran
 
 #: Robot parameters the node-per-robot :class:`SwarmHost` passes to every robot.
 PASSED = [name for name in ROBOT_PARAMETERS if name != "robot_id"]
+SHARED = (
+    "num_robots", "config_file", "method", "seed", "comm_range", "rounds",
+    "swarm_namespace", "epoch", "tick_period", "evaluate", "publish_model",
+)  # fmt: skip
 #: swarm_node's parameters (the robots' own, where they mean the same, plus hosting and motion).
 HOST_PARAMETERS: dict[str, tuple[Any, str]] = {
-    **{
-        name: ROBOT_PARAMETERS[name]
-        for name in (
-            "num_robots", "config_file", "method", "seed", "comm_range", "rounds",
-            "swarm_namespace", "epoch", "tick_period", "evaluate", "publish_model",
-        )
-    },  # fmt: skip
+    **{name: ROBOT_PARAMETERS[name] for name in SHARED},
     "robot_ids": ([-1], "Ids of the robots this process hosts; [-1]: all of 0..num_robots-1."),
     "motion": (
         "time",
