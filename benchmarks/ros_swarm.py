@@ -89,7 +89,14 @@ def _reasons(text: str) -> dict[str, int]:
 
 
 def run_one(
-    prefix: Path, n: int, mode: str, rounds: int, discovery: str, domain: int, timeout: float
+    prefix: Path,
+    n: int,
+    mode: str,
+    rounds: int,
+    discovery: str,
+    domain: int,
+    timeout: float,
+    motion: str = "time",
 ) -> dict[str, Any]:
     """One launch; returns the measured record."""
     tmp = Path(tempfile.mkdtemp(prefix=f"ros_swarm_{mode}_{n}_"))
@@ -105,7 +112,8 @@ def run_one(
     }
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py",
            f"num_robots:={n}", f"rounds:={rounds}", f"single_process:={str(single).lower()}",
-           f"discovery:={discovery}", f"output_dir:={tmp / 'out'}"]  # fmt: skip
+           f"discovery:={discovery}", f"motion:={motion}",
+           f"output_dir:={tmp / 'out'}"]  # fmt: skip
     if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
         cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -146,7 +154,7 @@ def run_one(
     run_s = max(last_done - delay, 1e-9)  # from the shared epoch to the last robot's last round
     mem = sorted(rss.values())
     return {
-        "mode": mode, "robots": n, "rounds": rounds, "discovery": discovery,
+        "mode": mode, "robots": n, "rounds": rounds, "discovery": discovery, "motion": motion,
         "exit_code": code, "wall_s": round(wall, 1), "start_delay_s": delay,
         "robots_up": up, "all_up_s": round(up_s, 1),
         "rounds_done": len(rows), "rounds_per_min": round(60 * len(rows) / run_s, 2),
@@ -178,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--skip-per-process-above", type=int, default=60,
         help="per-process runs above this many robots are skipped (memory, CPU)",
     )  # fmt: skip
+    p.add_argument("--motion", default="time", choices=["time", "round"], help="launch motion:=")
     p.add_argument("--workspace", help="colcon workspace to build into (default: a temp folder)")
     p.add_argument("--timeout", type=float, default=900, help="seconds per launch")
     p.add_argument("--domain", type=int, default=96, help="ROS_DOMAIN_ID of the runs")
@@ -197,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             processes = 1 if mode == "single" else n
             disc = a.discovery if a.discovery != "auto" else (
                 "wide" if processes + 1 > 30 else "localhost")  # fmt: skip
-            r = run_one(prefix, n, mode, a.rounds, disc, a.domain, a.timeout)
+            r = run_one(prefix, n, mode, a.rounds, disc, a.domain, a.timeout, a.motion)
             r["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
             report.add(**r)
             print(
