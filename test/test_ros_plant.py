@@ -8,11 +8,11 @@ import math
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install ros-jazzy-rclpy)")
-import test_ros_nodes  # noqa: E402
 from geometry_msgs.msg import Twist  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
+import test_ros_nodes  # noqa: E402
 from gossip_learning.nodes.plant import PlantNode  # noqa: E402
 
 pytestmark = pytest.mark.ros
