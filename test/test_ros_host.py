@@ -18,12 +18,14 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install ro
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
 
 import test_ros_nodes  # noqa: E402
 from gossip_learning.config import load_config  # noqa: E402
 from gossip_learning.experiment import Swarm  # noqa: E402
-from gossip_learning.nodes.host import SharedHost  # noqa: E402
+from gossip_learning.nodes.host import REPORTS_PER_TICK, SharedHost  # noqa: E402
 from gossip_learning.plan import load_data  # noqa: E402
+from gossip_learning.transports.ros import reliable_qos  # noqa: E402
 from test_ros_nodes import spin_until, write_config  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -53,12 +55,21 @@ def test_hosted_swarm_matches_the_engine_and_hears_every_frame_in_its_phase(
     engine = Swarm(cfg, "bilayer", 0, load_data(cfg))
     start = np.array([[a.x, a.y] for a in host.agents])
     np.testing.assert_array_equal(start, engine.plan.positions)  # the plan's start poses
+    # a monitor whose subscription keeps fewer statuses than one round's burst would be
+    monitor = Node("monitor", context=ros_context)
+    heard: list[str] = []
+    monitor.create_subscription(
+        String, "/swarm/status", lambda m: heard.append(m.data), reliable_qos(REPORTS_PER_TICK)
+    )
     ex = SingleThreadedExecutor(context=ros_context)
     ex.add_node(host.node)
+    ex.add_node(monitor)
     try:
-        assert spin_until(lambda: ex.spin_once(timeout_sec=0.05), lambda: host.done, 60)
+        assert spin_until(lambda: ex.spin_once(timeout_sec=0.05), lambda: host.finished, 60)
+        spin_until(lambda: ex.spin_once(timeout_sec=0.05), lambda: False, 0.5)
     finally:
         ex.shutdown()
+    assert len(heard) == n * (rounds + 1)  # round 0 and every round: nothing lost in bursts
     rows = [engine.step()[0] for _ in range(rounds)]
     acc, _ = host._evaluate()
     assert abs(float(acc.mean()) - rows[-1]["acc_mean"]) <= 0.02, (acc.mean(), rows[-1])

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,6 +56,7 @@ from gossip_learning.transports.ros import qos_for, reliable_qos
 from gossip_learning.wire import BROADCAST, Kind, Layer, Message, decode, encode
 
 MOTIONS = ("time", "round")
+REPORTS_PER_TICK = 8  # (model, status) pairs published per clock tick
 
 
 class HostedTransport:
@@ -205,6 +206,9 @@ class SharedHost:
         )
         self.completed = 0
         self.done = False
+        # End-of-round reports wait here and go out REPORTS_PER_TICK at a time: a burst of 2N
+        # would overflow the keep-last depth of the monitor's subscriptions (64) at 100 robots.
+        self._reports: deque[tuple[UInt8MultiArray | None, String]] = deque()
         self.delivered_frames = 0  # frames taken from DDS by this process
         self._last_move: float | None = None
         self._place()
@@ -304,8 +308,21 @@ class SharedHost:
             self._place()
         self._last_move = now
 
+    @property
+    def finished(self) -> bool:
+        """Every round run and every report published."""
+        return self.done and not self._reports
+
+    def _send_reports(self) -> None:
+        for _ in range(min(REPORTS_PER_TICK, len(self._reports))):
+            model, status = self._reports.popleft()
+            if model is not None:  # before the status: the monitor closes a round on statuses
+                self._model_pub.publish(model)
+            self._status_pub.publish(status)
+
     def tick(self) -> None:
         """Move, hear, and run every phase the clock has reached (draining between phases)."""
+        self._send_reports()
         if self.done:
             return
         now = self.now()
@@ -327,7 +344,9 @@ class SharedHost:
         return self.driver.round
 
     # ----------------------------------------------------------- end of round
-    def _publish_status(self, agent: RobotAgent, tr: HostedTransport, status: dict) -> None:
+    def _publish_status(
+        self, agent: RobotAgent, tr: HostedTransport, status: dict, model: Any = None
+    ) -> None:
         status.update(
             time=self.now(),
             transport=tr.counters(),
@@ -336,7 +355,7 @@ class SharedHost:
             seed=self.seed,
             publishes_model=self.publish_model,
         )
-        self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
+        self._reports.append((model, String(data=json.dumps(status, allow_nan=True))))
 
     def _end_of_round(self, _: Phase) -> None:
         acc = loss = None
@@ -346,15 +365,15 @@ class SharedHost:
             status = a.status()
             if acc is not None and loss is not None:
                 status.update(acc=float(acc[k]), loss=float(loss[k]))
-            if self.publish_model:  # before the status: the monitor closes a round on statuses
+            out = None
+            if self.publish_model:
                 out = UInt8MultiArray()
                 out.data = encode(Message(
                     Kind.MODEL, a.id, round=self.round, layer=Layer.NONE,
                     cluster=a.state.cluster, samples=a.num_samples,
                     model_version=self.plan.spec.version(), model=a.model,
                 ))  # fmt: skip
-                self._model_pub.publish(out)
-            self._publish_status(a, tr, status)
+            self._publish_status(a, tr, status, out)
         self.completed += 1
         if self.motion == "round":
             self.mobility.step(1.0)  # the engine moves robots once between rounds

@@ -192,7 +192,7 @@ def main(args: list[str] | None = None) -> int:
         )
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        spin_tolerant(executor, until=lambda: host is not None and host.done)
+        spin_tolerant(executor, until=lambda: host is not None and host.finished)
         if executor.context.ok():
             end = time.monotonic() + LINGER_S  # let the last statuses reach the monitor
             spin_tolerant(executor, until=lambda: time.monotonic() > end)
