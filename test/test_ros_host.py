@@ -88,3 +88,22 @@ def test_host_refuses_ids_outside_the_swarm(ros_context: Context, tmp_path: Path
         _host(ros_context, path, [3, 4])
     with pytest.raises(ValueError, match="motion"):
         _host(ros_context, path, [0], motion="teleport")
+
+
+def test_more_robots_than_the_default_qos_depth_hear_every_beacon(
+    ros_context: Context, tmp_path: Path
+) -> None:
+    n = 70  # one beacon phase sends more frames than the transports' default depth (64)
+    path = write_config(tmp_path, n, 1, channel={"comm_range": 60.0})
+    host = _host(ros_context, path, list(range(n)), motion="round")
+    engine = Swarm(host.cfg, "bilayer", 0, load_data(host.cfg))
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(host.node)
+    try:
+        assert spin_until(lambda: ex.spin_once(timeout_sec=0.05), lambda: host.done, 60)
+    finally:
+        ex.shutdown()
+    engine.step()
+    heard = [a.status()["neighbours"] for a in host.agents]
+    assert heard == [a.status()["neighbours"] for a in engine.agents]
+    host.close()

@@ -224,17 +224,24 @@ class SharedHost:
     def now(self) -> float:
         return float(self.node.get_clock().now().nanoseconds) * 1e-9
 
+    def _qos(self, topic: str) -> Any:
+        """The topic's QoS with a history deep enough for one phase of the whole swarm: every
+        robot may send on a topic in the same phase, and keep-last would drop the oldest."""
+        qos = qos_for(topic)
+        qos.depth = max(qos.depth, 2 * self.cfg.swarm.num_robots)
+        return qos
+
     def _subscription(self, topic: str) -> None:
         if topic not in self._subs:
             self._subs[topic] = self.bus.create_subscription(
-                UInt8MultiArray, self.prefix + topic, lambda _: None, qos_for(topic)
+                UInt8MultiArray, self.prefix + topic, lambda _: None, self._qos(topic)
             )
             self._publisher(topic)
 
     def _publisher(self, topic: str) -> Any:
         pub = self._pubs.get(topic)
         if pub is None:
-            pub = self.bus.create_publisher(UInt8MultiArray, self.prefix + topic, qos_for(topic))
+            pub = self.bus.create_publisher(UInt8MultiArray, self.prefix + topic, self._qos(topic))
             self._pubs[topic] = pub
         return pub
 
