@@ -108,7 +108,7 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "discovery": (
         "localhost",
         "DDS discovery for the nodes started: localhost (rmw's, 32 participant slots), wide "
-        "(config/fastdds_localhost.xml: loopback and shared memory, 256 slots) or inherit.",
+        "(config/fastdds_localhost.xml: UDP on loopback only, 256 slots) or inherit.",
     ),
     "monitor": (
         "true",

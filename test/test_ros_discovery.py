@@ -2,7 +2,7 @@
 
 rmw_fastrtps with ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` announces a participant to 32
 participant slots on 127.0.0.1; the shipped profile (what ``discovery:=wide`` in the launch file
-uses) widens that on loopback and shared memory only. Small processes (one node each, no robot)
+uses) widens that on UDP over loopback only. Small processes (one node each, no robot)
 stand in for robots. As root the probes run in a private network namespace; otherwise the
 profile's loopback whitelist keeps them on this host.
 """
