@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -174,6 +175,12 @@ def _host_nodes(argv: list[str] | None) -> tuple[Node, Node, dict[str, Any]]:
     return node, bus, p
 
 
+#: Seconds the DDS teardown may take once the robots are done. Fast DDS 2.14 can spin forever in
+#: DomainParticipant::set_listener while destroying the participant (seen once in 30 processes on
+#: a machine at load 50); the launch would then never exit, so the process leaves without it.
+TEARDOWN_S = 5.0
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run gossip_learning swarm_node``: robots ``robot_ids`` (all by
     default) on one :class:`SharedHost`; exits 0 after their last round."""
@@ -181,6 +188,7 @@ def main(args: list[str] | None = None) -> int:
     nodes: list[Node] = []
     executor = None
     host = None
+    code = 0
     try:
         started = time.monotonic()
         node, bus, p = _host_nodes(args)
@@ -198,10 +206,14 @@ def main(args: list[str] | None = None) -> int:
             spin_tolerant(executor, until=lambda: time.monotonic() > end)
     except (ValueError, GossipLearningError) as exc:
         print(f"swarm_node: {exc}", file=sys.stderr)
-        return 2
+        code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        sys.stdout.flush()
+        guard = threading.Timer(TEARDOWN_S, os._exit, args=(code,))
+        guard.daemon = True
+        guard.start()
         if host is not None:
             host.close()
         if executor is not None:
@@ -209,4 +221,5 @@ def main(args: list[str] | None = None) -> int:
         for n in nodes:
             n.destroy_node()
         shutdown()
-    return 0
+        guard.cancel()
+    return code
