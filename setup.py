@@ -32,7 +32,7 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         *tree("worlds"),
     ],
@@ -57,6 +57,7 @@ setup(
             "mobility_node = gossip_learning.nodes.mobility:main",
             "monitor_node = gossip_learning.nodes.monitor:main",
             "swarm_node = gossip_learning.nodes.swarm:main",
+            "plant_node = gossip_learning.nodes.plant:main",
         ],
     },
 )

@@ -1,14 +1,18 @@
-"""Launch a gossip_learning swarm: N robot nodes, their motion (kinematic or Gazebo) and a monitor.
+"""Launch a gossip_learning swarm: N robots, their motion (kinematic, plant or Gazebo), a monitor.
 
     ros2 launch gossip_learning swarm.launch.py num_robots:=20 sim:=gazebo
 
 Robots are expanded with OpaqueFunction (ForEach would be shorter but exists only from Kilted; CI
-runs Jazzy), each in the namespace robot_<i>. sim:=kinematic moves robots with the built-in mobility
-driver, which publishes /robot_<i>/odom itself; sim:=gazebo starts Gazebo with the arena world,
-spawns each robot with `ros_gz_sim create` at a seeded pose and bridges /clock, /robot_<i>/odom
-(from /model/robot_<i>/odometry) and /robot_<i>/cmd_vel (to /model/robot_<i>/cmd_vel) with
-ros_gz_bridge. Swarm traffic lives under /<swarm_namespace>/ (beacon, robot_<id>, cluster_<cid>,
-inter, status, markers).
+runs Jazzy). Every robot starts where `gossip-learning run` starts it for the same config and seed
+(gossip_learning.plan.start_poses). sim:=kinematic runs swarm_node: one process per robot (its
+kinematic motion inside: one DDS participant per robot), or one for all with single_process:=true.
+sim:=gazebo starts Gazebo with the arena world, spawns each robot with `ros_gz_sim create` and
+bridges /clock, /robot_<i>/odom (from /model/robot_<i>/odometry) and /robot_<i>/cmd_vel (to
+/model/robot_<i>/cmd_vel) with ros_gz_bridge; robot_node and mobility_node (the cmd_vel
+controller) run per robot. sim:=plant is that without Gazebo: plant_node integrates every robot's
+/model/robot_<i>/cmd_vel and publishes /model/robot_<i>/odometry, and the robots' odom and cmd_vel
+are remapped onto those topics. Swarm traffic lives under /<swarm_namespace>/ (beacon, robot_<id>,
+cluster_<cid>, inter, status, models, markers).
 """
 
 from __future__ import annotations
@@ -39,15 +43,18 @@ from launch_ros.substitutions import FindPackageShare
 from gossip_learning.config import load_config
 from gossip_learning.mobility import model_params
 from gossip_learning.nodes.launch_support import (
+    DISCOVERY_MODES,
     SIM_MODES,
+    discovery_env,
     parse_bool,
     parse_number,
     robot_name,
     robot_sdf,
-    spawn_poses,
+    start_delay,
     world_name,
     write_bridge_config,
 )
+from gossip_learning.plan import start_poses
 from gossip_learning.robot_data import write_robot_files
 
 PACKAGE = "gossip_learning"
@@ -64,13 +71,17 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
         ("config", "ros_robot.yaml"),
         "ROS parameter file applied to every robot node (overridden by the arguments below).",
     ),
-    "sim": ("kinematic", "How robots move: kinematic (built-in driver publishes odom) or gazebo."),
+    "sim": (
+        "kinematic",
+        "How robots move: kinematic (inside each robot process), plant (cmd_vel controller and a "
+        "Gazebo-free diff-drive plant node) or gazebo.",
+    ),
     "world": (("worlds", "arena.sdf"), "Gazebo world SDF (sim:=gazebo only)."),
     "gui": ("true", "Start the Gazebo GUI as well as the server (sim:=gazebo only)."),
     "seed": (
         "0",
-        "Seed for spawn poses, data partition, protocol randomness and (one node per robot only) "
-        "mobility; single_process:=true seeds robot i's driver with i.",
+        "Seed of the plan shared with `gossip-learning run`: start poses and headings, mobility, "
+        "data partition, initial heads, protocol randomness.",
     ),
     "comm_range": (
         "0",
@@ -87,8 +98,18 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
     ),
     "single_process": (
         "false",
-        "Host all robots and their drivers in one process (one executor, many nodes), "
-        "for large swarms.",
+        "Host all robots in one swarm_node process (one clock, shared subscriptions), "
+        "kinematic only; for large swarms.",
+    ),
+    "motion": (
+        "time",
+        "kinematic: time (robots move at mobility.speed m/s of ROS time) or round (one engine "
+        "step between rounds: the positions of `gossip-learning run`).",
+    ),
+    "discovery": (
+        "localhost",
+        "DDS discovery for the nodes started: localhost (rmw's, 32 participant slots), wide "
+        "(config/fastdds_localhost.xml: UDP on loopback only, 256 slots) or inherit.",
     ),
     "monitor": (
         "true",
@@ -98,8 +119,9 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "swarm_namespace": ("swarm", "Namespace of the shared swarm topics."),
     "log_level": ("info", "Log level of the gossip_learning nodes."),
     "start_delay": (
-        "10",
-        "Seconds from launch to round 1 on the chosen clock (start-up: imports, data, discovery).",
+        "auto",
+        "Seconds from launch to round 1 on the chosen clock (start-up: imports, data, discovery); "
+        "auto grows with the number of processes.",
     ),
 }
 
@@ -154,17 +176,25 @@ def _expand(context: LaunchContext) -> list:
         sim == "gazebo" if sim_time_arg == "auto" else parse_bool("use_sim_time", sim_time_arg)
     )
     single = parse_bool("single_process", _arg(context, "single_process"))
-    if single and sim == "gazebo":
+    if single and sim != "kinematic":
         raise ValueError("single_process:=true supports sim:=kinematic only")
+    motion = _arg(context, "motion")
+    if motion not in ("time", "round"):
+        raise ValueError(f"launch argument motion:={motion!r} must be time or round")
+    discovery = _arg(context, "discovery")
+    # config/ sits beside launch/ in the source tree and in share/gossip_learning alike
+    profile = Path(__file__).resolve().parent.parent / "config" / "fastdds_localhost.xml"
+    env = discovery_env(discovery, str(profile))
     namespace = _arg(context, "swarm_namespace")
     params_file = _arg(context, "params_file")
     log = ["--ros-args", "--log-level", _arg(context, "log_level")]
     area = (float(cfg.swarm.area[0]), float(cfg.swarm.area[1]))
-    poses = spawn_poses(n, area, seed)
+    plan_cfg = load_config(config_path or None, [f"swarm.num_robots={n}"])
+    poses = start_poses(plan_cfg, seed)  # where `gossip-learning run` starts them
     names = [robot_name(i) for i in range(n)]
 
     # A shared round epoch on the chosen clock, after start-up (imports, data, discovery, spawning).
-    delay = parse_number("start_delay", _arg(context, "start_delay"), float, 0.0)
+    delay = start_delay(_arg(context, "start_delay"), 1 if single else n)
     epoch = delay if use_sim_time else math.ceil(time.time()) + delay
     # Each robot loads only its own partition: written once here (same SwarmPlan as the engine).
     data_dir = tempfile.mkdtemp(prefix="gossip_learning_data_")
@@ -184,28 +214,28 @@ def _expand(context: LaunchContext) -> list:
     actions: list = []
 
     robots: list[Node] = []  # the processes whose exit ends the launch
-    if single:
-        robots.append(
-            Node(
-                package=PACKAGE,
-                executable="swarm_node",
-                name="swarm",
-                output="screen",
-                parameters=[
-                    *file_params,
-                    {
-                        **common,
-                        "speed": speed,
-                        "x0": [p[0] for p in poses],
-                        "y0": [p[1] for p in poses],
-                        "yaw0": [p[2] for p in poses],
-                    },
-                ],
-                arguments=log,
+    if sim == "kinematic":
+        for ids in [[-1]] if single else [[i] for i in range(n)]:
+            robots.append(
+                Node(
+                    package=PACKAGE,
+                    executable="swarm_node",
+                    output="screen",
+                    parameters=[
+                        *file_params,
+                        {**common, "robot_ids": ids, "motion": motion, "speed": speed},
+                    ],
+                    arguments=log,
+                    additional_env=env,
+                )
             )
-        )
     else:
         for i, (name, (x, y, yaw)) in enumerate(zip(names, poses, strict=True)):
+            remap = (
+                [("odom", f"/model/{name}/odometry"), ("cmd_vel", f"/model/{name}/cmd_vel")]
+                if sim == "plant"
+                else []
+            )
             robots.append(
                 Node(
                     package=PACKAGE,
@@ -214,7 +244,9 @@ def _expand(context: LaunchContext) -> list:
                     namespace=name,
                     output="screen",
                     parameters=[*file_params, {**common, "robot_id": i}],
+                    remappings=remap,
                     arguments=log,
+                    additional_env=env,
                 )
             )
             actions.append(
@@ -226,7 +258,7 @@ def _expand(context: LaunchContext) -> list:
                     output="screen",
                     parameters=[
                         {
-                            "mode": sim,
+                            "mode": "gazebo",  # the cmd_vel controller, on odometry
                             "model": cfg.mobility.model,
                             **model_params(cfg.mobility.model, cfg.mobility),
                             "speed": speed,
@@ -240,9 +272,31 @@ def _expand(context: LaunchContext) -> list:
                             "use_sim_time": use_sim_time,
                         }
                     ],
+                    remappings=remap,
                     arguments=log,
+                    additional_env=env,
                 )
             )
+    if sim == "plant":
+        actions.append(
+            Node(
+                package=PACKAGE,
+                executable="plant_node",
+                name="plant",
+                output="screen",
+                parameters=[
+                    {
+                        "names": names,
+                        "x0": [p[0] for p in poses],
+                        "y0": [p[1] for p in poses],
+                        "yaw0": [p[2] for p in poses],
+                        "use_sim_time": use_sim_time,
+                    }
+                ],
+                arguments=log,
+                additional_env=env,
+            )
+        )
 
     if sim == "gazebo":
         actions.extend(_gazebo(context, names, poses, use_sim_time))
@@ -264,6 +318,7 @@ def _expand(context: LaunchContext) -> list:
                     }
                 ],
                 arguments=log,
+                additional_env=env,
             )
         )
     return [*robots, *actions, *_shutdown_when_done(robots)]
@@ -342,7 +397,13 @@ def generate_launch_description() -> LaunchDescription:
                 else default
             ),
             description=description,
-            choices=list(SIM_MODES) if name == "sim" else None,
+            choices=(
+                list(SIM_MODES)
+                if name == "sim"
+                else list(DISCOVERY_MODES)
+                if name == "discovery"
+                else None
+            ),
         )
         for name, (default, description) in ARGUMENTS.items()
     ]

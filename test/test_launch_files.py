@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import math
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,8 @@ DOCUMENTED = (
     "rounds",
     "use_sim_time",
     "single_process",
+    "motion",
+    "discovery",
     "monitor",
     "output_dir",
     "swarm_namespace",
@@ -69,14 +70,12 @@ def test_uses_only_launch_constructs_that_jazzy_has() -> None:
     assert "generate_launch_description" in funcs
 
 
-def test_spawn_poses_are_seeded_inside_the_area() -> None:
-    a = ls.spawn_poses(50, (100.0, 80.0), seed=3)
-    assert a == ls.spawn_poses(50, (100.0, 80.0), seed=3)
-    assert a != ls.spawn_poses(50, (100.0, 80.0), seed=4)
-    for x, y, yaw in a:
-        assert 1.0 <= x <= 99.0 and 1.0 <= y <= 79.0 and -math.pi <= yaw <= math.pi
-    with pytest.raises(ValueError, match="num_robots"):
-        ls.spawn_poses(0, (100.0, 100.0), 0)
+def test_start_delay_auto_grows_with_processes() -> None:
+    assert ls.start_delay("auto", 1) == ls.AUTO_DELAY_S
+    assert ls.start_delay("auto", 31) > ls.start_delay("auto", 2) > ls.AUTO_DELAY_S
+    assert ls.start_delay("7.5", 30) == 7.5
+    with pytest.raises(ValueError, match="start_delay"):
+        ls.start_delay("soon", 3)
 
 
 def test_robot_sdf_renames_model_and_topics() -> None:
@@ -114,11 +113,7 @@ def test_world_name_and_argument_parsing() -> None:
         ls.parse_number("comm_range", "-5", float, 0.0)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None,
-    reason="the ROS 2 launch and launch_ros packages are not installed (no PyPI wheels)",
-)
-def test_real_launch_expands_robots_in_kinematic_mode() -> None:  # pragma: no cover - needs ROS
+def _expand(**args: str) -> list:  # pragma: no cover - needs ROS
     from launch import LaunchContext
     from launch.actions import OpaqueFunction
     from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -131,12 +126,72 @@ def test_real_launch_expands_robots_in_kinematic_mode() -> None:  # pragma: no c
     values = {
         name: default for name, (default, _) in _arguments().items() if isinstance(default, str)
     }
-    values.update(
-        num_robots="3", config=str(ROOT / "config" / "ros_swarm.yaml"), params_file="", world=""
-    )
+    values.update(config=str(ROOT / "config" / "ros_swarm.yaml"), params_file="", world="")
+    values.update(args)
     ctx.launch_configurations.update(values)
     (opaque,) = [e for e in ld.entities if isinstance(e, OpaqueFunction)]
-    actions = opaque.execute(ctx) or []
-    nodes = [a for a in actions if isinstance(a, Node)]
-    executables = sorted(n.node_executable for n in nodes)
-    assert executables == ["mobility_node"] * 3 + ["monitor_node"] + ["robot_node"] * 3
+    return [a for a in opaque.execute(ctx) or [] if isinstance(a, Node)]
+
+
+def _params(node: object) -> dict:  # pragma: no cover - needs ROS
+    """A launch_ros Node's dict parameters, with plain values."""
+    out: dict = {}
+    for group in node._Node__parameters:  # type: ignore[attr-defined]
+        if hasattr(group, "items"):
+            for key, value in group.items():
+                name = "".join(getattr(k, "text", str(k)) for k in key)
+                out[name] = value
+    return out
+
+
+NEEDS_LAUNCH = pytest.mark.skipif(
+    importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None,
+    reason="the ROS 2 launch and launch_ros packages are not installed (no PyPI wheels)",
+)
+
+
+@NEEDS_LAUNCH
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({}, ["monitor_node"] + ["swarm_node"] * 3),
+        ({"single_process": "true"}, ["monitor_node", "swarm_node"]),
+        ({"sim": "plant"}, ["mobility_node"] * 3 + ["monitor_node", "plant_node"]
+         + ["robot_node"] * 3),
+    ],
+)  # fmt: skip
+def test_real_launch_expands_each_mode(args: dict, expected: list) -> None:  # pragma: no cover
+    nodes = _expand(num_robots="3", **args)
+    assert sorted(n.node_executable for n in nodes) == expected
+    swarm = [n for n in nodes if n.node_executable == "swarm_node"]
+    ids = sorted(tuple(_params(n)["robot_ids"]) for n in swarm)
+    if args.get("sim") == "plant":
+        assert ids == []
+    else:
+        assert ids == ([(-1,)] if args.get("single_process") else [(0,), (1,), (2,)])
+
+
+@NEEDS_LAUNCH
+def test_launched_start_poses_are_the_plans() -> None:  # pragma: no cover - needs ROS
+    from gossip_learning.config import load_config
+    from gossip_learning.plan import SwarmPlan, load_data, mobility_for
+
+    nodes = _expand(num_robots="5", sim="plant", seed="3")
+    (plant,) = [n for n in nodes if n.node_executable == "plant_node"]
+    p = _params(plant)
+    cfg = load_config(ROOT / "config" / "ros_swarm.yaml", ["swarm.num_robots=5"])
+    plan = SwarmPlan(cfg, 3, load_data(cfg))
+    assert list(p["x0"]) == pytest.approx(plan.positions[:, 0].tolist(), abs=1e-12)
+    assert list(p["y0"]) == pytest.approx(plan.positions[:, 1].tolist(), abs=1e-12)
+    heads = mobility_for(cfg, plan.positions, plan.mobility_rng).headings
+    assert list(p["yaw0"]) == pytest.approx(heads.tolist(), abs=1e-12)
+    drivers = sorted(
+        (n for n in nodes if n.node_executable == "mobility_node"),
+        key=lambda n: str(n._Node__node_namespace),
+    )
+    assert [_params(d)["x0"] for d in drivers] == pytest.approx(plan.positions[:, 0].tolist())
+
+
+def test_bad_discovery_and_motion_are_rejected() -> None:
+    with pytest.raises(ValueError, match="discovery"):
+        ls.discovery_env("multicast", "x.xml")

@@ -54,7 +54,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ws
 
 
-def _launch(ws: Path, args: list[str], cwd: Path, domain: int) -> subprocess.CompletedProcess[str]:
+def _launch(
+    ws: Path, args: list[str], cwd: Path, domain: int, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     prefix = os.environ.get("AMENT_PREFIX_PATH", sys.prefix)
     env = {
         **os.environ,
@@ -67,7 +69,7 @@ def _launch(ws: Path, args: list[str], cwd: Path, domain: int) -> subprocess.Com
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py", *args]
     if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
         cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_launch_runs_the_swarm_and_exits_by_itself(workspace: Path, tmp_path: Path) -> None:
@@ -78,7 +80,7 @@ def test_launch_runs_the_swarm_and_exits_by_itself(workspace: Path, tmp_path: Pa
     out = tmp_path / "out"
     proc = _launch(
         workspace,
-        ["num_robots:=4", "rounds:=3", "start_delay:=8", f"config:={cfg_path}",
+        ["num_robots:=4", "rounds:=3", f"config:={cfg_path}",
          f"output_dir:={out}"],
         tmp_path,
         domain=91,
@@ -103,3 +105,46 @@ def test_a_mistyped_argument_is_rejected_with_the_valid_ones(
     text = proc.stdout + proc.stderr
     assert "unknown launch argument(s) num_robot" in text
     assert "num_robots" in text.split("valid arguments:")[1]
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((out / "metrics.csv").open(encoding="utf-8")))
+
+
+def test_single_process_hosts_a_dozen_robots_that_all_report_and_cluster(
+    workspace: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    proc = _launch(
+        workspace,
+        ["num_robots:=12", "rounds:=2", "single_process:=true", f"output_dir:={out}"],
+        tmp_path,
+        domain=94,
+    )
+    log = proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert proc.returncode == 0, log
+    rows = _rows(out)
+    assert [int(r["round"]) for r in rows] == [1, 2], log
+    assert all(int(r["robots_reporting"]) == 12 for r in rows), rows
+    assert all(int(r["num_clusters"]) >= 1 for r in rows), rows
+
+
+def test_plant_drives_robots_through_cmd_vel_end_to_end(workspace: Path, tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "config" / "ros_swarm.yaml", ["clustering.min_cluster_size=1"])
+    cfg_path = tmp_path / "swarm.yaml"
+    cfg_path.write_text(dump_config(cfg), encoding="utf-8")
+    out = tmp_path / "out"
+    proc = _launch(
+        workspace,
+        ["num_robots:=3", "rounds:=2", "sim:=plant", f"config:={cfg_path}", f"output_dir:={out}"],
+        tmp_path,
+        domain=95,
+    )
+    log = proc.stdout[-6000:] + proc.stderr[-6000:]
+    assert proc.returncode == 0, log
+    rows = _rows(out)
+    assert rows and all(int(r["robots_reporting"]) == 3 for r in rows), log
+    (line,) = [x for x in log.splitlines() if "plant: " in x]
+    commands = int(line.split("plant: ")[1].split()[0])
+    slowest = float(line.split("travelled ")[1].split("..")[0])
+    assert commands > 0 and slowest > 1.0, line  # every robot moved under cmd_vel

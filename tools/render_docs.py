@@ -544,6 +544,34 @@ def block_swarm_round_before(data: Data) -> str:
     )
 
 
+ROS_SWARM = (
+    ("robots", "robots", ","), ("mode", "mode", ""), ("discovery", "discovery", ""),
+    ("all_up_s", "all up (s)", ".1f"), ("rounds_done", "rounds", ","),
+    ("rounds_per_min", "rounds/min", ".2f"), ("reporting_min", "reporting (min)", ","),
+    ("clusters_mean", "clusters", ".1f"), ("acc_last", "final acc", ".3f"),
+    ("processes", "robot processes", ","), ("rss_mb_mean", "RSS/process MB", ",.0f"),
+    ("rss_mb_total", "RSS total MB", ",.0f"), ("cpu_s", "CPU s", ",.0f"),
+    ("delivered", "delivered", ","), ("dropped", "dropped", ","), ("rejected", "rejected", ","),
+    ("late", "late", ","), ("wall_s", "wall s", ",.0f"),
+    ("load_avg_1min_after", "load after", ".2f"),
+)  # fmt: skip
+
+
+def block_ros_swarm(data: Data) -> str:
+    recs = data["ros_swarm"]["records"]
+    out = _records_table(data, "ros_swarm", ROS_SWARM, {"skipped": None})
+    skipped = [r for r in recs if r.get("skipped")]
+    if skipped:
+        out += (
+            "\n"
+            + "\n".join(
+                f"- {r['robots']} robots, {r['mode']}: skipped ({r['skipped']})" for r in skipped
+            )
+            + "\n"
+        )
+    return out + provenance(data, "ros_swarm")
+
+
 def block_features(data: Data) -> str:
     fx = data["feature_extraction"]["records"][0]
     rows = [
@@ -717,6 +745,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "rp2040-accuracy": block_rp2040_accuracy,
     "swarm-round": block_swarm_round,
     "robot-footprint": block_robot_footprint,
+    "ros-swarm": block_ros_swarm,
     "swarm-round-before": block_swarm_round_before,
     "features": block_features,
     "quickstart": block_quickstart,

@@ -105,19 +105,32 @@ def initial_head_info(cfg: Config) -> dict[str, object]:
     }
 
 
+def _plan_seeds(seed: int) -> list[np.random.SeedSequence]:
+    """Positions, mobility, channel, partition, agents, evaluation: one stream each."""
+    return np.random.SeedSequence([seed, 0x6055]).spawn(6)
+
+
+def start_poses(cfg: Config, seed: int) -> list[tuple[float, float, float]]:
+    """Each robot's start ``(x, y, heading)`` for a (config, seed): :attr:`SwarmPlan.positions`
+    and the first heading of the engine's mobility model, without loading any data (the launch
+    file spawns robots here)."""
+    pos_ss, mob_ss = _plan_seeds(seed)[:2]
+    area = (cfg.swarm.area[0], cfg.swarm.area[1])
+    positions = uniform_positions(cfg.swarm.num_robots, area, np.random.default_rng(pos_ss))
+    heads = mobility_for(cfg, positions, np.random.default_rng(mob_ss)).headings
+    return [(float(x), float(y), float(h)) for (x, y), h in zip(positions, heads, strict=True)]
+
+
 class SwarmPlan:
     """Everything a (config, seed) fixes before any robot runs: start positions, each robot's data,
     initial head (seed :attr:`init_seed`), agent seed and the evaluation subset. The in-process
-    swarm uses all of it; the
-    ROS nodes take each robot's data, initial head, agent seed and evaluation subset from it, but
-    not the start positions (the launch file draws its own spawn poses)."""
+    swarm and the ROS launch (:func:`start_poses`, swarm_node, per-robot data files) all build
+    from it."""
 
     def __init__(self, cfg: Config, seed: int, data: Dataset) -> None:
         _validate_swarm(cfg, data)
         self.cfg, self.seed, self.data = cfg, seed, data
-        pos_ss, mob_ss, chan_ss, part_ss, agent_ss, eval_ss = np.random.SeedSequence(
-            [seed, 0x6055]
-        ).spawn(6)
+        pos_ss, mob_ss, chan_ss, part_ss, agent_ss, eval_ss = _plan_seeds(seed)
         n = cfg.swarm.num_robots
         area = (cfg.swarm.area[0], cfg.swarm.area[1])
         self.positions = uniform_positions(n, area, np.random.default_rng(pos_ss))

@@ -1,41 +1,25 @@
-"""Pure-Python helpers for launch/swarm.launch.py: seeded spawn poses, per-robot SDF, bridge YAML.
+"""Pure-Python helpers for launch/swarm.launch.py: per-robot SDF, bridge YAML, arguments, DDS env.
 
 Nothing here imports ``launch`` or ``rclpy``, so it is unit-tested without ROS installed.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 TEMPLATE_MODEL_NAME = "diff_bot"
-SIM_MODES = ("kinematic", "gazebo")
+SIM_MODES = ("kinematic", "gazebo", "plant")
+DISCOVERY_MODES = ("localhost", "wide", "inherit")
 
 
 def robot_name(index: int) -> str:
     """Namespace and Gazebo model name of robot ``index``."""
     return f"robot_{index}"
-
-
-def spawn_poses(
-    n: int, area: tuple[float, float], seed: int, margin: float = 1.0
-) -> list[tuple[float, float, float]]:
-    """``n`` seeded poses ``(x, y, yaw)``, uniform in the area, ``margin`` from the walls."""
-    if n < 1:
-        raise ValueError(f"num_robots must be >= 1, got {n}")
-    w, h = (float(a) for a in area)
-    if not (w > 2 * margin and h > 2 * margin):
-        raise ValueError(f"area {w:g} x {h:g} is too small for a {margin:g} m margin")
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform((margin, margin), (w - margin, h - margin), size=(n, 2))
-    yaw = rng.uniform(-math.pi, math.pi, size=n)
-    return [(float(x), float(y), float(t)) for (x, y), t in zip(xy, yaw, strict=True)]
 
 
 def robot_sdf(template: str, name: str) -> str:
@@ -116,3 +100,39 @@ def parse_number(key: str, text: str, kind: type = float, low: float | None = No
     if low is not None and value < low:
         raise ValueError(f"launch argument {key}:={text!r} must be >= {low:g}")
     return value
+
+
+def discovery_env(mode: str, profile: str) -> dict[str, str]:
+    """Environment for every node the launch starts, by ``discovery:=`` mode.
+
+    ``localhost``: rmw_fastrtps's own localhost discovery (32 participant slots on the host);
+    ``wide``: the Fast DDS profile ``profile`` (config/fastdds_localhost.xml: loopback and shared
+    memory, 256 slots), with the rmw told to leave it alone; ``inherit``: the caller's
+    environment as it is."""
+    if mode == "localhost":
+        return {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    if mode == "wide":
+        return {
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "SYSTEM_DEFAULT",
+            "FASTRTPS_DEFAULT_PROFILES_FILE": profile,
+            "FASTDDS_DEFAULT_PROFILES_FILE": profile,
+            "RMW_FASTRTPS_USE_QOS_FROM_XML": "0",
+        }
+    if mode == "inherit":
+        return {}
+    raise ValueError(
+        f"launch argument discovery:={mode!r} must be one of {', '.join(DISCOVERY_MODES)}"
+    )
+
+
+#: start_delay:=auto: seconds for a swarm_node to start (imports, data, plan) plus per extra
+#: process (discovery and start-up competing for the CPUs); measured by benchmarks/ros_swarm.py.
+AUTO_DELAY_S = 10.0
+AUTO_DELAY_PER_PROCESS_S = 2.0
+
+
+def start_delay(text: str, processes: int) -> float:
+    """The ``start_delay`` launch argument in seconds; ``auto`` grows with ``processes``."""
+    if text.strip().lower() == "auto":
+        return AUTO_DELAY_S + AUTO_DELAY_PER_PROCESS_S * max(0, processes - 1)
+    return float(parse_number("start_delay", text, float, 0.0))

@@ -1,10 +1,11 @@
-"""``swarm_node``: many robots (and their kinematic drivers) in one process, one executor.
+"""``swarm_node``: many robots in one process (``robot_ids``: all, a range, or one).
 
-For large swarms on one machine: N :class:`RobotNode` and N :class:`MobilityNode` objects share
-one :class:`~rclpy.executors.MultiThreadedExecutor` and one training thread pool instead of 2N
-processes. Each robot still has its own node, namespace ``robot_<i>``, topics and callback group,
-so what it sends and hears is the same as with one process per robot. Tests use
-:class:`SwarmHost` directly.
+``main`` runs a :class:`~gossip_learning.nodes.host.SharedHost`: one clock, one driver, one
+subscription per swarm topic for the process's robots, the engine's mobility model and batched
+trainer (see that module for why not one node per robot). The launch file starts one swarm_node
+per robot (one DDS participant each) or one for the whole swarm (``single_process:=true``).
+:class:`SwarmHost` is the older node-per-robot host (:class:`RobotNode` + :class:`MobilityNode`
+per robot on one executor); tests use it to run real robot nodes side by side.
 """
 
 from __future__ import annotations
@@ -12,38 +13,48 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from gossip_learning.errors import GossipLearningError
-from gossip_learning.mobility import model_params
-from gossip_learning.nodes.base import LINGER_S
-from gossip_learning.nodes.common import coerce
+from gossip_learning.nodes.base import LINGER_S, ParamNode
+from gossip_learning.nodes.common import check_namespace, coerce, require
+from gossip_learning.nodes.host import SharedHost
 from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
 from gossip_learning.nodes.mobility import MobilityNode
 from gossip_learning.nodes.robot import PARAMETERS as ROBOT_PARAMETERS
 from gossip_learning.nodes.robot import RobotNode
 from gossip_learning.transports.ros import InvalidHandle, shutdown, spin_tolerant
 
-#: Robot parameters the host passes through to every robot (robot_id is set per robot).
+#: Robot parameters the node-per-robot :class:`SwarmHost` passes to every robot.
 PASSED = [name for name in ROBOT_PARAMETERS if name != "robot_id"]
+SHARED = (
+    "num_robots", "config_file", "method", "seed", "comm_range", "rounds",
+    "swarm_namespace", "epoch", "tick_period", "evaluate", "publish_model",
+)  # fmt: skip
+#: swarm_node's parameters (the robots' own, where they mean the same, plus hosting and motion).
 HOST_PARAMETERS: dict[str, tuple[Any, str]] = {
-    **{name: ROBOT_PARAMETERS[name] for name in PASSED},
-    "x0": ([0.0], "Start x of each robot (one entry per robot)."),
-    "y0": ([0.0], "Start y of each robot."),
-    "yaw0": ([0.0], "Start heading of each robot (radians)."),
+    **{name: ROBOT_PARAMETERS[name] for name in SHARED},
+    "robot_ids": ([-1], "Ids of the robots this process hosts; [-1]: all of 0..num_robots-1."),
+    "motion": (
+        "time",
+        "time: robots move continuously at mobility.speed m/s of ROS time; round: they move "
+        "once between rounds by the engine's step (positions equal `gossip-learning run`).",
+    ),
     "mobility_model": ("", "Mobility model for every robot; empty takes mobility.model."),
     "speed": (0.0, "Speed in m/s; 0 takes mobility.speed from the config."),
-    "rate_hz": (10.0, "Odometry rate of the kinematic drivers."),
-    "threads": (0, "Executor threads; 0 picks min(8, CPUs)."),
 }
 
 
@@ -112,57 +123,103 @@ class SwarmHost:
         self.pool.shutdown(wait=True)
 
 
-class _HostParams(Node):
-    """Reads the swarm_node's own parameters."""
+def host_config(p: dict[str, Any]) -> Any:
+    """The experiment config of a swarm_node's parameters (launch overrides applied)."""
+    from gossip_learning.config import load_config
 
-    def __init__(self) -> None:
-        super().__init__("swarm")
-        self.values = {
-            name: self.declare_parameter(
-                name, default, ParameterDescriptor(description=text, read_only=True)
-            ).value
-            for name, (default, text) in HOST_PARAMETERS.items()
-        }
+    require("num_robots", p["num_robots"], p["num_robots"] >= 0, ">= 0 (0 = from config)")
+    require("seed", p["seed"], p["seed"] >= 0, ">= 0")
+    require("rounds", p["rounds"], p["rounds"] >= 0, ">= 0 (0 = from config)")
+    require("speed", p["speed"], p["speed"] >= 0, ">= 0 (0 = from config)")
+    require("tick_period", p["tick_period"], 0.001 <= p["tick_period"] <= 1.0, "0.001..1")
+    overrides = []
+    if p["num_robots"]:
+        overrides.append(f"swarm.num_robots={int(p['num_robots'])}")
+    if p["comm_range"]:
+        overrides.append(f"channel.comm_range={float(p['comm_range'])}")
+    if p["speed"]:
+        overrides.append(f"mobility.speed={float(p['speed'])}")
+    if p["mobility_model"]:
+        overrides.append(f"mobility.model={p['mobility_model']}")
+    return load_config(p["config_file"] or None, overrides)
+
+
+def make_host(node: Node, bus: Node, p: dict[str, Any]) -> SharedHost:
+    """A :class:`SharedHost` on ``node`` and ``bus`` from swarm_node parameters ``p``."""
+    cfg = host_config(p)
+    ids = [int(i) for i in p["robot_ids"]]
+    if ids == [-1]:
+        ids = list(range(cfg.swarm.num_robots))
+    return SharedHost(
+        node, bus, cfg, int(p["seed"]), ids,
+        method=str(p["method"]), epoch=float(p["epoch"]), rounds=int(p["rounds"]),
+        namespace=check_namespace(str(p["swarm_namespace"])), motion=str(p["motion"]),
+        tick=float(p["tick_period"]), evaluate_models=bool(p["evaluate"]),
+        publish_model=bool(p["publish_model"]),
+    )  # fmt: skip
+
+
+def _host_nodes(argv: list[str] | None) -> tuple[Node, Node, dict[str, Any]]:
+    """The host node (named after its one robot, or ``swarm_host``), its parameters, and the
+    un-spun bus node that holds the shared subscriptions."""
+    probe = ParamNode("swarm_host_params", HOST_PARAMETERS)
+    p = probe.params
+    probe.destroy_node()
+    ids = [int(i) for i in p["robot_ids"]]
+    if len(ids) == 1 and ids[0] >= 0:
+        ns, name = f"robot_{ids[0]}", "robot"
+    else:
+        ns, name = "", f"swarm_host_{ids[0]}" if ids[0] >= 0 else "swarm_host"
+    node = Node(name, namespace=ns or None)
+    bus = Node(f"{name}_bus", namespace=ns or None)
+    return node, bus, p
+
+
+#: Seconds the DDS teardown may take once the robots are done. Fast DDS 2.14 can spin forever in
+#: DomainParticipant::set_listener while destroying the participant (seen once in 30 processes on
+#: a machine at load 50); the launch would then never exit, so the process leaves without it.
+TEARDOWN_S = 5.0
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of ``ros2 run gossip_learning swarm_node``."""
+    """Entry point of ``ros2 run gossip_learning swarm_node``: robots ``robot_ids`` (all by
+    default) on one :class:`SharedHost`; exits 0 after their last round."""
     rclpy.init(args=args)
+    nodes: list[Node] = []
+    executor = None
     host = None
+    code = 0
     try:
-        reader = _HostParams()
-        p = reader.values
-        reader.destroy_node()
-        if not len(p["x0"]) == len(p["y0"]) == len(p["yaw0"]) or not p["x0"]:
-            raise ValueError("parameters 'x0', 'y0', 'yaw0' must be lists of one entry per robot")
-        from gossip_learning.config import load_config
-
-        cfg = load_config(p["config_file"] or None)
-        mob = cfg.mobility
-        model = p["mobility_model"] or mob.model
-        mobility = {
-            "model": model,
-            **model_params(model, mob),
-            **({"speed": p["speed"]} if p["speed"] else {}),
-            "area": [float(a) for a in cfg.swarm.area],
-            "rate_hz": p["rate_hz"],
-            "use_sim_time": False,
-        }
-        robot_params = {name: p[name] for name in PASSED}
-        robot_params["num_robots"] = robot_params["num_robots"] or len(p["x0"])
-        poses = list(zip(p["x0"], p["y0"], p["yaw0"], strict=True))
-        host = SwarmHost(robot_params, poses, mobility, threads=int(p["threads"]))
-        spin_tolerant(host.executor, until=lambda: host.done)  # every robot ran its rounds
-        if host.executor.context.ok():
+        started = time.monotonic()
+        node, bus, p = _host_nodes(args)
+        nodes = [node, bus]
+        host = make_host(node, bus, p)
+        # benchmarks/ros_swarm.py counts robots up from this line
+        node.get_logger().info(
+            f"ready: {len(host.ids)} robot(s) in {time.monotonic() - started:.1f} s"
+        )
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_tolerant(executor, until=lambda: host is not None and host.finished)
+        if executor.context.ok():
             end = time.monotonic() + LINGER_S  # let the last statuses reach the monitor
-            spin_tolerant(host.executor, until=lambda: time.monotonic() > end)
+            spin_tolerant(executor, until=lambda: time.monotonic() > end)
     except (ValueError, GossipLearningError) as exc:
         print(f"swarm_node: {exc}", file=sys.stderr)
-        return 2
+        code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        sys.stdout.flush()
+        guard = threading.Timer(TEARDOWN_S, os._exit, args=(code,))
+        guard.daemon = True
+        guard.start()
         if host is not None:
             host.close()
+        if executor is not None:
+            executor.shutdown()
+        for n in nodes:
+            n.destroy_node()
         shutdown()
-    return 0
+        guard.cancel()
+    return code

@@ -1,0 +1,404 @@
+"""A host that runs many robots in one process over one shared bus (``swarm_node``).
+
+Why not one rclpy node per robot: with N robots in a process, every beacon is handed by DDS to N
+subscriptions and each copy goes through the Python executor as its own callback, next to N phase
+timers and N odometry drivers. At 20 robots on two cores the executor fell more than a phase
+behind, so robots heard beacons after they had moved on (rejected as ``late``) and no cluster
+formed. Here a process has:
+
+* one subscription per swarm topic (``/<ns>/beacon``, ``robot_<id>``, ``cluster_<cid>``,
+  ``inter``), shared by its robots: DDS hands each frame to the process once, it is decoded once
+  and dispatched to the robots listening on that topic, each with its own range filter and
+  counters (:class:`HostedTransport`); robots in other processes are reached through DDS;
+* one clock timer and one :class:`~gossip_learning.driver.RoundDriver` for all its robots, which
+  drains the subscriptions between phases (like the in-process engine flushes its medium), so a
+  frame sent in a phase is heard before the next phase starts;
+* one kinematic model for the whole swarm (the engine's, from the same
+  :class:`~gossip_learning.plan.SwarmPlan`), so start poses, headings and, with ``motion=round``,
+  every move are those of ``gossip-learning run``; and the batched trainer of the engine.
+
+The subscriptions live on a second node that no executor spins: the host takes their frames itself,
+in its timer, so no delivery races the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from std_msgs.msg import String, UInt8MultiArray
+
+from gossip_learning.auth import session_counter_start
+from gossip_learning.config import Config
+from gossip_learning.datasets import standardize_with
+from gossip_learning.driver import RoundDriver
+from gossip_learning.errors import WireError
+from gossip_learning.learner import evaluate
+from gossip_learning.nodes.common import DECENTRALISED_METHODS
+from gossip_learning.plan import (
+    SwarmPlan,
+    channel_for,
+    fleet_auth,
+    load_data,
+    mobility_for,
+    trainer_for,
+)
+from gossip_learning.protocol import RobotAgent
+from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
+from gossip_learning.training import BatchedTrainer
+from gossip_learning.transports.base import BEACON_TOPIC, Handler, TransportStats
+from gossip_learning.transports.ros import qos_for, reliable_qos
+from gossip_learning.wire import BROADCAST, Kind, Layer, Message, decode, encode
+
+MOTIONS = ("time", "round")
+REPORTS_PER_TICK = 8  # (model, status) pairs published per clock tick
+
+
+class HostedTransport:
+    """One hosted robot's transport: publishes through the host, hears what the host dispatches
+    (range-filtered by the configured channel, counted like :class:`RosTransport`)."""
+
+    def __init__(self, host: SharedHost, robot_id: int, rng: np.random.Generator) -> None:
+        self.host, self.robot_id, self.rng = host, robot_id, rng
+        self.channel = host.channel
+        self.stats = TransportStats()
+        self.reasons: Counter[str] = Counter()
+        self.received = 0
+        self.x = math.nan
+        self.y = math.nan
+        self.handlers: dict[str, Handler] = {}
+
+    def publish(self, topic: str, msg: Message) -> None:
+        size = self.host.send(topic, msg)
+        self.stats.sent += 1
+        self.stats.bytes_sent += size
+        key = topic.split("_")[0]
+        self.stats.by_topic[key] = self.stats.by_topic.get(key, 0) + 1
+
+    def subscribe(self, topic: str, handler: Any, batch: Any = None) -> None:
+        self.handlers[topic] = handler
+        self.host.listen(topic, self)
+
+    def unsubscribe(self, topic: str) -> None:
+        if self.handlers.pop(topic, None) is not None:
+            self.host.unlisten(topic, self)
+
+    def now(self) -> float:
+        return self.host.now()
+
+    def set_position(self, x: float, y: float) -> None:
+        self.x, self.y = float(x), float(y)
+
+    def counters(self) -> dict[str, Any]:
+        return {**self.stats.as_dict(), "reasons": dict(self.reasons)}
+
+    def _drop(self, reason: str) -> None:
+        self.stats.dropped += 1
+        self.reasons[reason] += 1
+
+    def hear(self, topic: str, msg: Message, size: int) -> None:
+        """A decoded frame on ``topic``: range filter, then the agent's handler."""
+        self.received += 1
+        if msg.sender == self.robot_id:
+            return  # a radio does not hear itself
+        if msg.receiver not in (BROADCAST, self.robot_id):
+            self.stats.rejected += 1
+            self.reasons["not_addressed_to_me"] += 1
+            return
+        pose = self.host.poses.get(msg.sender)
+        if pose is None:
+            return self._drop("sender_position_unknown")
+        if math.isnan(self.x):
+            return self._drop("own_position_unknown")
+        dist = math.hypot(pose[0] - self.x, pose[1] - self.y)
+        p = float(self.channel.reception_probability(np.array([dist]))[0])
+        if p <= 0.0:
+            return self._drop("out_of_range")
+        if p < 1.0 and self.rng.random() >= p:
+            return self._drop("channel_loss")
+        handler = self.handlers.get(topic)
+        if handler is None:
+            return
+        self.stats.delivered += 1
+        self.stats.bytes_delivered += size
+        handler(msg)
+
+
+class SharedHost:
+    """Robots ``ids`` of a (config, seed) swarm on ``node`` (timer, status) and ``bus`` (frames)."""
+
+    def __init__(
+        self,
+        node: Node,
+        bus: Node,
+        cfg: Config,
+        seed: int,
+        ids: Sequence[int],
+        *,
+        method: str = "bilayer",
+        epoch: float = 0.0,
+        rounds: int = 0,
+        namespace: str = "swarm",
+        motion: str = "time",
+        tick: float = 0.05,
+        evaluate_models: bool = True,
+        publish_model: bool = True,
+    ) -> None:
+        if method not in DECENTRALISED_METHODS:
+            raise ValueError(
+                f"parameter 'method': {method!r} cannot run on robots; "
+                f"allowed: {', '.join(DECENTRALISED_METHODS)}"
+            )
+        if motion not in MOTIONS:
+            raise ValueError(f"parameter 'motion': {motion!r} must be one of {', '.join(MOTIONS)}")
+        n = cfg.swarm.num_robots
+        bad = [i for i in ids if not 0 <= i < n]
+        if bad or not ids:
+            raise ValueError(f"parameter 'robot_ids': {list(ids)} must be ids in 0..{n - 1}")
+        self.node, self.bus, self.cfg, self.seed = node, bus, cfg, seed
+        self.ids = list(ids)
+        self.rounds = rounds or cfg.experiment.rounds
+        self.prefix = f"/{namespace.strip('/')}/"
+        self.motion = motion
+        self.evaluate_models, self.publish_model = evaluate_models, publish_model
+        self.channel = channel_for(cfg)
+        self.auth = fleet_auth(cfg, session_counter_start())
+        plan = SwarmPlan(cfg, seed, load_data(cfg))
+        self.plan = plan
+        self.mobility = mobility_for(cfg, plan.positions, plan.mobility_rng)
+        self.poses: dict[int, tuple[float, float]] = {}  # sender -> position from its beacons
+        self._subs: dict[str, Any] = {}
+        self._pubs: dict[str, Any] = {}
+        self._listeners: dict[str, dict[int, HostedTransport]] = {}
+        settings = plan.settings(method)
+        self.method = settings.method
+        data = [plan.robot_data(i) for i in self.ids]
+        by_id = dict(zip(self.ids, data, strict=True))
+        none = (np.empty((0, plan.data.dim)), np.empty(0, dtype=np.int64))
+        self.trainer = BatchedTrainer(  # indexed by robot id: the engine's training seeds
+            trainer_for(cfg, plan.spec),
+            [by_id[i][:2] if i in by_id else none for i in range(n)],
+            seed,
+        )
+        self.transports: list[HostedTransport] = []
+        self.agents: list[RobotAgent] = []
+        for i in self.ids:
+            tr = HostedTransport(self, i, np.random.default_rng([seed, i, 0x5A5]))
+            self.agents.append(RobotAgent(
+                i, settings, tr, plan.initial_params(i), int(plan.samples[i]),
+                plan.label_dist[i], int(plan.agent_seeds[i]), self.trainer.port(i),
+            ))  # fmt: skip
+            self.transports.append(tr)
+        x_test = plan.data.X_test[plan.eval_idx]
+        self.tests = [
+            (x_test if st is None else standardize_with(x_test, *st)) for _, _, st in data
+        ]
+        self.y_test = plan.data.y_test[plan.eval_idx]
+        schedule = build_schedule(self.method, cfg.clustering.passes, cfg.gossip)
+        self.clock = RoundClock(schedule, cfg.timing, start=epoch)
+        self.driver = RoundDriver(
+            self.agents, schedule, deliver=self.drain, after={PhaseKind.END: self._end_of_round}
+        )
+        self.completed = 0
+        self.done = False
+        # End-of-round reports wait here and go out REPORTS_PER_TICK at a time: a burst of 2N
+        # would overflow the keep-last depth of the monitor's subscriptions (64) at 100 robots.
+        self._reports: deque[tuple[UInt8MultiArray | None, String]] = deque()
+        self.delivered_frames = 0  # frames taken from DDS by this process
+        self._last_move: float | None = None
+        self._place()
+        self._status_pub = node.create_publisher(String, self.prefix + "status", reliable_qos())
+        self._model_pub = node.create_publisher(
+            UInt8MultiArray, self.prefix + "models", reliable_qos()
+        )
+        for topic in (BEACON_TOPIC, "inter"):  # every robot hears beacons; heads hear inter
+            self._subscription(topic)
+        self.timer = node.create_timer(tick, self.tick)
+
+    # ------------------------------------------------------------------- bus
+    def now(self) -> float:
+        return float(self.node.get_clock().now().nanoseconds) * 1e-9
+
+    def _qos(self, topic: str) -> Any:
+        """The topic's QoS with a history deep enough for one phase of the whole swarm: every
+        robot may send on a topic in the same phase, and keep-last would drop the oldest."""
+        qos = qos_for(topic)
+        qos.depth = max(qos.depth, 2 * self.cfg.swarm.num_robots)
+        return qos
+
+    def _subscription(self, topic: str) -> None:
+        if topic not in self._subs:
+            self._subs[topic] = self.bus.create_subscription(
+                UInt8MultiArray, self.prefix + topic, lambda _: None, self._qos(topic)
+            )
+            self._publisher(topic)
+
+    def _publisher(self, topic: str) -> Any:
+        pub = self._pubs.get(topic)
+        if pub is None:
+            pub = self.bus.create_publisher(UInt8MultiArray, self.prefix + topic, self._qos(topic))
+            self._pubs[topic] = pub
+        return pub
+
+    def listen(self, topic: str, transport: HostedTransport) -> None:
+        self._listeners.setdefault(topic, {})[transport.robot_id] = transport
+        self._subscription(topic)
+
+    def unlisten(self, topic: str, transport: HostedTransport) -> None:
+        self._listeners.get(topic, {}).pop(transport.robot_id, None)
+
+    def send(self, topic: str, msg: Message) -> int:
+        """Publish ``msg`` on the swarm topic; DDS brings it back to this process's subscription
+        too, so local and remote robots hear it the same way. Returns the frame size."""
+        out = UInt8MultiArray()
+        out.data = encode(msg, self.auth)
+        self._publisher(topic).publish(out)
+        return len(out.data)
+
+    def drain(self) -> int:
+        """Take every frame waiting on the shared subscriptions and dispatch it; repeat while
+        handlers send more. Returns the number of frames."""
+        total = 0
+        while True:
+            taken = 0
+            for topic, sub in list(self._subs.items()):
+                while True:
+                    with sub.handle:
+                        got = sub.handle.take_message(sub.msg_type, sub.raw)
+                    if got is None:
+                        break
+                    taken += 1
+                    self._dispatch(topic, bytes(got[0].data))
+            total += taken
+            if not taken:
+                self.delivered_frames += total
+                return total
+
+    def _dispatch(self, topic: str, frame: bytes) -> None:
+        listeners = self._listeners.get(topic)
+        if not listeners:
+            return
+        try:
+            msg = decode(frame, self.auth)
+        except WireError as exc:
+            for tr in listeners.values():
+                tr.stats.rejected += 1
+                tr.reasons[exc.reason] += 1
+            return
+        n = self.cfg.swarm.num_robots
+        if not 0 <= msg.sender < n:
+            for tr in listeners.values():
+                tr.stats.rejected += 1
+                tr.reasons["unknown_robot_id"] += 1
+            return
+        if msg.kind == Kind.BEACON and msg.beacon is not None:
+            self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
+        for tr in list(listeners.values()):
+            tr.hear(topic, msg, len(frame))
+
+    # ----------------------------------------------------------------- clock
+    def _place(self) -> None:
+        pos = self.mobility.positions
+        for a, tr in zip(self.agents, self.transports, strict=True):
+            x, y = pos[a.id]
+            a.set_position(x, y)
+            tr.set_position(x, y)
+
+    def _move(self, now: float) -> None:
+        if self.motion == "time" and self._last_move is not None and now > self._last_move:
+            self.mobility.step(now - self._last_move)
+            self._place()
+        self._last_move = now
+
+    @property
+    def finished(self) -> bool:
+        """Every round run and every report published."""
+        return self.done and not self._reports
+
+    def _send_reports(self) -> None:
+        for _ in range(min(REPORTS_PER_TICK, len(self._reports))):
+            model, status = self._reports.popleft()
+            if model is not None:  # before the status: the monitor closes a round on statuses
+                self._model_pub.publish(model)
+            self._status_pub.publish(status)
+
+    def tick(self) -> None:
+        """Move, hear, and run every phase the clock has reached (draining between phases)."""
+        self._send_reports()
+        if self.done:
+            return
+        now = self.now()
+        self._move(now)
+        self.drain()
+        rnd, slot = self.clock.locate(now)
+        if rnd == 0 or (self.driver.round == 0 and slot != 0):
+            return  # before the epoch, or join at the start of the next round
+        if self.driver.round == 0:
+            self.driver.last_round = rnd + self.rounds - 1
+            for a, tr in zip(self.agents, self.transports, strict=True):
+                self._publish_status(a, tr, a.status())
+        self.driver.advance_to(rnd, slot)
+        if self.driver.round_done and not self.done:
+            self.driver.begin(self.driver.round + 1)
+
+    @property
+    def round(self) -> int:
+        return self.driver.round
+
+    # ----------------------------------------------------------- end of round
+    def _publish_status(
+        self, agent: RobotAgent, tr: HostedTransport, status: dict, model: Any = None
+    ) -> None:
+        status.update(
+            time=self.now(),
+            transport=tr.counters(),
+            late_phases=self.driver.late_phases,
+            method=self.method,
+            seed=self.seed,
+            publishes_model=self.publish_model,
+        )
+        self._reports.append((model, String(data=json.dumps(status, allow_nan=True))))
+
+    def _end_of_round(self, _: Phase) -> None:
+        acc = loss = None
+        if self.evaluate_models:
+            acc, loss = self._evaluate()
+        for k, (a, tr) in enumerate(zip(self.agents, self.transports, strict=True)):
+            status = a.status()
+            if acc is not None and loss is not None:
+                status.update(acc=float(acc[k]), loss=float(loss[k]))
+            out = None
+            if self.publish_model:
+                out = UInt8MultiArray()
+                out.data = encode(Message(
+                    Kind.MODEL, a.id, round=self.round, layer=Layer.NONE,
+                    cluster=a.state.cluster, samples=a.num_samples,
+                    model_version=self.plan.spec.version(), model=a.model,
+                ))  # fmt: skip
+            self._publish_status(a, tr, status, out)
+        self.completed += 1
+        if self.motion == "round":
+            self.mobility.step(1.0)  # the engine moves robots once between rounds
+            self._place()
+        if self.completed >= self.rounds:
+            self.done = True
+            self.node.get_logger().info(
+                f"robots {self.ids[0]}..{self.ids[-1]}: finished {self.rounds} rounds"
+            )
+
+    def _evaluate(self) -> tuple[np.ndarray, np.ndarray]:
+        if all(t is self.tests[0] for t in self.tests):  # one test set: all models at once
+            models = np.stack([a.model for a in self.agents])
+            return evaluate(self.plan.spec, models, self.tests[0], self.y_test)
+        pairs = [evaluate(self.plan.spec, a.model, t, self.y_test) for a, t in
+                 zip(self.agents, self.tests, strict=True)]  # fmt: skip
+        return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+    def close(self) -> None:
+        self.timer.cancel()
+        self.node.destroy_timer(self.timer)
