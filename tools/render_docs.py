@@ -423,7 +423,7 @@ def block_pareto_targets(data: Data) -> str:
     ):
         recs = [r for r in rep["records"] if r["grid"] == grid]
         recs.sort(key=lambda r: r["bytes_per_robot_round"])
-        out += f"\n**{title}**\n" + table(PARETO_HEADER, [_pareto_row(r) for r in recs])
+        out += f"\n**{title}**\n\n" + table(PARETO_HEADER, [_pareto_row(r) for r in recs])
     note = (
         f"\n{rep['rounds']} rounds, seeds {', '.join(map(str, rep['seeds']))} (mean ± std over "
         f"seeds); whole command {rep['wall_seconds'] / 60:.1f} min with {rep['jobs']} jobs.\n"
