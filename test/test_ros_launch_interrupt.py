@@ -5,7 +5,6 @@ escalation, no SIGKILL)."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import shutil
 import signal
@@ -17,38 +16,15 @@ from pathlib import Path
 import pytest
 
 from gossip_learning.config import dump_config, load_config
+from ros_launch_support import LAUNCH_MARKS, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-MISSING = [
-    m
-    for m in ("launch", "launch_ros", "ros2launch", "rclpy")
-    if importlib.util.find_spec(m) is None
-]
-pytestmark = [
-    pytest.mark.ros,
-    pytest.mark.skipif(
-        bool(MISSING) or shutil.which("colcon") is None,
-        reason=f"needs the ROS 2 launch wheels (../shared/wheels) and colcon; missing: {MISSING}",
-    ),
-]
+pytestmark = LAUNCH_MARKS
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A colcon workspace with this checkout as its one package, built."""
-    ws = tmp_path_factory.mktemp("ws")
-    (ws / "src").mkdir()
-    (ws / "src" / "gossip_learning").symlink_to(ROOT, target_is_directory=True)
-    proc = subprocess.run(
-        ["colcon", "build", "--packages-select", "gossip_learning"],
-        cwd=ws,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLCON_HOME": str(ws / ".colcon")},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return ws
+@pytest.fixture
+def workspace(launch_workspace: Path) -> Path:
+    """The session's colcon workspace (built once for every launch test)."""
+    return launch_workspace
 
 
 def _rows(path: Path) -> int:

@@ -102,6 +102,7 @@ class ManagedNode(LifecycleNodeMixin, Node):
         )
         self.failure: BaseException | None = None
         self.done = False
+        self._timer: Any = None  # the timer :meth:`activate` starts and :meth:`deactivate` stops
 
     def start(self) -> None:
         """Configure, then activate; re-raise what made configuring fail."""
@@ -123,7 +124,10 @@ class ManagedNode(LifecycleNodeMixin, Node):
         """Start the node's timers."""
 
     def deactivate(self) -> None:
-        """Stop the node's timers."""
+        """Stop the timer :meth:`activate` started (``self._timer``)."""
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
 
     def cleanup(self) -> None:
         """Release what :meth:`configure` made."""

@@ -119,7 +119,6 @@ class MonitorNode(ManagedNode):
         self._traffic: dict[int, dict[str, int]] = {}
         self._newest = 0
         self._entities: list[Any] = []
-        self._timer: Any = None
         self.autostart()
 
     def configure(self) -> None:
@@ -138,12 +137,6 @@ class MonitorNode(ManagedNode):
         if self.params["marker_period"] > 0:
             period = float(self.params["marker_period"])
             self._timer = self.create_timer(period, self.publish_markers)
-
-    def deactivate(self) -> None:
-        """Stop the marker timer."""
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
 
     def cleanup(self) -> None:
         """Unsubscribe and drop the marker publisher (rows kept so far stay)."""

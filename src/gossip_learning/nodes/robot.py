@@ -140,7 +140,6 @@ class RobotNode(ManagedNode):
         self.history: list[dict[str, Any]] = []
         self.last_round: int | None = self.rounds if self.epoch > 0 else None
         self._joining = True
-        self._timer: Any = None
         self._subs: list[Any] = []
         self._pubs: list[Any] = []
         self.autostart()
@@ -201,12 +200,6 @@ class RobotNode(ManagedNode):
         self._joining = True
         self._timer = self.create_timer(self.tick, self._tick, callback_group=self.group)
         self.get_logger().info(f"robot {self.robot_id}: active, joins at the next round start")
-
-    def deactivate(self) -> None:
-        """Stop the clock's timer (the robot leaves the round it is in)."""
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
 
     def cleanup(self) -> None:
         """Drop the agent, its topics and publishers (back to unconfigured)."""
