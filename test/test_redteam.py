@@ -130,6 +130,24 @@ def test_messages_from_robots_never_heard_are_refused(kind: Kind) -> None:
     assert a.inbox.rejected == {"unknown_sender": 1}
 
 
+def test_a_neighbour_whose_final_beacon_was_lost_is_not_a_stranger() -> None:
+    """Robot 3 beaconed in an earlier pass of this round but its final beacon was lost: its model
+    is merged; a robot never heard this round is still refused (unknown_sender)."""
+    a, sched = _member(mode="broadcast")
+    b3 = Beacon(3.0, 3.0, Role.MEMBER, HEAD, 2, id=3, cluster=CLUSTER, samples=10)
+    final = dict(a.membership.table)
+    a.membership.hear(0, 3, CLUSTER, b3)  # heard in pass 0 ...
+    a.membership.assign(1, 3.0, 0.0, np.zeros(0))
+    a.membership.table = final  # ... but not in the final beacons
+    phase = next(p for p in sched if p.kind == PhaseKind.SEND and p.layer == Layer.INTRA)
+    a.run_phase(phase, phase.slot + 1)
+    a.handle(_model_msg(Kind.MODEL, 3, phase.slot, Layer.INTRA))
+    a.handle(_model_msg(Kind.MODEL, ROGUE, phase.slot, Layer.INTRA))
+    a.run_phase(next(p for p in sched if p.slot == phase.slot + 1), -1)
+    assert a.inbox.rejected == {"unknown_sender": 1}
+    assert np.allclose(a.params, (10 * 1.0 + 10 * 7.0) / 20)
+
+
 def test_a_proposal_flood_counts_one_proposal_per_sender_and_step() -> None:
     a, sched = _member()
     step = _intra_window(a, sched)

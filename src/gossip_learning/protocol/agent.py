@@ -147,7 +147,7 @@ class RobotAgent:
 
     def _dispatch(self, msg: Message) -> None:
         m = self.membership
-        if not self.inbox.screen(msg, self.round, self.slot, m.table, m.state.head):
+        if not self.inbox.screen(msg, self.round, self.slot, m.known, m.state.head):
             return
         handler = self._handlers.get(msg.kind)
         reason = "unknown_kind" if handler is None else handler(msg)

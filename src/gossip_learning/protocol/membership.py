@@ -8,6 +8,8 @@ the last round's clusters, not from fresh random heads.
 
 from __future__ import annotations
 
+from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -46,6 +48,7 @@ class Membership:
         self.round_pass = 0  # passes this round (the last one only assigns)
         self.table: dict[int, Beacon] = {}
         self._heard: dict[int, dict[int, Beacon]] = {}  # step -> sender -> beacon
+        self._seen: dict[int, Beacon] = {}  # this round's newest beacon per sender, any pass
         self._handover: int | None = None
 
     @property
@@ -59,12 +62,21 @@ class Membership:
             self.state = dkmeans.initial_state(self.id, False)
         self.table = {}
         self._heard.clear()
+        self._seen.clear()
         self._handover = None
 
     def begin_round(self) -> None:
         """Forget the beacons of the last round."""
         self._heard.clear()
+        self._seen.clear()
         self.round_pass = 0
+
+    @property
+    def known(self) -> Mapping[int, Beacon]:
+        """Who a message may come from: the final table first, then any robot whose beacon
+        was heard in an earlier pass of this round (a lost final beacon then does not make a
+        real neighbour an ``unknown_sender``; a robot never heard this round still is)."""
+        return ChainMap(self.table, self._seen)
 
     def end_round(self) -> None:
         """Drop whatever was heard after the last decision."""
@@ -123,6 +135,7 @@ class Membership:
     def assign(self, slot: int, x: float, y: float, label_dist: np.ndarray) -> int | None:
         """One DK-means pass on the beacons of ``slot - 1``; return who to hand headship to."""
         self.table = self._heard.pop(slot - 1, {})
+        self._seen.update(self.table)
         self.round_pass += 1
         last = self.cfg.passes > 1 and self.round_pass >= self.cfg.passes
         decision = dkmeans.assign(
