@@ -65,7 +65,7 @@ def test_ctrl_c_ends_every_process_without_escalation(workspace: Path, tmp_path:
             assert _rows(out / "metrics.csv") >= 1, log_path.read_text(encoding="utf-8")[-4000:]
             proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal does
             sent = time.monotonic()
-            code = proc.wait(timeout=60)
+            code = proc.wait(timeout=120)  # the 5 s grace is checked below: no escalation
             print(f"launch ended {time.monotonic() - sent:.1f} s after SIGINT")
         finally:
             if proc.poll() is None:
@@ -75,7 +75,7 @@ def test_ctrl_c_ends_every_process_without_escalation(workspace: Path, tmp_path:
     assert code == 0, text[-4000:]
     assert "SIGTERM" not in text and "SIGKILL" not in text, text[-4000:]
     started = text.count("process started with pid")
-    assert started == 7, text[-4000:]  # 3 robots, 3 drivers, the monitor
+    assert started == 4, text[-4000:]  # 3 robot processes (each hosting its motion), the monitor
     # each handled the SIGINT and exited with code 0
     assert text.count("process has finished cleanly") == started, text[-4000:]
     assert "process has died" not in text, text[-4000:]
