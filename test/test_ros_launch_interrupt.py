@@ -56,7 +56,12 @@ def test_ctrl_c_ends_every_process_without_escalation(workspace: Path, tmp_path:
         cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
     log_path = tmp_path / "launch.log"
     with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # a shell that starts jobs in the background (CI runners, `cmd &`) hands its children
+        # SIGINT ignored, and Python then never installs its Ctrl-C handler: restore the default
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
         try:
             end = time.monotonic() + 120
             while _rows(out / "metrics.csv") < 1 and time.monotonic() < end:
