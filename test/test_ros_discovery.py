@@ -61,7 +61,7 @@ def _probe_counts(env: dict[str, str], tmp: Path, k: int, wait_s: float) -> list
 def test_more_than_32_participants_discover_each_other_with_the_profile(tmp_path: Path) -> None:
     env = {
         **os.environ,
-        "ROS_DOMAIN_ID": "93",
+        "ROS_DOMAIN_ID": "97",
         "ROS_LOG_DIR": str(tmp_path / "log"),
         **discovery_env("wide", str(ROOT / "config" / "fastdds_localhost.xml")),
     }
