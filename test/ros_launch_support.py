@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gossip_learning.config import dump_config, load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 MISSING = [
     m
@@ -41,3 +43,12 @@ def build_workspace(ws: Path) -> Path:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return ws
+
+
+def small_swarm_config(folder: Path) -> Path:
+    """config/ros_swarm.yaml for a few robots that all hear each other (with the paper's minimum
+    cluster size of 3, no robot with 3 neighbours could lead), written to ``folder/swarm.yaml``."""
+    cfg = load_config(ROOT / "config" / "ros_swarm.yaml", ["clustering.min_cluster_size=1"])
+    path = folder / "swarm.yaml"
+    path.write_text(dump_config(cfg), encoding="utf-8")
+    return path

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gossip_learning.config import dump_config, load_config
-from ros_launch_support import LAUNCH_MARKS, ROOT
+from ros_launch_support import LAUNCH_MARKS, small_swarm_config
 
 pytestmark = LAUNCH_MARKS
 
@@ -50,9 +49,7 @@ def _launch(
 
 def test_launch_runs_the_swarm_and_exits_by_itself(workspace: Path, tmp_path: Path) -> None:
     # 4 robots hear each other: with the paper's minimum size (3) none could lead a cluster
-    cfg = load_config(ROOT / "config" / "ros_swarm.yaml", ["clustering.min_cluster_size=1"])
-    cfg_path = tmp_path / "swarm.yaml"
-    cfg_path.write_text(dump_config(cfg), encoding="utf-8")
+    cfg_path = small_swarm_config(tmp_path)
     out = tmp_path / "out"
     proc = _launch(
         workspace,
@@ -106,9 +103,7 @@ def test_single_process_hosts_a_dozen_robots_that_all_report_and_cluster(
 
 
 def test_plant_drives_robots_through_cmd_vel_end_to_end(workspace: Path, tmp_path: Path) -> None:
-    cfg = load_config(ROOT / "config" / "ros_swarm.yaml", ["clustering.min_cluster_size=1"])
-    cfg_path = tmp_path / "swarm.yaml"
-    cfg_path.write_text(dump_config(cfg), encoding="utf-8")
+    cfg_path = small_swarm_config(tmp_path)
     out = tmp_path / "out"
     proc = _launch(
         workspace,

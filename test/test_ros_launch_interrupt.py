@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gossip_learning.config import dump_config, load_config
-from ros_launch_support import LAUNCH_MARKS, ROOT
+from ros_launch_support import LAUNCH_MARKS, small_swarm_config
 
 pytestmark = LAUNCH_MARKS
 
@@ -35,9 +34,7 @@ def _rows(path: Path) -> int:
 
 
 def test_ctrl_c_ends_every_process_without_escalation(workspace: Path, tmp_path: Path) -> None:
-    cfg = load_config(ROOT / "config" / "ros_swarm.yaml", ["clustering.min_cluster_size=1"])
-    cfg_path = tmp_path / "swarm.yaml"
-    cfg_path.write_text(dump_config(cfg), encoding="utf-8")
+    cfg_path = small_swarm_config(tmp_path)
     out = tmp_path / "out"
     prefix = os.environ.get("AMENT_PREFIX_PATH", sys.prefix)
     env = {
