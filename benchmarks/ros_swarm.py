@@ -9,7 +9,10 @@ launch on loopback only (a private domain; as root, a private network namespace)
 seconds until every robot is up (swarm_node's ``ready`` lines), rounds per minute from the shared
 epoch, robots reporting per round and clusters (the monitor's metrics.csv), RSS per robot process
 (sampled with psutil), CPU seconds of the whole launch (getrusage of the waited children), frames
-delivered, dropped and rejected, and rejections as ``late``. ``--discovery auto`` uses the wide
+delivered, dropped and rejected, and rejections as ``late``. Beside each run's final accuracy it
+records the in-process engine's (``gossip-learning run``) on the same config, seed and number of
+rounds: the same plan (start poses, partitions, initial heads); with ``--motion round`` the same
+moves too. ``--discovery auto`` uses the wide
 Fast DDS profile (config/fastdds_localhost.xml) above 30 processes. Sizes where a run is not
 possible are skipped with the reason (``--skip-per-process-above``).
 """
@@ -86,6 +89,21 @@ def _reasons(text: str) -> dict[str, int]:
     except ValueError:
         pairs = (p.split("=") for p in re.split(r"[;,\s]+", text) if "=" in p)
         return {k: int(v) for k, v in pairs}
+
+
+def engine_accuracy(n: int, rounds: int, seed: int = 0) -> float:
+    """Final mean accuracy of the in-process engine on the launch's config with ``n`` robots."""
+    from gossip_learning.config import load_config
+    from gossip_learning.experiment import Swarm
+    from gossip_learning.plan import load_data
+
+    overrides = [f"swarm.num_robots={n}", f"experiment.rounds={rounds}"]
+    cfg = load_config(ROOT / "config" / "ros_swarm.yaml", overrides)
+    swarm = Swarm(cfg, "bilayer", seed, load_data(cfg))
+    row: dict[str, Any] = {}
+    for _ in range(rounds):
+        row = swarm.step()[0]
+    return float(row["acc_mean"])
 
 
 def run_one(
@@ -196,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{os.cpu_count()} CPUs, {format_load(report.load_before)} before")
     ws = Path(a.workspace) if a.workspace else Path(tempfile.mkdtemp(prefix="ros_swarm_ws_"))
     prefix = build_workspace(ws)
+    engines: dict[int, float] = {}
     for n in a.robots:
         for mode in a.modes:
             if mode == "per-process" and n > a.skip_per_process_above:
@@ -208,11 +227,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "wide" if processes + 1 > 30 else "localhost")  # fmt: skip
             r = run_one(prefix, n, mode, a.rounds, disc, a.domain, a.timeout, a.motion)
             r["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
+            r["engine_acc_last"] = engines.setdefault(n, engine_accuracy(n, a.rounds))
             report.add(**r)
             print(
                 f"{n:4d} {mode:12s} exit {r['exit_code']} up {r['all_up_s']:6.1f} s  "
                 f"{r['rounds_per_min']:.2f} rounds/min  reporting {r['reporting_min']}-{n}  "
                 f"clusters {r['clusters_mean']:.1f}  acc {r['acc_first']:.3f}->{r['acc_last']:.3f}"
+                f" (engine {r['engine_acc_last']:.3f})"
                 f"  RSS {r['rss_mb_mean']:.0f} MB x {r['processes']}  CPU {r['cpu_s']:.0f} s  "
                 f"late {r['late']}  wall {r['wall_s']:.0f} s  "
                 f"{format_load([r['load_avg_1min_after'], 0, 0]).split(' 0.00')[0]}"

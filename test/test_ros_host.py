@@ -107,3 +107,70 @@ def test_more_robots_than_the_default_qos_depth_hear_every_beacon(
     heard = [a.status()["neighbours"] for a in host.agents]
     assert heard == [a.status()["neighbours"] for a in engine.agents]
     host.close()
+
+
+def test_a_host_from_data_files_is_the_host_from_the_plan(
+    ros_context: Context, tmp_path: Path
+) -> None:
+    """With ``data_dir`` a host loads only its robots' files, and builds the same robots: data,
+    first head, samples, label mix, agent seed, test rows and start poses."""
+    from gossip_learning.robot_data import write_robot_files
+
+    path = write_config(tmp_path, 6, 1, data={"standardize": "local"})
+    write_robot_files(load_config(path), 0, tmp_path / "parts")
+    ids = [1, 4]
+    whole = _host(ros_context, path, ids)
+    lean = _host(ros_context, path, ids, data_dir=str(tmp_path / "parts"))
+    for a, b in zip(whole.agents, lean.agents, strict=True):
+        np.testing.assert_array_equal(a.model, b.model)
+        assert (a.num_samples, a.x, a.y) == (b.num_samples, b.x, b.y)
+        np.testing.assert_array_equal(a.label_dist, b.label_dist)
+    for i in ids:
+        for x, y in zip(whole.trainer.data[i], lean.trainer.data[i], strict=True):
+            np.testing.assert_array_equal(x, y)
+    for t, u in zip(whole.tests, lean.tests, strict=True):
+        np.testing.assert_array_equal(t, u)
+    np.testing.assert_array_equal(whole.y_test, lean.y_test)
+    assert whole.tests[0] is not whole.tests[1]  # local statistics: each robot its own test rows
+
+
+_PROBE = """
+import json, sys, rclpy
+from rclpy.node import Node
+from gossip_learning.config import load_config
+from gossip_learning.nodes.host import SharedHost
+rclpy.init()
+host = SharedHost(Node("h"), Node("b"), load_config(sys.argv[1]), 0, [2], data_dir=sys.argv[2])
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def test_a_robot_process_from_its_data_file_imports_no_dataset_code(tmp_path: Path) -> None:
+    """swarm_node hosting one robot from its file (what the launch starts per robot) imports no
+    scikit-learn, torch, scipy or matplotlib; without the file it loads the dataset (sklearn)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from gossip_learning.robot_data import write_robot_files
+    from test_ros_robot_node import HEAVY
+
+    path = write_config(tmp_path, 4, 1, learning={"epochs": 1, "init": "shared"})
+    write_robot_files(load_config(path), 0, tmp_path / "parts")
+    env = {
+        **os.environ,
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_DOMAIN_ID": str(next(test_ros_nodes._DOMAINS)),
+    }
+
+    def modules(data_dir: str) -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE, path, data_dir],
+            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    assert not set(HEAVY) & modules(str(tmp_path / "parts"))
+    assert "sklearn" in modules("")  # the probe sees the dataset loader when it runs

@@ -39,6 +39,7 @@ __all__ = [
     "load_data",
     "mobility_for",
     "partition",
+    "swarm_motion",
     "trainer_for",
 ]
 
@@ -110,15 +111,25 @@ def _plan_seeds(seed: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence([seed, 0x6055]).spawn(6)
 
 
+def swarm_motion(cfg: Config, seed: int) -> MobilityModel:
+    """The engine's mobility model for a (config, seed), at :attr:`SwarmPlan.positions` with the
+    plan's mobility stream, built without loading any data: a ROS host that reads per-robot files
+    moves its robots with it exactly as ``gossip-learning run`` does."""
+    pos_ss, mob_ss = _plan_seeds(seed)[:2]
+    area = (cfg.swarm.area[0], cfg.swarm.area[1])
+    positions = uniform_positions(cfg.swarm.num_robots, area, np.random.default_rng(pos_ss))
+    return mobility_for(cfg, positions, np.random.default_rng(mob_ss))
+
+
 def start_poses(cfg: Config, seed: int) -> list[tuple[float, float, float]]:
     """Each robot's start ``(x, y, heading)`` for a (config, seed): :attr:`SwarmPlan.positions`
     and the first heading of the engine's mobility model, without loading any data (the launch
     file spawns robots here)."""
-    pos_ss, mob_ss = _plan_seeds(seed)[:2]
-    area = (cfg.swarm.area[0], cfg.swarm.area[1])
-    positions = uniform_positions(cfg.swarm.num_robots, area, np.random.default_rng(pos_ss))
-    heads = mobility_for(cfg, positions, np.random.default_rng(mob_ss)).headings
-    return [(float(x), float(y), float(h)) for (x, y), h in zip(positions, heads, strict=True)]
+    motion = swarm_motion(cfg, seed)
+    return [
+        (float(x), float(y), float(h))
+        for (x, y), h in zip(motion.positions, motion.headings, strict=True)
+    ]
 
 
 class SwarmPlan:

@@ -124,10 +124,11 @@ def robot_parts(cfg: Config, seed: int, robot_id: int) -> RobotParts:
     whole dataset)."""
     from gossip_learning.plan import SwarmPlan, load_data
 
-    return _parts_of(SwarmPlan(cfg, seed, load_data(cfg)), robot_id)
+    return robot_parts_of_plan(SwarmPlan(cfg, seed, load_data(cfg)), robot_id)
 
 
-def _parts_of(plan: Any, robot_id: int) -> RobotParts:
+def robot_parts_of_plan(plan: Any, robot_id: int) -> RobotParts:
+    """Robot ``robot_id``'s parts cut from a built :class:`~gossip_learning.plan.SwarmPlan`."""
     from gossip_learning.datasets import standardize_with
 
     x_train, y_train, stats = plan.robot_data(robot_id)
@@ -159,7 +160,7 @@ def write_robot_files(cfg: Config, seed: int, out_dir: str | os.PathLike[str]) -
     stamp = fingerprint(cfg, seed)
     paths = []
     for i in range(cfg.swarm.num_robots):
-        p = _parts_of(plan, i)
+        p = robot_parts_of_plan(plan, i)
         meta = {
             "version": FILE_VERSION,
             "robot_id": i,

@@ -35,20 +35,21 @@ from std_msgs.msg import String, UInt8MultiArray
 
 from gossip_learning.auth import session_counter_start
 from gossip_learning.config import Config
-from gossip_learning.datasets import standardize_with
 from gossip_learning.driver import RoundDriver
 from gossip_learning.errors import WireError
 from gossip_learning.learner import evaluate
 from gossip_learning.nodes.common import DECENTRALISED_METHODS
-from gossip_learning.plan import (
-    SwarmPlan,
+from gossip_learning.plan import swarm_motion
+from gossip_learning.protocol import RobotAgent
+from gossip_learning.robot_data import (
+    RobotParts,
+    agent_settings,
     channel_for,
     fleet_auth,
-    load_data,
-    mobility_for,
+    read_robot_file,
+    robot_parts_of_plan,
     trainer_for,
 )
-from gossip_learning.protocol import RobotAgent
 from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
 from gossip_learning.training import BatchedTrainer
 from gossip_learning.transports.base import BEACON_TOPIC, Handler, TransportStats
@@ -129,6 +130,24 @@ class HostedTransport:
         handler(msg)
 
 
+def hosted_parts(cfg: Config, seed: int, ids: Sequence[int], data_dir: str) -> list[RobotParts]:
+    """The parts of robots ``ids``: from their files in ``data_dir`` (``gossip-learning
+    partition``; nothing else is loaded), else cut from the engine's plan (the whole dataset).
+    Robots that evaluate on the same test rows share one array (one batched evaluation)."""
+    if data_dir:
+        parts = [read_robot_file(data_dir, cfg, seed, i) for i in ids]
+    else:
+        from gossip_learning.plan import SwarmPlan, load_data
+
+        plan = SwarmPlan(cfg, seed, load_data(cfg))
+        parts = [robot_parts_of_plan(plan, i) for i in ids]
+    first = parts[0]
+    for p in parts[1:]:
+        if p.x_test.shape == first.x_test.shape and np.array_equal(p.x_test, first.x_test):
+            p.x_test = first.x_test
+    return parts
+
+
 class SharedHost:
     """Robots ``ids`` of a (config, seed) swarm on ``node`` (timer, status) and ``bus`` (frames)."""
 
@@ -148,6 +167,7 @@ class SharedHost:
         tick: float = 0.05,
         evaluate_models: bool = True,
         publish_model: bool = True,
+        data_dir: str = "",
     ) -> None:
         if method not in DECENTRALISED_METHODS:
             raise ValueError(
@@ -168,37 +188,33 @@ class SharedHost:
         self.evaluate_models, self.publish_model = evaluate_models, publish_model
         self.channel = channel_for(cfg)
         self.auth = fleet_auth(cfg, session_counter_start())
-        plan = SwarmPlan(cfg, seed, load_data(cfg))
-        self.plan = plan
-        self.mobility = mobility_for(cfg, plan.positions, plan.mobility_rng)
+        parts = hosted_parts(cfg, seed, self.ids, data_dir)
+        self.spec = parts[0].spec
+        self.mobility = swarm_motion(cfg, seed)  # the engine's start poses and moves, no data
         self.poses: dict[int, tuple[float, float]] = {}  # sender -> position from its beacons
         self._subs: dict[str, Any] = {}
         self._pubs: dict[str, Any] = {}
         self._listeners: dict[str, dict[int, HostedTransport]] = {}
-        settings = plan.settings(method)
+        settings = agent_settings(cfg, self.spec, method)
         self.method = settings.method
-        data = [plan.robot_data(i) for i in self.ids]
-        by_id = dict(zip(self.ids, data, strict=True))
-        none = (np.empty((0, plan.data.dim)), np.empty(0, dtype=np.int64))
+        by_id = dict(zip(self.ids, parts, strict=True))
+        none = (np.empty((0, self.spec.in_dim)), np.empty(0, dtype=np.int64))
         self.trainer = BatchedTrainer(  # indexed by robot id: the engine's training seeds
-            trainer_for(cfg, plan.spec),
-            [by_id[i][:2] if i in by_id else none for i in range(n)],
+            trainer_for(cfg, self.spec),
+            [(by_id[i].x_train, by_id[i].y_train) if i in by_id else none for i in range(n)],
             seed,
         )
         self.transports: list[HostedTransport] = []
         self.agents: list[RobotAgent] = []
-        for i in self.ids:
+        for i, part in zip(self.ids, parts, strict=True):
             tr = HostedTransport(self, i, np.random.default_rng([seed, i, 0x5A5]))
             self.agents.append(RobotAgent(
-                i, settings, tr, plan.initial_params(i), int(plan.samples[i]),
-                plan.label_dist[i], int(plan.agent_seeds[i]), self.trainer.port(i),
+                i, settings, tr, part.params, part.samples, part.label_dist, part.agent_seed,
+                self.trainer.port(i),
             ))  # fmt: skip
             self.transports.append(tr)
-        x_test = plan.data.X_test[plan.eval_idx]
-        self.tests = [
-            (x_test if st is None else standardize_with(x_test, *st)) for _, _, st in data
-        ]
-        self.y_test = plan.data.y_test[plan.eval_idx]
+        self.tests = [p.x_test for p in parts]
+        self.y_test = parts[0].y_test
         schedule = build_schedule(self.method, cfg.clustering.passes, cfg.gossip)
         self.clock = RoundClock(schedule, cfg.timing, start=epoch)
         self.driver = RoundDriver(
@@ -378,7 +394,7 @@ class SharedHost:
                 out.data = encode(Message(
                     Kind.MODEL, a.id, round=self.round, layer=Layer.NONE,
                     cluster=a.state.cluster, samples=a.num_samples,
-                    model_version=self.plan.spec.version(), model=a.model,
+                    model_version=self.spec.version(), model=a.model,
                 ))  # fmt: skip
             self._publish_status(a, tr, status, out)
         self.completed += 1
@@ -394,8 +410,8 @@ class SharedHost:
     def _evaluate(self) -> tuple[np.ndarray, np.ndarray]:
         if all(t is self.tests[0] for t in self.tests):  # one test set: all models at once
             models = np.stack([a.model for a in self.agents])
-            return evaluate(self.plan.spec, models, self.tests[0], self.y_test)
-        pairs = [evaluate(self.plan.spec, a.model, t, self.y_test) for a, t in
+            return evaluate(self.spec, models, self.tests[0], self.y_test)
+        pairs = [evaluate(self.spec, a.model, t, self.y_test) for a, t in
                  zip(self.agents, self.tests, strict=True)]  # fmt: skip
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 

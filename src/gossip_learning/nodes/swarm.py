@@ -42,7 +42,7 @@ from gossip_learning.transports.ros import InvalidHandle, shutdown, spin_toleran
 PASSED = [name for name in ROBOT_PARAMETERS if name != "robot_id"]
 SHARED = (
     "num_robots", "config_file", "method", "seed", "comm_range", "rounds",
-    "swarm_namespace", "epoch", "tick_period", "evaluate", "publish_model",
+    "swarm_namespace", "epoch", "tick_period", "evaluate", "publish_model", "data_dir",
 )  # fmt: skip
 #: swarm_node's parameters (the robots' own, where they mean the same, plus hosting and motion).
 HOST_PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -155,7 +155,7 @@ def make_host(node: Node, bus: Node, p: dict[str, Any]) -> SharedHost:
         method=str(p["method"]), epoch=float(p["epoch"]), rounds=int(p["rounds"]),
         namespace=check_namespace(str(p["swarm_namespace"])), motion=str(p["motion"]),
         tick=float(p["tick_period"]), evaluate_models=bool(p["evaluate"]),
-        publish_model=bool(p["publish_model"]),
+        publish_model=bool(p["publish_model"]), data_dir=str(p["data_dir"]),
     )  # fmt: skip
 
 
