@@ -230,6 +230,53 @@ def test_swarm_robots_train_locally_when_epochs_is_positive(
         host.close()
 
 
+def test_monitor_writes_rounds_in_order_and_drops_reports_for_written_rounds(
+    ros_context: Context, tmp_path: Path
+) -> None:
+    """A robot that falls behind: its round closes two rounds later, before the next complete
+    round (rows in round order), and its report for a written round is counted, not a new row.
+    DDS events in the robots' transport counters become the ``dds_*`` columns."""
+    import json
+
+    from std_msgs.msg import String
+
+    from gossip_learning.nodes.monitor import MonitorNode
+    from gossip_learning.protocol.report import RoundReport
+
+    monitor = MonitorNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("num_robots", value=2),
+            Parameter("output_dir", value=str(tmp_path)),
+            Parameter("marker_period", value=0.0),
+        ],
+    )
+
+    def report(rid: int, rnd: int) -> None:
+        status = RoundReport(rid, rnd, 10.0 * rid, 0.0, "none", -1, -1, 1, 50).to_dict()
+        transport = {"sent": rnd, "lost": 2 * rnd} if rid == 0 else {"sent": rnd}
+        monitor._on_status(String(data=json.dumps({**status, "acc": 0.5, "transport": transport})))
+
+    try:
+        for rid in (0, 1):
+            report(rid, 0)
+        report(0, 1)  # robot 1 is late for round 1
+        for rid in (0, 1):
+            report(rid, 2)  # round 2 is complete; round 1 is not
+        report(0, 3)  # two rounds on: round 1 closes without robot 1, then round 2
+        report(1, 1)  # robot 1's round-1 report comes after its row was written
+        rows = [(row["round"], row["robots_reporting"]) for row in monitor.rows]
+        assert rows == [(1, 1), (2, 2)]
+        assert monitor.late_reports == 1
+        # robot 0 counts DDS message-lost events (robot_node does): their deltas per round
+        assert [row["dds_lost"] for row in monitor.rows] == [2, 2]
+        assert [row["msgs_sent"] for row in monitor.rows] == [1, 3]
+        lines = (tmp_path / "metrics.csv").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 3  # header and one line per round
+    finally:
+        monitor.destroy_node()
+
+
 def test_kinematic_driver_publishes_moving_odometry(ros_context: Context) -> None:
     from nav_msgs.msg import Odometry
     from rclpy.executors import SingleThreadedExecutor

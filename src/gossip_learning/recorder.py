@@ -29,6 +29,9 @@ METRIC_COLUMNS = [
     "robots_down", "rogue_frames",
 ]  # fmt: skip
 TRAFFIC = ("sent", "bytes_sent", "delivered", "dropped", "rejected")
+#: DDS events a ROS transport counts (``RosTransport``: message lost, incompatible QoS); a run
+#: whose medium reports none of them (the in-process engine, swarm_node) has NaN in their columns.
+DDS_EVENTS = ("lost", "qos_incompatible")
 
 
 def _nanmean(values: Sequence[float]) -> float:
@@ -184,6 +187,7 @@ class Recorder:
             "membership_changes": moved if clustered else 0,
             "head_changes": heads_changed if clustered else 0,
             **{("msgs_" + k if k != "bytes_sent" else k): int(traffic.get(k, 0)) for k in TRAFFIC},
+            **{f"dds_{k}": traffic.get(k, math.nan) for k in DDS_EVENTS},
             "spectral_gap_comm": gap_comm,
             "spectral_gap_mix": gap_mix,
             "mix_reach": reach,

@@ -3,13 +3,16 @@
 Listens to ``/<ns>/status`` (each robot's round report as JSON) and ``/<ns>/models`` (each
 robot's model after the round), ``<ns>`` being the swarm namespace. A round is complete when
 every robot has reported its status and, if its status says it publishes one, its model (the
-two topics arrive in any order), or when a robot reports two rounds later. Complete rounds go
+two topics arrive in any order), or when a robot reports two rounds later. Rounds close in order,
+one row each: a report for a round already written is counted in ``late_reports`` and dropped
+(its robot joined late or fell behind). Complete rounds go
 through the same :class:`~gossip_learning.recorder.Recorder` as the in-process simulator, so
 ``metrics.csv`` has the same columns with the same meaning. What a ROS run cannot know stays
 NaN: ``gossip_contraction`` (the models right after training are not published) and the phase
-timings; links are unit-disk at ``comm_range`` from the reported poses. The latest poses are
-published as a ``visualization_msgs/MarkerArray`` on ``/<ns>/markers``: robots coloured by
-cluster, heads as cubes, radio links grey and member-to-head links in cluster colour.
+timings; ``dds_lost`` and ``dds_qos_incompatible`` sum the DDS events robot_node counts; links
+are unit-disk at ``comm_range`` from the reported poses. The latest poses are published as a
+``visualization_msgs/MarkerArray`` on ``/<ns>/markers``: robots coloured by cluster, heads as
+cubes, radio links grey and member-to-head links in cluster colour.
 
 A lifecycle node like the robots: *configure* subscribes to the two topics and creates the marker
 publisher, *activate* starts the marker timer; with ``autostart`` (the default) it does both at
@@ -32,7 +35,7 @@ from gossip_learning.errors import WireError
 from gossip_learning.nodes.base import ManagedNode, run_node
 from gossip_learning.nodes.common import check_namespace, require
 from gossip_learning.protocol.report import RoundReport
-from gossip_learning.recorder import TRAFFIC, Recorder
+from gossip_learning.recorder import DDS_EVENTS, TRAFFIC, Recorder
 from gossip_learning.transports.ros import reliable_qos
 from gossip_learning.wire import decode
 
@@ -77,12 +80,14 @@ def round_inputs(
     dist = np.linalg.norm(pos[:, None] - pos[None], axis=2)
     in_range = dist <= comm_range
     np.fill_diagonal(in_range, False)
-    traffic = dict.fromkeys(TRAFFIC, 0)
+    counted = {k for i in ids for k in statuses[i].get("transport", {})}
+    keys = [*TRAFFIC, *(k for k in DDS_EVENTS if k in counted)]  # DDS events: robot_node's only
+    traffic = dict.fromkeys(keys, 0)
     for i in ids:
-        now = {k: int(statuses[i].get("transport", {}).get(k, 0)) for k in TRAFFIC}
-        before = last_traffic.get(i, dict.fromkeys(TRAFFIC, 0))
-        for k in TRAFFIC:
-            traffic[k] += now[k] - before[k]
+        now = {k: int(statuses[i].get("transport", {}).get(k, 0)) for k in keys}
+        before = last_traffic.get(i, {})
+        for k in keys:
+            traffic[k] += now[k] - before.get(k, 0)
         last_traffic[i] = now
     have = [i for i in ids if i in models]
     return reports, {
@@ -118,6 +123,8 @@ class MonitorNode(ManagedNode):
         self.initial: dict[int, RoundReport] = {}
         self._traffic: dict[int, dict[str, int]] = {}
         self._newest = 0
+        self._closed = 0  # rounds 1.._closed are written; a report for one of them is late
+        self.late_reports = 0
         self._entities: list[Any] = []
         self.autostart()
 
@@ -160,6 +167,9 @@ class MonitorNode(ManagedNode):
         if rnd == 0:  # the state a robot starts from: churn of round 1 counts from it
             self.initial[rid] = RoundReport.from_dict(status)
             return
+        if rnd <= self._closed:  # its round's row is written: rows stay in order, one per round
+            self.late_reports += 1
+            return
         self.statuses.setdefault(rnd, {})[rid] = status
         self._newest = max(self._newest, rnd)
         self._close_rounds(self._newest)
@@ -170,7 +180,7 @@ class MonitorNode(ManagedNode):
         except WireError:
             self.bad_messages += 1
             return
-        if m.model is not None:
+        if m.model is not None and m.round > self._closed:
             self.models.setdefault(m.round, {})[m.sender] = m.model
             if m.round in self.statuses:
                 self._close_rounds(self._newest)
@@ -187,8 +197,9 @@ class MonitorNode(ManagedNode):
                 self.expected > 0 and len(self.statuses[rnd]) >= self.expected and not waiting
             )
             if not (complete or rnd <= newest - 2):
-                continue
+                break  # rounds close in order: a later one waits for this one
             statuses = self.statuses.pop(rnd)
+            self._closed = rnd
             first = statuses[min(statuses)]
             if self.recorder is None:
                 method, seed = str(first.get("method", "bilayer")), int(first.get("seed", 0))
