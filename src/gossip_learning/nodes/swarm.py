@@ -171,7 +171,10 @@ def _host_nodes(argv: list[str] | None) -> tuple[Node, Node, dict[str, Any]]:
     else:
         ns, name = "", f"swarm_host_{ids[0]}" if ids[0] >= 0 else "swarm_host"
     node = Node(name, namespace=ns or None)
-    bus = Node(f"{name}_bus", namespace=ns or None)
+    # never spun: its parameter services could not answer, so it has none (fewer DDS endpoints)
+    bus = Node(
+        f"{name}_bus", namespace=ns or None, start_parameter_services=False, enable_rosout=False
+    )
     return node, bus, p
 
 
