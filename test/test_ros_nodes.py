@@ -106,6 +106,10 @@ def _consensus(models: np.ndarray) -> float:
     return float(np.linalg.norm(models - models.mean(axis=0), axis=1).mean())
 
 
+def _overrides(**params: Any) -> list[Parameter]:
+    return [Parameter(k, value=v) for k, v in params.items()]
+
+
 def test_swarm_in_one_process_clusters_gossips_and_converges(
     ros_context: Context, tmp_path: Path
 ) -> None:
@@ -130,11 +134,7 @@ def test_swarm_in_one_process_clusters_gossips_and_converges(
     out = tmp_path / "monitor"
     monitor = MonitorNode(
         context=ros_context,
-        parameter_overrides=[
-            Parameter("num_robots", value=7),
-            Parameter("output_dir", value=str(out)),
-            Parameter("comm_range", value=40.0),
-        ],
+        parameter_overrides=_overrides(num_robots=7, output_dir=str(out), comm_range=40.0),
     )
     host.executor.add_node(monitor)
     try:
@@ -245,11 +245,7 @@ def test_monitor_writes_rounds_in_order_and_drops_reports_for_written_rounds(
 
     monitor = MonitorNode(
         context=ros_context,
-        parameter_overrides=[
-            Parameter("num_robots", value=2),
-            Parameter("output_dir", value=str(tmp_path)),
-            Parameter("marker_period", value=0.0),
-        ],
+        parameter_overrides=_overrides(num_robots=2, output_dir=str(tmp_path), marker_period=0.0),
     )
 
     def report(rid: int, rnd: int) -> None:
