@@ -115,6 +115,7 @@ def run_one(
     domain: int,
     timeout: float,
     motion: str = "time",
+    seed: int = 0,
 ) -> dict[str, Any]:
     """One launch; returns the measured record."""
     tmp = Path(tempfile.mkdtemp(prefix=f"ros_swarm_{mode}_{n}_"))
@@ -130,7 +131,7 @@ def run_one(
     }
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py",
            f"num_robots:={n}", f"rounds:={rounds}", f"single_process:={str(single).lower()}",
-           f"discovery:={discovery}", f"motion:={motion}",
+           f"discovery:={discovery}", f"motion:={motion}", f"seed:={seed}",
            f"output_dir:={tmp / 'out'}"]  # fmt: skip
     if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
         cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
@@ -172,7 +173,8 @@ def run_one(
     run_s = max(last_done - delay, 1e-9)  # from the shared epoch to the last robot's last round
     mem = sorted(rss.values())
     return {
-        "mode": mode, "robots": n, "rounds": rounds, "discovery": discovery, "motion": motion,
+        "mode": mode, "robots": n, "seed": seed, "rounds": rounds, "discovery": discovery,
+        "motion": motion,
         "exit_code": code, "wall_s": round(wall, 1), "start_delay_s": delay,
         "robots_up": up, "all_up_s": round(up_s, 1),
         "rounds_done": len(rows), "rounds_per_min": round(60 * len(rows) / run_s, 2),
@@ -193,10 +195,43 @@ def run_one(
     }  # fmt: skip
 
 
+def run_and_print(
+    a: argparse.Namespace,
+    report: Report,
+    engines: dict[tuple[int, int], float],
+    prefix: Path,
+    n: int,
+    mode: str,
+    seed: int,
+) -> None:
+    """One launch of ``n`` robots in ``mode`` with ``seed``: run, record, print a line."""
+    processes = 1 if mode == "single" else n
+    disc = a.discovery if a.discovery != "auto" else (
+        "wide" if processes + 1 > 30 else "localhost")  # fmt: skip
+    r = run_one(prefix, n, mode, a.rounds, disc, a.domain, a.timeout, a.motion, seed)
+    r["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
+    if (n, seed) not in engines:
+        engines[n, seed] = engine_accuracy(n, a.rounds, seed)
+    r["engine_acc_last"] = engines[n, seed]
+    report.add(**r)
+    print(
+        f"{n:4d} {mode:12s} seed {seed} exit {r['exit_code']} up {r['all_up_s']:6.1f} s  "
+        f"{r['rounds_per_min']:.2f} rounds/min  reporting {r['reporting_min']}-{n}  "
+        f"clusters {r['clusters_mean']:.1f}  acc {r['acc_first']:.3f}->{r['acc_last']:.3f}"
+        f" (engine {r['engine_acc_last']:.3f})"
+        f"  RSS {r['rss_mb_mean']:.0f} MB x {r['processes']}  CPU {r['cpu_s']:.0f} s  "
+        f"late {r['late']}  wall {r['wall_s']:.0f} s  "
+        f"{format_load([r['load_avg_1min_after'], 0, 0]).split(' 0.00')[0]}"
+    )
+    if r["exit_code"]:
+        print(r["log_tail"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--robots", type=int, nargs="+", default=[10, 30, 60, 100])
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="experiment seeds (seed:=)")
     p.add_argument("--modes", nargs="+", default=["per-process", "single"],
                    choices=["per-process", "single"])  # fmt: skip
     p.add_argument("--discovery", default="auto", choices=["auto", "localhost", "wide"])
@@ -214,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{os.cpu_count()} CPUs, {format_load(report.load_before)} before")
     ws = Path(a.workspace) if a.workspace else Path(tempfile.mkdtemp(prefix="ros_swarm_ws_"))
     prefix = build_workspace(ws)
-    engines: dict[int, float] = {}
+    engines: dict[tuple[int, int], float] = {}
     for n in a.robots:
         for mode in a.modes:
             if mode == "per-process" and n > a.skip_per_process_above:
@@ -222,24 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report.add(mode=mode, robots=n, skipped=why)
                 print(f"{n:4d} {mode:12s} skipped")
                 continue
-            processes = 1 if mode == "single" else n
-            disc = a.discovery if a.discovery != "auto" else (
-                "wide" if processes + 1 > 30 else "localhost")  # fmt: skip
-            r = run_one(prefix, n, mode, a.rounds, disc, a.domain, a.timeout, a.motion)
-            r["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
-            r["engine_acc_last"] = engines.setdefault(n, engine_accuracy(n, a.rounds))
-            report.add(**r)
-            print(
-                f"{n:4d} {mode:12s} exit {r['exit_code']} up {r['all_up_s']:6.1f} s  "
-                f"{r['rounds_per_min']:.2f} rounds/min  reporting {r['reporting_min']}-{n}  "
-                f"clusters {r['clusters_mean']:.1f}  acc {r['acc_first']:.3f}->{r['acc_last']:.3f}"
-                f" (engine {r['engine_acc_last']:.3f})"
-                f"  RSS {r['rss_mb_mean']:.0f} MB x {r['processes']}  CPU {r['cpu_s']:.0f} s  "
-                f"late {r['late']}  wall {r['wall_s']:.0f} s  "
-                f"{format_load([r['load_avg_1min_after'], 0, 0]).split(' 0.00')[0]}"
-            )
-            if r["exit_code"]:
-                print(r["log_tail"])
+            for seed in a.seeds:
+                run_and_print(a, report, engines, prefix, n, mode, seed)
     out = report.write(a.json)
     print(f"{format_load(out['machine']['load_avg_after'])} after")
     return 0

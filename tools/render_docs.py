@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shutil
+import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -573,6 +575,30 @@ def block_ros_swarm(data: Data) -> str:
     return out + provenance(data, "ros_swarm")
 
 
+def block_ros_acceptance(data: Data) -> str:
+    """Launch vs engine over seeds: the final accuracy of each, mean and std, per size and mode."""
+    recs = [r for r in data["ros_acceptance"]["records"] if not r.get("skipped")]
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for r in recs:
+        groups.setdefault((r["robots"], r["mode"]), []).append(r)
+    rows = []
+    for (n, mode), rs in sorted(groups.items()):
+        ros = [float(r["acc_last"]) for r in rs]
+        eng = [float(r["engine_acc_last"]) for r in rs]
+        std = statistics.stdev(eng) if len(eng) > 1 else math.nan
+        gap = statistics.fmean(ros) - statistics.fmean(eng)
+        rows.append([
+            fmt(n, ","), mode, " ".join(str(r["seed"]) for r in rs),
+            " / ".join(fmt(v, ".3f") for v in ros), " / ".join(fmt(v, ".3f") for v in eng),
+            fmt(gap * 100, "+.1f"), fmt(std * 100, ".1f"),
+            f"{min(r['reporting_min'] for r in rs)}/{n}", fmt(sum(r["late"] for r in rs), ","),
+            "yes" if all(r["exit_code"] == 0 for r in rs) else "no",
+        ])  # fmt: skip
+    head = ("robots", "mode", "seeds", "launch final acc", "engine final acc", "gap (points)",
+            "engine std (points)", "reporting (min)", "late", "all exited 0")  # fmt: skip
+    return table(head, rows) + provenance(data, "ros_acceptance")
+
+
 def block_features(data: Data) -> str:
     fx = data["feature_extraction"]["records"][0]
     rows = [
@@ -747,6 +773,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "swarm-round": block_swarm_round,
     "robot-footprint": block_robot_footprint,
     "ros-swarm": block_ros_swarm,
+    "ros-acceptance": block_ros_acceptance,
     "swarm-round-before": block_swarm_round_before,
     "features": block_features,
     "quickstart": block_quickstart,
