@@ -63,15 +63,39 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", default=CONFIG, help="experiment YAML (e.g. config/paper_iid.yaml)")
     p.add_argument("--json", default=None, help="write the report here")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        default=None,
+        metavar="PREFIX",
+        help="run only scenarios whose name starts with PREFIX (repeatable; e.g. 'b')",
+    )
+    p.add_argument(
+        "--defence",
+        action="append",
+        default=None,
+        choices=list(DEFENCES),
+        help="run only this defence setting (repeatable)",
+    )
     args = p.parse_args()
+    if args.json and (args.scenario or args.defence):
+        p.error("--json writes the whole table: drop --scenario/--defence")
+    scenarios = {
+        k: v
+        for k, v in SCENARIOS.items()
+        if not args.scenario or any(k.startswith(s) for s in args.scenario)
+    }
+    defences = {k: v for k, v in DEFENCES.items() if not args.defence or k in args.defence}
+    if not scenarios:
+        p.error(f"--scenario matches none of: {', '.join(SCENARIOS)}")
     report = Report("robustness")
     config = args.config
     cfl_rows, _ = run(config, [], "cfl", args.seed)
     cfl = cfl_rows[-1]["acc_mean"]
     target = 0.95 * cfl
     print(f"{config}, seed {args.seed}: clean CFL final {cfl:.3f}, 95 % = {target:.3f}")
-    for scenario, s_over in SCENARIOS.items():
-        for defence, d_over in DEFENCES.items():
+    for scenario, s_over in scenarios.items():
+        for defence, d_over in defences.items():
             rows, refused = run(config, [*s_over, *d_over], "bilayer", args.seed)
             reached = rounds_to_reach(rows, "bilayer", target)
             rec = report.add(

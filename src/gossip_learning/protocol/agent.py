@@ -147,7 +147,7 @@ class RobotAgent:
 
     def _dispatch(self, msg: Message) -> None:
         m = self.membership
-        if not self.inbox.screen(msg, self.round, self.slot, m.known, m.state.head):
+        if not self.inbox.screen(msg, self.round, self.slot, m.state.head, *m.senders):
             return
         handler = self._handlers.get(msg.kind)
         reason = "unknown_kind" if handler is None else handler(msg)

@@ -37,6 +37,7 @@ class HandOff:
         self.model = model
         self.merge = merge
         self.held: np.ndarray | None = None  # the head's model, adopted at HEAD_FINISH
+        self._held_from = -1  # who sent it (a member that names no head may take one)
 
     @property
     def nbytes(self) -> int:
@@ -62,7 +63,7 @@ class HandOff:
         if state.role != Role.MEMBER or msg.cluster != state.cluster:
             return "wrong_cluster"
         if self.mode == "adopt":
-            self.held = msg.model
+            self.held, self._held_from = msg.model, msg.sender
             return None
         if not self.window.is_open_for(msg.step):
             return "late"
@@ -72,6 +73,6 @@ class HandOff:
         """HEAD_FINISH: adopt the head's model (into ``model``, in place) or close the merge."""
         if self.held is not None:
             np.copyto(model, self.held)
-            self.window.mix_log.append((slot, {self.membership.state.head: 1.0}))
+            self.window.mix_log.append((slot, {self._held_from: 1.0}))
             self.held = None
         self.window.close(slot, model)

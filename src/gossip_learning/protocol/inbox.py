@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from operator import attrgetter
+from types import MappingProxyType
 
 import numpy as np
 
@@ -26,6 +27,7 @@ MAX_EARLY = 4096
 MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
 _SENDER = attrgetter("sender")
 _BEACON = attrgetter("beacon")
+_NONE: Mapping[int, Beacon] = MappingProxyType({})
 
 
 class Inbox:
@@ -123,33 +125,57 @@ class Inbox:
         return True
 
     def screen(
-        self, msg: Message, round_no: int, slot: int, table: Mapping[int, Beacon], head: int
+        self,
+        msg: Message,
+        round_no: int,
+        slot: int,
+        head: int,
+        table: Mapping[int, Beacon],
+        earlier: Mapping[int, Beacon] = _NONE,
     ) -> bool:
         """:meth:`admit`, then (with checks on) :meth:`vet`; a refusal is counted."""
         if not self.admit(msg, round_no, slot):
             return False
-        refused = self.vet(msg, table, head) if self.checks else None
+        refused = self.vet(msg, table, head, earlier) if self.checks else None
         if refused is not None:
             self.reject(refused)
         return refused is None
 
-    def vet(self, msg: Message, table: Mapping[int, Beacon], head: int) -> str | None:
-        """The rules that need no key (an admitted message): a reason to refuse it, or None."""
+    def vet(
+        self,
+        msg: Message,
+        table: Mapping[int, Beacon],
+        head: int,
+        earlier: Mapping[int, Beacon] = _NONE,
+    ) -> str | None:
+        """The rules that need no key (an admitted message): a reason to refuse it, or None.
+
+        ``table`` holds the beacons of the robot's last decision (after the passes: the final
+        beacons), ``earlier`` this round's beacons of earlier passes. A sender found only in
+        ``earlier`` is known, but its cluster is not checked: it may have changed cluster in a
+        later pass whose beacon was lost (the layer's own rule still applies: an intra-cluster
+        message must name the receiver's cluster)."""
         kind = msg.kind
         if kind is Kind.HANDOVER or (kind is Kind.MODEL and msg.layer == Layer.HEAD):
             if msg.sender == head:
                 return None
             # a hand-over crosses the receiver's own decision of the same pass (it may have
-            # joined a nearer head): the sender must have beaconed as head of that cluster
-            entry = table.get(msg.sender) if kind is Kind.HANDOVER else None
+            # joined a nearer head), and a member that names no head (its head's final beacon
+            # was lost) still hears its head's model: the sender must have beaconed this round
+            # as head of that cluster
+            entry = None
+            if kind is Kind.HANDOVER or head < 0:
+                entry = table.get(msg.sender, earlier.get(msg.sender))
             headed = entry is not None and entry.role == Role.HEAD and entry.cluster == msg.cluster
             return None if headed else "not_my_head"
         if kind is Kind.PROPOSE or kind in MODEL_KINDS:
             entry = table.get(msg.sender)
             if entry is None:
-                return "unknown_sender"
-            if entry.cluster != msg.cluster:
-                return "cluster_mismatch"  # not the cluster its own beacon declared
+                entry = earlier.get(msg.sender)
+                if entry is None:
+                    return "unknown_sender"
+            elif entry.cluster != msg.cluster:
+                return "cluster_mismatch"  # not the cluster its final beacon declared
             if kind is Kind.PROPOSE:
                 key = (msg.step, msg.sender)
                 if key in self._proposers:

@@ -50,6 +50,7 @@ class Membership:
         self._heard: dict[int, dict[int, Beacon]] = {}  # step -> sender -> beacon
         self._seen: dict[int, Beacon] = {}  # this round's newest beacon per sender, any pass
         self._handover: int | None = None
+        self._stale = False  # no final beacon heard: the table is the last pass's
 
     @property
     def cluster(self) -> int:
@@ -64,19 +65,27 @@ class Membership:
         self._heard.clear()
         self._seen.clear()
         self._handover = None
+        self._stale = False
 
     def begin_round(self) -> None:
         """Forget the beacons of the last round."""
         self._heard.clear()
         self._seen.clear()
         self.round_pass = 0
+        self._stale = False
 
     @property
-    def known(self) -> Mapping[int, Beacon]:
-        """Who a message may come from: the final table first, then any robot whose beacon
-        was heard in an earlier pass of this round (a lost final beacon then does not make a
-        real neighbour an ``unknown_sender``; a robot never heard this round still is)."""
-        return ChainMap(self.table, self._seen)
+    def senders(self) -> tuple[Mapping[int, Beacon], Mapping[int, Beacon]]:
+        """Who a message may come from, for :meth:`Inbox.vet`: (the beacons whose clusters are
+        current: the final beacons, or during the passes those of the last decision; this
+        round's newest beacon per robot from earlier passes). A robot whose final beacon was
+        lost is then no ``unknown_sender`` (one never heard this round still is), but its
+        earlier beacon may name a cluster it has left since. If this robot heard no final
+        beacon at all, its table is older (the last pass's, or with ``flat`` the last
+        round's): those beacons count as earlier ones too."""
+        if self._stale:
+            return {}, ChainMap(self._seen, self.table)
+        return self.table, self._seen
 
     def end_round(self) -> None:
         """Drop whatever was heard after the last decision."""
@@ -150,6 +159,7 @@ class Membership:
         """After the passes: the final beacons become the table; a bilayer member whose head is
         gone rejoins or leaves its cluster (:func:`dkmeans.settle`)."""
         finals = [s for s in self._heard if s < slot]
+        self._stale = not finals
         if finals:
             self.table = self._heard.pop(max(finals))
             if self.method == "bilayer":
