@@ -15,7 +15,7 @@ import agent_contract as contract
 from gossip_learning.dkmeans import ClusterState
 from gossip_learning.protocol import RobotAgent
 from gossip_learning.schedule import PhaseKind, build_schedule
-from gossip_learning.wire import Beacon, Kind, Layer, Message, Role
+from gossip_learning.wire import NO_CLUSTER, Beacon, Kind, Layer, Message, Role
 from test_agent_inprocess import InProcessHarness
 
 CLUSTER = 5
@@ -185,3 +185,73 @@ def test_a_model_from_another_cluster_than_its_beacon_said_is_refused() -> None:
     a.membership.table[2] = Beacon(0.0, 3.0, Role.MEMBER, 7, 2, id=2, cluster=7, samples=10)
     a.handle(_model_msg(Kind.MODEL, 2, phase.slot, Layer.INTRA))
     assert a.inbox.rejected == {"cluster_mismatch": 1}
+
+
+def _heard_earlier(a: RobotAgent, beacon: Beacon) -> None:
+    """``beacon`` heard in a DK-means pass of this round, not in the final beacons; robot 1's
+    own cluster state and final table stay as :func:`_member` set them."""
+    state, final = a.membership.state, dict(a.membership.table)
+    a.membership.hear(0, beacon.id, beacon.cluster, beacon)
+    a.membership.assign(1, 3.0, 0.0, np.zeros(0))
+    a.membership.state, a.membership.table = state, final
+
+
+@pytest.mark.parametrize("earlier", [Role.MEMBER, Role.NONE])
+def test_a_proposal_from_a_robot_that_changed_cluster_after_its_last_heard_beacon(
+    earlier: Role,
+) -> None:
+    """Under loss: robot 3's beacons of the last passes were lost, the one heard named another
+    cluster (or none); it has joined cluster 5 since and proposes there. That is no forgery
+    (the old rule refused it as cluster_mismatch). A robot whose final beacon names another
+    cluster is still refused."""
+    a, sched = _member()
+    cluster = 7 if earlier == Role.MEMBER else NO_CLUSTER
+    _heard_earlier(a, Beacon(3.0, 3.0, earlier, 7, 2, id=3, cluster=cluster, samples=10))
+    a.membership.table[2] = Beacon(0.0, 3.0, Role.MEMBER, 7, 2, id=2, cluster=7, samples=10)
+    step = _intra_window(a, sched)
+    for sender in (3, 2):
+        a.handle(Message(Kind.PROPOSE, sender=sender, receiver=1, round=1, step=step,
+                         layer=Layer.INTRA, cluster=CLUSTER))  # fmt: skip
+    assert a.exchange._proposals == {step: [3]}  # type: ignore[attr-defined]
+    assert a.inbox.rejected == {"cluster_mismatch": 1}
+
+
+def test_no_final_beacon_heard_the_last_pass_table_is_not_checked_for_clusters() -> None:
+    """Robot 1 heard none of the final beacons: its table is still the last pass's, where robot 3
+    was in cluster 7. Robot 3's model for cluster 5 is merged (the old rule took that table for
+    the final one: cluster_mismatch); a robot never heard this round is still refused."""
+    a, sched = _member(mode="broadcast")
+    state = a.membership.state
+    b3 = Beacon(3.0, 3.0, Role.MEMBER, 7, 2, id=3, cluster=7, samples=10)
+    a.membership.hear(0, 3, 7, b3)
+    a.membership.assign(1, 3.0, 0.0, np.zeros(0))
+    a.membership.state = state
+    phase = next(p for p in sched if p.kind == PhaseKind.SEND and p.layer == Layer.INTRA)
+    a.membership.settle(phase.slot)  # no final beacon was heard
+    assert a.membership.table == {3: b3}
+    a.run_phase(phase, phase.slot + 1)
+    a.handle(_model_msg(Kind.MODEL, 3, phase.slot, Layer.INTRA))
+    a.handle(_model_msg(Kind.MODEL, ROGUE, phase.slot, Layer.INTRA))
+    a.run_phase(next(p for p in sched if p.slot == phase.slot + 1), -1)
+    assert a.inbox.rejected == {"unknown_sender": 1}
+    assert np.allclose(a.params, (10 * 1.0 + 10 * 7.0) / 20)
+
+
+@pytest.mark.parametrize("sender", [4, 2, ROGUE])
+def test_a_member_that_names_no_head_takes_the_model_of_a_head_of_its_cluster(sender: int) -> None:
+    """Robot 1's head's final beacon was lost: it stays in cluster 5 naming no head. Robot 4
+    beaconed this round as head of cluster 5: its head-layer model is adopted (the old rule
+    refused it: not_my_head) and logged as robot 4's. A member (robot 2) or a robot never heard
+    is still refused."""
+    a, sched = _member()
+    _heard_earlier(a, Beacon(3.0, 3.0, Role.HEAD, 4, 2, id=4, cluster=CLUSTER, samples=10))
+    a.membership.state = ClusterState(Role.MEMBER, CLUSTER, -1, -1, 0)
+    step = _run(a, sched, PhaseKind.HEAD_SEND)
+    a.handle(_model_msg(Kind.MODEL, sender, step, Layer.HEAD, model=np.full(N, 1e3, np.float32)))
+    _run(a, sched, PhaseKind.HEAD_FINISH)
+    if sender == 4:
+        assert np.allclose(a.params, 1e3) and not a.inbox.rejected
+        assert a.window.mix_log[-1][1] == {4: 1.0}  # type: ignore[attr-defined]
+    else:
+        assert a.inbox.rejected == {"not_my_head": 1}
+        assert np.allclose(a.params, 1.0)
