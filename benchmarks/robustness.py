@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections import Counter
 
 from _report import Report, format_load
@@ -58,7 +59,7 @@ def run(
     return rows, refused
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", default=CONFIG, help="experiment YAML (e.g. config/paper_iid.yaml)")
@@ -77,7 +78,7 @@ def main() -> None:
         choices=list(DEFENCES),
         help="run only this defence setting (repeatable)",
     )
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.json and (args.scenario or args.defence):
         p.error("--json writes the whole table: drop --scenario/--defence")
     scenarios = {
@@ -88,7 +89,7 @@ def main() -> None:
     defences = {k: v for k, v in DEFENCES.items() if not args.defence or k in args.defence}
     if not scenarios:
         p.error(f"--scenario matches none of: {', '.join(SCENARIOS)}")
-    report = Report("robustness")
+    report = Report("robustness", [__file__, *(sys.argv[1:] if argv is None else argv)])
     config = args.config
     cfl_rows, _ = run(config, [], "cfl", args.seed)
     cfl = cfl_rows[-1]["acc_mean"]
@@ -110,7 +111,8 @@ def main() -> None:
     out = report.write(args.json)
     print(format_load(out["machine"]["load_avg_before"]), "->",
           format_load(out["machine"]["load_avg_after"]))  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

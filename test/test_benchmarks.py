@@ -214,3 +214,25 @@ def test_pareto_grid_writes_bytes_accuracy_and_a_figure(
     assert i8 < i8b < f32 / 3
     assert fig.stat().st_size > 10_000
     assert pareto.main(["--plot-only", str(out), "--figure", str(tmp_path / "again.png")]) == 0
+
+
+def test_robustness_runs_a_chosen_scenario_and_defence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """benchmarks/robustness.py --scenario/--defence on a small swarm (quickstart, 8 robots,
+    3 rounds): only the chosen rows run; the whole table alone may be written as the report."""
+    robustness = script("robustness", monkeypatch)
+    small = tmp_path / "small.yaml"
+    cfg = Path(__file__).resolve().parents[1] / "config" / "quickstart.yaml"
+    text = cfg.read_text(encoding="utf-8").replace("num_robots: 20", "num_robots: 8")
+    small.write_text(text.replace("rounds: 15", "rounds: 3"), encoding="utf-8")
+    argv = ["--config", str(small), "--scenario", "b", "--defence", "checks"]
+    assert robustness.main(argv) == 0
+    rows = [s.split()[:3] for s in capsys.readouterr().out.splitlines()[1:-1]]
+    assert rows == [["b:", "30", "%"], ["b+c", "checks", "acc"]]
+    for bad, message in (([*argv, "--json", str(tmp_path / "r.json")], "whole table"),
+                         (["--scenario", "z"], "matches none")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            robustness.main(bad)
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

@@ -637,10 +637,11 @@ def block_robustness(data: Data, name: str = "robustness") -> str:
             cells.append(f"{fmt(r['acc_final'], '.3f')} ({fmt(r['rounds_to_95_cfl'], 'd')})")
         rows.append(cells)
     head = ["scenario", *(f"{d}: acc (rounds to 95 % CFL)" for d in defences)]
-    refused = [
+    refused = [  # attacks; and under loss, with no rogue, what honest robots refused
         [r["scenario"], r["defence"], r["rejected"]]
         for r in recs
-        if r["defence"] in ("checks", "key") and r["scenario"].startswith("e:")
+        if (r["defence"] in ("checks", "key") and r["scenario"].startswith("e:"))
+        or (r["defence"] == "checks" and r["scenario"].startswith("b"))
     ]
     cfl = recs[0]["cfl_final"]
     return (
