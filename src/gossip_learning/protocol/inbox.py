@@ -3,10 +3,11 @@
 Every message that is not used is counted in :attr:`Inbox.rejected` under a reason and never
 merged. With ``defence.checks`` (the default) :meth:`Inbox.vet` also applies the rules that need
 no key: hand-overs and head-layer models only from the head the robot knows (a hand-over also
-from a robot whose beacon this pass declared it head of the cluster handed over), models and
-proposals only from robots in its neighbour table and from the cluster their beacons declared,
-sample counts no larger than the configured
-cap or what the sender declared in its beacons, one proposal per sender and step. Beacons and
+from a robot whose beacon this round declared it head of the cluster handed over; a head-layer
+model also, for a member that names no head, from such a robot), models and proposals only from
+robots heard this round, from the cluster their final beacons declared (a robot heard only in an
+earlier pass may have changed cluster since), sample counts no larger than the configured cap
+or what the sender declared in its beacons, one proposal per sender and step. Beacons and
 proposals one round early (a robot whose clock runs ahead) are kept for the next round, up to
 :data:`MAX_EARLY`.
 """
