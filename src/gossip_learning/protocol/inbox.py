@@ -137,7 +137,7 @@ class Inbox:
         """:meth:`admit`, then (with checks on) :meth:`vet`; a refusal is counted."""
         if not self.admit(msg, round_no, slot):
             return False
-        refused = self.vet(msg, table, head, earlier) if self.checks else None
+        refused = self.vet(msg, head, table, earlier) if self.checks else None
         if refused is not None:
             self.reject(refused)
         return refused is None
@@ -145,8 +145,8 @@ class Inbox:
     def vet(
         self,
         msg: Message,
-        table: Mapping[int, Beacon],
         head: int,
+        table: Mapping[int, Beacon],
         earlier: Mapping[int, Beacon] = _NONE,
     ) -> str | None:
         """The rules that need no key (an admitted message): a reason to refuse it, or None.
