@@ -3,9 +3,11 @@ nodes that can start themselves, and a main() runner."""
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import rclpy
@@ -169,6 +171,26 @@ class ManagedNode(LifecycleNodeMixin, Node):
 LINGER_S = 1.0
 
 
+#: Seconds the DDS teardown of a node process may take once it is done. Fast DDS 2.14 can spin
+#: for good in DomainParticipant::set_listener while destroying the participant (seen about once
+#: in 60 processes on a loaded 2-core machine); the launch would then never exit.
+TEARDOWN_S = 5.0
+
+
+@contextlib.contextmanager
+def teardown_guard(seconds: float = TEARDOWN_S) -> Iterator[None]:
+    """Bound the teardown inside the block: after ``seconds`` the process prints every thread's
+    stack to stderr and exits with status 1. The watchdog is faulthandler's C thread, because
+    the hang is inside a C call that holds the GIL, where no Python timer or signal handler
+    would ever run."""
+    sys.stdout.flush()
+    faulthandler.dump_traceback_later(seconds, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
 def run_node(
     executable: str, make: Callable[[], Node], args: list[str] | None, multi_threaded: bool
 ) -> int:
@@ -191,9 +213,10 @@ def run_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if executor is not None:
-            executor.shutdown()
-        if node is not None:
-            node.destroy_node()
-        shutdown()
+        with teardown_guard():
+            if executor is not None:
+                executor.shutdown()
+            if node is not None:
+                node.destroy_node()
+            shutdown()
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from gossip_learning.errors import GossipLearningError
-from gossip_learning.nodes.base import LINGER_S, ParamNode
+from gossip_learning.nodes.base import LINGER_S, ParamNode, teardown_guard
 from gossip_learning.nodes.common import check_namespace, coerce, require
 from gossip_learning.nodes.host import SharedHost
 from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
@@ -178,12 +177,6 @@ def _host_nodes(argv: list[str] | None) -> tuple[Node, Node, dict[str, Any]]:
     return node, bus, p
 
 
-#: Seconds the DDS teardown may take once the robots are done. Fast DDS 2.14 can spin forever in
-#: DomainParticipant::set_listener while destroying the participant (seen once in 30 processes on
-#: a machine at load 50); the launch would then never exit, so the process leaves without it.
-TEARDOWN_S = 5.0
-
-
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run gossip_learning swarm_node``: robots ``robot_ids`` (all by
     default) on one :class:`SharedHost`; exits 0 after their last round."""
@@ -213,16 +206,12 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        sys.stdout.flush()
-        guard = threading.Timer(TEARDOWN_S, os._exit, args=(code,))
-        guard.daemon = True
-        guard.start()
-        if host is not None:
-            host.close()
-        if executor is not None:
-            executor.shutdown()
-        for n in nodes:
-            n.destroy_node()
-        shutdown()
-        guard.cancel()
+        with teardown_guard():
+            if host is not None:
+                host.close()
+            if executor is not None:
+                executor.shutdown()
+            for n in nodes:
+                n.destroy_node()
+            shutdown()
     return code
