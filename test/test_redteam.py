@@ -113,6 +113,17 @@ def test_a_huge_finite_model_is_refused_and_the_swarm_stays_finite() -> None:
     assert np.allclose(a.params, 1.0)
 
 
+def _robot_3_merged_rogue_refused(a: RobotAgent, sched: list) -> None:
+    """In the first intra step, robot 3's model is merged and a never-heard robot's refused."""
+    phase = next(p for p in sched if p.kind == PhaseKind.SEND and p.layer == Layer.INTRA)
+    a.run_phase(phase, phase.slot + 1)
+    a.handle(_model_msg(Kind.MODEL, 3, phase.slot, Layer.INTRA))
+    a.handle(_model_msg(Kind.MODEL, ROGUE, phase.slot, Layer.INTRA))
+    a.run_phase(next(p for p in sched if p.slot == phase.slot + 1), -1)
+    assert a.inbox.rejected == {"unknown_sender": 1}
+    assert np.allclose(a.params, (10 * 1.0 + 10 * 7.0) / 20)
+
+
 @pytest.mark.parametrize("kind", [Kind.MODEL, Kind.PROPOSE])
 def test_messages_from_robots_never_heard_are_refused(kind: Kind) -> None:
     a, sched = _member(mode="broadcast" if kind == Kind.MODEL else "pairwise")
@@ -139,13 +150,7 @@ def test_a_neighbour_whose_final_beacon_was_lost_is_not_a_stranger() -> None:
     a.membership.hear(0, 3, CLUSTER, b3)  # heard in pass 0 ...
     a.membership.assign(1, 3.0, 0.0, np.zeros(0))
     a.membership.table = final  # ... but not in the final beacons
-    phase = next(p for p in sched if p.kind == PhaseKind.SEND and p.layer == Layer.INTRA)
-    a.run_phase(phase, phase.slot + 1)
-    a.handle(_model_msg(Kind.MODEL, 3, phase.slot, Layer.INTRA))
-    a.handle(_model_msg(Kind.MODEL, ROGUE, phase.slot, Layer.INTRA))
-    a.run_phase(next(p for p in sched if p.slot == phase.slot + 1), -1)
-    assert a.inbox.rejected == {"unknown_sender": 1}
-    assert np.allclose(a.params, (10 * 1.0 + 10 * 7.0) / 20)
+    _robot_3_merged_rogue_refused(a, sched)
 
 
 def test_a_proposal_flood_counts_one_proposal_per_sender_and_step() -> None:
@@ -229,12 +234,7 @@ def test_no_final_beacon_heard_the_last_pass_table_is_not_checked_for_clusters()
     phase = next(p for p in sched if p.kind == PhaseKind.SEND and p.layer == Layer.INTRA)
     a.membership.settle(phase.slot)  # no final beacon was heard
     assert a.membership.table == {3: b3}
-    a.run_phase(phase, phase.slot + 1)
-    a.handle(_model_msg(Kind.MODEL, 3, phase.slot, Layer.INTRA))
-    a.handle(_model_msg(Kind.MODEL, ROGUE, phase.slot, Layer.INTRA))
-    a.run_phase(next(p for p in sched if p.slot == phase.slot + 1), -1)
-    assert a.inbox.rejected == {"unknown_sender": 1}
-    assert np.allclose(a.params, (10 * 1.0 + 10 * 7.0) / 20)
+    _robot_3_merged_rogue_refused(a, sched)
 
 
 @pytest.mark.parametrize("sender", [4, 2, ROGUE])
