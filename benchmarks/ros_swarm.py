@@ -38,7 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import ROOT, Report, format_load
 
-from gossip_learning.nodes.launch_support import start_delay
+from gossip_learning.nodes.launch_support import loopback_env, loopback_only, start_delay
 
 READY = re.compile(r"ready: (\d+) robot\(s\)")
 FINISHED = re.compile(r"robots \d+\.\.\d+: finished")
@@ -121,20 +121,12 @@ def run_one(
     tmp = Path(tempfile.mkdtemp(prefix=f"ros_swarm_{mode}_{n}_"))
     single = mode == "single"
     delay = start_delay("auto", 1 if single else n)
-    env = {
-        **os.environ,
-        "AMENT_PREFIX_PATH": f"{prefix}:{os.environ.get('AMENT_PREFIX_PATH', sys.prefix)}",
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_DOMAIN_ID": str(domain),
-        "ROS_LOG_DIR": str(tmp / "log"),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = loopback_env(domain, tmp / "log", prefix)
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py",
            f"num_robots:={n}", f"rounds:={rounds}", f"single_process:={str(single).lower()}",
            f"discovery:={discovery}", f"motion:={motion}", f"seed:={seed}",
            f"output_dir:={tmp / 'out'}"]  # fmt: skip
-    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
-        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+    cmd = loopback_only(cmd)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.Popen(

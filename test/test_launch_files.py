@@ -195,3 +195,25 @@ def test_launched_start_poses_are_the_plans() -> None:  # pragma: no cover - nee
 def test_bad_discovery_and_motion_are_rejected() -> None:
     with pytest.raises(ValueError, match="discovery"):
         ls.discovery_env("multicast", "x.xml")
+
+
+def test_loopback_env_keeps_ros_processes_on_this_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMENT_PREFIX_PATH", "/opt/base")
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
+    env = ls.loopback_env(7, Path("/tmp/logs"), Path("/ws/install/gossip_learning"))
+    assert env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+    assert (env["ROS_DOMAIN_ID"], env["ROS_LOG_DIR"]) == ("7", "/tmp/logs")
+    assert env["AMENT_PREFIX_PATH"] == "/ws/install/gossip_learning:/opt/base"
+    assert ls.loopback_env(7, "/tmp/logs")["AMENT_PREFIX_PATH"] == "/opt/base"
+
+
+def test_loopback_only_isolates_the_network_where_it_can() -> None:
+    import os
+    import shutil
+
+    cmd = ls.loopback_only(["ros2", "launch"])
+    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
+        assert cmd[:2] == ["unshare", "-n"] and cmd[-2:] == ["ros2", "launch"]
+        assert "ip link set lo up" in " ".join(cmd)
+    else:
+        assert cmd == ["ros2", "launch"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gossip_learning.nodes.launch_support import discovery_env
+from gossip_learning.nodes.launch_support import discovery_env, loopback_only
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).with_name("discovery_probe.py")
@@ -48,8 +47,7 @@ def _probe_counts(env: dict[str, str], tmp: Path, k: int, wait_s: float) -> list
         "print('\\n'.join(lines))\n"
     )
     cmd = [sys.executable, "-c", script]
-    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
-        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+    cmd = loopback_only(cmd)
     proc = subprocess.run(
         cmd, env=env, capture_output=True, text=True, timeout=wait_s + 120, cwd=tmp
     )

@@ -153,6 +153,7 @@ def test_a_robot_process_from_its_data_file_imports_no_dataset_code(tmp_path: Pa
     import subprocess
     import sys
 
+    from gossip_learning.nodes.launch_support import loopback_only
     from gossip_learning.robot_data import write_robot_files
     from test_ros_robot_node import HEAVY
 
@@ -166,7 +167,7 @@ def test_a_robot_process_from_its_data_file_imports_no_dataset_code(tmp_path: Pa
 
     def modules(data_dir: str) -> set[str]:
         proc = subprocess.run(
-            [sys.executable, "-c", _PROBE, path, data_dir],
+            loopback_only([sys.executable, "-c", _PROBE, path, data_dir]),
             capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr

@@ -10,14 +10,13 @@ as root, a private network namespace.
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from gossip_learning.nodes.launch_support import loopback_env, loopback_only
 from ros_launch_support import LAUNCH_MARKS, small_swarm_config
 
 pytestmark = LAUNCH_MARKS
@@ -32,18 +31,9 @@ def workspace(launch_workspace: Path) -> Path:
 def _launch(
     ws: Path, args: list[str], cwd: Path, domain: int, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
-    prefix = os.environ.get("AMENT_PREFIX_PATH", sys.prefix)
-    env = {
-        **os.environ,
-        "AMENT_PREFIX_PATH": f"{ws / 'install' / 'gossip_learning'}:{prefix}",
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_DOMAIN_ID": str(domain),
-        "ROS_LOG_DIR": str(cwd / "ros_log"),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = loopback_env(domain, cwd / "ros_log", ws / "install" / "gossip_learning")
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py", *args]
-    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
-        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+    cmd = loopback_only(cmd)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

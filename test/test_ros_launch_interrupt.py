@@ -5,16 +5,15 @@ escalation, no SIGKILL)."""
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from gossip_learning.nodes.launch_support import loopback_env, loopback_only
 from ros_launch_support import LAUNCH_MARKS, small_swarm_config
 
 pytestmark = LAUNCH_MARKS
@@ -36,21 +35,11 @@ def _rows(path: Path) -> int:
 def test_ctrl_c_ends_every_process_without_escalation(workspace: Path, tmp_path: Path) -> None:
     cfg_path = small_swarm_config(tmp_path)
     out = tmp_path / "out"
-    prefix = os.environ.get("AMENT_PREFIX_PATH", sys.prefix)
-    env = {
-        **os.environ,
-        "AMENT_PREFIX_PATH": f"{workspace / 'install' / 'gossip_learning'}:{prefix}",
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "ROS_DOMAIN_ID": "93",
-        "ROS_LOG_DIR": str(tmp_path / "ros_log"),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = loopback_env(93, tmp_path / "ros_log", workspace / "install" / "gossip_learning")
     args = ["num_robots:=3", "rounds:=20", "start_delay:=6", f"config:={cfg_path}",
             f"output_dir:={out}"]  # fmt: skip
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py", *args]
-    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
-        # unshare and sh exec: the pid stays the launch's, so the SIGINT reaches it
-        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+    cmd = loopback_only(cmd)
     log_path = tmp_path / "launch.log"
     with log_path.open("w", encoding="utf-8") as log:
         # a shell that starts jobs in the background (CI runners, `cmd &`) hands its children

@@ -27,6 +27,8 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install ro
 from rclpy.context import Context  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
+from gossip_learning.nodes.launch_support import loopback_only  # noqa: E402
+
 pytestmark = pytest.mark.ros
 
 CLONE_NEWNET = 0x40000000
@@ -394,8 +396,7 @@ def test_robot_executable_exits_with_the_message(tmp_path: Path) -> None:
     }
     code = "import sys; from gossip_learning.nodes.robot import main; sys.exit(main(sys.argv))"
     cmd = [sys.executable, "-c", code, "--ros-args", "-p", "robot_id:=0", "-p", "comm_range:=-1.0"]
-    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
-        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+    cmd = loopback_only(cmd)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "parameter 'comm_range'" in proc.stderr and "-1.0" in proc.stderr

@@ -28,6 +28,7 @@ from std_msgs.msg import String, UInt8MultiArray
 
 from gossip_learning.channel import UnitDisk
 from gossip_learning.config import load_config
+from gossip_learning.nodes.launch_support import loopback_only
 from gossip_learning.robot_data import write_robot_files
 from gossip_learning.transports.ros import RosTransport
 from gossip_learning.wire import Beacon, Kind, Message, Role
@@ -68,8 +69,7 @@ def _probe(tmp_path: Path, **learning: Any) -> dict[str, Any]:
         "ROS_DOMAIN_ID": str(next(_DOMAINS)),
     }
     cmd = [sys.executable, "-c", _PROBE, cfg_path, str(data_dir)]
-    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
-        cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+    cmd = loopback_only(cmd)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -5,7 +5,10 @@ Nothing here imports ``launch`` or ``rclpy``, so it is unit-tested without ROS i
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,33 @@ import yaml
 TEMPLATE_MODEL_NAME = "diff_bot"
 SIM_MODES = ("kinematic", "gazebo", "plant")
 DISCOVERY_MODES = ("localhost", "wide", "inherit")
+
+
+def loopback_only(cmd: list[str]) -> list[str]:
+    """``cmd`` in a private network namespace with only ``lo`` up, where this process may make
+    one (root, with ``unshare`` and ``ip``); else ``cmd`` unchanged. ``sh -c exec`` keeps the
+    command's pid, so signals sent to it reach it."""
+    if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"):
+        return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+    return cmd
+
+
+def loopback_env(
+    domain: int, log_dir: Path | str, prefix: Path | str | None = None
+) -> dict[str, str]:
+    """This process's environment for ROS processes that stay on this host: localhost discovery,
+    ROS domain ``domain``, logs in ``log_dir``, unbuffered output, and ``prefix`` (a colcon
+    install) ahead of ``AMENT_PREFIX_PATH``."""
+    env = {
+        **os.environ,
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_DOMAIN_ID": str(domain),
+        "ROS_LOG_DIR": str(log_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if prefix is not None:
+        env["AMENT_PREFIX_PATH"] = f"{prefix}:{os.environ.get('AMENT_PREFIX_PATH', sys.prefix)}"
+    return env
 
 
 def robot_name(index: int) -> str:
