@@ -3,8 +3,8 @@
 // takes them), the MCU's TX bytes come out on stdout.
 //   node run.mjs --bin firmware.bin --bootrom bootrom-b1.bin
 // The emulated clock is 125 MHz; the firmware reads simulated time (time_us_32) so its own
-// timings are M0+ timings. While the firmware polls an empty UART and no input is waiting,
-// the emulator sleeps until stdin has data. It exits when stdin closes.
+// timings are M0+ timings. While the firmware sleeps (WFI) and no input is waiting, simulated
+// time follows real time. It exits when stdin closes, and with code 3 on a watchdog reset.
 import { readFileSync } from 'node:fs';
 import { Simulator } from 'rp2040js';
 
@@ -28,20 +28,12 @@ const uart = mcu.uart[0];
 let out = [];
 uart.onByte = (b) => out.push(b);
 
-// Idle detection: the firmware keeps reading UARTFR (offset 0x18) with the RX FIFO empty and
-// touches no data register in between (while it transmits, every FR read is followed by a write
-// to UARTDR, offset 0x00, which resets the count).
-let emptyPolls = 0;
-const read = uart.readUint32.bind(uart);
-const write = uart.writeUint32.bind(uart);
-uart.readUint32 = (offset) => {
-  if (offset === 0x18 && uart.rxFIFO.empty) emptyPolls++;
-  else if (offset === 0) emptyPolls = 0;
-  return read(offset);
-};
-uart.writeUint32 = (offset, value) => {
-  if (offset === 0) emptyPolls = 0;
-  write(offset, value);
+// A watchdog reset: this runner treats it as a power cycle and exits (code 3) so that whoever
+// started it (tools/rp2040_pty.py restarts it) sees the reboot.
+mcu.watchdog.onWatchdogTrigger = () => {
+  process.stderr.write('rp2040: watchdog reset\n');
+  flush();
+  process.exit(3);
 };
 
 const queue = [];
@@ -62,19 +54,40 @@ const core = mcu.core;
 const clock = sim.clock;
 core.PC = 0x10000000;
 
+function feed() {
+  while (qhead < queue.length && !uart.rxFIFO.full) uart.feedByte(queue[qhead++]);
+}
+
+// Run up to n instructions; stop early (returning true) when the core sleeps (WFI) with no
+// input waiting: then simulated time follows real time (idle()).
 function slice(n) {
   for (let i = 0; i < n; i++) {
+    if ((i & 63) === 0) feed();
     if (core.waiting) {
+      if (qhead >= queue.length) return true;
       const dt = clock.nanosToNextAlarm;
-      clock.tick(dt > 0 ? dt : cycleNanos);
+      clock.tick(dt > 0 ? Math.min(dt, 1000) : cycleNanos); // until the UART IRQ wakes it
     } else {
       clock.tick(core.executeInstruction() * cycleNanos);
     }
-    if ((i & 63) === 0) {
-      while (qhead < queue.length && !uart.rxFIFO.full) uart.feedByte(queue[qhead++]);
-    }
   }
   if (qhead > 65536) { queue.splice(0, qhead); qhead = 0; }
+  return false;
+}
+
+// The firmware sleeps until its next timer alarm or a byte: wait that long in real time (or
+// until stdin has data) and advance the simulated clock by the real time that passed, so
+// timeouts, the 10 ms tick and the watchdog see the same idle time as on a board.
+async function idle() {
+  const dt = clock.nanosToNextAlarm;
+  const wait = dt > 0 ? dt : 10e6;
+  const t0 = process.hrtime.bigint();
+  await new Promise((resolve) => {
+    const timer = setTimeout(() => { wake = null; resolve(); }, wait / 1e6);
+    wake = () => { clearTimeout(timer); resolve(); };
+  });
+  const elapsed = Number(process.hrtime.bigint() - t0);
+  clock.tick(Math.max(cycleNanos, Math.min(elapsed, wait)));
 }
 
 function flush() {
@@ -86,11 +99,11 @@ function flush() {
 
 async function main() {
   for (;;) {
-    slice(20000);
+    const sleeping = slice(20000);
     flush();
-    if (qhead >= queue.length && emptyPolls > 1000) {
+    if (sleeping) {
       if (closed) break;
-      await new Promise((resolve) => { wake = resolve; });
+      await idle();
     }
   }
   flush();

@@ -71,13 +71,17 @@ MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
 EMPTY_KINDS = (Kind.HANDOVER, Kind.PROPOSE)
 I8_BLOCK = 64  # values per block of DType.I8_BLOCK: f32 scale, then up to 64 int8
 _BLOCK_BYTES = 4 + I8_BLOCK
+F16_MAX = 65504.0  # largest finite float16: fp16 encoding saturates there
+_F32_TINY = np.float32(np.finfo(np.float32).tiny)
 
 
 def _int8_scales(peak: np.ndarray) -> np.ndarray:
     """max|w| / 127 per block in float32 (as the firmware: double division, rounded once),
-    1.0 for an all-zero block so that every scale on the wire is finite and positive."""
+    1.0 for an all-zero or tiny block so that every scale on the wire is finite, positive and
+    the same on every platform."""
     scale = (peak.astype(np.float64) / 127.0).astype(np.float32)
-    return np.where(peak > 0, scale, np.float32(1.0)).astype(np.float32)
+    # 1.0 where that is not a normal float (0, or subnormal: the RP2040 flushes those to 0)
+    return np.where(scale >= _F32_TINY, scale, np.float32(1.0)).astype(np.float32)
 
 
 def _quantise(vec: np.ndarray, scale: np.ndarray | np.float32) -> np.ndarray:
@@ -128,9 +132,8 @@ def _encode_model(model: np.ndarray, dtype: DType) -> tuple[bytes, float]:
     vec = np.ascontiguousarray(model, dtype=np.float32).ravel()
     if dtype == DType.F32:
         return vec.astype("<f4").tobytes(), 1.0
-    if dtype == DType.F16:
-        with np.errstate(over="ignore"):  # out of fp16 range: inf on the wire, refused there
-            return vec.astype("<f2").tobytes(), 1.0
+    if dtype == DType.F16:  # saturated at fp16's largest finite value (as the RP2040 firmware)
+        return np.clip(vec, -F16_MAX, F16_MAX).astype("<f2").tobytes(), 1.0
     if dtype == DType.I8:
         peak = np.max(np.abs(vec)) if vec.size else np.float32(0.0)
         scale = _int8_scales(np.asarray([peak], dtype=np.float32))[0]
