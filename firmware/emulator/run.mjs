@@ -24,13 +24,18 @@ const mcu = sim.rp2040;
 mcu.loadBootrom(new Uint32Array(rom.buffer, rom.byteOffset, rom.length / 4));
 mcu.flash.set(image, 0);
 const uart = mcu.uart[0];
+// stdout is the serial line: the emulator's own messages (info: SEV, ...) go to stderr, and
+// only warnings and errors at that.
+const quiet = () => {};
+const toStderr = (tag) => (component, message) => process.stderr.write(`${tag} ${component}: ${message}\n`);
+mcu.logger = { debug: quiet, info: quiet, warn: toStderr('warn'), error: toStderr('error') };
 
 let out = [];
 uart.onByte = (b) => out.push(b);
 
 // A watchdog reset: this runner treats it as a power cycle and exits (code 3) so that whoever
 // started it (tools/rp2040_pty.py restarts it) sees the reboot.
-mcu.watchdog.onWatchdogTrigger = () => {
+mcu.findPeripheral(0x40058000).onWatchdogTrigger = () => {
   process.stderr.write('rp2040: watchdog reset\n');
   flush();
   process.exit(3);
@@ -63,6 +68,7 @@ function feed() {
 function slice(n) {
   for (let i = 0; i < n; i++) {
     if ((i & 63) === 0) feed();
+    if (core.waiting && core.checkForInterrupts()) core.waiting = false; // a pending IRQ
     if (core.waiting) {
       if (qhead >= queue.length) return true;
       const dt = clock.nanosToNextAlarm;
