@@ -1,7 +1,7 @@
 // Runs a Pico SDK image (.bin linked at 0x10000000) on the rp2040js emulator, with UART0
-// bridged to this process: stdin bytes go to the MCU's RX (never faster than its 32-byte FIFO
-// takes them), the MCU's TX bytes come out on stdout.
-//   node run.mjs --bin firmware.bin --bootrom bootrom-b1.bin
+// bridged to this process: stdin bytes go to the MCU's RX at the line rate (never faster than
+// its 32-byte FIFO takes them), the MCU's TX bytes come out on stdout.
+//   node run.mjs --bin firmware.bin --bootrom bootrom-b1.bin [--baud 921600]
 // The emulated clock is 125 MHz; the firmware reads simulated time (time_us_32) so its own
 // timings are M0+ timings. While the firmware sleeps (WFI) and no input is waiting, simulated
 // time follows real time. It exits when stdin closes, and with code 3 on a watchdog reset.
@@ -59,8 +59,20 @@ const core = mcu.core;
 const clock = sim.clock;
 core.PC = 0x10000000;
 
+// Bytes reach the RX FIFO at the line rate (8N1: 10 bits a byte at --baud, default 921600),
+// as from a real serial line; a full FIFO holds the line (no byte is lost in the emulator's
+// UART itself: the firmware's ring buffer counts its own overflows).
+const baudArg = process.argv.indexOf('--baud');
+const baud = baudArg > 0 ? Number(process.argv[baudArg + 1]) : 921600;
+const byteNanos = 10e9 / baud;
+let nextByte = 0;
 function feed() {
-  while (qhead < queue.length && !uart.rxFIFO.full) uart.feedByte(queue[qhead++]);
+  const now = clock.nanos;
+  if (nextByte < now - byteNanos) nextByte = now - byteNanos; // an idle line: no backlog
+  while (qhead < queue.length && !uart.rxFIFO.full && nextByte <= now) {
+    uart.feedByte(queue[qhead++]);
+    nextByte += byteNanos;
+  }
 }
 
 // Run up to n instructions; stop early (returning true) when the core sleeps (WFI) with no
@@ -72,7 +84,10 @@ function slice(n) {
     if (core.waiting) {
       if (qhead >= queue.length) return true;
       const dt = clock.nanosToNextAlarm;
-      clock.tick(dt > 0 ? Math.min(dt, 1000) : cycleNanos); // until the UART IRQ wakes it
+      // until the next byte on the line (its IRQ wakes the core) or the next alarm
+      const toByte = Math.max(cycleNanos, nextByte - clock.nanos);
+      clock.tick(dt > 0 ? Math.min(dt, toByte) : toByte);
+      feed();
     } else {
       clock.tick(core.executeInstruction() * cycleNanos);
     }

@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -184,10 +185,10 @@ class Coprocessor:
             raise ProtocolError(
                 f"firmware speaks link protocol {proto}, this host {PROTO_VERSION}: reflash it"
             )
-        v = list(_HELLO.unpack_from(d, 0))
+        v: list[Any] = list(_HELLO.unpack_from(d, 0))
         v[19], v[20] = bool(v[19]), bool(v[20])
-        name = d[_HELLO.size :].decode("ascii", "replace")
-        self.hello_info = Hello(*v, name)  # type: ignore[arg-type]
+        fields: tuple[Any, ...] = (*v, d[_HELLO.size :].decode("ascii", "replace"))
+        self.hello_info = Hello(*fields)
         return self.hello_info
 
     def rebooted(self, timeout: float | None = None) -> bool:
