@@ -103,9 +103,14 @@ class Coprocessor:
     to a command that timed out), a corrupt one, or a link-layer error report is dropped and
     counted in :attr:`dropped`; the wait goes on until the deadline."""
 
-    def __init__(self, link: Link, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, link: Link, timeout: float = DEFAULT_TIMEOUT, train_timeout: float | None = None
+    ) -> None:
         self.link = link
         self.timeout = timeout
+        self.train_timeout = timeout if train_timeout is None else train_timeout
+        self.lost = False  # a command went unanswered: recover() before trusting the chip again
+        self._config: tuple[Any, ...] | None = None
         self._seq = 0
         self._rx = bytearray()
         self.hello_info: Hello | None = None
@@ -162,6 +167,7 @@ class Coprocessor:
                 try:
                     rcmd, seq, status, data = self.read_reply(max(0.0, left))
                 except CoprocessorTimeout:
+                    self.lost = True
                     name = Cmd(cmd).name
                     raise CoprocessorTimeout(
                         f"no reply to {name} (seq {self._seq}) within {wait:g} s"
@@ -196,6 +202,18 @@ class Coprocessor:
         its HELLO no longer carries this client's session token."""
         return self.hello(timeout).session != self.session
 
+    def recover(self, timeout: float = 0.5) -> bool:
+        """After a fault: drop what is on the line, ask HELLO (waiting ``timeout`` s) and, if the
+        chip lost this client's configuration (it rebooted), send the last CONFIG again with a
+        new session token. Returns whether it had rebooted; raises if it does not answer."""
+        with self.lock:
+            self.drain(0.05)
+            rebooted = self.rebooted(timeout)
+            if rebooted and self._config is not None:
+                self.configure(*self._config)
+            self.lost = False
+            return rebooted
+
     def configure(
         self,
         in_dim: int,
@@ -215,6 +233,7 @@ class Coprocessor:
         )  # fmt: skip
         self.call(Cmd.CONFIG, args)
         self.session = session
+        self._config = (in_dim, classes, optimizer, lr, weight_decay, model_version, robot_id)
 
     def reset_optimizer(self) -> None:
         self.call(Cmd.OPT_RESET)
@@ -238,7 +257,8 @@ class Coprocessor:
 
     def train(self, rows: int, steps: int = 1) -> tuple[float, int]:
         """``steps`` optimiser steps on the first ``rows`` loaded rows: (last loss, µs)."""
-        loss, us, _ = struct.unpack("<fII", self.call(Cmd.TRAIN, struct.pack("<HH", rows, steps)))
+        args = struct.pack("<HH", rows, steps)
+        loss, us, _ = struct.unpack("<fII", self.call(Cmd.TRAIN, args, self.train_timeout))
         return float(loss), int(us)
 
     def predict(self, rows: int, classes: int, row0: int = 0) -> np.ndarray:

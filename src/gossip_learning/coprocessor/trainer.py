@@ -157,14 +157,8 @@ class CoprocessorTrainer:
         )  # fmt: skip
 
     def reattach(self) -> bool:
-        """After a link fault: drop what is on the line and, if the chip lost this client's
-        configuration (it rebooted), configure it again. Returns whether it had rebooted."""
-        with self.client.lock:
-            self.client.drain(0.05)
-            if not self.client.rebooted():
-                return False
-            self.configure()
-            return True
+        """After a link fault: :meth:`Coprocessor.recover` (configured again if it rebooted)."""
+        return self.client.recover()
 
     def train(self, params: np.ndarray, round_no: int) -> tuple[np.ndarray, float]:
         """``(params, round) -> (new params, mean loss of the last epoch)`` on the MCU."""
@@ -210,6 +204,7 @@ class CoprocessorFallback:
         self.faults = 0  # rounds trained on the computer because the chip failed
 
     def train(self, params: np.ndarray, round_no: int) -> tuple[np.ndarray, float]:
+        self.lost = self.lost or self.chip.client.lost  # the accumulator may have seen it go
         if self.lost:
             try:
                 rebooted = self.chip.reattach()
@@ -273,6 +268,7 @@ class CoprocessorAccumulator:
         self.report = report
         self.on_host = False  # this step fell back to the host accumulator
         self.faults = 0
+        self._quiet = False  # this outage was reported
 
     @property
     def nbytes(self) -> int:
@@ -296,8 +292,16 @@ class CoprocessorAccumulator:
         frames = model_frames(own, owner, self.version, self.mtu)
         try:
             with self.client.lock:
+                if self.client.lost:  # a short HELLO first: no long wait on a missing chip
+                    rebooted = self.client.recover()
+                    if self.report is not None:
+                        self.report(
+                            "coprocessor back: merging on it again"
+                            + (" (it had rebooted: configured again)" if rebooted else "")
+                        )
                 put_model(self.client, frames, merge=False)
                 self.client.merge_reset(n)
+            self._quiet = False
         except LINK_FAULTS as exc:
             self._fault("opening a merge step", exc)
 
@@ -305,13 +309,16 @@ class CoprocessorAccumulator:
         """Continue the step on the host accumulator (or raise without ``report``)."""
         if self.report is None:
             raise exc
+        self.client.lost = True
         self.faults += 1
         lost = len(self._senders) - 1
         self.on_host = True
-        self.report(
-            f"coprocessor failed {doing} ({exc}); this merge step continues on the computer"
-            + (f", {lost} model(s) merged on the chip in it lost" if lost else "")
-        )
+        if not self._quiet or lost:  # once per outage, not at every step while it lasts
+            self._quiet = True
+            self.report(
+                f"coprocessor failed {doing} ({exc}); merge steps continue on the computer"
+                + (f", {lost} model(s) merged on the chip in this one lost" if lost else "")
+            )
         owner = next(iter(self._senders))
         self._senders = {owner: self._senders[owner]}
 

@@ -239,7 +239,8 @@ class RobotNode(ManagedNode):
         timeout = require("coprocessor_timeout", p["coprocessor_timeout"],
                           0.1 <= p["coprocessor_timeout"] <= 600, "0.1..600 s")  # fmt: skip
         link = open_serial(str(p["coprocessor_port"]), int(p["coprocessor_baud"]))
-        client = Coprocessor(link, timeout=float(timeout))
+        # TRAIN may take its time (emulated chips are slower); every other command is short
+        client = Coprocessor(link, timeout=min(2.0, float(timeout)), train_timeout=float(timeout))
         self.coprocessor = client
 
         def report(text: str) -> None:  # a lost / rebooted chip: the round goes on without it
