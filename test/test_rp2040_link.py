@@ -198,7 +198,7 @@ def test_mtu_bounds_follow_the_chunk_limit() -> None:
     dev, _ = _device()
     dev.hello()
     X, y = np.zeros((4, 160), np.float32), np.zeros(4, np.int64)
-    with pytest.raises(ValueError, match="coprocessor_mtu 150 out of range.*151..2047"):
+    with pytest.raises(ValueError, match=r"coprocessor_mtu 150 out of range.*151\.\.2047"):
         CoprocessorTrainer(dev, SPEC, X, y, 0, 3, mtu=150)
     CoprocessorTrainer(dev, SPEC, X, y, 0, 3, mtu=151)  # 64 chunks: the most it reassembles
     p = init_params(SPEC, 4)
