@@ -36,7 +36,7 @@ static struct {
     uint32_t boot_count, last_rx_us;
     uint8_t reset_reason;
     uint32_t rx_packets, tx_packets, frames_ok, merged_total, train_steps, rx_dropped;
-    uint32_t last_train_us, last_decode_us, last_merge_us, last_finalise_us;
+    uint32_t last_train_us, last_decode_us, last_merge_us, last_finalise_us, last_link_us;
     uint32_t rejects[GL_N_STATUS];
 } S;
 
@@ -299,7 +299,7 @@ static int cmd_put_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) 
 }
 
 static int cmd_status(uint8_t *out, size_t *len) {
-    uint32_t i, v[14];
+    uint32_t i, v[15];
     v[0] = GL_FW_VERSION;
     v[1] = S.rx_packets;
     v[2] = S.tx_packets;
@@ -314,10 +314,11 @@ static int cmd_status(uint8_t *out, size_t *len) {
     v[11] = S.last_merge_us;
     v[12] = S.last_finalise_us;
     v[13] = S.rx_dropped;
-    for (i = 0; i < 14; i++) gl_put_u32(out + 4 * i, v[i]);
-    gl_put_u16(out + 56, GL_N_STATUS);
-    for (i = 0; i < GL_N_STATUS; i++) gl_put_u32(out + 58 + 4 * i, S.rejects[i]);
-    *len = 58 + 4 * GL_N_STATUS;
+    v[14] = S.last_link_us;
+    for (i = 0; i < 15; i++) gl_put_u32(out + 4 * i, v[i]);
+    gl_put_u16(out + 60, GL_N_STATUS);
+    for (i = 0; i < GL_N_STATUS; i++) gl_put_u32(out + 62 + 4 * i, S.rejects[i]);
+    *len = 62 + 4 * GL_N_STATUS;
     return GL_OK;
 }
 
@@ -437,7 +438,7 @@ static void link_error(int reason) { reply(GL_CMD_LINK_ERROR, 0, reason, 0); }
 
 static void packet_end(void) {
     long n;
-    uint32_t len = S.rx_len;
+    uint32_t len = S.rx_len, t0 = gl_port_now_us();
     int over = S.rx_over;
     S.rx_len = 0;
     S.rx_over = 0;
@@ -460,6 +461,7 @@ static void packet_end(void) {
         return;
     }
     S.rx_packets++;
+    S.last_link_us = gl_port_now_us() - t0; /* the link layer's work: COBS decode, CRC-32 */
     dispatch(S.rx[0], S.rx[1], S.rx + 2, (size_t)n - 6);
 }
 

@@ -26,7 +26,7 @@ from gossip_learning.errors import GossipLearningError
 
 OPTIMIZER_CODES = {"sgd": 0, "adam": 1}
 DTYPE_CODES = {"f32": 1, "f16": 2, "int8": 3, "int8_block": 4}
-_STATUS_HEAD = struct.Struct("<14IH")
+_STATUS_HEAD = struct.Struct("<15IH")
 _HELLO = struct.Struct("<HIHHHHHHHHHIIfffIIIBBII")
 #: Longest a command may take on a real chip is ~2.2 s (GL_MAX_TRAIN_STEPS steps of 128 rows);
 #: a reply later than this means the chip is gone or rebooted. The emulator needs more.
@@ -46,6 +46,7 @@ STATUS_FIELDS = (
     "last_merge_us",
     "last_finalise_us",
     "rx_dropped",
+    "last_link_us",
 )
 
 
