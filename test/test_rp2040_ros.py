@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from gossip_learning.config import dump_config, load_config
 from gossip_learning.nodes.launch_support import loopback_env, loopback_only
-from ros_launch_support import LAUNCH_MARKS, small_swarm_config
+from ros_launch_support import LAUNCH_MARKS
 from rp2040_support import ROOT, emulator_argv
 
 pytestmark = [*LAUNCH_MARKS, pytest.mark.slow]
@@ -31,6 +32,18 @@ ROBOTS, ROUNDS = 6, 3
 # 14 node processes start on what may be a loaded 2-core machine: a round-1 epoch late enough
 # that every robot is up (one that comes up later joins after the last round and does nothing)
 START_DELAY = 100
+# An emulated RP2040 runs tens of times slower than the chip (rp2040js on the host CPU): one
+# training epoch a round and a training phase long enough for it (a 125 MHz chip needs ~0.5 s)
+CONFIG = ["clustering.min_cluster_size=1", "learning.epochs=1", "timing.train_phase_s=10.0"]
+
+
+def _config(folder: Path) -> Path:
+    """config/ros_swarm.yaml with CONFIG applied, as both launches' config file."""
+    path = folder / "swarm.yaml"
+    path.write_text(dump_config(load_config(ROOT / "config" / "ros_swarm.yaml", CONFIG)))
+    return path
+
+
 CHIPS = (1, 4)
 KILLED = 4  # the robot whose emulator is killed after round 1
 # ROS runs are not bit-reproducible (message timing decides some merges), and the killed robot
@@ -47,7 +60,7 @@ def _launch(ws: Path, tmp: Path, name: str, extra: list[str], domain: int) -> su
     params = tmp / "robot.yaml"
     params.write_text(
         (ROOT / "config" / "ros_robot.yaml").read_text(encoding="utf-8")
-        + "    coprocessor_timeout: 10.0   # an emulated TRAIN of 4 steps takes seconds\n",
+        + "    coprocessor_timeout: 30.0   # an emulated TRAIN step takes seconds\n",
         encoding="utf-8",
     )
     cwd = tmp / name
@@ -55,7 +68,7 @@ def _launch(ws: Path, tmp: Path, name: str, extra: list[str], domain: int) -> su
     env = loopback_env(domain, cwd / "ros_log", ws / "install" / "gossip_learning")
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py",
            f"num_robots:={ROBOTS}", f"rounds:={ROUNDS}", "sim:=plant",
-           f"config:={small_swarm_config(tmp)}", f"params_file:={params}",
+           f"config:={_config(tmp)}", f"params_file:={params}",
            f"output_dir:={cwd / 'out'}", f"start_delay:={START_DELAY}", *extra]  # fmt: skip
     return subprocess.Popen(
         loopback_only(cmd), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -88,7 +101,7 @@ def test_robots_on_emulated_rp2040s_over_serial_join_a_launched_swarm(
         run = _launch(launch_workspace, tmp_path, "chips", [f"coprocessors:={chips}"], 97)
         out = tmp_path / "chips" / "out"
         killed = False
-        deadline = time.monotonic() + 420
+        deadline = time.monotonic() + 600
         while run.poll() is None:
             assert time.monotonic() < deadline, "the swarm hung"
             if not killed and len(_rows(out)) >= 1:  # round 1 is in: pull robot 4's plug
@@ -115,7 +128,7 @@ def test_robots_on_emulated_rp2040s_over_serial_join_a_launched_swarm(
     assert "after a reboot" in log, tail
     # the same launch with every robot on the host
     ref_run = _launch(launch_workspace, tmp_path, "host", [], 98)
-    ref_log = ref_run.communicate(timeout=420)[0]
+    ref_log = ref_run.communicate(timeout=600)[0]
     assert ref_run.returncode == 0, ref_log[-8000:]
     ref = _rows(tmp_path / "host" / "out")
     acc = [float(r["acc_mean"]) for r in rows]
