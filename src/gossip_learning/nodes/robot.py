@@ -81,7 +81,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "coprocessor_baud": (921_600, "Baud rate of the coprocessor's UART (the firmware's)."),
     "coprocessor_merge": (True, "With a coprocessor: also merge (cumulative FedAvg) on it."),
     "coprocessor_mtu": (512, "Wire frame size on the coprocessor link (151..2047 at 160->10)."),
-    "coprocessor_timeout": (5.0, "Seconds to wait for each coprocessor reply (0.1..600)."),
+    "coprocessor_timeout": (5.0, "Seconds to wait for a coprocessor TRAIN reply (others: 2 s)."),
 }
 
 
