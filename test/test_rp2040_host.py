@@ -171,8 +171,8 @@ def test_fp16_conversion_matches_numpy_everywhere(lib: ctypes.CDLL) -> None:
     values = values.astype(np.float32)
     buf = ctypes.create_string_buffer(values.size * 2)
     assert lib.gl_model_encode(values.ctypes.data, 0, values.size, 2, 1.0, buf) == 0
-    # both saturate at +-65504 (a finite model never becomes an Inf a peer refuses)
-    assert buf.raw == np.clip(values, -65504, 65504).astype("<f2").tobytes()
+    with np.errstate(over="ignore"):
+        assert buf.raw == values.astype("<f2").tobytes()
 
 
 def test_int8_matches_numpy(lib: ctypes.CDLL) -> None:

@@ -193,6 +193,22 @@ def test_int8_frames_of_a_tiny_model_equal_python_and_are_accepted(peak: float) 
     wire.decode(chip)  # and a peer accepts it
 
 
+def test_the_chip_never_sends_an_fp16_frame_that_overflows() -> None:
+    dev, _ = _device()
+    _configure(dev)
+    model = init_params(SMALL, 3)
+    model[5] = 65520.0  # rounds to Inf in fp16, which every receiver refuses
+    put_model(dev, model_frames(model, 3, SMALL.version(), 512), merge=False)
+    with pytest.raises(CoprocessorError, match="range"):
+        dev.get_frame("f16", 462)
+    wire.decode(dev.get_frame("f32", 462))  # fp32 carries it
+    model[5] = 65519.0  # rounds to 65504: finite
+    put_model(dev, model_frames(model, 3, SMALL.version(), 512), merge=False)
+    msg = Message(kind=Kind.MODEL, sender=3, model=model, dtype=DType.F16,
+                  model_version=SMALL.version())  # fmt: skip
+    assert dev.get_frame("f16", 462, round_no=0) == wire.encode(msg)
+
+
 def test_mtu_bounds_follow_the_chunk_limit() -> None:
     assert mtu_range(SPEC.num_params()) == (151, 2047)
     dev, _ = _device()

@@ -229,6 +229,8 @@ static int cmd_get_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) 
         return GL_E_ARGS;
     if (S.diverged || gl_model_check(S.head.params, S.head.n_params) != GL_OK)
         return GL_E_DIVERGED; /* never send a model a peer refuses */
+    if (gl_model_fits(S.head.params, S.head.n_params, h.dtype) != GL_OK)
+        return GL_E_RANGE; /* fp16 would overflow to Inf, which every receiver refuses */
     total = (uint32_t)gl_model_bytes(h.dtype, S.head.n_params);
     count = (uint32_t)gl_chunk_count(total, mp);
     if (idx >= count || count > 0xFFFFu) return GL_E_ARGS;

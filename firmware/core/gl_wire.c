@@ -128,6 +128,14 @@ int gl_model_check(const float *model, size_t n) {
     return GL_OK;
 }
 
+int gl_model_fits(const float *model, size_t n, uint8_t dtype) {
+    size_t i;
+    if (dtype != GL_DT_F16) return GL_OK;
+    for (i = 0; i < n; i++) /* 65520 and beyond round to Inf in fp16 */
+        if (!(fabsf(model[i]) < 65520.0f)) return GL_E_RANGE;
+    return GL_OK;
+}
+
 int gl_model_encode(const float *model, size_t first, size_t count, uint8_t dtype, float scale,
                     uint8_t *out) {
     size_t i;
@@ -136,8 +144,6 @@ int gl_model_encode(const float *model, size_t first, size_t count, uint8_t dtyp
         if (dtype == GL_DT_F32) {
             gl_put_f32(out + 4 * i, v);
         } else if (dtype == GL_DT_F16) {
-            if (v > 65504.0f) v = 65504.0f; /* saturate: fp16's largest finite value */
-            if (v < -65504.0f) v = -65504.0f;
             gl_put_u16(out + 2 * i, gl_f32_to_f16(v));
         } else if (dtype == GL_DT_I8) {
             float q = rintf(v / scale);

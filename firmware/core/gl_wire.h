@@ -52,9 +52,11 @@ int gl_kind_has_model(uint8_t kind);
  * to float32, or 1 when that is not a normal float (an all-zero or tiny model), so that every
  * scale on the wire is one a peer accepts. The model must be finite (gl_model_check). */
 float gl_model_scale(const float *model, size_t n);
-/* GL_OK if all n values are finite, else GL_E_NONFINITE. fp16 encoding saturates at +-65504
- * (wire.py does the same), so a finite model never becomes an Inf a peer refuses. */
+/* GL_OK if all n values are finite, else GL_E_NONFINITE. */
 int gl_model_check(const float *model, size_t n);
+/* GL_OK if every value encodes as a finite number in dtype, else GL_E_RANGE (fp16: |v| must
+ * stay below 65520, which rounds to Inf): the chip never sends a frame a peer refuses. */
+int gl_model_fits(const float *model, size_t n, uint8_t dtype);
 int gl_model_encode(const float *model, size_t first, size_t count, uint8_t dtype, float scale,
                     uint8_t *out);
 /* Decode count elements of payload into out; GL_E_SCALE / GL_E_NONFINITE on bad values.

@@ -71,7 +71,6 @@ MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
 EMPTY_KINDS = (Kind.HANDOVER, Kind.PROPOSE)
 I8_BLOCK = 64  # values per block of DType.I8_BLOCK: f32 scale, then up to 64 int8
 _BLOCK_BYTES = 4 + I8_BLOCK
-F16_MAX = 65504.0  # largest finite float16: fp16 encoding saturates there
 _F32_TINY = np.float32(np.finfo(np.float32).tiny)
 
 
@@ -132,8 +131,9 @@ def _encode_model(model: np.ndarray, dtype: DType) -> tuple[bytes, float]:
     vec = np.ascontiguousarray(model, dtype=np.float32).ravel()
     if dtype == DType.F32:
         return vec.astype("<f4").tobytes(), 1.0
-    if dtype == DType.F16:  # saturated at fp16's largest finite value (as the RP2040 firmware)
-        return np.clip(vec, -F16_MAX, F16_MAX).astype("<f2").tobytes(), 1.0
+    if dtype == DType.F16:
+        with np.errstate(over="ignore"):  # out of fp16 range: inf on the wire, refused there
+            return vec.astype("<f2").tobytes(), 1.0
     if dtype == DType.I8:
         peak = np.max(np.abs(vec)) if vec.size else np.float32(0.0)
         scale = _int8_scales(np.asarray([peak], dtype=np.float32))[0]
