@@ -31,7 +31,7 @@ pytestmark = [*LAUNCH_MARKS, pytest.mark.slow]
 ROBOTS, ROUNDS = 6, 3
 # 14 node processes start on what may be a loaded 2-core machine: a round-1 epoch late enough
 # that every robot is up (one that comes up later joins after the last round and does nothing)
-START_DELAY = 100
+START_DELAY = 60
 # An emulated RP2040 runs tens of times slower than the chip (rp2040js on the host CPU): one
 # training epoch a round and a training phase long enough for it (a 125 MHz chip needs ~0.5 s)
 CONFIG = ["clustering.min_cluster_size=1", "learning.epochs=1", "timing.train_phase_s=10.0"]
@@ -60,7 +60,7 @@ def _launch(ws: Path, tmp: Path, name: str, extra: list[str], domain: int) -> su
     params = tmp / "robot.yaml"
     params.write_text(
         (ROOT / "config" / "ros_robot.yaml").read_text(encoding="utf-8")
-        + "    coprocessor_timeout: 30.0   # an emulated TRAIN step takes seconds\n",
+        + "    coprocessor_timeout: 20.0   # an emulated chip is tens of times slower\n",
         encoding="utf-8",
     )
     cwd = tmp / name
@@ -118,7 +118,11 @@ def test_robots_on_emulated_rp2040s_over_serial_join_a_launched_swarm(
     assert run.returncode == 0, tail
     assert killed, tail
     rows = _rows(out)
-    assert len(rows) == ROUNDS and all(int(r["robots_reporting"]) == ROBOTS for r in rows), tail
+    # no round without the host robots; the killed robot may miss the round it lost its chip
+    # in (it waits coprocessor_timeout for the dead chip), and reports again once re-attached
+    reporting = [int(r["robots_reporting"]) for r in rows]
+    assert len(rows) == ROUNDS and min(reporting) >= ROBOTS - 1, (reporting, tail)
+    assert reporting[-1] == ROBOTS, (reporting, tail)
     # the two robots did learn on their chips (a fault would say so), and robot 4 saw its
     # emulator die, went on without it and re-attached to the fresh one
     assert "emulator exited" in bridge_logs[1] and bridge_logs[1].count("emulator started") == 2

@@ -81,7 +81,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "coprocessor_baud": (921_600, "Baud rate of the coprocessor's UART (the firmware's)."),
     "coprocessor_merge": (True, "With a coprocessor: also merge (cumulative FedAvg) on it."),
     "coprocessor_mtu": (512, "Wire frame size on the coprocessor link (151..2047 at 160->10)."),
-    "coprocessor_timeout": (5.0, "Seconds to wait for a coprocessor TRAIN reply (others: 2 s)."),
+    "coprocessor_timeout": (5.0, "Seconds to wait for each coprocessor reply (0.1..600)."),
 }
 
 
@@ -239,8 +239,7 @@ class RobotNode(ManagedNode):
         timeout = require("coprocessor_timeout", p["coprocessor_timeout"],
                           0.1 <= p["coprocessor_timeout"] <= 600, "0.1..600 s")  # fmt: skip
         link = open_serial(str(p["coprocessor_port"]), int(p["coprocessor_baud"]))
-        # TRAIN may take its time (emulated chips are slower); every other command is short
-        client = Coprocessor(link, timeout=min(2.0, float(timeout)), train_timeout=float(timeout))
+        client = Coprocessor(link, timeout=float(timeout))
         self.coprocessor = client
 
         def report(text: str) -> None:  # a lost / rebooted chip: the round goes on without it
