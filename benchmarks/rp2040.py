@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     from gossip_learning.coprocessor.client import Coprocessor
     from gossip_learning.coprocessor.links import HostLibraryLink, ProcessLink
 
+    from gossip_learning.provenance import run_info
+
+    commit = run_info([])["git_commit"]  # the code measured, taken before it runs
     report = Report("rp2040")
     build.build_host()
     build.build_pico()
@@ -176,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     swarm(report)
     for r in report.records:
         print(r)
-    report.write(args.json)
+    out = report.as_dict()
+    out["git_commit"] = commit
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
     return 0
 
 

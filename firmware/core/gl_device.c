@@ -463,7 +463,8 @@ static void packet_end(void) {
         return;
     }
     S.rx_packets++;
-    S.last_link_us = gl_port_now_us() - t0; /* the link layer's work: COBS decode, CRC-32 */
+    if (S.rx[0] != GL_CMD_STATUS) /* STATUS reports the packet before it */
+        S.last_link_us = gl_port_now_us() - t0; /* the link layer's work: COBS decode, CRC-32 */
     dispatch(S.rx[0], S.rx[1], S.rx + 2, (size_t)n - 6);
 }
 
