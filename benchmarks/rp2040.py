@@ -161,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from gossip_learning.coprocessor.client import Coprocessor
     from gossip_learning.coprocessor.links import HostLibraryLink, ProcessLink
-
     from gossip_learning.provenance import run_info
 
     commit = run_info([])["git_commit"]  # the code measured, taken before it runs
