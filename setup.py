@@ -48,6 +48,8 @@ setup(
         "vision": ["torch>=2.0", "pillow>=9", "tqdm>=4.60"],
         # pytest < 9.1: launch_testing's pytest plugin (ROS 2 Jazzy) breaks every run on 9.1+.
         "dev": ["pytest>=7,<9.1", "ruff>=0.6", "mypy>=1.10", "types-PyYAML", "hypothesis>=6"],
+        # a robot whose head trains on an RP2040 coprocessor (docs/rp2040.md)
+        "coprocessor": ["pyserial>=3.5"],
     },
     zip_safe=True,
     entry_points={

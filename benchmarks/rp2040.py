@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -89,11 +90,16 @@ def cycles(report: Report, dev: Any) -> None:
         msg = Message(kind=Kind.MODEL, sender=int(dtype) + 10 * (mtu > 512) + 2, samples=50,
                       model_version=v, model=own, dtype=dtype)  # fmt: skip
         frames = wire.encode_frames(msg, mtu - wire.OVERHEAD)
-        decode = [dev.put_frame(f, merge=True)[1] for f in frames]
+        decode, link = [], []
+        for f in frames:
+            decode.append(dev.put_frame(f, merge=True)[1])
+            link.append(dev.status()["last_link_us"])  # that PUT_FRAME packet's link layer
         s = dev.status()
         report.add(
             what="merge", dtype=dtype.name.lower(), mtu=mtu, frames=len(frames),
             frame_decode_us=round(float(np.mean(decode[:-1] or decode)), 1),
+            frame_link_us=round(float(np.mean(link[:-1] or link)), 1),
+            frame_wire_ms=round(len(frames[0]) * 10 / 921_600 * 1e3, 2),
             add_us=s["last_merge_us"], add_cycles=s["last_merge_us"] * MHZ,
             total_us=int(sum(decode)), total_cycles=int(sum(decode)) * MHZ,
         )  # fmt: skip
@@ -155,14 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from gossip_learning.coprocessor.client import Coprocessor
     from gossip_learning.coprocessor.links import HostLibraryLink, ProcessLink
+    from gossip_learning.provenance import run_info
 
+    commit = run_info([])["git_commit"]  # the code measured, taken before it runs
     report = Report("rp2040")
     build.build_host()
     build.build_pico()
     memory(report)
     link = ProcessLink(build.emulator_argv())
     try:
-        dev = Coprocessor(link)
+        dev = Coprocessor(link, timeout=300.0)  # emulated: slower than the chip
         dev.hello()
         cycles(report, dev)
         accuracy(report, dev, Coprocessor(HostLibraryLink(build.HOST_LIB)))
@@ -171,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     swarm(report)
     for r in report.records:
         print(r)
-    report.write(args.json)
+    out = report.as_dict()
+    out["git_commit"] = commit
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
     return 0
 
 

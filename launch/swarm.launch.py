@@ -123,6 +123,11 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
         "Seconds from launch to round 1 on the chosen clock (start-up: imports, data, discovery); "
         "auto grows with the number of processes.",
     ),
+    "coprocessors": (
+        "",
+        "Robots that learn on an RP2040 coprocessor: id=serial device, comma-separated (e.g. "
+        "1=/dev/ttyUSB0,4=/dev/ttyUSB1; docs/rp2040.md). Needs robot_node: sim:=plant or gazebo.",
+    ),
 }
 
 
@@ -142,6 +147,22 @@ def _check_arguments(context: LaunchContext) -> None:
             f"unknown launch argument(s) {', '.join(unknown)}; "
             f"valid arguments: {', '.join(sorted(ARGUMENTS))}"
         )
+
+
+def _coprocessors(text: str, n: int, sim: str) -> dict[int, str]:
+    """``coprocessors:=1=/dev/ttyUSB0,4=...`` as {robot id: serial device}."""
+    ports: dict[int, str] = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        rid, sep, device = item.partition("=")
+        if not (sep and rid.strip().isdigit() and int(rid) < n and device.strip()):
+            raise ValueError(
+                f"launch argument coprocessors:={text!r}: each item must be id=device with an "
+                f"id in 0..{n - 1}, got {item!r}"
+            )
+        ports[int(rid)] = device.strip()
+    if ports and sim == "kinematic":
+        raise ValueError("coprocessors:= needs robot_node processes: sim:=plant or sim:=gazebo")
+    return ports
 
 
 def _shutdown_when_done(robots: list[Node]) -> list:
@@ -211,6 +232,7 @@ def _expand(context: LaunchContext) -> list:
         "use_sim_time": use_sim_time,
     }
     file_params = [params_file] if params_file else []
+    chips = _coprocessors(_arg(context, "coprocessors"), n, sim)
     actions: list = []
 
     robots: list[Node] = []  # the processes whose exit ends the launch
@@ -243,7 +265,11 @@ def _expand(context: LaunchContext) -> list:
                     name="robot",
                     namespace=name,
                     output="screen",
-                    parameters=[*file_params, {**common, "robot_id": i}],
+                    parameters=[
+                        *file_params,
+                        {**common, "robot_id": i},
+                        *([{"coprocessor_port": chips[i]}] if i in chips else []),
+                    ],
                     remappings=remap,
                     arguments=log,
                     additional_env=env,

@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gossip_learning.nodes import launch_support as ls
 
@@ -32,6 +33,7 @@ DOCUMENTED = (
     "swarm_namespace",
     "log_level",
     "start_delay",
+    "coprocessors",
 )
 
 
@@ -190,6 +192,24 @@ def test_launched_start_poses_are_the_plans() -> None:  # pragma: no cover - nee
         key=lambda n: str(n._Node__node_namespace),
     )
     assert [_params(d)["x0"] for d in drivers] == pytest.approx(plan.positions[:, 0].tolist())
+
+
+@NEEDS_LAUNCH
+def test_coprocessors_argument_gives_those_robots_their_serial_device() -> None:  # pragma: no cover
+    nodes = _expand(num_robots="3", sim="plant", coprocessors="2=/dev/ttyUSB7, 0=/tmp/chip")
+    ports = {}
+    for n in nodes:
+        if n.node_executable == "robot_node":
+            p = _params(n)
+            port = p.get("coprocessor_port")
+            text = port and "".join(getattr(t, "text", str(t)) for t in port)
+            ports[p["robot_id"]] = text and yaml.safe_load(text)  # launch_ros keeps YAML text
+    assert ports == {0: "/tmp/chip", 1: None, 2: "/dev/ttyUSB7"}
+    for bad in ("3=/dev/x", "1", "a=/dev/x"):
+        with pytest.raises(ValueError, match="coprocessors"):
+            _expand(num_robots="3", sim="plant", coprocessors=bad)
+    with pytest.raises(ValueError, match="sim:=plant"):
+        _expand(num_robots="3", coprocessors="1=/dev/x")
 
 
 def test_bad_discovery_and_motion_are_rejected() -> None:

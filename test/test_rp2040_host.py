@@ -355,6 +355,8 @@ def _bad_frames() -> list[tuple[str, bytes]]:
     )
     other_scale = bytearray(i8_chunks[1])
     struct.pack_into("<f", other_scale, 38, 2 * wire.parse_frame(i8_chunks[1]).scale)
+    other_samples = bytearray(chunks[1])
+    struct.pack_into("<I", other_samples, 30, 99)
     other_count = bytearray(chunks[1])
     struct.pack_into("<H", other_count, 24, len(chunks) + 1)
     return [
@@ -365,6 +367,7 @@ def _bad_frames() -> list[tuple[str, bytes]]:
         ("crc", bytes(flipped)),
         ("code", field(3, "<B", 9)),
         ("code", field(5, "<B", 7)),
+        ("flags", field(6, "<H", 1)),
         ("chunk", field(22, "<H", 1)),
         ("chunk", field(24, "<H", 0)),
         (
@@ -395,6 +398,8 @@ def _bad_frames() -> list[tuple[str, bytes]]:
         ("reassembly_second", recrc(other_count)),
         ("reassembly", i8_chunks[0]),  # then an int8 chunk of another scale
         ("reassembly_second", recrc(other_scale)),
+        ("reassembly", chunks[0]),  # then a chunk with another sample count
+        ("reassembly_second", recrc(other_samples)),
     ]
 
 
@@ -458,7 +463,7 @@ def test_fuzzed_frames_and_packets_never_crash(lib: ctypes.CDLL, data: bytes, cu
     with host_device() as dev:
         dev.send_raw(data[:cut] + b"\x00")  # garbage on the line: at most a link-error reply
         dev.drain()
-        dev.call(protocol.Cmd.CONFIG, struct.pack("<HHBddII", 160, 10, 0, 1e-3, 0.0, 1, 1))
+        dev.call(protocol.Cmd.CONFIG, struct.pack("<HHBddIII", 160, 10, 0, 1e-3, 0.0, 1, 1, 1))
         # a valid packet carrying a fuzzed (or mutated) frame
         good = model_frames(init_params(SPEC, 0), 2, 1, 300)[0]
         mutated = bytearray(good)

@@ -669,7 +669,8 @@ def block_auth_cost(data: Data) -> str:
 def block_rp2040_memory(data: Data) -> str:
     m = next(r for r in data["rp2040"]["records"] if r["what"] == "memory")
     rows = [
-        ["flash (.text, incl. the SDK runtime)", f"{m['flash_text']:,}", "2 MB flash"],
+        ["flash image (`gl_coproc.bin`: code, constants, .data, incl. the SDK runtime)",
+         f"{m['bin_bytes']:,}", "2 MB flash"],
         ["firmware state (`S` in gl_device.c, map `.bss.S`)", f"{m['firmware_state']:,}", ""],
         ["static RAM (.data + .bss up to `__end__`)", f"{m['static_ram']:,}",
          f"budget {m['ram_budget']:,} (test)"],
@@ -694,6 +695,12 @@ def block_rp2040_cycles(data: Data) -> str:
                 "(decode + accumulate)", f"{r['total_cycles']:,}", "",
                 f"{r['total_cycles'] / 125e3:.1f}", f"{r['total_cycles'] / 133e3:.1f}",
             ])  # fmt: skip
+            if "frame_link_us" in r:
+                rows.append([
+                    f"  of which one frame's link layer (COBS decode, packet CRC), {r['dtype']}",
+                    f"{round(r['frame_link_us'] * 125):,}", "",
+                    f"{r['frame_link_us'] / 1e3:.2f}", f"{r['frame_link_us'] * 125 / 133e3:.2f}",
+                ])  # fmt: skip
             rows.append([
                 f"  of which one frame's decode (CRC, checks, reassembly), {r['dtype']}",
                 f"{round(r['frame_decode_us'] * 125):,}", "",

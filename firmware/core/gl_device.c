@@ -31,9 +31,12 @@ static struct {
     int rx_over;
     uint8_t tx[GL_SER_MAX_PACKET];                   /* one reply before COBS */
     int configured;
-    uint32_t model_version, robot_id;
-    uint32_t rx_packets, tx_packets, frames_ok, merged_total, train_steps;
-    uint32_t last_train_us, last_decode_us, last_merge_us, last_finalise_us;
+    int diverged;                                    /* the head is not finite: refuse to use it */
+    uint32_t model_version, robot_id, session;
+    uint32_t boot_count, last_rx_us;
+    uint8_t reset_reason;
+    uint32_t rx_packets, tx_packets, frames_ok, merged_total, train_steps, rx_dropped;
+    uint32_t last_train_us, last_decode_us, last_merge_us, last_finalise_us, last_link_us;
     uint32_t rejects[GL_N_STATUS];
 } S;
 
@@ -42,6 +45,11 @@ uint32_t gl_dev_state_bytes(void) { return (uint32_t)sizeof(S); }
 void gl_dev_init(void) {
     memset(&S, 0, sizeof(S));
     gl_reasm_init(&S.reasm, (uint8_t *)S.reasm_buf, sizeof(S.reasm_buf));
+}
+
+void gl_dev_set_boot(uint32_t boot_count, uint8_t reset_reason) {
+    S.boot_count = boot_count;
+    S.reset_reason = reset_reason;
 }
 
 /* COBS-encode tx[0..n) straight to the port, block by block, then the 0x00 delimiter. */
@@ -87,6 +95,7 @@ static void reply(uint8_t cmd, uint8_t seq, int status, size_t len) {
 
 /* ------------------------------------------------------------------ commands */
 
+/* Layout: docs/rp2040-link.md (HELLO). */
 static int cmd_hello(uint8_t *out, size_t *len) {
     gl_put_u16(out, GL_PROTO_VERSION);
     gl_put_u32(out + 2, GL_FW_VERSION);
@@ -96,21 +105,38 @@ static int cmd_hello(uint8_t *out, size_t *len) {
     gl_put_u16(out + 12, GL_MAX_PARAMS);
     gl_put_u16(out + 14, GL_SER_MAX_DATA);
     gl_put_u16(out + 16, GL_DEFAULT_MTU);
-    memcpy(out + 18, k_name, sizeof(k_name) - 1);
-    *len = 18 + sizeof(k_name) - 1;
+    gl_put_u16(out + 18, GL_MAX_CHUNKS);
+    gl_put_u16(out + 20, GL_MAX_TRAIN_STEPS);
+    gl_put_u16(out + 22, GL_MAX_SENDERS);
+    gl_put_u32(out + 24, GL_RAM_BUDGET);
+    gl_put_u32(out + 28, (uint32_t)sizeof(S));
+    gl_put_f32(out + 32, (float)GL_MAX_LR);
+    gl_put_f32(out + 36, (float)GL_MAX_WD);
+    gl_put_f32(out + 40, GL_MAX_ABS_FEATURE);
+    gl_put_u32(out + 44, GL_INTERBYTE_US);
+    gl_put_u32(out + 48, GL_WATCHDOG_MS);
+    gl_put_u32(out + 52, S.boot_count);
+    out[56] = S.reset_reason;
+    out[57] = (uint8_t)S.configured;
+    gl_put_u32(out + 58, S.session);
+    gl_put_u32(out + 62, gl_port_now_us());
+    memcpy(out + 66, k_name, sizeof(k_name) - 1);
+    *len = 66 + sizeof(k_name) - 1;
     return GL_OK;
 }
 
 static int cmd_config(const uint8_t *a, size_t n) {
     double lr, wd;
     int st;
-    if (n != 29) return GL_E_ARGS;
+    if (n != 33) return GL_E_ARGS;
     memcpy(&lr, a + 5, 8); /* f64 little-endian: both targets are little-endian */
     memcpy(&wd, a + 13, 8);
     st = gl_head_configure(&S.head, gl_get_u16(a), gl_get_u16(a + 2), a[4], lr, wd);
     if (st != GL_OK) return st;
     S.model_version = gl_get_u32(a + 21);
     S.robot_id = gl_get_u32(a + 25);
+    S.session = gl_get_u32(a + 29);
+    S.diverged = 0;
     gl_fedavg_discard(&S.acc);
     S.reasm.active = 0;
     memset(S.batch_x, 0, sizeof(S.batch_x));
@@ -128,8 +154,11 @@ static int cmd_load(const uint8_t *a, size_t n) {
     for (r = 0; r < rows; r++) {
         const uint8_t *p = a + 4 + (size_t)r * stride;
         if (p[0] >= S.head.classes) return GL_E_ARGS;
-        for (i = 0; i < d; i++)
-            if (!gl_is_finite(gl_get_f32(p + 1 + 4 * i))) return GL_E_NONFINITE;
+        for (i = 0; i < d; i++) {
+            float v = gl_get_f32(p + 1 + 4 * i);
+            if (!gl_is_finite(v)) return GL_E_NONFINITE;
+            if (!(fabsf(v) <= GL_MAX_ABS_FEATURE)) return GL_E_RANGE;
+        }
     }
     for (r = 0; r < rows; r++) {
         const uint8_t *p = a + 4 + (size_t)r * stride;
@@ -146,12 +175,20 @@ static int cmd_train(const uint8_t *a, size_t n, uint8_t *out, size_t *len) {
     if (n != 4) return GL_E_ARGS;
     rows = gl_get_u16(a);
     steps = gl_get_u16(a + 2);
-    if (rows < 1 || rows > GL_MAX_BATCH || steps < 1) return GL_E_ARGS;
+    if (rows < 1 || rows > GL_MAX_BATCH || steps < 1 || steps > GL_MAX_TRAIN_STEPS)
+        return GL_E_ARGS; /* the time budget of one command */
+    if (S.diverged) return GL_E_DIVERGED;
     t0 = gl_port_now_us();
-    for (s = 0; s < steps; s++)
+    for (s = 0; s < steps; s++) {
         loss = gl_head_train_step(&S.head, S.batch_x, GL_MAX_IN, S.batch_y, rows, S.delta);
+        gl_port_alive();
+    }
     S.last_train_us = gl_port_now_us() - t0;
     S.train_steps += steps;
+    if (!gl_is_finite(loss) || gl_model_check(S.head.params, S.head.n_params) != GL_OK) {
+        S.diverged = 1; /* until a PUT_FRAME of an own model or a CONFIG replaces it */
+        return GL_E_DIVERGED;
+    }
     gl_put_f32(out, loss);
     gl_put_u32(out + 4, S.last_train_us);
     gl_put_u32(out + 8, S.head.t);
@@ -190,6 +227,10 @@ static int cmd_get_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) 
     h.samples = gl_get_u32(a + 21);
     if (gl_model_bytes(h.dtype, 1) == 0 || !gl_kind_has_model(h.kind) || h.layer > GL_LAYER_MAX)
         return GL_E_ARGS;
+    if (S.diverged || gl_model_check(S.head.params, S.head.n_params) != GL_OK)
+        return GL_E_DIVERGED; /* never send a model a peer refuses */
+    if (gl_model_fits(S.head.params, S.head.n_params, h.dtype) != GL_OK)
+        return GL_E_RANGE; /* fp16 would overflow to Inf, which every receiver refuses */
     total = (uint32_t)gl_model_bytes(h.dtype, S.head.n_params);
     count = (uint32_t)gl_chunk_count(total, mp);
     if (idx >= count || count > 0xFFFFu) return GL_E_ARGS;
@@ -241,6 +282,7 @@ static int cmd_put_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) 
             }
             for (i = 0; i < S.head.n_params; i++)
                 (void)gl_model_get(payload, i, h.dtype, h.scale, &S.head.params[i]);
+            S.diverged = 0;
         } else {
             uint32_t t1 = gl_port_now_us();
             st = gl_fedavg_add_payload(&S.acc, h.sender, payload, h.dtype, h.scale,
@@ -259,7 +301,7 @@ static int cmd_put_frame(const uint8_t *a, size_t n, uint8_t *out, size_t *len) 
 }
 
 static int cmd_status(uint8_t *out, size_t *len) {
-    uint32_t i, v[13];
+    uint32_t i, v[15];
     v[0] = GL_FW_VERSION;
     v[1] = S.rx_packets;
     v[2] = S.tx_packets;
@@ -273,10 +315,12 @@ static int cmd_status(uint8_t *out, size_t *len) {
     v[10] = S.last_decode_us;
     v[11] = S.last_merge_us;
     v[12] = S.last_finalise_us;
-    for (i = 0; i < 13; i++) gl_put_u32(out + 4 * i, v[i]);
-    gl_put_u16(out + 52, GL_N_STATUS);
-    for (i = 0; i < GL_N_STATUS; i++) gl_put_u32(out + 54 + 4 * i, S.rejects[i]);
-    *len = 54 + 4 * GL_N_STATUS;
+    v[13] = S.rx_dropped;
+    v[14] = S.last_link_us;
+    for (i = 0; i < 15; i++) gl_put_u32(out + 4 * i, v[i]);
+    gl_put_u16(out + 60, GL_N_STATUS);
+    for (i = 0; i < GL_N_STATUS; i++) gl_put_u32(out + 62 + 4 * i, S.rejects[i]);
+    *len = 62 + 4 * GL_N_STATUS;
     return GL_OK;
 }
 
@@ -287,10 +331,16 @@ static int cmd_bench(const uint8_t *a, size_t n, uint8_t *out, size_t *len) {
     uint32_t which, rows, t0, us = 0, i, P = S.head.n_params, k = S.head.classes;
     float err = 0.0f;
     float *ref = (float *)(void *)S.acc.sum; /* 12.9 KB of scratch while the step is closed */
+    const float *w0 = S.head.params;
     if (n != 3) return GL_E_ARGS;
     which = a[0];
     rows = gl_get_u16(a + 1);
     if (S.acc.active || rows < 1 || rows > GL_MAX_BATCH || which > 4) return GL_E_ARGS;
+    if (S.reasm.active) return GL_E_STATE; /* its scratch would overwrite a partial message */
+    if (gl_model_check(w0, P) != GL_OK) return GL_E_DIVERGED;
+    if (which == 4)
+        for (i = 0; i < P; i++)
+            if (!(fabsf(w0[i]) < 127.0f)) return GL_E_RANGE; /* Q24 holds |w| < 128 */
     if (which <= 1) {
         int16_t xq[GL_MAX_IN];
         gl_head_forward(&S.head, S.batch_x, GL_MAX_IN, rows, ref);
@@ -355,13 +405,20 @@ static void dispatch(uint8_t cmd, uint8_t seq, const uint8_t *a, size_t n) {
     case GL_CMD_GET_FRAME: st = cmd_get_frame(a, n, out, &len); break;
     case GL_CMD_PUT_FRAME: st = cmd_put_frame(a, n, out, &len); break;
     case GL_CMD_MERGE_RESET:
-        st = n != 4 ? GL_E_ARGS
-                    : gl_fedavg_reset(&S.acc, S.head.n_params, S.robot_id, S.head.params,
-                                      (double)gl_get_u32(a));
+        if (n != 4) st = GL_E_ARGS;
+        else if (S.diverged || gl_model_check(S.head.params, S.head.n_params) != GL_OK)
+            st = GL_E_DIVERGED;
+        else
+            st = gl_fedavg_reset(&S.acc, S.head.n_params, S.robot_id, S.head.params,
+                                 (double)gl_get_u32(a));
         break;
     case GL_CMD_MERGE_FINALISE: {
         uint32_t t0 = gl_port_now_us(), merged = gl_fedavg_merged(&S.acc);
         st = n ? GL_E_ARGS : gl_fedavg_finalise(&S.acc, S.head.params);
+        if (st == GL_OK && gl_model_check(S.head.params, S.head.n_params) != GL_OK) {
+            S.diverged = 1;
+            st = GL_E_DIVERGED;
+        }
         S.last_finalise_us = gl_port_now_us() - t0;
         gl_put_u16(out, (uint16_t)merged);
         gl_put_u32(out + 2, S.last_finalise_us);
@@ -383,7 +440,7 @@ static void link_error(int reason) { reply(GL_CMD_LINK_ERROR, 0, reason, 0); }
 
 static void packet_end(void) {
     long n;
-    uint32_t len = S.rx_len;
+    uint32_t len = S.rx_len, t0 = gl_port_now_us();
     int over = S.rx_over;
     S.rx_len = 0;
     S.rx_over = 0;
@@ -406,10 +463,13 @@ static void packet_end(void) {
         return;
     }
     S.rx_packets++;
+    if (S.rx[0] != GL_CMD_STATUS) /* STATUS reports the packet before it */
+        S.last_link_us = gl_port_now_us() - t0; /* the link layer's work: COBS decode, CRC-32 */
     dispatch(S.rx[0], S.rx[1], S.rx + 2, (size_t)n - 6);
 }
 
 void gl_dev_rx_byte(uint8_t b) {
+    S.last_rx_us = gl_port_now_us();
     if (b == 0) {
         packet_end();
         return;
@@ -417,3 +477,13 @@ void gl_dev_rx_byte(uint8_t b) {
     if (S.rx_len < sizeof(S.rx)) S.rx[S.rx_len++] = b;
     else S.rx_over = 1;
 }
+
+void gl_dev_poll(uint32_t now_us) {
+    if ((S.rx_len || S.rx_over) && now_us - S.last_rx_us > GL_INTERBYTE_US) {
+        S.rx_len = 0; /* a packet cut off mid-way: drop it, resynchronise at the next 0x00 */
+        S.rx_over = 0;
+        link_error(GL_E_SER_TIMEOUT);
+    }
+}
+
+void gl_dev_rx_dropped(uint32_t n) { S.rx_dropped += n; }

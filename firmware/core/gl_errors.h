@@ -18,7 +18,7 @@ enum gl_status {
     GL_E_MODEL_VERSION = 11,/* model version differs from the configured head */
     GL_E_MODEL_SIZE = 12,   /* parameter count differs from the configured head */
     GL_E_DUPLICATE = 13,    /* sender already merged this step */
-    GL_E_REASM = 14,        /* chunks of one message disagree (count, version, size, dtype) */
+    GL_E_REASM = 14,        /* chunks of one message disagree (a header field or the size) */
     GL_E_EVICTED = 15,      /* a partial message dropped for a new one (one buffer) */
     GL_E_NOT_MODEL = 16,    /* kind carries no model (or beacon payload malformed) */
     GL_E_TOO_BIG = 17,      /* does not fit the buffer */
@@ -32,6 +32,10 @@ enum gl_status {
     GL_E_STATE = 24,        /* command not valid now (e.g. merge before reset, not configured) */
     GL_E_SENDERS = 25,      /* too many senders in one step */
     GL_E_WEIGHT = 26,       /* sample weight 0 */
-    GL_N_STATUS = 27
+    GL_E_SER_TIMEOUT = 27,  /* a packet's bytes stopped arriving (GL_INTERBYTE_US) */
+    GL_E_RANGE = 28,        /* a number out of range (lr, weight decay, feature, fp16 overflow) */
+    GL_E_FLAGS = 29,        /* reserved wire flag bits set */
+    GL_E_DIVERGED = 30,     /* a training step or merge made the model non-finite */
+    GL_N_STATUS = 31
 };
 #endif

@@ -8,9 +8,10 @@
 int gl_head_configure(gl_head_t *h, uint16_t in_dim, uint16_t classes, uint8_t optimizer,
                       double lr, double weight_decay) {
     if (in_dim < 1 || in_dim > GL_MAX_IN || classes < 1 || classes > GL_MAX_CLASSES ||
-        optimizer > GL_OPT_ADAM || !(lr > 0.0) || !(weight_decay >= 0.0) || lr > 1e30 ||
-        weight_decay > 1e30)
+        optimizer > GL_OPT_ADAM)
         return GL_E_ARGS;
+    if (!(lr > 0.0 && lr <= GL_MAX_LR) || !(weight_decay >= 0.0 && weight_decay <= GL_MAX_WD))
+        return GL_E_RANGE;
     h->in_dim = in_dim;
     h->classes = classes;
     h->n_params = (uint32_t)classes * in_dim + classes;
@@ -123,6 +124,7 @@ static float q15_scale(const float *v, uint32_t n, uint32_t stride, uint32_t row
 
 static int16_t q15(float v, float inv_scale) {
     float q = v * inv_scale;
+    if (q != q) return 0; /* NaN: no float-to-int conversion of it */
     q += q >= 0.0f ? 0.5f : -0.5f;
     if (q > 32767.0f) q = 32767.0f;
     if (q < -32767.0f) q = -32767.0f;

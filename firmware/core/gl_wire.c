@@ -1,5 +1,6 @@
 #include "gl_wire.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -113,7 +114,26 @@ float gl_model_scale(const float *model, size_t n) {
         float a = fabsf(model[i]);
         if (a > peak) peak = a;
     }
-    return peak > 0.0f ? (float)((double)peak / 127.0) : 1.0f;
+    {
+        float scale = (float)((double)peak / 127.0);
+        /* not a normal float (0, subnormal: the RP2040 flushes those to 0), or NaN: 1 */
+        return scale >= FLT_MIN && gl_is_finite(scale) ? scale : 1.0f;
+    }
+}
+
+int gl_model_check(const float *model, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!gl_is_finite(model[i])) return GL_E_NONFINITE;
+    return GL_OK;
+}
+
+int gl_model_fits(const float *model, size_t n, uint8_t dtype) {
+    size_t i;
+    if (dtype != GL_DT_F16) return GL_OK;
+    for (i = 0; i < n; i++) /* 65520 and beyond round to Inf in fp16 */
+        if (!(fabsf(model[i]) < 65520.0f)) return GL_E_RANGE;
+    return GL_OK;
 }
 
 int gl_model_encode(const float *model, size_t first, size_t count, uint8_t dtype, float scale,
@@ -127,6 +147,7 @@ int gl_model_encode(const float *model, size_t first, size_t count, uint8_t dtyp
             gl_put_u16(out + 2 * i, gl_f32_to_f16(v));
         } else if (dtype == GL_DT_I8) {
             float q = rintf(v / scale);
+            if (q != q) q = 0.0f; /* NaN (refused before encoding; never an int conversion) */
             if (q > 127.0f) q = 127.0f;
             if (q < -127.0f) q = -127.0f;
             out[i] = (uint8_t)(int8_t)q;
@@ -254,6 +275,7 @@ int gl_frame_parse(const uint8_t *buf, size_t n, gl_header_t *h, const uint8_t *
     h->model_version = gl_get_u32(buf + 34);
     h->scale = gl_get_f32(buf + 38);
     h->payload_len = plen;
+    if (h->flags != 0) return GL_E_FLAGS; /* reserved: wire.py refuses them too */
     if (h->chunk_count < 1 || h->chunk_index >= h->chunk_count) return GL_E_CHUNK;
     *payload = buf + GL_HEADER_SIZE;
     return GL_OK;
@@ -312,6 +334,9 @@ static void reasm_start(gl_reasm_t *r, const gl_header_t *h, size_t total) {
     r->scale = h->scale;
     r->model_version = h->model_version;
     r->samples = h->samples;
+    r->receiver = h->receiver;
+    r->cluster = h->cluster;
+    r->flags = h->flags;
     r->total = (uint32_t)total;
     r->piece = 0;
     r->last_len = 0;
@@ -332,7 +357,9 @@ int gl_reasm_feed(gl_reasm_t *r, const gl_header_t *h, const uint8_t *payload, s
         r->active = 0;
     }
     if (r->active && (r->count != h->chunk_count || r->model_version != h->model_version ||
-                      r->dtype != h->dtype || r->scale != h->scale)) {
+                      r->dtype != h->dtype || r->scale != h->scale || r->samples != h->samples ||
+                      r->receiver != h->receiver || r->cluster != h->cluster ||
+                      r->flags != h->flags)) {
         r->active = 0;
         return GL_E_REASM;
     }

@@ -48,8 +48,15 @@ size_t gl_model_bytes(uint8_t dtype, size_t n);
 int gl_kind_has_model(uint8_t kind);
 
 /* Encode model[first .. first+count) of a model whose int8 scale is `scale` into out (count *
- * width bytes). gl_model_scale computes that scale over the whole model (max|w| / 127). */
+ * width bytes). gl_model_scale computes that scale over the whole model: max|w| / 127 rounded
+ * to float32, or 1 when that is not a normal float (an all-zero or tiny model), so that every
+ * scale on the wire is one a peer accepts. The model must be finite (gl_model_check). */
 float gl_model_scale(const float *model, size_t n);
+/* GL_OK if all n values are finite, else GL_E_NONFINITE. */
+int gl_model_check(const float *model, size_t n);
+/* GL_OK if every value encodes as a finite number in dtype, else GL_E_RANGE (fp16: |v| must
+ * stay below 65520, which rounds to Inf): the chip never sends a frame a peer refuses. */
+int gl_model_fits(const float *model, size_t n, uint8_t dtype);
 int gl_model_encode(const float *model, size_t first, size_t count, uint8_t dtype, float scale,
                     uint8_t *out);
 /* Decode count elements of payload into out; GL_E_SCALE / GL_E_NONFINITE on bad values.
@@ -84,8 +91,9 @@ typedef struct {
     int active;
     uint32_t sender, round;
     uint8_t kind, layer, dtype;
-    uint16_t step, count, piece, last_len, received;
-    uint32_t model_version, samples, total;
+    uint16_t step, count, piece, last_len, received, flags;
+    uint32_t model_version, samples, total, receiver;
+    int32_t cluster;
     float scale;
     uint8_t seen[(GL_MAX_CHUNKS + 7) / 8];
 } gl_reasm_t;

@@ -29,6 +29,10 @@ uint32_t gl_port_now_us(void) {
 
 uint32_t gl_port_clock_hz(void) { return 0; }
 uint32_t gl_port_free_ram(void) { return 0; }
+void gl_port_alive(void) {}
+
+/* The idle loop's check (inter-byte timeout), at the current time. */
+void gl_host_poll(void) { gl_dev_poll(gl_port_now_us()); }
 
 void gl_host_reset(void) {
     g_out_len = 0;

@@ -106,6 +106,15 @@ class CumulativeFedAvg:
         self._senders[sender] = float(weight)
         return True
 
+    def as_merged(self, model: np.ndarray) -> np.ndarray:
+        """``model`` as :meth:`add` would merge it (pulled onto the clip sphere of the open
+        step; unchanged without ``clip_ratio``), as a float64 copy. For accumulators that merge
+        elsewhere (the RP2040's) and apply this robot's defence on the host first."""
+        self._scratch[...] = model
+        if self.clip_ratio:
+            self._clip()
+        return self._scratch.copy()
+
     def out_of_bound(self, model: np.ndarray) -> bool:
         """Whether ``model``'s norm is over the bound of the open step (False with no bound)."""
         if not self.max_norm:

@@ -71,13 +71,16 @@ MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
 EMPTY_KINDS = (Kind.HANDOVER, Kind.PROPOSE)
 I8_BLOCK = 64  # values per block of DType.I8_BLOCK: f32 scale, then up to 64 int8
 _BLOCK_BYTES = 4 + I8_BLOCK
+_F32_TINY = np.float32(np.finfo(np.float32).tiny)
 
 
 def _int8_scales(peak: np.ndarray) -> np.ndarray:
     """max|w| / 127 per block in float32 (as the firmware: double division, rounded once),
-    1.0 for an all-zero block so that every scale on the wire is finite and positive."""
+    1.0 for an all-zero or tiny block so that every scale on the wire is finite, positive and
+    the same on every platform."""
     scale = (peak.astype(np.float64) / 127.0).astype(np.float32)
-    return np.where(peak > 0, scale, np.float32(1.0)).astype(np.float32)
+    # 1.0 where that is not a normal float (0, or subnormal: the RP2040 flushes those to 0)
+    return np.where(scale >= _F32_TINY, scale, np.float32(1.0)).astype(np.float32)
 
 
 def _quantise(vec: np.ndarray, scale: np.ndarray | np.float32) -> np.ndarray:

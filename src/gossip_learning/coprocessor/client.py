@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from gossip_learning.coprocessor.links import Link
 from gossip_learning.coprocessor.protocol import (
     LINK_ERROR,
+    PROTO_VERSION,
     STATUS_NAMES,
     Cmd,
     ProtocolError,
@@ -22,7 +26,11 @@ from gossip_learning.errors import GossipLearningError
 
 OPTIMIZER_CODES = {"sgd": 0, "adam": 1}
 DTYPE_CODES = {"f32": 1, "f16": 2, "int8": 3, "int8_block": 4}
-_STATUS_HEAD = struct.Struct("<13IH")
+_STATUS_HEAD = struct.Struct("<15IH")
+_HELLO = struct.Struct("<HIHHHHHHHHHIIfffIIIBBII")
+#: Longest a command may take on a real chip is ~2.2 s (GL_MAX_TRAIN_STEPS steps of 128 rows);
+#: a reply later than this means the chip is gone or rebooted. The emulator needs more.
+DEFAULT_TIMEOUT = 5.0
 STATUS_FIELDS = (
     "firmware",
     "rx_packets",
@@ -37,6 +45,8 @@ STATUS_FIELDS = (
     "last_decode_us",
     "last_merge_us",
     "last_finalise_us",
+    "rx_dropped",
+    "last_link_us",
 )
 
 
@@ -50,9 +60,15 @@ class CoprocessorError(GossipLearningError):
         super().__init__(f"coprocessor refused {name}: {self.reason}")
 
 
+class CoprocessorTimeout(TimeoutError):
+    """No reply to a command in time (the chip is gone, busy past its budget, or rebooted)."""
+
+
 @dataclass(frozen=True)
 class Hello:
-    """What ``HELLO`` reports: protocol and firmware version, compile-time limits."""
+    """What ``HELLO`` reports (docs/rp2040-link.md): protocol and firmware version, the
+    compile-time limits, and this boot: watchdog reboots, whether the last reset was the
+    watchdog's, whether it is configured, the host's session token (0 after a reset), uptime."""
 
     proto: int
     firmware: int
@@ -62,18 +78,45 @@ class Hello:
     max_params: int
     max_packet_data: int
     default_mtu: int
+    max_chunks: int
+    max_train_steps: int
+    max_senders: int
+    ram_budget: int
+    state_bytes: int
+    max_lr: float
+    max_weight_decay: float
+    max_abs_feature: float
+    interbyte_us: int
+    watchdog_ms: int
+    boot_count: int
+    watchdog_reset: bool
+    configured: bool
+    session: int
+    uptime_us: int
     name: str
 
 
 class Coprocessor:
-    """Commands to one firmware over ``link``; replies are waited for up to ``timeout`` s."""
+    """Commands to one firmware over ``link``; replies are waited for up to ``timeout`` s.
 
-    def __init__(self, link: Link, timeout: float = 600.0) -> None:
+    Every request goes out as ``0x00`` + COBS packet + ``0x00`` (the leading delimiter ends any
+    line noise before it). A reply whose sequence number is not the one just sent (a late reply
+    to a command that timed out), a corrupt one, or a link-layer error report is dropped and
+    counted in :attr:`dropped`; the wait goes on until the deadline."""
+
+    def __init__(
+        self, link: Link, timeout: float = DEFAULT_TIMEOUT, train_timeout: float | None = None
+    ) -> None:
         self.link = link
         self.timeout = timeout
+        self.train_timeout = timeout if train_timeout is None else train_timeout
+        self.lost = False  # a command went unanswered: recover() before trusting the chip again
+        self._config: tuple[Any, ...] | None = None
         self._seq = 0
         self._rx = bytearray()
         self.hello_info: Hello | None = None
+        self.session = 0  # the token the last CONFIG gave the chip (0: not configured by us)
+        self.dropped: Counter[str] = Counter()
         # Held for whole command sequences (a training round, a merge) by the trainer and the
         # accumulator, which may run in different threads of a ROS node.
         self.lock = threading.RLock()
@@ -90,7 +133,7 @@ class Coprocessor:
         self._rx.clear()
 
     def read_reply(self, timeout: float | None = None) -> tuple[int, int, int, bytes]:
-        """The next reply ``(cmd, seq, status, data)``."""
+        """The next well-formed reply ``(cmd, seq, status, data)``; corrupt ones are dropped."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         synchronous = getattr(self.link, "synchronous", False)
         while True:
@@ -99,37 +142,78 @@ class Coprocessor:
                 encoded = bytes(self._rx[:end])
                 del self._rx[: end + 1]
                 if encoded:
-                    return parse_reply(encoded)
+                    try:
+                        return parse_reply(encoded)
+                    except ProtocolError:
+                        self.dropped["corrupt"] += 1
                 continue
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError("no reply from the coprocessor")
+                raise CoprocessorTimeout("no reply from the coprocessor")
             chunk = self.link.read(min(left, 1.0))
             if not chunk and synchronous:
-                raise TimeoutError("no reply from the coprocessor")
+                raise CoprocessorTimeout("no reply from the coprocessor")
             self._rx += chunk
 
-    def call(self, cmd: Cmd, args: bytes = b"") -> bytes:
-        """Send one command and return its reply data; raise CoprocessorError if refused."""
+    def call(self, cmd: Cmd, args: bytes = b"", timeout: float | None = None) -> bytes:
+        """Send one command and return its reply data; raise CoprocessorError if refused,
+        CoprocessorTimeout if no reply with this command's sequence number comes in time."""
+        wait = self.timeout if timeout is None else timeout
         with self.lock:
             self._seq = (self._seq + 1) & 0xFF
             self.link.write(packet(int(cmd), self._seq, args))
-            rcmd, seq, status, data = self.read_reply()
-        if rcmd == LINK_ERROR:
-            raise CoprocessorError(rcmd, status)
-        if rcmd != (int(cmd) | 0x80) or seq != self._seq:
-            raise ProtocolError(f"reply 0x{rcmd:02x}/{seq} to command 0x{int(cmd):02x}/{self._seq}")
+            deadline = time.monotonic() + wait
+            while True:
+                left = deadline - time.monotonic()
+                try:
+                    rcmd, seq, status, data = self.read_reply(max(0.0, left))
+                except CoprocessorTimeout:
+                    self.lost = True
+                    name = Cmd(cmd).name
+                    raise CoprocessorTimeout(
+                        f"no reply to {name} (seq {self._seq}) within {wait:g} s"
+                    ) from None
+                if rcmd == LINK_ERROR:
+                    reason = STATUS_NAMES[status] if status < len(STATUS_NAMES) else str(status)
+                    self.dropped[f"link_{reason}"] += 1  # noise, or this packet damaged
+                elif rcmd != (int(cmd) | 0x80) or seq != self._seq:
+                    self.dropped["stale"] += 1  # a late reply to an earlier command
+                else:
+                    break
         if status:
             raise CoprocessorError(int(cmd), status)
         return data
 
     # ------------------------------------------------------------- commands
-    def hello(self) -> Hello:
-        d = self.call(Cmd.HELLO)
-        proto, fw, mi, mc, mb, mp, md, mtu = struct.unpack_from("<HIHHHHHH", d, 0)
-        name = d[18:].decode("ascii", "replace")
-        self.hello_info = Hello(proto, fw, mi, mc, mb, mp, md, mtu, name)
+    def hello(self, timeout: float | None = None) -> Hello:
+        d = self.call(Cmd.HELLO, timeout=timeout)
+        (proto,) = struct.unpack_from("<H", d, 0)
+        if proto != PROTO_VERSION or len(d) < _HELLO.size:
+            raise ProtocolError(
+                f"firmware speaks link protocol {proto}, this host {PROTO_VERSION}: reflash it"
+            )
+        v: list[Any] = list(_HELLO.unpack_from(d, 0))
+        v[19], v[20] = bool(v[19]), bool(v[20])
+        fields: tuple[Any, ...] = (*v, d[_HELLO.size :].decode("ascii", "replace"))
+        self.hello_info = Hello(*fields)
         return self.hello_info
+
+    def rebooted(self, timeout: float | None = None) -> bool:
+        """Whether the chip lost the configuration this client gave it (a reset in between):
+        its HELLO no longer carries this client's session token."""
+        return self.hello(timeout).session != self.session
+
+    def recover(self, timeout: float = 0.5) -> bool:
+        """After a fault: drop what is on the line, ask HELLO (waiting ``timeout`` s) and, if the
+        chip lost this client's configuration (it rebooted), send the last CONFIG again with a
+        new session token. Returns whether it had rebooted; raises if it does not answer."""
+        with self.lock:
+            self.drain(0.05)
+            rebooted = self.rebooted(timeout)
+            if rebooted and self._config is not None:
+                self.configure(*self._config)
+            self.lost = False
+            return rebooted
 
     def configure(
         self,
@@ -141,12 +225,16 @@ class Coprocessor:
         model_version: int,
         robot_id: int,
     ) -> None:
-        """Set the head's shape and optimiser; params become zero."""
+        """Set the head's shape and optimiser; params become zero. A fresh session token goes
+        with it (:meth:`rebooted`)."""
+        session = int.from_bytes(os.urandom(4), "little") or 1
         args = struct.pack(
-            "<HHBddII", in_dim, classes, OPTIMIZER_CODES[optimizer], lr, weight_decay,
-            model_version, robot_id,
+            "<HHBddIII", in_dim, classes, OPTIMIZER_CODES[optimizer], lr, weight_decay,
+            model_version, robot_id, session,
         )  # fmt: skip
         self.call(Cmd.CONFIG, args)
+        self.session = session
+        self._config = (in_dim, classes, optimizer, lr, weight_decay, model_version, robot_id)
 
     def reset_optimizer(self) -> None:
         self.call(Cmd.OPT_RESET)
@@ -170,7 +258,8 @@ class Coprocessor:
 
     def train(self, rows: int, steps: int = 1) -> tuple[float, int]:
         """``steps`` optimiser steps on the first ``rows`` loaded rows: (last loss, µs)."""
-        loss, us, _ = struct.unpack("<fII", self.call(Cmd.TRAIN, struct.pack("<HH", rows, steps)))
+        args = struct.pack("<HH", rows, steps)
+        loss, us, _ = struct.unpack("<fII", self.call(Cmd.TRAIN, args, self.train_timeout))
         return float(loss), int(us)
 
     def predict(self, rows: int, classes: int, row0: int = 0) -> np.ndarray:

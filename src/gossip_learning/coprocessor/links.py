@@ -152,6 +152,7 @@ class HostLibraryLink:
         self.lib.gl_host_feed.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self.lib.gl_host_take.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self.lib.gl_host_take.restype = ctypes.c_size_t
+        self.lib.gl_host_poll.argtypes = []
         self.lib.gl_host_reset()
         self._buf = ctypes.create_string_buffer(1 << 20)
 
@@ -159,6 +160,7 @@ class HostLibraryLink:
         self.lib.gl_host_feed(data, len(data))
 
     def read(self, timeout: float) -> bytes:
+        self.lib.gl_host_poll()  # the idle loop's inter-byte timeout
         n = self.lib.gl_host_take(self._buf, len(self._buf))
         if not n:
             time.sleep(0)  # replies are produced synchronously by write()

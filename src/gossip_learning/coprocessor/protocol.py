@@ -1,9 +1,10 @@
 """Serial framing and command set of the coprocessor firmware (``firmware/core/gl_device.h``).
 
 A packet before COBS is ``cmd u8 | seq u8 | args | crc32 u32`` (little-endian, CRC-32 of the
-bytes before it); on the line it is COBS-encoded and ends with one 0x00. A reply is
-``cmd | 0x80, seq, status u8, data, crc32``; a packet the firmware's link layer rejects gets a
-reply with cmd 0xFF, seq 0 and the reason as status.
+bytes before it); on the line it is COBS-encoded between two 0x00 delimiters (one before, one
+after). A reply is ``cmd | 0x80, seq, status u8, data, crc32`` with the request's ``seq``; a
+packet the firmware's link layer rejects gets a reply with cmd 0xFF, seq 0 and the reason as
+status. docs/rp2040-link.md has the whole protocol.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Cmd(IntEnum):
 
 
 LINK_ERROR = 0xFF
+PROTO_VERSION = 2  # GL_PROTO_VERSION
+MAX_CHUNKS = 64  # GL_MAX_CHUNKS: chunks of one model message the firmware reassembles
 
 # Why the firmware rejected something (``enum gl_status`` in firmware/core/gl_errors.h).
 STATUS_NAMES = (
@@ -64,6 +67,10 @@ STATUS_NAMES = (
     "state",
     "senders",
     "weight",
+    "ser_timeout",
+    "range",
+    "flags",
+    "diverged",
 )
 STATUS = {name: code for code, name in enumerate(STATUS_NAMES)}
 
@@ -112,9 +119,10 @@ def cobs_decode(data: bytes) -> bytes:
 
 
 def packet(cmd: int, seq: int, args: bytes = b"") -> bytes:
-    """A request as it goes on the line (COBS + delimiter)."""
+    """A request as it goes on the line: a delimiter (ends any noise before it), COBS, a
+    delimiter."""
     body = bytes([cmd & 0xFF, seq & 0xFF]) + args
-    return cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00"
+    return b"\x00" + cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00"
 
 
 def parse_reply(encoded: bytes) -> tuple[int, int, int, bytes]:

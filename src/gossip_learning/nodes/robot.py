@@ -80,7 +80,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     "coprocessor_baud": (921_600, "Baud rate of the coprocessor's UART (the firmware's)."),
     "coprocessor_merge": (True, "With a coprocessor: also merge (cumulative FedAvg) on it."),
-    "coprocessor_mtu": (512, "Wire frame size on the coprocessor link (chunks; 51..2047)."),
+    "coprocessor_mtu": (512, "Wire frame size on the coprocessor link (151..2047 at 160->10)."),
+    "coprocessor_timeout": (5.0, "Seconds to wait for each coprocessor reply (0.1..600)."),
 }
 
 
@@ -229,12 +230,21 @@ class RobotNode(ManagedNode):
             CoprocessorTrainer,
         )
         from gossip_learning.coprocessor.links import open_serial
+        from gossip_learning.coprocessor.trainer import CoprocessorFallback, mtu_range
 
-        mtu = int(require("coprocessor_mtu", p["coprocessor_mtu"],
-                          51 <= p["coprocessor_mtu"] <= 2047, "51..2047"))  # fmt: skip
         lc, spec, parts = self.cfg.learning, self.parts.spec, self.parts
-        client = Coprocessor(open_serial(str(p["coprocessor_port"]), int(p["coprocessor_baud"])))
+        low, high = mtu_range(spec.num_params())
+        mtu = int(require("coprocessor_mtu", p["coprocessor_mtu"],
+                          low <= p["coprocessor_mtu"] <= high, f"{low}..{high}"))  # fmt: skip
+        timeout = require("coprocessor_timeout", p["coprocessor_timeout"],
+                          0.1 <= p["coprocessor_timeout"] <= 600, "0.1..600 s")  # fmt: skip
+        link = open_serial(str(p["coprocessor_port"]), int(p["coprocessor_baud"]))
+        client = Coprocessor(link, timeout=float(timeout))
         self.coprocessor = client
+
+        def report(text: str) -> None:  # a lost / rebooted chip: the round goes on without it
+            self.get_logger().warning(f"robot {self.robot_id}: {text}")
+
         trainer = None
         if trains:
             remote = CoprocessorTrainer(
@@ -242,7 +252,9 @@ class RobotNode(ManagedNode):
                 lr=lc.lr, weight_decay=lc.weight_decay, epochs=lc.epochs,
                 batch_size=lc.batch_size, optimizer=lc.optimizer, mtu=mtu,
             )  # fmt: skip
-            trainer = ThreadedTrainer(remote, self._pool)
+            engine = trainer_for(self.cfg, spec)
+            host = LocalTrainer(engine, parts.x_train, parts.y_train, self.seed, self.robot_id)
+            trainer = ThreadedTrainer(CoprocessorFallback(remote, host, report), self._pool)
         else:
             client.configure(
                 spec.in_dim, spec.num_classes, lc.optimizer, lc.lr, lc.weight_decay,
@@ -250,7 +262,11 @@ class RobotNode(ManagedNode):
             )  # fmt: skip
         acc = None
         if bool(p["coprocessor_merge"]):
-            acc = CoprocessorAccumulator(client, spec, self.robot_id, mtu)
+            d = self.cfg.defence
+            acc = CoprocessorAccumulator(
+                client, spec, self.robot_id, mtu, max_rms=d.max_rms, clip_ratio=d.clip_ratio,
+                report=report,
+            )  # fmt: skip
         return trainer, acc
 
     def _config(self, p: dict[str, Any]) -> Config:
