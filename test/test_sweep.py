@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,16 @@ def test_only_the_backend_module_imports_ray() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_ray_address_where_nothing_listens_fails_fast_and_writes_nothing(tmp_path: Path) -> None:
+    if RAY_MISSING:
+        pytest.skip('needs Ray: pip install -e ".[cluster]"')
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "out"
+    args = [str(QUICK), "--out", str(out), "--backend", "ray", "--address", f"127.0.0.1:{port}"]
+    with pytest.raises(BackendError, match="no Ray head answers"):
+        sweep.main(args)
+    assert not out.exists()

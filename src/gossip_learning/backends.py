@@ -81,8 +81,8 @@ def add_backend_args(p: argparse.ArgumentParser, jobs_help: str = "local process
 def backend_from_args(args: argparse.Namespace) -> Backend:
     """The Backend an ``add_backend_args`` parser asked for (checked before any work)."""
     backend = Backend(args.backend, args.jobs, args.address)
-    if backend.kind == "ray":
-        _import_ray()  # fail now, not after the feature cache is built
+    if backend.kind == "ray":  # connect now: fail before any folder or feature cache is made
+        _ray_init(_import_ray(), backend.address)
     return backend
 
 
@@ -172,12 +172,28 @@ def _ray_init(ray: Any, address: str | None) -> None:
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     target = address or os.environ.get("RAY_ADDRESS") or "auto"
+    _check_reachable(target)
     try:
         ray.init(address=target, logging_level="WARNING", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise BackendError(
             f"--address {target}: cannot connect to a Ray cluster ({exc}); start one with "
             "`ray start --head` or name its head as HOST:PORT"
+        ) from exc
+
+
+def _check_reachable(target: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT that nothing listens on fails here in seconds (Ray itself retries for
+    minutes); ``auto`` and ``ray://`` addresses are left to Ray."""
+    host, sep, port = target.rpartition(":")
+    if target == "auto" or "://" in target or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise BackendError(
+            f"--address {target}: no Ray head answers there ({exc.strerror or exc}); start one "
+            "with `ray start --head --port PORT` or name a running head as HOST:PORT"
         ) from exc
 
 
