@@ -46,6 +46,9 @@ setup(
     extras_require={
         "train": ["torch>=2.0"],
         "vision": ["torch>=2.0", "pillow>=9", "tqdm>=4.60"],
+        # Sweeps on a Ray cluster (gossip-learning sweep/reproduce --backend ray); nothing else
+        # imports Ray.
+        "cluster": ["ray>=2.40,<3", "psutil>=5"],
         # pytest < 9.1: launch_testing's pytest plugin (ROS 2 Jazzy) breaks every run on 9.1+.
         "dev": ["pytest>=7,<9.1", "ruff>=0.6", "mypy>=1.10", "types-PyYAML", "hypothesis>=6"],
         # a robot whose head trains on an RP2040 coprocessor (docs/rp2040.md)

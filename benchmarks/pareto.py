@@ -24,6 +24,7 @@ seeds, divided by the number of robots.
     python benchmarks/pareto.py --jobs 2 --json docs/results/pareto.json \
         --figure docs/figures/pareto.png
     python benchmarks/pareto.py --grid quickstart --json docs/results/pareto_quickstart.json
+    python benchmarks/pareto.py --backend ray --address HEAD:6379 ...   # on a Ray cluster
     python benchmarks/pareto.py --grid skew60 skew01 --jobs 2 \
         --json docs/results/pareto_targets.json
     python tools/render_docs.py      # the tables in docs/results.md
@@ -34,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,11 +44,14 @@ import numpy as np
 from _report import ROOT, Report, format_load
 
 from gossip_learning import atomic
+from gossip_learning.backends import add_backend_args, backend_from_args, backend_info, run_tasks
 from gossip_learning.config import load_config
+from gossip_learning.datasets import Dataset
 from gossip_learning.experiment import run_one
 from gossip_learning.plan import load_data
 from gossip_learning.provenance import run_info
 from gossip_learning.results import summarise
+from gossip_learning.sweep import data_key
 
 Point = tuple[str, str, str, tuple[str, ...]]  # grid, name, method, overrides
 
@@ -167,12 +170,16 @@ def _overrides(point: Point, rounds: int, seed: int) -> list[str]:
     ]
 
 
-def run_point(args: tuple[Point, int, int]) -> tuple[Point, int, list[dict[str, Any]], float]:
-    """One (point, seed): its per-round metric rows, relabelled with the point's name."""
+def run_point(
+    args: tuple[Point, int, int], datasets: dict[str, Dataset] | None = None
+) -> tuple[Point, int, list[dict[str, Any]], float]:
+    """One (point, seed): its per-round metric rows, relabelled with the point's name. The data
+    comes from ``datasets`` (by ``data_key``: shipped once per node), else from the cache."""
     point, rounds, seed = args
     cfg = load_config(ROOT / GRIDS[point[0]][0], _overrides(point, rounds, seed))
     t = time.perf_counter()
-    rows = run_one(cfg, point[2], seed, load_data(cfg)).rows
+    data = datasets[data_key(cfg)] if datasets else load_data(cfg)
+    rows = run_one(cfg, point[2], seed, data).rows
     for row in rows:
         row["method"] = point[1]
     return point, seed, rows, time.perf_counter() - t
@@ -311,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--grid", nargs="*", default=list(DEFAULT_GRIDS), choices=list(GRIDS))
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (1 thread each)")
+    add_backend_args(p, "runs")
     p.add_argument("--json", default=None, help="write the report here")
     p.add_argument("--figure", default=None, help="write the accuracy-per-byte figure here")
     p.add_argument("--list", action="store_true", help="list the points and exit")
@@ -331,8 +338,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = [(pt, args.rounds, s) for s in args.seeds for pt in pts]
     for pt in pts:  # fail on a bad config before any work
         load_config(ROOT / GRIDS[pt[0]][0], _overrides(pt, args.rounds, 0))
-    for grid in args.grid:  # build the feature cache once, up front
-        load_data(load_config(ROOT / GRIDS[grid][0]))
+    backend = backend_from_args(args)
+    datasets: dict[str, Dataset] = {}
+    for grid in args.grid:  # load (or build the feature cache of) each dataset once, up front
+        cfg = load_config(ROOT / GRIDS[grid][0])
+        datasets.setdefault(data_key(cfg), load_data(cfg))
     t0 = time.perf_counter()
     results: dict[str, dict[tuple[str, int], list[dict[str, Any]]]] = {g: {} for g in args.grid}
 
@@ -342,13 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{sum(map(len, results.values()))}/{len(tasks)}] {pt[0]:<7} {pt[1]:<32} "
               f"seed {seed}: {rows[-1]['acc_mean']:.3f} ({secs:.0f} s)", flush=True)  # fmt: skip
 
-    if args.jobs > 1:
-        with mp.get_context("fork").Pool(args.jobs) as pool:
-            for done in pool.imap_unordered(run_point, tasks):
-                collect(done)
-    else:
-        for task in tasks:
-            collect(run_point(task))
+    for _task, done in run_tasks(run_point, tasks, datasets, backend):
+        collect(done)
     for grid in args.grid:
         for rec in summarise_grid(grid, results[grid], [pt for pt in pts if pt[0] == grid]):
             report.add(**rec, rounds=args.rounds)
@@ -363,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out["git_commit"] = commit
     out["wall_seconds"] = round(wall, 1)
     out["jobs"] = args.jobs
+    out["sweep"] = backend_info(backend)
     out["seeds"] = list(args.seeds)
     out["rounds"] = args.rounds
     if args.json:

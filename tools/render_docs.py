@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 PAGES = (
     "README.md", "docs/results.md", "docs/vision.md", "docs/ros.md", "docs/robustness.md",
-    "docs/rp2040.md", "docs/architecture.md",
+    "docs/rp2040.md", "docs/architecture.md", "docs/cluster.md",
 )  # fmt: skip
 
 BLOCK_RE = re.compile(
@@ -665,6 +665,20 @@ def block_auth_cost(data: Data) -> str:
     return _records_table(data, "auth_cost", AUTH_COST, {}) + provenance(data, "auth_cost")
 
 
+SWEEP_BACKENDS = (
+    ("backend", "backend", ""), ("nodes", "nodes", ""), ("cpus", "CPUs", ""),
+    ("tasks", "tasks", ""), ("wall_s", "wall time (s)", ".0f"),
+    ("load_before", "load before", ".1f"), ("load_after", "load after", ".1f"),
+    ("same_results", "same results as local", ""),
+)  # fmt: skip
+
+
+def block_sweep_backends(data: Data) -> str:
+    return _records_table(data, "sweep_backends", SWEEP_BACKENDS, {}) + provenance(
+        data, "sweep_backends"
+    )
+
+
 # ---------------------------------------------------------------------------- RP2040 blocks
 def block_rp2040_memory(data: Data) -> str:
     m = next(r for r in data["rp2040"]["records"] if r["what"] == "memory")
@@ -772,6 +786,7 @@ def block_robot_footprint(data: Data) -> str:
 
 BLOCKS: dict[str, Callable[[Data], str]] = {
     "auth-cost": block_auth_cost,
+    "sweep-backends": block_sweep_backends,
     "robustness-paper": lambda data: block_robustness(data, "robustness_paper"),
     "robustness": block_robustness,
     "rp2040-memory": block_rp2040_memory,

@@ -1,4 +1,5 @@
-"""Command line: ``gossip-learning run | compare | validate | config | partition``."""
+"""Command line: ``gossip-learning run | compare | validate | config | partition | reproduce |
+sweep | features``."""
 
 from __future__ import annotations
 
@@ -56,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "reproduce", help="rerun the paper's experiments (--help for options)", add_help=False
     )
+    sub.add_parser(
+        "sweep",
+        help="a config over a grid of settings and seeds, locally or on Ray (--help)",
+        add_help=False,
+    )
     sub.add_parser("features", help="extract/cache MCUNet-in3 features of CIFAR-10", add_help=False)
     return p
 
@@ -67,6 +73,10 @@ def _delegate(command: str, rest: list[str]) -> int:
             from gossip_learning.reproduce import main as reproduce_main
 
             return reproduce_main(rest)
+        if command == "sweep":
+            from gossip_learning.sweep import main as sweep_main
+
+            return sweep_main(rest)
         from gossip_learning.vision import extract_features_main
 
         return extract_features_main(rest)
@@ -81,7 +91,7 @@ def _delegate(command: str, rest: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("reproduce", "features"):
+    if argv and argv[0] in ("reproduce", "sweep", "features"):
         return _delegate(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     try:

@@ -2,8 +2,10 @@
 
 ``gossip-learning reproduce --out results/paper`` runs every experiment below on MCUNet-in3
 features of CIFAR-10 (computed once and cached), each against CFL with the same head and local
-training, over several seeds, then writes ``tables.md``, ``tables.json`` and figures. Finished
-experiments (a complete ``summary.json``) are skipped, so an interrupted run resumes.
+training, over several seeds, then writes ``tables.md``, ``tables.json`` and figures. Each
+(experiment, seed) is one task (``gossip_learning.sweep``) on a local pool (``--jobs``) or a Ray
+cluster (``--backend ray --address HOST:PORT``); finished tasks are skipped, so an interrupted run
+resumes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import sys
 import time
 from collections.abc import Sequence
@@ -20,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from gossip_learning import atomic, plots
+from gossip_learning.backends import add_backend_args, backend_from_args
 from gossip_learning.config import Config, load_config
 from gossip_learning.provenance import run_info
-from gossip_learning.results import check_writable, load_results, run_experiment, summarise
+from gossip_learning.results import check_writable, load_results, summarise
+from gossip_learning.sweep import SweepItem, is_done, run_sweep
 
 
 def _config_dir() -> Path:
@@ -197,21 +200,7 @@ def _config(exp: Experiment, common: Sequence[str]) -> Config:
 
 
 def _done(folder: Path) -> bool:
-    return (folder / "summary.md").is_file()
-
-
-def _run(args: tuple[Experiment, list[str], str]) -> str:
-    exp, common, out = args
-    folder = Path(out) / exp.name
-    if _done(folder):
-        return f"{exp.name}: already done"
-    t = time.perf_counter()
-    cfg = _config(exp, common)
-    log_path = folder / "log.txt"
-    folder.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as log:
-        run_experiment(cfg, folder, log=lambda s: print(s, file=log, flush=True))
-    return f"{exp.name}: {time.perf_counter() - t:.0f} s"
+    return is_done(folder)
 
 
 def _reference(rows_by_exp: dict[str, list[dict[str, Any]]], exp: Experiment) -> str | None:
@@ -324,9 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", nargs="*", default=None, help="run only these experiments (names or groups)"
     )
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
-    p.add_argument(
-        "--jobs", type=int, default=1, help="experiments run in parallel (1 thread each)"
-    )
+    add_backend_args(p, "experiment seeds")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -343,24 +330,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for e in exps:
             print(f"{e.name:<18} {e.group:<12} {e.config} {' '.join(e.overrides)}")
         return 0
-    for e in exps:  # fail on a bad config before any work
-        _config(e, args.overrides)
+    backend = backend_from_args(args)
+    items = [SweepItem(e.name, _config(e, args.overrides)) for e in exps]  # bad config: fail now
     out = check_writable(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    command = ["gossip-learning", "reproduce", *(argv if argv is not None else sys.argv[2:])]
+    info = run_info(command)  # the code that runs, read before it runs
     t = time.perf_counter()
-    if args.jobs > 1:
-        from gossip_learning.plan import load_data
-
-        load_data(_config(exps[0], args.overrides))  # build the feature cache once, up front
-        with mp.get_context("fork").Pool(args.jobs) as pool:
-            for msg in pool.imap_unordered(_run, [(e, args.overrides, str(out)) for e in exps]):
-                print(msg, flush=True)
-    else:
-        for e in exps:
-            print(_run((e, args.overrides, str(out))), flush=True)
+    where = run_sweep(items, out, backend, command)
     text = write_tables(out, experiments())
-    info = run_info(["gossip-learning", "reproduce", *(argv if argv is not None else sys.argv[2:])])
-    info.update(wall_seconds=round(time.perf_counter() - t, 1), jobs=args.jobs)
+    info.update(wall_seconds=round(time.perf_counter() - t, 1), jobs=args.jobs, sweep=where)
     atomic.write_text(out / "run_info.json", json.dumps(info, indent=2) + "\n")
     print(text)
     print(f"wall time {time.perf_counter() - t:.0f} s; tables: {out / 'tables.md'}")

@@ -270,14 +270,29 @@ def run_experiment(
             snaps += res.snapshots
             write_metrics_csv(folder / "metrics.csv", rows)
             atomic.write_json(folder / "summary.json", {**summarise(rows), "initial_head": head})
-    write_plots(folder, rows, snaps)
     info["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    atomic.write_json(folder / "run_info.json", info)
-    summary = {**summarise(rows), "initial_head": head}
-    atomic.write_text(folder / "summary.md", summary_table(summary) + "\n")
+    summary = finish_results_folder(folder, rows, snaps, head, info)
     if log:
         log(summary_table(summary))
     return folder
+
+
+def finish_results_folder(
+    folder: Path,
+    rows: Sequence[Row],
+    snaps: Sequence[dict[str, Any]],
+    head: dict[str, Any],
+    info: dict[str, Any],
+) -> dict[str, Any]:
+    """Write a results folder's metrics.csv, summary.json, plots and run_info.json, then its
+    last file, summary.md (a folder with summary.md is complete); return the summary."""
+    summary = {**summarise(rows), "initial_head": head}
+    write_metrics_csv(folder / "metrics.csv", rows)
+    atomic.write_json(folder / "summary.json", summary)
+    write_plots(folder, rows, snaps)
+    atomic.write_json(folder / "run_info.json", info)
+    atomic.write_text(folder / "summary.md", summary_table(summary) + "\n")
+    return summary
 
 
 def load_results(folder: str | Path) -> list[Row]:
