@@ -23,9 +23,11 @@ discovery time; loss applied against loss seen; every process's exit status.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,7 +176,8 @@ def robot_command(params: dict[str, Any], launch: bool, params_file: Path) -> li
     """The command that starts one robot (inside its namespace: the caller adds the prefix)."""
     if launch:
         args = {
-            "robot_id": params["robot_ids"][0], "num_robots": params["num_robots"],
+            "robot_id": params["robot_ids"][0], "sim": "kinematic",
+            "num_robots": params["num_robots"],
             "config": params["config_file"], "seed": params["seed"], "rounds": params["rounds"],
             "epoch": repr(params["epoch"]), "data_dir": params["data_dir"],
             "motion": params["motion"], "publish_model": str(params["publish_model"]).lower(),
@@ -306,7 +309,10 @@ class Fleet:
         self._sample(self.o.rounds + 1)
 
     def _sample(self, rnd: int) -> None:
-        self.samples.append({"round": rnd, "t": time.time(), "counters": self.net.counters()})
+        self.samples.append({
+            "round": rnd, "t": time.time(), "counters": self.net.counters(),
+            "classes": self.net.classes(),
+        })  # fmt: skip
 
     # ---------------------------------------------------------------- finish
     def stop(self) -> None:
@@ -353,6 +359,7 @@ class Fleet:
     def close(self) -> None:
         self.stop()
         self.net.close()
+        shutil.rmtree(self.work, ignore_errors=True)  # the config copy may hold the fleet key
 
 
 def engine_accuracy(cfg: Config, seed: int, rounds: int) -> float:
@@ -365,6 +372,14 @@ def engine_accuracy(cfg: Config, seed: int, rounds: int) -> float:
     for _ in range(rounds):
         row = swarm.step()[0]
     return float(row["acc_mean"])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when this process dies, however (``unshare`` then
+    kills the harness inside, and the kernel the whole fleet)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _raise_interrupt(*_: Any) -> None:
@@ -430,10 +445,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     cmd = private_namespace_command([sys.executable, "-m", "gossip_learning.fleet.harness", *argv])
+    proc = subprocess.Popen(cmd, env={**os.environ, INSIDE_ENV: "1"}, preexec_fn=_die_with_parent)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return subprocess.run(cmd, env={**os.environ, INSIDE_ENV: "1"}, check=False).returncode
+        return proc.wait()
     except KeyboardInterrupt:
+        # a terminal's Ctrl-C reaches the harness inside too; a signal sent to this process
+        # alone is passed on. The harness then stops the robots and removes the fleet.
+        _signal_children(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30.0)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            proc.kill()  # unshare dies; --kill-child ends every process of the fleet
+            proc.wait()
         return 130
+
+
+def _signal_children(pid: int, sig: int) -> None:
+    """Send ``sig`` to the children of ``pid`` (unshare's: the harness inside)."""
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for kid in kids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(kid), sig)
 
 
 if __name__ == "__main__":

@@ -60,12 +60,28 @@ class LinkModel:
         return loss
 
 
-def ruleset() -> str:
-    """The table: the ``links`` map, ``cut`` and ``l1``..``l99``, and the forward chain."""
-    lines = [
-        f"table bridge {TABLE} {{",
-        "  map links {",
-        "    type ifname . ifname : verdict",
+#: What the robots send, by kind (named counters of the ``classify`` chain): RTPS discovery
+#: (SPDP/SEDP: the even ports of the RTPS port mapping), RTPS user traffic (data, heartbeats and
+#: acknacks of the topics: the odd ports), continuation fragments of IP datagrams larger than the
+#: MTU (no UDP header, so no port), and anything else (IGMP, ARP, ...).
+CLASSES = ("rtps_discovery", "rtps_user", "ip_fragments", "other")
+
+
+def ruleset(observer: str = "") -> str:
+    """The table: the ``links`` map, ``cut`` and ``l1``..``l99``, the forward chain, and the
+    ``classify`` chain that counts what the robots (every port but ``observer``) send."""
+    lines = [f"table bridge {TABLE} {{", "  map links {", "    type ifname . ifname : verdict"]
+    lines += ["  }"]
+    for name in CLASSES:
+        lines += [f"  counter {name} {{", "  }"]
+    lines += ["  chain classify {", "    type filter hook prerouting priority 0; policy accept;"]
+    if observer:
+        lines += [f'    iifname "{observer}" accept']
+    lines += [
+        '    ip frag-off & 0x1fff != 0 counter name "ip_fragments" accept',
+        '    udp dport & 1 == 0 counter name "rtps_discovery" accept',
+        '    udp dport & 1 == 1 counter name "rtps_user" accept',
+        '    counter name "other"',
         "  }",
     ]
     lines += ["  chain cut {", "    counter drop", "  }"]
@@ -128,3 +144,13 @@ def loss_seen(listing: str) -> dict[int, tuple[int, int]]:
         else:
             seen[pct] = (reached + counts[0], dropped)
     return {k: v for k, v in sorted(seen.items()) if v[0]}
+
+
+def classes(listing: str) -> dict[str, tuple[int, int]]:
+    """From ``nft -j list counters table bridge fleet``: packets and bytes per class."""
+    out = {}
+    for item in json.loads(listing).get("nftables", []):
+        c = item.get("counter")
+        if c and c.get("name") in CLASSES:
+            out[c["name"]] = (int(c["packets"]), int(c["bytes"]))
+    return out

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gossip_learning.fleet.links import TABLE, port_name, ruleset
+from gossip_learning.fleet.links import TABLE, classes, port_name, ruleset
 
 BRIDGE = "fleetbr0"
 SUBNET = ipaddress.ip_network("10.77.0.0/16")  # exists only inside the harness's namespace
@@ -77,8 +77,9 @@ def netns_name(index: int) -> str:
 
 @dataclass
 class FleetNet:
-    """``hosts`` network namespaces on one bridge, with MTU ``mtu`` and an optional egress rate
-    (``rate``, tc syntax such as ``2mbit``) on each host's interface."""
+    """``hosts`` network namespaces on one bridge (the last one is the observer's), with MTU
+    ``mtu`` and an optional egress rate (``rate``, tc syntax such as ``2mbit``) on each host's
+    interface."""
 
     hosts: int
     mtu: int = 1500
@@ -118,7 +119,7 @@ class FleetNet:
             if self.rate:
                 run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "eth0", "root",
                      "tbf", "rate", self.rate, "burst", "32kbit", "latency", "400ms"])  # fmt: skip
-        run(["nft", "-f", "-"], ruleset())
+        run(["nft", "-f", "-"], ruleset(observer=port_name(self.hosts - 1)))
         self.made.append(f"table:{TABLE}")
 
     def exec_prefix(self, index: int) -> list[str]:
@@ -132,6 +133,10 @@ class FleetNet:
     def listing(self) -> str:
         """The table as JSON, counters included."""
         return run(["nft", "-j", "list", "table", "bridge", TABLE])
+
+    def classes(self) -> dict[str, tuple[int, int]]:
+        """Packets and bytes the robots sent, by kind (:data:`links.CLASSES`)."""
+        return classes(run(["nft", "-j", "list", "counters", "table", "bridge", TABLE]))
 
     def counters(self) -> list[tuple[int, int, int, int]]:
         """Per host: bytes and packets it sent onto the bridge, bytes and packets the bridge

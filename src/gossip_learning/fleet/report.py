@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from gossip_learning.fleet.links import CUT
+from gossip_learning.fleet.links import CLASSES, CUT
 
 
 def _by_round(statuses: Sequence[dict[str, Any]]) -> dict[int, dict[int, dict[str, Any]]]:
@@ -38,7 +38,13 @@ def _wire(samples: Sequence[dict[str, Any]], rnd: int, hosts: int) -> dict[str, 
                 [b - a for a, b in zip(c0, c1, strict=True)]
                 for c0, c1 in zip(s["counters"][:hosts], nxt["counters"][:hosts], strict=True)
             ]
+            kinds = {
+                f"{name}_bytes": nxt.get("classes", {}).get(name, (0, 0))[1]
+                - s.get("classes", {}).get(name, (0, 0))[1]
+                for name in CLASSES
+            }
             return {
+                **kinds,
                 "sent_bytes": sum(d[0] for d in diff),
                 "sent_packets": sum(d[1] for d in diff),
                 "delivered_bytes": sum(d[2] for d in diff),
@@ -113,6 +119,14 @@ def summarise(
     computed_per_robot_round = (
         sum(row["computed_bytes"] for row in full) / len(full) / n if full else math.nan
     )
+    kinds = {
+        f"{name}_bytes_per_robot_round": (
+            sum(row.get(f"wire_{name}_bytes", 0) for row in full) / len(full) / n
+            if full
+            else math.nan
+        )
+        for name in CLASSES
+    }
     ok = (
         all(e == 0 for e in exits)
         and len(exits) == n
@@ -140,6 +154,7 @@ def summarise(
             if computed_per_robot_round
             else math.nan
         ),
+        **kinds,
         "robot_kbit_s": wire_per_robot_round * 8 / period / 1000 if period else math.nan,
         "bytes_per_packet": (
             sum(row["wire_sent_bytes"] for row in full)
