@@ -77,7 +77,7 @@ def test_eight_hosts_through_ros2_launch(launch_workspace: Path, tmp_path: Path)
     assert abs(r["acc_last"] - r["engine_acc_last"]) <= 0.03, (r["acc_last"], r["engine_acc_last"])
     # the frames crossed the bridge: more bytes on the wire than the package's own frames
     assert r["wire_bytes_per_robot_round"] > r["computed_bytes_per_robot_round"] > 0
-    assert 0 < r["discovery_s"] < r["epoch_after_s"]
+    assert 0 < r["discovery_s"] < 120  # the observer found every robot's beacon publisher
     for i in range(8):  # each robot ran through ros2 launch, in its own namespace
         text = (out / "logs" / f"robot_{i}.log").read_text(encoding="utf-8")
         assert "swarm_node" in text and "finished 5 rounds" in text

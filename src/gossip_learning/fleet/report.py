@@ -143,6 +143,10 @@ def summarise(
         "observer_exit": observer_exit,
         "robots_exit_0": sum(1 for e in exits if e == 0),
         "reporting_min": min((row["reporting"] for row in per_round), default=0),
+        "rounds_all_reported": sum(1 for row in per_round if row["reporting"] == n),
+        "merged_per_robot_round": (
+            sum(int(s.get("merged_total", 0)) for s in last.values()) / n / rounds
+        ),
         "acc_last": per_round[-1]["acc_mean"] if per_round else math.nan,
         "discovery_s": discovered[0] - started if discovered else math.nan,
         "epoch_after_s": epoch - started,
