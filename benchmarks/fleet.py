@@ -77,6 +77,7 @@ def record(report: Report, kind: str, r: dict[str, Any], cmd: list[str], wall: f
         kind=kind, robots=r["robots"], rounds=r["rounds"], skew_ms=skew_ms, mtu=mtu,
         wall_s=round(wall, 1), command=" ".join(cmd),
         reporting_per_round=" ".join(str(row["reporting"]) for row in r["per_round"]),
+        exits=" ".join(str(e) for e in r["exits"]),
         **flat,
     )  # fmt: skip
 
@@ -92,10 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--skews", type=float, nargs="*", default=[0, 10, 50, 100, 250])
     ap.add_argument("--skew-robots", type=int, default=30)
     ap.add_argument("--json", help="write the report here")
+    ap.add_argument("--keep", help="keep every run's folder (fleet.json, logs) here")
     a = ap.parse_args(argv)
     report = Report("fleet")
     with tempfile.TemporaryDirectory(prefix="fleet_bench_") as tmp:
-        folder = Path(tmp)
+        folder = Path(a.keep or tmp)
         for n in a.sizes:
             r, cmd, wall = run_fleet(Path(a.config), n, a.rounds, a.seed,
                                      BASE_SET + a.size_set, 0.0, a.mtu, folder)  # fmt: skip

@@ -341,7 +341,12 @@ class Fleet:
         from gossip_learning.fleet.report import summarise
 
         statuses = (self.work / "statuses.jsonl").read_text(encoding="utf-8").splitlines()
-        return summarise(
+        failed = {
+            str(i): (self.out / "logs" / f"robot_{i}.log").read_text(errors="replace")[-800:]
+            for i, p in enumerate(self.procs)
+            if p.returncode != 0
+        }
+        result = summarise(
             options=asdict(self.o),
             statuses=[json.loads(s) for s in statuses if s.strip()],
             samples=self.samples,
@@ -355,6 +360,8 @@ class Fleet:
             clocks=self.clocks,
             channel=repr(self.links.channel),
         )
+        result["failed_logs"] = failed  # the end of the log of each robot that did not exit 0
+        return result
 
     def close(self) -> None:
         self.stop()
