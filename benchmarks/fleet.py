@@ -3,16 +3,16 @@
     python benchmarks/fleet.py --sizes 30 60 --rounds 5 --skews 0 10 50 100 250 \
         --skew-robots 30 --json docs/results/fleet.json
 
-Per size (``--sizes``, on ``--size-set`` overrides: by default the log-distance channel, so
-in-range links lose frames too): robots reporting per round, final accuracy beside the in-process
-engine on the same config and seed, DDS discovery time seen from the observer, bytes on the veths
-per robot and round (by kind: RTPS discovery, RTPS user traffic, IP continuation fragments)
-against the bytes the package counted (``bytes_sent``), the bandwidth a robot needs at the
-config's round length, and the loss the nftables rules applied against the loss they caused.
-Per clock skew (``--skews`` in ms, on ``--skew-robots`` robots and the config's own channel): the
-same, to read what the protocol tolerates. The config is ``config/ros_swarm.yaml`` with one-shot
-matching (7.2 s rounds); each run is one ``gossip-learning fleet`` command, recorded with its
-options in the JSON.
+Per size (``--sizes``) and channel (``--channels``: the unit disk, where links are perfect or
+cut, and log-distance with shadowing, where in-range links lose frames too): robots reporting
+per round, final accuracy beside the in-process engine on the same config and seed, DDS
+discovery time seen from the observer, bytes on the veths per robot and round (by kind: RTPS
+discovery, RTPS user traffic, IP continuation fragments) against the bytes the package counted
+(``bytes_sent``), the bandwidth a robot needs at the config's round length, and the loss the
+nftables rules applied against the loss they caused. Per clock skew (``--skews`` in ms, on
+``--skew-robots`` robots and the config's own channel): the same, to read what the protocol
+tolerates. The config is ``config/ros_swarm.yaml`` with one-shot matching (7.2 s rounds); each
+run is one ``gossip-learning fleet`` command, recorded with its options in the JSON.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from _report import ROOT, Report
 from gossip_learning.provenance import run_info
 
 BASE_SET = ["gossip.matching=single"]
-SIZE_SET = ["channel.model=log_distance"]
 KEYS = (
     "ok", "robots_exit_0", "reporting_min", "acc_last", "engine_acc_last", "discovery_s",
     "epoch_after_s", "wire_bytes_per_robot_round", "computed_bytes_per_robot_round",
@@ -89,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mtu", type=int, default=1500)
-    ap.add_argument("--size-set", nargs="*", default=SIZE_SET, help="overrides for --sizes")
+    ap.add_argument(
+        "--channels", nargs="*", default=["unit_disk", "log_distance"], help="for --sizes"
+    )
     ap.add_argument("--skews", type=float, nargs="*", default=[0, 10, 50, 100, 250])
     ap.add_argument("--skew-robots", type=int, default=30)
     ap.add_argument("--json", help="write the report here")
@@ -99,9 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="fleet_bench_") as tmp:
         folder = Path(a.keep or tmp)
         for n in a.sizes:
-            r, cmd, wall = run_fleet(Path(a.config), n, a.rounds, a.seed,
-                                     BASE_SET + a.size_set, 0.0, a.mtu, folder)  # fmt: skip
-            record(report, "size", r, cmd, wall, 0.0, a.mtu)
+            for channel in a.channels:
+                sets = [*BASE_SET, f"channel.model={channel}"]
+                r, cmd, wall = run_fleet(Path(a.config), n, a.rounds, a.seed, sets, 0.0, a.mtu,
+                                         folder / channel)  # fmt: skip
+                record(report, "size", r, cmd, wall, 0.0, a.mtu)
         for skew in a.skews:
             r, cmd, wall = run_fleet(Path(a.config), a.skew_robots, a.rounds, a.seed, BASE_SET,
                                      skew, a.mtu, folder)  # fmt: skip

@@ -778,7 +778,8 @@ def block_fleet_sizes(data: Data) -> str:
         if r["kind"] != "size":
             continue
         rows.append([
-            str(r["robots"]), *_fleet_common(r), fmt(r["discovery_s"], ".1f"),
+            str(r["robots"]), r["channel"].split("(")[0], *_fleet_common(r),
+            fmt(r["discovery_s"], ".1f"),
             fmt(r["wire_bytes_per_robot_round"], ",.0f"),
             fmt(r["rtps_discovery_bytes_per_robot_round"], ",.0f"),
             fmt(r["rtps_user_bytes_per_robot_round"], ",.0f"),
@@ -787,8 +788,8 @@ def block_fleet_sizes(data: Data) -> str:
             fmt(r["robot_kbit_s"], ".0f"), fmt(r["loss_applied"], ".3f"),
             fmt(r["loss_seen"], ".3f"), f"{r['late']:,}", fmt(r["wall_s"], ".0f"),
         ])  # fmt: skip
-    head = ("hosts", "rounds all reported", "reporting per round", "exit 0", "final acc",
-            "engine acc", "gap (points)", "discovery s", "wire B/robot/round",
+    head = ("hosts", "channel", "rounds all reported", "reporting per round", "exit 0",
+            "final acc", "engine acc", "gap (points)", "discovery s", "wire B/robot/round",
             "of it RTPS discovery", "RTPS user", "IP fragments", "package bytes_sent",
             "wire / package", "kbit/s per robot", "loss applied", "loss seen", "late",
             "wall s")  # fmt: skip
