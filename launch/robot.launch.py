@@ -24,7 +24,12 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from gossip_learning.fleet.keys import config_with_key
-from gossip_learning.nodes.launch_support import parse_bool, parse_number, robot_name
+from gossip_learning.nodes.launch_support import (
+    check_arguments,
+    parse_bool,
+    parse_number,
+    robot_name,
+)
 
 PACKAGE = "gossip_learning"
 
@@ -54,12 +59,7 @@ def _arg(context: LaunchContext, name: str) -> str:
 
 
 def _expand(context: LaunchContext) -> list:
-    unknown = sorted(set(context.launch_configurations) - set(ARGUMENTS))
-    if unknown:
-        raise ValueError(
-            f"unknown launch argument(s) {', '.join(unknown)}; "
-            f"valid arguments: {', '.join(sorted(ARGUMENTS))}"
-        )
+    check_arguments(context.launch_configurations, ARGUMENTS)
     rid = parse_number("robot_id", _arg(context, "robot_id"), int, 0)
     sim = _arg(context, "sim")
     if sim not in ("real", "kinematic"):
