@@ -3,12 +3,14 @@ options and keys (no root, no ROS)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from gossip_learning.channel import GilbertElliott, LogDistance, UnitDisk
 from gossip_learning.errors import ConfigError
@@ -174,3 +176,55 @@ def test_classes_reads_the_named_counters() -> None:
     assert classes(json.dumps(listing)) == {"rtps_user": (3, 900)}
     rules = ruleset(observer="fp9")
     assert rules.index('iifname "fp9" accept') < rules.index('counter name "rtps_user"')
+
+
+ROBOT_LAUNCH = ROOT / "launch" / "robot.launch.py"
+
+
+def _expand_robot(**args: str) -> list:  # pragma: no cover - needs the launch wheels
+    from launch import LaunchContext
+    from launch.actions import OpaqueFunction
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    from launch_ros.actions import Node
+
+    ctx = LaunchContext()
+    ld = PythonLaunchDescriptionSource(str(ROBOT_LAUNCH)).get_launch_description(ctx)
+    values = {a.name: a.default_value[0].text for a in ld.get_launch_arguments()}
+    values.update(args)
+    ctx.launch_configurations.update(values)
+    (opaque,) = [e for e in ld.entities if isinstance(e, OpaqueFunction)]
+    return [a for a in opaque.execute(ctx) or [] if isinstance(a, Node)]
+
+
+def _node_params(node: object) -> dict:  # pragma: no cover - needs the launch wheels
+    out: dict = {}
+    for group in node._Node__parameters:  # type: ignore[attr-defined]
+        for key, value in group.items():
+            out["".join(getattr(k, "text", str(k)) for k in key)] = value
+    return out
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None,
+    reason="the ROS 2 launch and launch_ros packages are not installed",
+)
+def test_robot_launch_runs_one_robot_and_keeps_the_key_private(tmp_path: Path) -> None:
+    config = str(ROOT / "config" / "ros_swarm.yaml")
+    (real,) = _expand_robot(robot_id="3", config=config)
+    assert real.node_executable == "robot_node" and _node_params(real)["robot_id"] == 3
+    (sim,) = _expand_robot(robot_id="2", sim="kinematic", range_filter="false", config=config)
+    p = _node_params(sim)
+    assert sim.node_executable == "swarm_node" and list(p["robot_ids"]) == [2]
+    assert p["range_filter"] is False
+    key = tmp_path / "fleet.key"
+    key.write_text("the fleet key, 32 characters ...", encoding="utf-8")
+    key.chmod(0o600)
+    (keyed,) = _expand_robot(robot_id="1", config=config, fleet_key_file=str(key))
+    p = _node_params(keyed)
+    assert "32 characters" not in json.dumps(p, default=str)  # not a parameter
+    text = "".join(getattr(x, "text", str(x)) for x in p["config_file"])
+    private = Path(str(yaml.safe_load(text)))  # launch_ros holds it as YAML text
+    assert private.stat().st_mode & 0o077 == 0 and private.parent.stat().st_mode & 0o077 == 0
+    assert "the fleet key, 32 characters ..." in private.read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="valid arguments"):
+        _expand_robot(robot_idd="1")
