@@ -45,7 +45,7 @@ KEYS = (
 
 def run_fleet(
     config: Path, robots: int, rounds: int, seed: int, overrides: list[str], skew_ms: float,
-    mtu: int, folder: Path,
+    mtu: int, folder: Path, delay_per_host: float = 0.0,
 ) -> tuple[dict[str, Any], list[str], float]:  # fmt: skip
     """One ``gossip-learning fleet`` run; its fleet.json, the command and the wall time."""
     out = folder / f"n{robots}_skew{skew_ms:g}"
@@ -55,6 +55,8 @@ def run_fleet(
            "--out", str(out)]  # fmt: skip
     for o in overrides:
         cmd += ["--set", o]
+    if delay_per_host > 0:
+        cmd += ["--start-delay", f"{20 + delay_per_host * robots:g}"]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
@@ -94,6 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--skews", type=float, nargs="*", default=[0, 10, 50, 100, 250])
     ap.add_argument("--skew-robots", type=int, default=30)
     ap.add_argument("--json", help="write the report here")
+    ap.add_argument(
+        "--delay-per-host",
+        type=float,
+        default=0.0,
+        help="start delay: 20 s + this many s per host (0: the harness's auto delay)",
+    )
     ap.add_argument("--keep", help="keep every run's folder (fleet.json, logs) here")
     a = ap.parse_args(argv)
     report = Report("fleet")
@@ -103,11 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for channel in a.channels:
                 sets = [*BASE_SET, f"channel.model={channel}"]
                 r, cmd, wall = run_fleet(Path(a.config), n, a.rounds, a.seed, sets, 0.0, a.mtu,
-                                         folder / channel)  # fmt: skip
+                                         folder / channel, a.delay_per_host)  # fmt: skip
                 record(report, "size", r, cmd, wall, 0.0, a.mtu)
         for skew in a.skews:
             r, cmd, wall = run_fleet(Path(a.config), a.skew_robots, a.rounds, a.seed, BASE_SET,
-                                     skew, a.mtu, folder)  # fmt: skip
+                                     skew, a.mtu, folder, a.delay_per_host)  # fmt: skip
             record(report, "skew", r, cmd, wall, skew, a.mtu)
     out = report.as_dict()
     out["git_commit"] = run_info([])["git_commit"]  # the code measured (PYTHONPATH's checkout)
