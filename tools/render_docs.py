@@ -763,6 +763,11 @@ def block_robot_footprint(data: Data) -> str:
     return floor + "\n" + table(head, rows) + provenance(data, "robot_footprint")
 
 
+def _fleet(r: Data) -> Data:
+    """A fleet record with NaN (nothing to measure: no lossy link) as None."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+
+
 def _fleet_common(r: Data) -> list[str]:
     engine = r.get("engine_acc_last")
     return [
@@ -774,7 +779,7 @@ def _fleet_common(r: Data) -> list[str]:
 
 def block_fleet_sizes(data: Data) -> str:
     rows = []
-    for r in data["fleet"]["records"]:
+    for r in map(_fleet, data["fleet"]["records"]):
         if r["kind"] != "size":
             continue
         rows.append([
@@ -798,7 +803,7 @@ def block_fleet_sizes(data: Data) -> str:
 
 def block_fleet_skew(data: Data) -> str:
     rows = []
-    for r in data["fleet"]["records"]:
+    for r in map(_fleet, data["fleet"]["records"]):
         if r["kind"] != "skew":
             continue
         rows.append([
