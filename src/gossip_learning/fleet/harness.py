@@ -200,7 +200,7 @@ class Fleet:
     def __init__(self, o: FleetOptions, cfg: Config) -> None:
         from gossip_learning.channel import GilbertElliott
         from gossip_learning.fleet.links import LinkModel, port_name
-        from gossip_learning.fleet.netns import FleetNet
+        from gossip_learning.fleet.netns import FleetNet, run
         from gossip_learning.plan import swarm_motion
         from gossip_learning.robot_data import channel_for
         from gossip_learning.schedule import build_schedule
@@ -209,6 +209,9 @@ class Fleet:
         self.out = Path(o.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.work = Path(tempfile.mkdtemp(prefix="gossip_learning_fleet_"))
+        # a tmpfs of the harness's private mount namespace: the config copy (which may hold the
+        # fleet key), the data files and the reports vanish with it, however the harness ends
+        run(["mount", "-t", "tmpfs", "-o", "mode=0700", "fleet-work", str(self.work)])
         f = cfg.faults
         bursts = (
             GilbertElliott(o.robots, f.burst_enter, f.burst_leave, f.burst_loss)
@@ -366,7 +369,8 @@ class Fleet:
     def close(self) -> None:
         self.stop()
         self.net.close()
-        shutil.rmtree(self.work, ignore_errors=True)  # the config copy may hold the fleet key
+        subprocess.run(["umount", str(self.work)], capture_output=True, check=False)
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def engine_accuracy(cfg: Config, seed: int, rounds: int) -> float:
