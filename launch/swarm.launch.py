@@ -45,6 +45,7 @@ from gossip_learning.mobility import model_params
 from gossip_learning.nodes.launch_support import (
     DISCOVERY_MODES,
     SIM_MODES,
+    check_arguments,
     discovery_env,
     parse_bool,
     parse_number,
@@ -141,12 +142,7 @@ def _arg(context: LaunchContext, name: str) -> str:
 
 def _check_arguments(context: LaunchContext) -> None:
     """A mistyped argument (``num_robot:=5``) is an error that lists the valid ones."""
-    unknown = sorted(set(context.launch_configurations) - set(ARGUMENTS))
-    if unknown:
-        raise ValueError(
-            f"unknown launch argument(s) {', '.join(unknown)}; "
-            f"valid arguments: {', '.join(sorted(ARGUMENTS))}"
-        )
+    check_arguments(context.launch_configurations, ARGUMENTS)
 
 
 def _coprocessors(text: str, n: int, sim: str) -> dict[int, str]:

@@ -784,6 +784,59 @@ def block_robot_footprint(data: Data) -> str:
     return floor + "\n" + table(head, rows) + provenance(data, "robot_footprint")
 
 
+def _fleet(r: Data) -> Data:
+    """A fleet record with NaN (nothing to measure: no lossy link) as None."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+
+
+def _fleet_common(r: Data) -> list[str]:
+    engine = r.get("engine_acc_last")
+    return [
+        f"{r['rounds_all_reported']}/{r['rounds']}", r["reporting_per_round"],
+        f"{r['robots_exit_0']}/{r['robots']}", fmt(r["acc_last"], ".3f"), fmt(engine, ".3f"),
+        fmt(r.get("acc_gap_points"), "+.1f"),
+    ]  # fmt: skip
+
+
+def block_fleet_sizes(data: Data) -> str:
+    rows = []
+    for r in map(_fleet, data["fleet"]["records"]):
+        if r["kind"] != "size":
+            continue
+        rows.append([
+            str(r["robots"]), r["channel"].split("(")[0], *_fleet_common(r),
+            fmt(r["discovery_s"], ".1f"),
+            fmt(r["wire_bytes_per_robot_round"], ",.0f"),
+            fmt(r["rtps_discovery_bytes_per_robot_round"], ",.0f"),
+            fmt(r["rtps_user_bytes_per_robot_round"], ",.0f"),
+            fmt(r["ip_fragments_bytes_per_robot_round"], ",.0f"),
+            fmt(r["computed_bytes_per_robot_round"], ",.0f"), fmt(r["wire_over_computed"], ".1f"),
+            fmt(r["robot_kbit_s"], ".0f"), fmt(r["loss_applied"], ".3f"),
+            fmt(r["loss_seen"], ".3f"), f"{r['late']:,}", fmt(r["wall_s"], ".0f"),
+        ])  # fmt: skip
+    head = ("hosts", "channel", "rounds all reported", "reporting per round", "exit 0",
+            "final acc", "engine acc", "gap (points)", "discovery s", "wire B/robot/round",
+            "of it RTPS discovery", "RTPS user", "IP fragments", "package bytes_sent",
+            "wire / package", "kbit/s per robot", "loss applied", "loss seen", "late",
+            "wall s")  # fmt: skip
+    return table(head, rows) + provenance(data, "fleet")
+
+
+def block_fleet_skew(data: Data) -> str:
+    rows = []
+    for r in map(_fleet, data["fleet"]["records"]):
+        if r["kind"] != "skew":
+            continue
+        rows.append([
+            fmt(r["skew_ms"], ".0f"), str(r["robots"]), *_fleet_common(r),
+            fmt(r["merged_per_robot_round"], ".2f"), f"{r['late']:,}",
+        ])  # fmt: skip
+    head = ("skew ms (max pairwise)", "hosts", "rounds all reported", "reporting per round",
+            "exit 0", "final acc", "engine acc", "gap (points)", "models merged/robot/round",
+            "late frames")  # fmt: skip
+    return table(head, rows) + provenance(data, "fleet")
+
+
 BLOCKS: dict[str, Callable[[Data], str]] = {
     "auth-cost": block_auth_cost,
     "sweep-backends": block_sweep_backends,
@@ -814,6 +867,9 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "pareto-range": block_pareto_range,
     "independent-reference": block_independent_reference,
 }
+# docs/fleet.md: the fleet rehearsal (benchmarks/fleet.py)
+PAGES = (*PAGES, "docs/fleet.md")  # type: ignore[assignment]  # one more page, kept apart
+BLOCKS.update({"fleet-sizes": block_fleet_sizes, "fleet-skew": block_fleet_skew})
 
 
 # ------------------------------------------------------------------------------ machinery

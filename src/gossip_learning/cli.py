@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     sub.add_parser("features", help="extract/cache MCUNet-in3 features of CIFAR-10", add_help=False)
+    sub.add_parser(
+        "fleet",
+        help="rehearse a fleet: each robot a host in its own network namespace (root; --help)",
+        add_help=False,
+    )
     return p
 
 
@@ -91,6 +96,10 @@ def _delegate(command: str, rest: list[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "fleet":
+        from gossip_learning.fleet.harness import main as fleet_main
+
+        return fleet_main(argv[1:])
     if argv and argv[0] in ("reproduce", "sweep", "features"):
         return _delegate(argv[0], argv[1:])
     args = _parser().parse_args(argv)

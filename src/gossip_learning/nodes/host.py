@@ -111,6 +111,8 @@ class HostedTransport:
             self.stats.rejected += 1
             self.reasons["not_addressed_to_me"] += 1
             return
+        if not self.host.range_filter:  # the network itself emulates the radio (fleet harness)
+            return self._deliver(topic, msg, size)
         pose = self.host.poses.get(msg.sender)
         if pose is None:
             return self._drop("sender_position_unknown")
@@ -122,6 +124,9 @@ class HostedTransport:
             return self._drop("out_of_range")
         if p < 1.0 and self.rng.random() >= p:
             return self._drop("channel_loss")
+        self._deliver(topic, msg, size)
+
+    def _deliver(self, topic: str, msg: Message, size: int) -> None:
         handler = self.handlers.get(topic)
         if handler is None:
             return
@@ -168,6 +173,9 @@ class SharedHost:
         evaluate_models: bool = True,
         publish_model: bool = True,
         data_dir: str = "",
+        range_filter: bool = True,
+        clock_offset: float = 0.0,
+        clock_drift_ppm: float = 0.0,
     ) -> None:
         if method not in DECENTRALISED_METHODS:
             raise ValueError(
@@ -181,6 +189,10 @@ class SharedHost:
         if bad or not ids:
             raise ValueError(f"parameter 'robot_ids': {list(ids)} must be ids in 0..{n - 1}")
         self.node, self.bus, self.cfg, self.seed = node, bus, cfg, seed
+        self.range_filter = range_filter
+        # a clock that disagrees (fleet rehearsal): offset in s, drift in parts per million
+        self.clock_offset, self.clock_drift = clock_offset, clock_drift_ppm * 1e-6
+        self._clock_zero = self._raw_now()
         self.ids = list(ids)
         self.rounds = rounds or cfg.experiment.rounds
         self.prefix = f"/{namespace.strip('/')}/"
@@ -237,8 +249,12 @@ class SharedHost:
         self.timer = node.create_timer(tick, self.tick)
 
     # ------------------------------------------------------------------- bus
-    def now(self) -> float:
+    def _raw_now(self) -> float:
         return float(self.node.get_clock().now().nanoseconds) * 1e-9
+
+    def now(self) -> float:
+        raw = self._raw_now()
+        return raw + self.clock_offset + self.clock_drift * (raw - self._clock_zero)
 
     def _qos(self, topic: str) -> Any:
         """The topic's QoS with a history deep enough for one phase of the whole swarm: every

@@ -111,6 +111,16 @@ def write_bridge_config(names: list[str], path: str | Path) -> Path:
     return out
 
 
+def check_arguments(given: Any, valid: Any) -> None:
+    """A mistyped launch argument (``num_robot:=5``) is a ValueError that lists the valid ones."""
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown launch argument(s) {', '.join(unknown)}; "
+            f"valid arguments: {', '.join(sorted(valid))}"
+        )
+
+
 def parse_bool(key: str, text: str) -> bool:
     """A launch argument as a boolean (``true/false/1/0/yes/no``), or a ValueError naming it."""
     value = text.strip().lower()

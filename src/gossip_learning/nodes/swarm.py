@@ -54,6 +54,13 @@ HOST_PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     "mobility_model": ("", "Mobility model for every robot; empty takes mobility.model."),
     "speed": (0.0, "Speed in m/s; 0 takes mobility.speed from the config."),
+    "range_filter": (
+        True,
+        "Filter frames by the configured channel at the receiver; false where the network "
+        "itself drops them (gossip-learning fleet).",
+    ),
+    "clock_offset": (0.0, "Seconds added to this process's clock (fleet rehearsal of skew)."),
+    "clock_drift_ppm": (0.0, "Drift of this process's clock in parts per million."),
 }
 
 
@@ -155,6 +162,8 @@ def make_host(node: Node, bus: Node, p: dict[str, Any]) -> SharedHost:
         namespace=check_namespace(str(p["swarm_namespace"])), motion=str(p["motion"]),
         tick=float(p["tick_period"]), evaluate_models=bool(p["evaluate"]),
         publish_model=bool(p["publish_model"]), data_dir=str(p["data_dir"]),
+        range_filter=bool(p["range_filter"]), clock_offset=float(p["clock_offset"]),
+        clock_drift_ppm=float(p["clock_drift_ppm"]),
     )  # fmt: skip
 
 

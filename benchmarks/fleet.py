@@ -1,0 +1,128 @@
+"""Fleet rehearsal benchmark: robots as separate hosts (``gossip-learning fleet``), needs root.
+
+    python benchmarks/fleet.py --sizes 30 60 --rounds 5 --skews 0 10 50 100 250 \
+        --skew-robots 30 --json docs/results/fleet.json
+
+Per size (``--sizes``) and channel (``--channels``: the unit disk, where links are perfect or
+cut, and log-distance with shadowing, where in-range links lose frames too): robots reporting
+per round, final accuracy beside the in-process engine on the same config and seed, DDS
+discovery time seen from the observer, bytes on the veths per robot and round (by kind: RTPS
+discovery, RTPS user traffic, IP continuation fragments) against the bytes the package counted
+(``bytes_sent``), the bandwidth a robot needs at the config's round length, and the loss the
+nftables rules applied against the loss they caused. Per clock skew (``--skews`` in ms, on
+``--skew-robots`` robots and the config's own channel): the same, to read what the protocol
+tolerates. The config is ``config/ros_swarm.yaml`` with one-shot matching (7.2 s rounds); each
+run is one ``gossip-learning fleet`` command, recorded with its options in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from _report import ROOT, Report
+
+from gossip_learning.provenance import run_info
+
+BASE_SET = ["gossip.matching=single"]
+KEYS = (
+    "ok", "robots_exit_0", "reporting_min", "acc_last", "engine_acc_last", "discovery_s",
+    "epoch_after_s", "wire_bytes_per_robot_round", "computed_bytes_per_robot_round",
+    "wire_over_computed", "rtps_discovery_bytes_per_robot_round",
+    "rtps_user_bytes_per_robot_round", "ip_fragments_bytes_per_robot_round",
+    "other_bytes_per_robot_round", "robot_kbit_s", "bytes_per_packet", "loss_applied",
+    "loss_seen", "lossy_frames", "cut_frames", "late", "round_period_s", "channel",
+    "merged_per_robot_round", "rounds_all_reported",
+)  # fmt: skip
+
+
+def run_fleet(
+    config: Path, robots: int, rounds: int, seed: int, overrides: list[str], skew_ms: float,
+    mtu: int, folder: Path, delay_per_host: float = 0.0,
+) -> tuple[dict[str, Any], list[str], float]:  # fmt: skip
+    """One ``gossip-learning fleet`` run; its fleet.json, the command and the wall time."""
+    out = folder / f"n{robots}_skew{skew_ms:g}"
+    cmd = [sys.executable, "-m", "gossip_learning.cli", "fleet", str(config),
+           "--robots", str(robots), "--rounds", str(rounds), "--seed", str(seed),
+           "--skew-ms", f"{skew_ms:g}", "--mtu", str(mtu), "--engine",
+           "--out", str(out)]  # fmt: skip
+    for o in overrides:
+        cmd += ["--set", o]
+    if delay_per_host > 0:
+        cmd += ["--start-delay", f"{20 + delay_per_host * robots:g}"]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    print(proc.stdout.strip()[-600:], flush=True)
+    path = out / "fleet.json"
+    if not path.is_file():
+        raise SystemExit(f"fleet run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    shown = ["gossip-learning", *cmd[3:]]
+    return json.loads(path.read_text(encoding="utf-8")), shown, wall
+
+
+def record(report: Report, kind: str, r: dict[str, Any], cmd: list[str], wall: float,
+           skew_ms: float, mtu: int) -> None:  # fmt: skip
+    flat = {k: r.get(k) for k in KEYS}
+    flat["acc_gap_points"] = (
+        100 * (r["acc_last"] - r["engine_acc_last"]) if r.get("engine_acc_last") else None
+    )
+    report.add(
+        kind=kind, robots=r["robots"], rounds=r["rounds"], skew_ms=skew_ms, mtu=mtu,
+        wall_s=round(wall, 1), command=" ".join(cmd),
+        reporting_per_round=" ".join(str(row["reporting"]) for row in r["per_round"]),
+        exits=" ".join(str(e) for e in r["exits"]),
+        **flat,
+    )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=str(ROOT / "config" / "ros_swarm.yaml"))
+    ap.add_argument("--sizes", type=int, nargs="*", default=[30, 60])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mtu", type=int, default=1500)
+    ap.add_argument(
+        "--channels", nargs="*", default=["unit_disk", "log_distance"], help="for --sizes"
+    )
+    ap.add_argument("--skews", type=float, nargs="*", default=[0, 10, 50, 100, 250])
+    ap.add_argument("--skew-robots", type=int, default=30)
+    ap.add_argument("--json", help="write the report here")
+    ap.add_argument(
+        "--delay-per-host",
+        type=float,
+        default=0.0,
+        help="start delay: 20 s + this many s per host (0: the harness's auto delay)",
+    )
+    ap.add_argument("--keep", help="keep every run's folder (fleet.json, logs) here")
+    a = ap.parse_args(argv)
+    report = Report("fleet")
+    with tempfile.TemporaryDirectory(prefix="fleet_bench_") as tmp:
+        folder = Path(a.keep or tmp)
+        for n in a.sizes:
+            for channel in a.channels:
+                sets = [*BASE_SET, f"channel.model={channel}"]
+                r, cmd, wall = run_fleet(Path(a.config), n, a.rounds, a.seed, sets, 0.0, a.mtu,
+                                         folder / channel, a.delay_per_host)  # fmt: skip
+                record(report, "size", r, cmd, wall, 0.0, a.mtu)
+        for skew in a.skews:
+            r, cmd, wall = run_fleet(Path(a.config), a.skew_robots, a.rounds, a.seed, BASE_SET,
+                                     skew, a.mtu, folder, a.delay_per_host)  # fmt: skip
+            record(report, "skew", r, cmd, wall, skew, a.mtu)
+    out = report.as_dict()
+    out["git_commit"] = run_info([])["git_commit"]  # the code measured (PYTHONPATH's checkout)
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1, allow_nan=True) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
