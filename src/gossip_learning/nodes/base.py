@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -177,12 +179,34 @@ LINGER_S = 1.0
 TEARDOWN_S = 5.0
 
 
+def _first_interrupt_only(signum: int, frame: Any) -> None:
+    """SIGINT handler: the first raises KeyboardInterrupt, every later one is ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def interrupt_once() -> None:
+    """Make SIGINT interrupt this process once. A terminal Ctrl-C reaches every process of the
+    launch's group and launch forwards one more SIGINT to each, so a node sees two; the second
+    must not raise inside the teardown (a traceback, and exit code -2 instead of 0). Call it
+    before ``rclpy.init``: rclpy's handler shuts the context down and then calls this one."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _first_interrupt_only)
+
+
+def ignore_interrupts() -> None:
+    """Ignore SIGINT from now on (the process is tearing down and exits by itself)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def teardown_guard(seconds: float = TEARDOWN_S) -> Iterator[None]:
     """Bound the teardown inside the block: after ``seconds`` the process prints every thread's
     stack to stderr and exits with status 1. The watchdog is faulthandler's C thread, because
     the hang is inside a C call that holds the GIL, where no Python timer or signal handler
-    would ever run."""
+    would ever run. SIGINT is ignored from here on (see :func:`interrupt_once`)."""
+    ignore_interrupts()
     sys.stdout.flush()
     faulthandler.dump_traceback_later(seconds, exit=True)
     try:
@@ -195,7 +219,9 @@ def run_node(
     executable: str, make: Callable[[], Node], args: list[str] | None, multi_threaded: bool
 ) -> int:
     """Init rclpy, spin the node ``make()`` builds until shutdown, or until it says it is
-    ``done`` (then a short linger and exit 0); exit 2 on a bad parameter."""
+    ``done`` (then a short linger and exit 0); exit 2 on a bad parameter, 0 after Ctrl-C. A node
+    with a ``flush()`` method (the monitor's files) gets it called before the teardown."""
+    interrupt_once()
     rclpy.init(args=args)
     node: Node | None = None
     executor: MultiThreadedExecutor | SingleThreadedExecutor | None = None
@@ -213,10 +239,14 @@ def run_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        ignore_interrupts()
+        flush = getattr(node, "flush", None)
+        if flush is not None:
+            flush()  # outside the guard: plots may take longer than the DDS teardown may
         with teardown_guard():
             if executor is not None:
                 executor.shutdown()
             if node is not None:
                 node.destroy_node()
             shutdown()
-    return 0
+    return int(getattr(node, "exit_code", 0))
