@@ -53,11 +53,11 @@ setup(
     entry_points={
         "console_scripts": [
             "gossip-learning = gossip_learning.cli:main",
-            "robot_node = gossip_learning.nodes.robot:main",
-            "mobility_node = gossip_learning.nodes.mobility:main",
-            "monitor_node = gossip_learning.nodes.monitor:main",
-            "swarm_node = gossip_learning.nodes.swarm:main",
-            "plant_node = gossip_learning.nodes.plant:main",
+            "robot_node = gossip_learning.nodes.entry:robot",
+            "mobility_node = gossip_learning.nodes.entry:mobility",
+            "monitor_node = gossip_learning.nodes.entry:monitor",
+            "swarm_node = gossip_learning.nodes.entry:swarm",
+            "plant_node = gossip_learning.nodes.entry:plant",
         ],
     },
 )

@@ -321,6 +321,7 @@ def _expand(context: LaunchContext) -> list:
                 executable="monitor_node",
                 name="monitor",
                 output="screen",
+                sigterm_timeout="20",  # its last plots after Ctrl-C, on a busy host too
                 parameters=[
                     {
                         "swarm_namespace": namespace,

@@ -23,6 +23,7 @@ from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallba
 from rclpy.node import Node
 
 from gossip_learning.errors import GossipLearningError
+from gossip_learning.nodes.entry import interrupt_once
 from gossip_learning.transports.ros import shutdown, spin_tolerant
 
 
@@ -177,21 +178,6 @@ LINGER_S = 1.0
 #: for good in DomainParticipant::set_listener while destroying the participant (seen about once
 #: in 60 processes on a loaded 2-core machine); the launch would then never exit.
 TEARDOWN_S = 5.0
-
-
-def _first_interrupt_only(signum: int, frame: Any) -> None:
-    """SIGINT handler: the first raises KeyboardInterrupt, every later one is ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
-def interrupt_once() -> None:
-    """Make SIGINT interrupt this process once. A terminal Ctrl-C reaches every process of the
-    launch's group and launch forwards one more SIGINT to each, so a node sees two; the second
-    must not raise inside the teardown (a traceback, and exit code -2 instead of 0). Call it
-    before ``rclpy.init``: rclpy's handler shuts the context down and then calls this one."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _first_interrupt_only)
 
 
 def ignore_interrupts() -> None:

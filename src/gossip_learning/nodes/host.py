@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
@@ -271,6 +272,10 @@ class SharedHost:
         for topic in (BEACON_TOPIC, "inter"):  # every robot hears beacons; heads hear inter
             self._subscription(topic)
         self.timer = node.create_timer(tick, self.tick)
+        # on the steady clock: with use_sim_time and no /clock, ROS-time timers never fire
+        self.health_timer = node.create_timer(
+            0.5, self._check_clock, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
 
     # -------------------------------------------------------------- activity
     def set_active(self, robot_id: int, active: bool) -> None:
@@ -410,8 +415,6 @@ class SharedHost:
         if self.done:
             return
         now = self.now()
-        if self.health is not None:
-            self._check_clock(now)
         self._move(now)
         self.drain()
         rnd, slot = self.clock.locate(now)
@@ -513,12 +516,13 @@ class SharedHost:
             lambda age: peers_message(who, self._lonely_rounds, age), warn_after_s=0.0,
         )  # fmt: skip
 
-    def _check_clock(self, now: float) -> None:
-        assert self.health is not None
+    def _check_clock(self) -> None:
+        if self.health is None or self.done:
+            return
         sim = bool(self.node.get_parameter("use_sim_time").value)
         who = f"robots {self.ids[0]}..{self.ids[-1]}"
         self.health.check(
-            "clock", sim and now == 0.0, time.monotonic(), lambda age: clock_message(who, age)
+            "clock", sim and self.now() == 0.0, time.monotonic(), lambda a: clock_message(who, a)
         )
 
     @property
@@ -535,5 +539,6 @@ class SharedHost:
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
     def close(self) -> None:
-        self.timer.cancel()
-        self.node.destroy_timer(self.timer)
+        for timer in (self.timer, self.health_timer):
+            timer.cancel()
+            self.node.destroy_timer(timer)

@@ -24,8 +24,11 @@ start-up. Matplotlib is imported only when plots are drawn.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +74,13 @@ def cluster_color(cluster: int) -> ColorRGBA:
         return ColorRGBA(r=0.2, g=0.2, b=0.2, a=1.0)
     r, g, b = _PALETTE[cluster % len(_PALETTE)]
     return ColorRGBA(r=r, g=g, b=b, a=1.0)
+
+
+def _preload_plotting() -> None:
+    """Import what :meth:`MonitorNode._write` needs (matplotlib takes seconds on a busy host)."""
+    with contextlib.suppress(Exception):
+        importlib.import_module("gossip_learning.results")
+        importlib.import_module("gossip_learning.plots")
 
 
 def round_inputs(
@@ -145,7 +155,10 @@ class MonitorNode(ManagedNode):
         self.autostart()
 
     def configure(self) -> None:
-        """Subscribe to statuses and models; create the marker publisher."""
+        """Subscribe to statuses and models; create the marker publisher; load the plotting
+        code in the background (so the plots at shutdown, Ctrl-C included, are quick)."""
+        if self.output_dir is not None:
+            threading.Thread(target=_preload_plotting, name="preload", daemon=True).start()
         ns = self.ns
         self._entities = [
             self.create_subscription(String, f"/{ns}/status", self._on_status, reliable_qos()),

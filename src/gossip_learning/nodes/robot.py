@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from std_msgs.msg import String, UInt8MultiArray
 
 from gossip_learning.auth import session_counter_start
@@ -98,6 +99,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 
 
+#: Seconds between health checks (odometry, /clock) of an active robot, on the steady clock.
+HEALTH_PERIOD_S = 0.5
+
 #: ``ros2 topic echo`` cuts strings longer than this unless given ``--full-length``.
 ECHO_LIMIT = 128
 
@@ -157,6 +161,7 @@ class RobotNode(ManagedNode):
         self._lonely_rounds = 0
         self._late_before = 0
         self._tf: Any = None
+        self._health_timer: Any = None
         self.group = MutuallyExclusiveCallbackGroup()
         self._own_pool = train_pool is None
         self._pool = train_pool or ThreadPoolExecutor(1, thread_name_prefix=f"train{self.robot_id}")
@@ -229,6 +234,17 @@ class RobotNode(ManagedNode):
         self._joining = True
         self.health.reset()
         self._timer = self.create_timer(self.tick, self._tick, callback_group=self.group)
+        # on the steady clock: with use_sim_time and no /clock, ROS-time timers never fire
+        self._health_timer = self.create_timer(
+            HEALTH_PERIOD_S, self._healthy, self.group, Clock(clock_type=ClockType.STEADY_TIME)
+        )
+
+    def deactivate(self) -> None:
+        """Stop the round clock's and the health check's timers."""
+        super().deactivate()
+        if self._health_timer is not None:
+            self.destroy_timer(self._health_timer)
+            self._health_timer = None
         self.get_logger().info(f"robot {self.robot_id}: active, joins at the next round start")
 
     def cleanup(self) -> None:
@@ -319,6 +335,8 @@ class RobotNode(ManagedNode):
 
     def _healthy(self) -> bool:
         """Check the clock (with use_sim_time) and the odometry; False once given up."""
+        if self.done:
+            return False
         now = time.monotonic()
         sim = bool(self.get_parameter("use_sim_time").value)
         who = f"robot {self.robot_id}"
@@ -337,7 +355,7 @@ class RobotNode(ManagedNode):
         return True
 
     def _tick(self) -> None:
-        if self.done or not self._healthy() or not self.has_pose:
+        if self.done or not self.has_pose:
             return
         rnd, slot = self.clock.locate(self.transport.now())
         if rnd == 0:
