@@ -50,14 +50,11 @@ setup(
         "dev": ["pytest>=7,<9.1", "ruff>=0.6", "mypy>=1.10", "types-PyYAML", "hypothesis>=6"],
     },
     zip_safe=True,
+    # the node executables: plain scripts, SIGINT handled from their first line (nodes/entry.py)
+    scripts=sorted(glob("scripts/*_node")),
     entry_points={
         "console_scripts": [
             "gossip-learning = gossip_learning.cli:main",
-            "robot_node = gossip_learning.nodes.entry:robot",
-            "mobility_node = gossip_learning.nodes.entry:mobility",
-            "monitor_node = gossip_learning.nodes.entry:monitor",
-            "swarm_node = gossip_learning.nodes.entry:swarm",
-            "plant_node = gossip_learning.nodes.entry:plant",
         ],
     },
 )

@@ -1,6 +1,8 @@
-"""Console entry points of the node executables (``setup.py``): SIGINT is handled from the first
-line, before rclpy, numpy and the node's module load (seconds on a busy robot). A terminal Ctrl-C
-during start-up then ends the process with status 0 and no traceback, like one later on."""
+"""What the node executables (``scripts/<node>_node``, installed by ``setup.py``) run: SIGINT is
+handled from their second line, before rclpy, numpy and the node's module load (seconds on a
+busy robot), so a terminal Ctrl-C during start-up ends the process with status 0 and no
+traceback, like one later on. They are plain scripts, not console_scripts entry points, whose
+generated wrapper spends its first second in ``importlib.metadata`` where a Ctrl-C raises."""
 
 from __future__ import annotations
 
@@ -25,35 +27,16 @@ def interrupt_once() -> None:
         signal.signal(signal.SIGINT, _first_interrupt_only)
 
 
-def _run(module: str) -> int:
+NODES = ("robot", "mobility", "monitor", "swarm", "plant")
+
+
+def main(node: str) -> int:
+    """Run ``<node>_node`` (one of :data:`NODES`): SIGINT first, then the node's module."""
     interrupt_once()
+    if node not in NODES:
+        raise SystemExit(f"unknown node {node!r}; one of {', '.join(NODES)}")
     try:
-        main = importlib.import_module(f"gossip_learning.nodes.{module}").main
+        run = importlib.import_module(f"gossip_learning.nodes.{node}").main
     except KeyboardInterrupt:
         return 0  # Ctrl-C while starting: nothing to tear down yet
-    return int(main())
-
-
-def robot() -> int:
-    """``robot_node``."""
-    return _run("robot")
-
-
-def mobility() -> int:
-    """``mobility_node``."""
-    return _run("mobility")
-
-
-def monitor() -> int:
-    """``monitor_node``."""
-    return _run("monitor")
-
-
-def swarm() -> int:
-    """``swarm_node``."""
-    return _run("swarm")
-
-
-def plant() -> int:
-    """``plant_node``."""
-    return _run("plant")
+    return int(run())
