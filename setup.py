@@ -47,7 +47,14 @@ setup(
         "train": ["torch>=2.0"],
         "vision": ["torch>=2.0", "pillow>=9", "tqdm>=4.60"],
         # pytest < 9.1: launch_testing's pytest plugin (ROS 2 Jazzy) breaks every run on 9.1+.
-        "dev": ["pytest>=7,<9.1", "ruff>=0.6", "mypy>=1.10", "types-PyYAML", "hypothesis>=6"],
+        "dev": [
+            "pytest>=7,<9.1",
+            "ruff>=0.6",
+            "mypy>=1.10",
+            "types-PyYAML",
+            "hypothesis>=6",
+            "jsonschema>=4.18",  # docs/ros-messages.schema.json checked against real messages
+        ],
     },
     zip_safe=True,
     # the node executables: plain scripts, SIGINT handled from their first line (nodes/entry.py)

@@ -137,3 +137,25 @@ def test_use_sim_time_without_clock_warns_then_gives_up(tmp_path: Path) -> None:
     assert code == EXIT_UNHEALTHY, log
     assert "use_sim_time is true but no /clock for 1 s" in log, log
     assert "giving up after 3 s (fail_after_s)" in log, log
+
+
+def test_the_message_schema_refuses_a_malformed_status_and_summary() -> None:
+    """The schema checks in the ROS tests can fail: a status without its frame, a role that is
+    none of the three, and a summary line cut short are refused."""
+    jsonschema = pytest.importorskip("jsonschema", reason="pip install jsonschema (dev extra)")
+    from gossip_learning.nodes.robot import summary_line
+    from ros_schema import check_status, check_summary
+
+    transport = {"sent": 1, "bytes_sent": 9, "delivered": 2, "bytes_delivered": 18, "dropped": 0,
+                 "rejected": 0, "reasons": {}}  # fmt: skip
+    good = {"id": 3, "round": 2, "x": 1.0, "y": 2.0, "role": "head", "cluster": 3, "head": 3,
+            "neighbours": 2, "samples": 40, "time": 5.0, "transport": transport,
+            "late_phases": 0, "method": "bilayer", "seed": 0, "publishes_model": True,
+            "frame": "world", "acc": 0.5, "loss": 1.0}  # fmt: skip
+    check_status(good)
+    check_summary(summary_line(good))
+    for bad in ({k: v for k, v in good.items() if k != "frame"}, {**good, "role": "boss"}):
+        with pytest.raises(jsonschema.ValidationError):
+            check_status(bad)
+    with pytest.raises(jsonschema.ValidationError):
+        check_summary(summary_line(good)[:20])
