@@ -57,11 +57,14 @@ setup(
         ],
     },
     zip_safe=True,
-    # the node executables: plain scripts, SIGINT handled from their first line (nodes/entry.py)
-    scripts=sorted(glob("scripts/*_node")),
     entry_points={
         "console_scripts": [
             "gossip-learning = gossip_learning.cli:main",
+            "robot_node = gossip_learning.nodes.entry:robot",
+            "mobility_node = gossip_learning.nodes.entry:mobility",
+            "monitor_node = gossip_learning.nodes.entry:monitor",
+            "swarm_node = gossip_learning.nodes.entry:swarm",
+            "plant_node = gossip_learning.nodes.entry:plant",
         ],
     },
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
 import shutil
 import subprocess
 import sys
@@ -75,18 +74,12 @@ def test_setup_installs_share_files_and_node_executables() -> None:
     scripts = ast.literal_eval(_setup_kw("entry_points"))["console_scripts"]
     names = {s.split("=")[0].strip(): s.split("=")[1].strip() for s in scripts}
     assert "gossip-learning" in names
-    # the nodes are plain scripts (SIGINT handled from their first line): scripts/<node>
-    from gossip_learning.nodes.entry import NODES as ENTRY_NODES
-
     for node in NODES:
-        script = ROOT / "scripts" / node
-        assert script.is_file() and os.access(script, os.X_OK), script
-        text = script.read_text(encoding="utf-8")
-        assert text.startswith("#!/usr/bin/env python3\n"), node
-        assert (
-            f'main("{node.removesuffix("_node")}")' in text
-            and node.removesuffix("_node") in ENTRY_NODES
-        )
+        module, _, func = names[node].partition(":")
+        path = ROOT / "src" / Path(*module.split(".")).with_suffix(".py")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        funcs = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert func in funcs, f"{module} has no {func}()"
     assert (ROOT / "setup.cfg").read_text().count("$base/lib/gossip_learning") == 2
 
 

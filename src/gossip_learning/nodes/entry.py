@@ -1,8 +1,8 @@
-"""What the node executables (``scripts/<node>_node``, installed by ``setup.py``) run: SIGINT is
-handled from their second line, before rclpy, numpy and the node's module load (seconds on a
-busy robot), so a terminal Ctrl-C during start-up ends the process with status 0 and no
-traceback, like one later on. They are plain scripts, not console_scripts entry points, whose
-generated wrapper spends its first second in ``importlib.metadata`` where a Ctrl-C raises."""
+"""Console entry points of the node executables (``setup.py``): SIGINT is handled before rclpy,
+numpy and the node's module load (seconds on a busy robot), so a terminal Ctrl-C during start-up
+ends the process with status 0 and no traceback, like one later on. Only the wrapper that
+setuptools generates for an entry point runs before this (it loads ``importlib.metadata`` to
+find it: a fraction of a second); a Ctrl-C inside it still prints Python's traceback."""
 
 from __future__ import annotations
 
@@ -40,3 +40,28 @@ def main(node: str) -> int:
     except KeyboardInterrupt:
         return 0  # Ctrl-C while starting: nothing to tear down yet
     return int(run())
+
+
+def robot() -> int:
+    """``robot_node``."""
+    return main("robot")
+
+
+def mobility() -> int:
+    """``mobility_node``."""
+    return main("mobility")
+
+
+def monitor() -> int:
+    """``monitor_node``."""
+    return main("monitor")
+
+
+def swarm() -> int:
+    """``swarm_node``."""
+    return main("swarm")
+
+
+def plant() -> int:
+    """``plant_node``."""
+    return main("plant")
