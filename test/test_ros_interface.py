@@ -18,10 +18,19 @@ import pytest
 
 pytest.importorskip("rclpy", reason="rclpy not installed (pip install ros-jazzy-rclpy)")
 
+from rclpy.context import Context
+
 from gossip_learning.config import load_config
 from gossip_learning.nodes.health import EXIT_UNHEALTHY
 from gossip_learning.robot_data import write_robot_files
-from test_ros_nodes import _DOMAINS, _enter_private_network, _leave_private_network, write_config
+from test_ros_nodes import (
+    _DOMAINS,
+    _enter_private_network,
+    _leave_private_network,
+    _overrides,
+    write_config,
+)
+from test_ros_nodes import ros_context as ros_context  # fixture
 
 pytestmark = pytest.mark.ros
 SWARM = "import sys; from gossip_learning.nodes.swarm import main; sys.exit(main(sys.argv))"
@@ -159,3 +168,48 @@ def test_the_message_schema_refuses_a_malformed_status_and_summary() -> None:
             check_status(bad)
     with pytest.raises(jsonschema.ValidationError):
         check_summary(summary_line(good)[:20])
+
+
+def test_monitor_closes_a_round_without_a_silent_robot_and_flushes_at_shutdown(
+    ros_context: Context, tmp_path: Path
+) -> None:
+    """A robot that stops reporting (deactivated, crashed): the round closes ``close_after_s``
+    after its first report with the others, the robot is named in missing.csv; the round still
+    open at shutdown is written by flush()."""
+    import json
+
+    from std_msgs.msg import String
+
+    from gossip_learning.nodes.monitor import MonitorNode
+    from gossip_learning.protocol.report import RoundReport
+
+    monitor = MonitorNode(
+        context=ros_context,
+        parameter_overrides=_overrides(
+            num_robots=3, output_dir=str(tmp_path), marker_period=0.0, close_after_s=0.5
+        ),
+    )
+
+    def report(rid: int, rnd: int) -> None:
+        status = RoundReport(rid, rnd, 10.0 * rid, 0.0, "none", -1, -1, 1, 50).to_dict()
+        monitor._on_status(String(data=json.dumps({**status, "acc": 0.5, "transport": {}})))
+
+    try:
+        for rid in (0, 1, 2):
+            report(rid, 0)
+        for rid in (0, 1):  # robot 2 was deactivated: it never reports round 1
+            report(rid, 1)
+        monitor._on_timer()
+        assert monitor.rows == []  # not yet: close_after_s has not passed
+        time.sleep(0.6)
+        monitor._on_timer()
+        assert [(r["round"], r["robots_reporting"]) for r in monitor.rows] == [(1, 2)]
+        report(0, 2)  # round 2: robot 0 only, then Ctrl-C
+        monitor.flush()
+        assert [(r["round"], r["robots_reporting"]) for r in monitor.rows] == [(1, 2), (2, 1)]
+        lines = (tmp_path / "metrics.csv").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 3
+        missing = (tmp_path / "missing.csv").read_text(encoding="utf-8").splitlines()
+        assert missing == ["round,expected,reporting,missing", "1,3,2,2", "2,3,1,1 2"]
+    finally:
+        monitor.destroy_node()

@@ -29,6 +29,7 @@ from gossip_learning.nodes.base import ManagedNode
 from gossip_learning.nodes.common import coerce
 from gossip_learning.nodes.robot import PARAMETERS as ROBOT_PARAMETERS
 from gossip_learning.nodes.robot import summary_line
+from gossip_learning.nodes.typed import summary_publisher
 from gossip_learning.transports.ros import reliable_qos
 
 #: Seconds between pose messages of a hosted robot (its motion is integrated every tick).
@@ -108,9 +109,12 @@ class Faces:
         self._summary = node.create_publisher(
             String, f"/{namespace.strip('/')}/summary", reliable_qos()
         )
+        self._typed = summary_publisher(node.create_publisher, namespace)
 
     def on_status(self, robot_id: int, status: dict[str, Any]) -> None:
         self._summary.publish(String(data=summary_line(status)))
+        if self._typed is not None:
+            self._typed(status)
 
     def on_move(self, poses: Callable[[], dict[int, Pose]], now: float) -> None:
         """Publish every robot's pose, at most every :data:`POSE_PERIOD_S` of ROS time."""

@@ -55,6 +55,7 @@ from gossip_learning.nodes.health import (
     peers_message,
     round_line,
 )
+from gossip_learning.nodes.typed import summary_publisher
 from gossip_learning.pose_check import PoseCheck
 from gossip_learning.protocol import RobotAgent
 from gossip_learning.robot_data import channel_for, fleet_auth, trainer_for
@@ -224,6 +225,9 @@ class RobotNode(ManagedNode):
             String, f"/{self.namespace_}/summary", reliable_qos()
         )
         self._pubs += [self._status_pub, self._model_pub, self._summary_pub]
+        self._typed = summary_publisher(self.create_lifecycle_publisher, self.namespace_)
+        if self._typed is not None:
+            self._pubs.append(self._typed.pub)
         self.get_logger().info(
             f"robot {self.robot_id}/{self.cfg.swarm.num_robots}: {self.settings.method}, "
             f"{parts.samples} samples, range {ch.comm_range:g} m, round {self.clock.period:.2f} s"
@@ -406,6 +410,8 @@ class RobotNode(ManagedNode):
         )
         self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
         self._summary_pub.publish(String(data=summary_line(status)))
+        if self._typed is not None:
+            self._typed(status)
 
     def _end_of_round(self, _: Phase) -> None:
         status = self.agent.status()
@@ -496,4 +502,7 @@ def tf_offset(node: Any) -> Any:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run gossip_learning robot_node``."""
-    return run_node("robot_node", RobotNode, args, multi_threaded=True)
+    # single-threaded: its callbacks share one mutually exclusive group anyway, and a multi-threaded
+    # executor left InvalidHandle exceptions of destroyed subscriptions in worker tasks at exit
+    # ("The following exception was never retrieved: cannot use Destroyable ...")
+    return run_node("robot_node", RobotNode, args, multi_threaded=False)
