@@ -37,7 +37,7 @@ got = {}
 node.create_subscription(RobotSummary, "/swarm/robot_summary",
                          lambda m: got.setdefault((m.robot_id, m.round), m), 50)
 end = time.time() + float(sys.argv[1])
-while time.time() < end and not {(0, 1), (1, 1)} <= set(got):
+while time.time() < end and not {0, 1} <= {rid for rid, rnd in got if rnd >= 1}:
     rclpy.spin_once(node, timeout_sec=0.2)
 for (rid, rnd), m in sorted(got.items()):
     print(f"summary {rid} {rnd} {m.role} {m.header.frame_id} {m.acc:.3f} {m.sent}", flush=True)
@@ -74,7 +74,8 @@ def test_typed_robot_summary_builds_and_a_swarm_node_publishes_it(tmp_path: Path
     )
     out = proc.stdout + proc.stderr
     lines = [x.split() for x in proc.stdout.splitlines() if x.startswith("summary ")]
-    assert {(int(x[1]), int(x[2])) for x in lines} >= {(0, 1), (1, 1)}, out[-3000:]
-    for _, _, _, role, frame, acc, sent in lines:
+    # round 1, or 2 where start-up outlasted the 8 s before round 1 on a loaded machine
+    assert {int(x[1]) for x in lines if int(x[2]) >= 1} == {0, 1}, out[-3000:]
+    for _, _, _, role, frame, acc, sent in (x for x in lines if int(x[2]) >= 1):
         assert role in ("head", "member", "none") and frame == "world", out[-3000:]
         assert 0.0 <= float(acc) <= 1.0 and int(sent) > 0, out[-3000:]
