@@ -60,9 +60,9 @@ def test_typed_robot_summary_builds_and_a_swarm_node_publishes_it(tmp_path: Path
     env = loopback_env(97, tmp_path / "ros_log", prefix)
     env["PYTHONPATH"] = f"{site}:{env.get('PYTHONPATH', '')}"
     env["LD_LIBRARY_PATH"] = f"{prefix / 'lib'}:{env.get('LD_LIBRARY_PATH', '')}"
-    cfg = write_config(tmp_path, num_robots=2, rounds=1)
+    cfg = write_config(tmp_path, num_robots=2, rounds=2)
     swarm = "import sys; from gossip_learning.nodes.swarm import main; sys.exit(main(sys.argv)) "
-    params = {"config_file": cfg, "robot_ids": "[0, 1]", "rounds": 1, "epoch": time.time() + 8}
+    params = {"config_file": cfg, "robot_ids": "[0, 1]", "rounds": 2, "epoch": time.time() + 8}
     node = [sys.executable, "-c", swarm, "--ros-args"]
     node += [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
     (tmp_path / "listen.py").write_text(LISTEN, encoding="utf-8")
