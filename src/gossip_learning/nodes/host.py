@@ -421,17 +421,7 @@ class SharedHost:
         if rnd == 0 or (self.driver.round == 0 and slot != 0):
             return  # before the epoch, or join at the start of the next round
         if self.driver.round == 0:
-            # with a shared epoch the fleet's last round is `rounds`, as for robot_node: a host
-            # that started late joins at the next round start and stops with the fleet
-            last = self.rounds if self.clock.start > 0 else rnd + self.rounds - 1
-            if rnd > last:
-                self.done = True
-                self.node.get_logger().warning(
-                    f"robots {self.ids[0]}..{self.ids[-1]}: started after the fleet's last round "
-                    f"({last}): start-up outlasted start_delay"
-                )
-                return
-            self.driver.last_round = last
+            self.driver.last_round = rnd + self.rounds - 1
             self._admit()
             for a, tr in zip(self.agents, self.transports, strict=True):
                 if a.id in self.active:
@@ -487,11 +477,10 @@ class SharedHost:
         if self.motion == "round":
             self.mobility.step(1.0)  # the engine moves robots once between rounds
             self._place()
-        if self.round >= (self.driver.last_round or self.rounds):
+        if self.completed >= self.rounds:
             self.done = True
             self.node.get_logger().info(
-                f"robots {self.ids[0]}..{self.ids[-1]}: finished round {self.round} "
-                f"({self.completed} rounds run)"
+                f"robots {self.ids[0]}..{self.ids[-1]}: finished {self.rounds} rounds"
             )
 
     def _after_round(self, statuses: list[dict[str, Any]]) -> None:
