@@ -50,7 +50,14 @@ setup(
         # imports Ray.
         "cluster": ["ray>=2.40,<3", "psutil>=5"],
         # pytest < 9.1: launch_testing's pytest plugin (ROS 2 Jazzy) breaks every run on 9.1+.
-        "dev": ["pytest>=7,<9.1", "ruff>=0.6", "mypy>=1.10", "types-PyYAML", "hypothesis>=6"],
+        "dev": [
+            "pytest>=7,<9.1",
+            "ruff>=0.6",
+            "mypy>=1.10",
+            "types-PyYAML",
+            "hypothesis>=6",
+            "jsonschema>=4.18",  # docs/ros-messages.schema.json checked against real messages
+        ],
         # a robot whose head trains on an RP2040 coprocessor (docs/rp2040.md)
         "coprocessor": ["pyserial>=3.5"],
     },
@@ -58,11 +65,11 @@ setup(
     entry_points={
         "console_scripts": [
             "gossip-learning = gossip_learning.cli:main",
-            "robot_node = gossip_learning.nodes.robot:main",
-            "mobility_node = gossip_learning.nodes.mobility:main",
-            "monitor_node = gossip_learning.nodes.monitor:main",
-            "swarm_node = gossip_learning.nodes.swarm:main",
-            "plant_node = gossip_learning.nodes.plant:main",
+            "robot_node = gossip_learning.nodes.entry:robot",
+            "mobility_node = gossip_learning.nodes.entry:mobility",
+            "monitor_node = gossip_learning.nodes.entry:monitor",
+            "swarm_node = gossip_learning.nodes.entry:swarm",
+            "plant_node = gossip_learning.nodes.entry:plant",
         ],
     },
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -29,10 +30,11 @@ from launch.actions import (
     DeclareLaunchArgument,
     EmitEvent,
     IncludeLaunchDescription,
+    LogInfo,
     OpaqueFunction,
     RegisterEventHandler,
 )
-from launch.event_handlers import OnProcessExit
+from launch.event_handlers import OnProcessExit, OnShutdown
 from launch.events import Shutdown
 from launch.events.process import ProcessExited
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -47,6 +49,7 @@ from gossip_learning.nodes.launch_support import (
     SIM_MODES,
     check_arguments,
     discovery_env,
+    gazebo_missing,
     parse_bool,
     parse_number,
     robot_name,
@@ -181,6 +184,8 @@ def _expand(context: LaunchContext) -> list:
     sim = _arg(context, "sim")
     if sim not in SIM_MODES:
         raise ValueError(f"launch argument sim:={sim!r} must be one of {', '.join(SIM_MODES)}")
+    if sim == "gazebo":
+        gazebo_missing(get_package_share_directory)  # before any work: names what to install
     config_path = _arg(context, "config")
     cfg = load_config(config_path) if config_path else load_config()
     n = parse_number("num_robots", _arg(context, "num_robots"), int, 0) or cfg.swarm.num_robots
@@ -213,9 +218,12 @@ def _expand(context: LaunchContext) -> list:
     # A shared round epoch on the chosen clock, after start-up (imports, data, discovery, spawning).
     delay = start_delay(_arg(context, "start_delay"), 1 if single else n)
     epoch = delay if use_sim_time else math.ceil(time.time()) + delay
-    # Each robot loads only its own partition: written once here (same SwarmPlan as the engine).
+    # Each robot loads only its own partition: written once here (same SwarmPlan as the engine)
+    # into a temporary folder that is removed when the launch shuts down.
     data_dir = tempfile.mkdtemp(prefix="gossip_learning_data_")
     write_robot_files(load_config(config_path or None, [f"swarm.num_robots={n}"]), seed, data_dir)
+    output_dir = str(Path(_arg(context, "output_dir")).resolve())
+    swarm_frame = "world"
     common = {
         "data_dir": data_dir,
         "epoch": epoch,
@@ -226,10 +234,14 @@ def _expand(context: LaunchContext) -> list:
         "rounds": rounds,
         "swarm_namespace": namespace,
         "use_sim_time": use_sim_time,
+        "swarm_frame": swarm_frame,
     }
     file_params = [params_file] if params_file else []
     chips = _coprocessors(_arg(context, "coprocessors"), n, sim)
-    actions: list = []
+    actions: list = [
+        LogInfo(msg=f"gossip_learning: {n} robots, sim:={sim}, output_dir {output_dir}"),
+        _remove_at_shutdown(data_dir),
+    ]
 
     robots: list[Node] = []  # the processes whose exit ends the launch
     if sim == "kinematic":
@@ -261,9 +273,10 @@ def _expand(context: LaunchContext) -> list:
                     name="robot",
                     namespace=name,
                     output="screen",
+                    # plant and Gazebo publish world poses in frame "odom"
                     parameters=[
                         *file_params,
-                        {**common, "robot_id": i},
+                        {**common, "robot_id": i, "odom_frame": "odom"},
                         *([{"coprocessor_port": chips[i]}] if i in chips else []),
                     ],
                     remappings=remap,
@@ -330,11 +343,13 @@ def _expand(context: LaunchContext) -> list:
                 executable="monitor_node",
                 name="monitor",
                 output="screen",
+                sigterm_timeout="20",  # its last plots after Ctrl-C, on a busy host too
                 parameters=[
                     {
                         "swarm_namespace": namespace,
                         "num_robots": n,
-                        "output_dir": _arg(context, "output_dir"),
+                        "output_dir": output_dir,
+                        "frame_id": swarm_frame,
                         "comm_range": comm_range or cfg.channel.comm_range,
                         "use_sim_time": use_sim_time,
                     }
@@ -344,6 +359,16 @@ def _expand(context: LaunchContext) -> list:
             )
         )
     return [*robots, *actions, *_shutdown_when_done(robots)]
+
+
+def _remove_at_shutdown(folder: str) -> RegisterEventHandler:
+    """Remove the launch's temporary ``folder`` when the launch shuts down (Ctrl-C too)."""
+
+    def remove(*_: object) -> list:
+        shutil.rmtree(folder, ignore_errors=True)
+        return []
+
+    return RegisterEventHandler(OnShutdown(on_shutdown=remove))
 
 
 def _gazebo(
@@ -393,9 +418,9 @@ def _gazebo(
                 ],
             )
         )
-    bridge_yaml = write_bridge_config(
-        names, Path(tempfile.mkdtemp(prefix="gossip_learning_bridge_")) / "bridge.yaml"
-    )
+    bridge_dir = tempfile.mkdtemp(prefix="gossip_learning_bridge_")
+    bridge_yaml = write_bridge_config(names, Path(bridge_dir) / "bridge.yaml")
+    actions.append(_remove_at_shutdown(bridge_dir))
     actions.append(
         Node(
             package="ros_gz_bridge",

@@ -26,6 +26,7 @@ from gossip_learning.experiment import Swarm  # noqa: E402
 from gossip_learning.nodes.host import REPORTS_PER_TICK, SharedHost  # noqa: E402
 from gossip_learning.plan import load_data  # noqa: E402
 from gossip_learning.transports.ros import reliable_qos  # noqa: E402
+from ros_schema import check_status  # noqa: E402
 from test_ros_nodes import spin_until, write_config  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -70,6 +71,8 @@ def test_hosted_swarm_matches_the_engine_and_hears_every_frame_in_its_phase(
     finally:
         ex.shutdown()
     assert len(heard) == n * (rounds + 1)  # round 0 and every round: nothing lost in bursts
+    for text in heard:  # the documented schema (docs/ros-messages.schema.json)
+        check_status(text)
     rows = [engine.step()[0] for _ in range(rounds)]
     acc, _ = host._evaluate()
     assert abs(float(acc.mean()) - rows[-1]["acc_mean"]) <= 0.02, (acc.mean(), rows[-1])

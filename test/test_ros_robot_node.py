@@ -32,6 +32,7 @@ from gossip_learning.nodes.launch_support import loopback_only
 from gossip_learning.robot_data import write_robot_files
 from gossip_learning.transports.ros import RosTransport
 from gossip_learning.wire import Beacon, Kind, Message, Role
+from ros_schema import check_status, check_summary
 from test_ros_nodes import _DOMAINS, spin_until, write_config
 from test_ros_nodes import ros_context as ros_context  # fixture
 
@@ -168,6 +169,11 @@ def test_lifecycle_and_a_late_robot_joining_at_the_next_round(
         spin_until(spin, lambda: any(x.startswith("r2 round 4 ") for x in lines), timeout=3)
         last = [x for x in lines if x.startswith("r2 round 4 ")]
         assert last and all(len(x) <= 128 for x in lines), lines
+        for r in robots:  # the documented schema (docs/ros-messages.schema.json)
+            for status in r.history:
+                check_status(status)
+        for line in lines:
+            check_summary(line)
         c = late.history[-1]["transport"]
         assert f"acc {late.history[-1]['acc']:.3f}" in last[0]
         assert f"sent {c['sent']} heard {c['delivered']} drop {c['dropped']}" in last[0]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -21,6 +23,7 @@ from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallba
 from rclpy.node import Node
 
 from gossip_learning.errors import GossipLearningError
+from gossip_learning.nodes.entry import interrupt_once
 from gossip_learning.transports.ros import shutdown, spin_tolerant
 
 
@@ -177,12 +180,19 @@ LINGER_S = 1.0
 TEARDOWN_S = 5.0
 
 
+def ignore_interrupts() -> None:
+    """Ignore SIGINT from now on (the process is tearing down and exits by itself)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def teardown_guard(seconds: float = TEARDOWN_S) -> Iterator[None]:
     """Bound the teardown inside the block: after ``seconds`` the process prints every thread's
     stack to stderr and exits with status 1. The watchdog is faulthandler's C thread, because
     the hang is inside a C call that holds the GIL, where no Python timer or signal handler
-    would ever run."""
+    would ever run. SIGINT is ignored from here on (see :func:`interrupt_once`)."""
+    ignore_interrupts()
     sys.stdout.flush()
     faulthandler.dump_traceback_later(seconds, exit=True)
     try:
@@ -195,7 +205,9 @@ def run_node(
     executable: str, make: Callable[[], Node], args: list[str] | None, multi_threaded: bool
 ) -> int:
     """Init rclpy, spin the node ``make()`` builds until shutdown, or until it says it is
-    ``done`` (then a short linger and exit 0); exit 2 on a bad parameter."""
+    ``done`` (then a short linger and exit 0); exit 2 on a bad parameter, 0 after Ctrl-C. A node
+    with a ``flush()`` method (the monitor's files) gets it called before the teardown."""
+    interrupt_once()
     rclpy.init(args=args)
     node: Node | None = None
     executor: MultiThreadedExecutor | SingleThreadedExecutor | None = None
@@ -213,10 +225,14 @@ def run_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        ignore_interrupts()
+        flush = getattr(node, "flush", None)
+        if flush is not None:
+            flush()  # outside the guard: plots may take longer than the DDS teardown may
         with teardown_guard():
             if executor is not None:
                 executor.shutdown()
             if node is not None:
                 node.destroy_node()
             shutdown()
-    return 0
+    return int(getattr(node, "exit_code", 0))

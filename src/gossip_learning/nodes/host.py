@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
@@ -39,6 +41,13 @@ from gossip_learning.driver import RoundDriver
 from gossip_learning.errors import WireError
 from gossip_learning.learner import evaluate
 from gossip_learning.nodes.common import DECENTRALISED_METHODS
+from gossip_learning.nodes.health import (
+    Health,
+    clock_message,
+    late_message,
+    peers_message,
+    round_line,
+)
 from gossip_learning.plan import swarm_motion
 from gossip_learning.protocol import RobotAgent
 from gossip_learning.robot_data import (
@@ -58,6 +67,19 @@ from gossip_learning.wire import BROADCAST, Kind, Layer, Message, decode, encode
 
 MOTIONS = ("time", "round")
 REPORTS_PER_TICK = 8  # (model, status) pairs published per clock tick
+ROUND_LINES = 8  # per-robot info lines per round; the rest in one line
+
+
+class JoiningDriver(RoundDriver):
+    """A :class:`RoundDriver` whose agents may change between rounds: ``before_begin`` runs
+    before every round starts (the host admits robots activated since)."""
+
+    before_begin: Callable[[], None] | None = None
+
+    def begin(self, round_no: int) -> None:
+        if self.before_begin is not None:
+            self.before_begin()
+        super().begin(round_no)
 
 
 class HostedTransport:
@@ -176,6 +198,9 @@ class SharedHost:
         range_filter: bool = True,
         clock_offset: float = 0.0,
         clock_drift_ppm: float = 0.0,
+        health: Health | None = None,
+        log_rounds: bool = True,
+        frame: str = "world",
     ) -> None:
         if method not in DECENTRALISED_METHODS:
             raise ValueError(
@@ -229,9 +254,21 @@ class SharedHost:
         self.y_test = parts[0].y_test
         schedule = build_schedule(self.method, cfg.clustering.passes, cfg.gossip)
         self.clock = RoundClock(schedule, cfg.timing, start=epoch)
-        self.driver = RoundDriver(
+        self.driver = JoiningDriver(
             self.agents, schedule, deliver=self.drain, after={PhaseKind.END: self._end_of_round}
         )
+        self.driver.before_begin = self._admit
+        # robots taking part: all, unless their RobotFace (lifecycle) takes them out
+        self.active: set[int] = set(self.ids)
+        self._joining: set[int] = set()
+        self.on_status: Callable[[int, dict[str, Any]], None] | None = None
+        self.on_move: Callable[[Callable[[], dict], float], None] | None = None
+        self.health = health
+        self.log_rounds = log_rounds
+        self.frame = frame
+        self._heard: dict[int, int] = {}  # frames each robot had heard at its last report
+        self._lonely_rounds = 0
+        self._late_before = 0
         self.completed = 0
         self.done = False
         # End-of-round reports wait here and go out REPORTS_PER_TICK at a time: a burst of 2N
@@ -247,6 +284,27 @@ class SharedHost:
         for topic in (BEACON_TOPIC, "inter"):  # every robot hears beacons; heads hear inter
             self._subscription(topic)
         self.timer = node.create_timer(tick, self.tick)
+        # on the steady clock: with use_sim_time and no /clock, ROS-time timers never fire
+        self.health_timer = node.create_timer(
+            0.5, self._check_clock, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
+
+    # -------------------------------------------------------------- activity
+    def set_active(self, robot_id: int, active: bool) -> None:
+        """Take robot ``robot_id`` out at once, or let it take part from the next round."""
+        if active:
+            if robot_id not in self.active:
+                self._joining.add(robot_id)
+            return
+        self._joining.discard(robot_id)
+        self.active.discard(robot_id)
+        self.driver.agents = [a for a in self.agents if a.id in self.active]
+
+    def _admit(self) -> None:
+        if self._joining:
+            self.active |= self._joining
+            self._joining.clear()
+            self.driver.agents = [a for a in self.agents if a.id in self.active]
 
     # ------------------------------------------------------------------- bus
     def _raw_now(self) -> float:
@@ -346,6 +404,14 @@ class SharedHost:
             self.mobility.step(now - self._last_move)
             self._place()
         self._last_move = now
+        if self.on_move is not None:
+            self.on_move(self.poses_now, now)
+
+    def poses_now(self) -> dict[int, tuple[float, float, float]]:
+        """Each hosted robot's ``(x, y, heading)`` now."""
+        pos, vel = self.mobility.positions, self.mobility.velocity()
+        return {i: (float(pos[i][0]), float(pos[i][1]), math.atan2(vel[i][1], vel[i][0]))
+                for i in self.ids}  # fmt: skip
 
     @property
     def finished(self) -> bool:
@@ -372,8 +438,10 @@ class SharedHost:
             return  # before the epoch, or join at the start of the next round
         if self.driver.round == 0:
             self.driver.last_round = rnd + self.rounds - 1
+            self._admit()
             for a, tr in zip(self.agents, self.transports, strict=True):
-                self._publish_status(a, tr, a.status())
+                if a.id in self.active:
+                    self._publish_status(a, tr, a.status())
         self.driver.advance_to(rnd, slot)
         if self.driver.round_done and not self.done:
             self.driver.begin(self.driver.round + 1)
@@ -393,15 +461,22 @@ class SharedHost:
             method=self.method,
             seed=self.seed,
             publishes_model=self.publish_model,
+            frame=self.frame,
         )
         self._reports.append((model, String(data=json.dumps(status, allow_nan=True))))
+        if self.on_status is not None:
+            self.on_status(agent.id, status)
 
     def _end_of_round(self, _: Phase) -> None:
         acc = loss = None
         if self.evaluate_models:
             acc, loss = self._evaluate()
+        statuses = []
         for k, (a, tr) in enumerate(zip(self.agents, self.transports, strict=True)):
+            if a.id not in self.active:
+                continue
             status = a.status()
+            statuses.append(status)
             if acc is not None and loss is not None:
                 status.update(acc=float(acc[k]), loss=float(loss[k]))
             out = None
@@ -413,6 +488,7 @@ class SharedHost:
                     model_version=self.spec.version(), model=a.model,
                 ))  # fmt: skip
             self._publish_status(a, tr, status, out)
+        self._after_round(statuses)
         self.completed += 1
         if self.motion == "round":
             self.mobility.step(1.0)  # the engine moves robots once between rounds
@@ -423,6 +499,53 @@ class SharedHost:
                 f"robots {self.ids[0]}..{self.ids[-1]}: finished {self.rounds} rounds"
             )
 
+    def _after_round(self, statuses: list[dict[str, Any]]) -> None:
+        """The round's info lines (at most :data:`ROUND_LINES` robots, then one line for the
+        rest) and its health: late phases, robots that heard nobody."""
+        log = self.node.get_logger()
+        if self.log_rounds and statuses:
+            for st in statuses[:ROUND_LINES]:
+                log.info(round_line(st))
+            rest = statuses[ROUND_LINES:]
+            if rest:
+                accs = [st["acc"] for st in rest if isinstance(st.get("acc"), float)]
+                mean = f", mean acc {sum(accs) / len(accs):.3f}" if accs else ""
+                log.info(f"round {self.round}: {len(rest)} more robots reported{mean}")
+        late = self.driver.late_phases - self._late_before
+        self._late_before = self.driver.late_phases
+        if late:
+            log.warning(late_message(f"robots {self.ids[0]}..{self.ids[-1]}", self.round, late))
+        if self.health is None or self.cfg.swarm.num_robots < 2:
+            return
+        lonely = []
+        for a, tr in zip(self.agents, self.transports, strict=True):
+            if a.id in self.active:
+                heard = tr.stats.delivered + tr.stats.dropped + tr.stats.rejected
+                if heard == self._heard.get(a.id, 0):
+                    lonely.append(a.id)
+                self._heard[a.id] = heard
+        self._lonely_rounds = self._lonely_rounds + 1 if lonely and len(lonely) == len(
+            self.active) else 0  # fmt: skip
+        who = f"robot(s) {', '.join(map(str, lonely[:10]))}"
+        self.health.check(
+            "peers", self._lonely_rounds > 0, time.monotonic(),
+            lambda age: peers_message(who, self._lonely_rounds, age), warn_after_s=0.0,
+        )  # fmt: skip
+
+    def _check_clock(self) -> None:
+        if self.health is None or self.done:
+            return
+        sim = bool(self.node.get_parameter("use_sim_time").value)
+        who = f"robots {self.ids[0]}..{self.ids[-1]}"
+        self.health.check(
+            "clock", sim and self.now() == 0.0, time.monotonic(), lambda a: clock_message(who, a)
+        )
+
+    @property
+    def failed(self) -> str | None:
+        """The error that made the host give up (see :class:`Health`), if any."""
+        return None if self.health is None else self.health.failed
+
     def _evaluate(self) -> tuple[np.ndarray, np.ndarray]:
         if all(t is self.tests[0] for t in self.tests):  # one test set: all models at once
             models = np.stack([a.model for a in self.agents])
@@ -432,5 +555,6 @@ class SharedHost:
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
     def close(self) -> None:
-        self.timer.cancel()
-        self.node.destroy_timer(self.timer)
+        for timer in (self.timer, self.health_timer):
+            timer.cancel()
+            self.node.destroy_timer(timer)

@@ -142,6 +142,28 @@ def parse_number(key: str, text: str, kind: type = float, low: float | None = No
     return value
 
 
+#: What ``sim:=gazebo`` needs beyond this package (Jazzy: ``ros-jazzy-ros-gz`` brings both).
+GAZEBO_PACKAGES = ("ros_gz_sim", "ros_gz_bridge")
+
+
+def gazebo_missing(find_share: Any) -> None:
+    """Raise a ValueError naming what to install (and ``sim:=plant``) if ``find_share`` (ament's
+    ``get_package_share_directory``) finds no ros_gz package."""
+    missing = []
+    for package in GAZEBO_PACKAGES:
+        try:
+            find_share(package)
+        except Exception:  # ament_index_python's PackageNotFoundError (a KeyError)
+            missing.append(package)
+    if missing:
+        raise ValueError(
+            f"sim:=gazebo needs {' and '.join(missing)}, not found: install Gazebo Harmonic's "
+            "ROS bridge (sudo apt install ros-jazzy-ros-gz) and source its setup.bash; or run "
+            "sim:=plant, the same robot and controller nodes on a built-in diff-drive plant "
+            "without Gazebo"
+        )
+
+
 def discovery_env(mode: str, profile: str) -> dict[str, str]:
     """Environment for every node the launch starts, by ``discovery:=`` mode.
 

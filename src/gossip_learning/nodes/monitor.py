@@ -2,11 +2,14 @@
 
 Listens to ``/<ns>/status`` (each robot's round report as JSON) and ``/<ns>/models`` (each
 robot's model after the round), ``<ns>`` being the swarm namespace. A round is complete when
-every robot has reported its status and, if its status says it publishes one, its model (the
-two topics arrive in any order), or when a robot reports two rounds later. Rounds close in order,
-one row each: a report for a round already written is counted in ``late_reports`` and dropped
-(its robot joined late or fell behind). Complete rounds go
-through the same :class:`~gossip_learning.recorder.Recorder` as the in-process simulator, so
+every robot has reported its status and, if its status says it publishes one, its model (the two
+topics arrive in any order). It closes then, or ``close_after_s`` after its first report, or
+when a robot reports two rounds later, or at shutdown (Ctrl-C included: :meth:`flush`), with the
+robots that reported: those that did not are named in a warning and in ``missing.csv`` (round,
+expected, reporting, missing ids). Rounds close in order, one row each, and ``metrics.csv`` is
+rewritten (atomically) as each closes: a report for a round already written is counted in
+``late_reports`` and dropped (its robot joined late or fell behind). Closed rounds go through
+the same :class:`~gossip_learning.recorder.Recorder` as the in-process simulator, so
 ``metrics.csv`` has the same columns with the same meaning. What a ROS run cannot know stays
 NaN: ``gossip_contraction`` (the models right after training are not published) and the phase
 timings; ``dds_lost`` and ``dds_qos_incompatible`` sum the DDS events robot_node counts; links
@@ -21,8 +24,11 @@ start-up. Matplotlib is imported only when plots are drawn.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +53,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "area": ([100.0, 100.0], "Arena width and height, for the swarm maps."),
     "marker_period": (1.0, "Seconds between MarkerArray updates (0 disables them)."),
     "plot_every": (5, "Redraw plots every this many rounds and at shutdown (0: at shutdown only)."),
-    "frame_id": ("world", "Frame of the markers."),
+    "frame_id": ("world", "Frame of the markers (the robots' swarm_frame)."),
+    "close_after_s": (
+        10.0,
+        "Seconds (ROS time) after a round's first report that it closes with the robots that "
+        "reported (the others are marked missing); 0: wait for all, or two later rounds.",
+    ),
 }
 
 _PALETTE = [
@@ -63,6 +74,13 @@ def cluster_color(cluster: int) -> ColorRGBA:
         return ColorRGBA(r=0.2, g=0.2, b=0.2, a=1.0)
     r, g, b = _PALETTE[cluster % len(_PALETTE)]
     return ColorRGBA(r=r, g=g, b=b, a=1.0)
+
+
+def _preload_plotting() -> None:
+    """Import what :meth:`MonitorNode._write` needs (matplotlib takes seconds on a busy host)."""
+    with contextlib.suppress(Exception):
+        importlib.import_module("gossip_learning.results")
+        importlib.import_module("gossip_learning.plots")
 
 
 def round_inputs(
@@ -125,11 +143,22 @@ class MonitorNode(ManagedNode):
         self._newest = 0
         self._closed = 0  # rounds 1.._closed are written; a report for one of them is late
         self.late_reports = 0
+        self.close_after_s = float(
+            require("close_after_s", p["close_after_s"], p["close_after_s"] >= 0, ">= 0")
+        )
+        self._opened: dict[int, float] = {}  # round -> ROS time of its first report
+        self.missing: list[tuple[int, list[int]]] = []  # (round, robots that did not report)
+        self._flushed = False
         self._entities: list[Any] = []
+        if self.output_dir is not None:
+            self.get_logger().info(f"writing metrics to {self.output_dir.resolve()}")
         self.autostart()
 
     def configure(self) -> None:
-        """Subscribe to statuses and models; create the marker publisher."""
+        """Subscribe to statuses and models; create the marker publisher; load the plotting
+        code in the background (so the plots at shutdown, Ctrl-C included, are quick)."""
+        if self.output_dir is not None:
+            threading.Thread(target=_preload_plotting, name="preload", daemon=True).start()
         ns = self.ns
         self._entities = [
             self.create_subscription(String, f"/{ns}/status", self._on_status, reliable_qos()),
@@ -140,10 +169,15 @@ class MonitorNode(ManagedNode):
         self._markers = self.create_lifecycle_publisher(MarkerArray, f"/{ns}/markers", 10)
 
     def activate(self) -> None:
-        """Start the marker timer."""
+        """Start the marker timer (it also closes rounds past ``close_after_s``)."""
+        period = float(self.params["marker_period"]) or 1.0
+        self._timer = self.create_timer(min(period, 1.0), self._on_timer)
+
+    def _on_timer(self) -> None:
+        if self.statuses:
+            self._close_rounds(self._newest)
         if self.params["marker_period"] > 0:
-            period = float(self.params["marker_period"])
-            self._timer = self.create_timer(period, self.publish_markers)
+            self.publish_markers()
 
     def cleanup(self) -> None:
         """Unsubscribe and drop the marker publisher (rows kept so far stay)."""
@@ -171,6 +205,7 @@ class MonitorNode(ManagedNode):
             self.late_reports += 1
             return
         self.statuses.setdefault(rnd, {})[rid] = status
+        self._opened.setdefault(rnd, self._now())
         self._newest = max(self._newest, rnd)
         self._close_rounds(self._newest)
 
@@ -185,7 +220,28 @@ class MonitorNode(ManagedNode):
             if m.round in self.statuses:
                 self._close_rounds(self._newest)
 
-    def _close_rounds(self, newest: int) -> None:
+    def _now(self) -> float:
+        return float(self.get_clock().now().nanoseconds) * 1e-9
+
+    def _overdue(self, rnd: int) -> bool:
+        opened = self._opened.get(rnd)
+        return (
+            self.close_after_s > 0
+            and opened is not None
+            and self._now() - opened >= self.close_after_s
+        )
+
+    def flush(self) -> None:
+        """Close every open round with the robots that reported, write the files and the plots
+        (at shutdown, Ctrl-C included; once)."""
+        if self._flushed:
+            return
+        self._flushed = True
+        if self.statuses:
+            self._close_rounds(self._newest, force=True)
+        self._write(plots=True)
+
+    def _close_rounds(self, newest: int, force: bool = False) -> None:
         for rnd in sorted(self.statuses):
             models = self.models.get(rnd, {})
             waiting = [  # statuses and models come on two topics, in any order
@@ -196,10 +252,12 @@ class MonitorNode(ManagedNode):
             complete = (
                 self.expected > 0 and len(self.statuses[rnd]) >= self.expected and not waiting
             )
-            if not (complete or rnd <= newest - 2):
+            if not (complete or force or rnd <= newest - 2 or self._overdue(rnd)):
                 break  # rounds close in order: a later one waits for this one
             statuses = self.statuses.pop(rnd)
+            self._opened.pop(rnd, None)
             self._closed = rnd
+            self._mark_missing(rnd, statuses)
             first = statuses[min(statuses)]
             if self.recorder is None:
                 method, seed = str(first.get("method", "bilayer")), int(first.get("seed", 0))
@@ -214,13 +272,33 @@ class MonitorNode(ManagedNode):
             )
             self._write()
 
+    def _mark_missing(self, rnd: int, statuses: dict[int, dict[str, Any]]) -> None:
+        if self.expected <= 0:
+            return
+        missing = [i for i in range(self.expected) if i not in statuses]
+        self.missing.append((rnd, missing))
+        if missing:
+            names = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
+            self.get_logger().warning(
+                f"round {rnd} closed with {len(statuses)}/{self.expected} robots; no report from "
+                f"robot(s) {names}: check that they run and are active (ros2 lifecycle get "
+                f"/robot_{missing[0]}/robot) and their own warnings"
+            )
+
     def _write(self, plots: bool = False) -> None:
         if self.output_dir is None or not self.rows:
             return
+        from gossip_learning import atomic
         from gossip_learning.results import write_metrics_csv, write_plots
 
         self.output_dir.mkdir(parents=True, exist_ok=True)
         write_metrics_csv(self.output_dir / "metrics.csv", self.rows)
+        if self.missing:
+            lines = ["round,expected,reporting,missing"] + [
+                f"{r},{self.expected},{self.expected - len(m)},{' '.join(map(str, m))}"
+                for r, m in self.missing
+            ]
+            atomic.write_text(self.output_dir / "missing.csv", "\n".join(lines) + "\n")
         if plots or (self.plot_every and len(self.rows) % self.plot_every == 0):
             try:  # matplotlib is slow: not every round, and never fatal
                 write_plots(self.output_dir, self.rows, self.snapshots[-1:])
@@ -228,8 +306,8 @@ class MonitorNode(ManagedNode):
                 self.get_logger().warning(f"plots failed: {exc}")
 
     def destroy_node(self) -> None:
-        """Write the final plots, then destroy the node."""
-        self._write(plots=True)
+        """:meth:`flush` (if not done yet), then destroy the node."""
+        self.flush()
         super().destroy_node()
 
     def marker_array(self) -> MarkerArray:

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from nav_msgs.msg import Odometry
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from std_msgs.msg import String, UInt8MultiArray
 
 from gossip_learning.auth import session_counter_start
@@ -42,6 +44,18 @@ from gossip_learning.nodes.common import (
     require,
     robot_parts,
 )
+from gossip_learning.nodes.frames import FRAME_PARAMETERS, OdomFrame
+from gossip_learning.nodes.health import (
+    EXIT_UNHEALTHY,
+    HEALTH_PARAMETERS,
+    Health,
+    clock_message,
+    late_message,
+    odom_message,
+    peers_message,
+    round_line,
+)
+from gossip_learning.nodes.typed import summary_publisher
 from gossip_learning.pose_check import PoseCheck
 from gossip_learning.protocol import RobotAgent
 from gossip_learning.robot_data import channel_for, fleet_auth, trainer_for
@@ -82,8 +96,13 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "coprocessor_merge": (True, "With a coprocessor: also merge (cumulative FedAvg) on it."),
     "coprocessor_mtu": (512, "Wire frame size on the coprocessor link (151..2047 at 160->10)."),
     "coprocessor_timeout": (5.0, "Seconds to wait for each coprocessor reply (0.1..600)."),
+    **FRAME_PARAMETERS,
+    **HEALTH_PARAMETERS,
 }
 
+
+#: Seconds between health checks (odometry, /clock) of an active robot, on the steady clock.
+HEALTH_PERIOD_S = 0.5
 
 #: ``ros2 topic echo`` cuts strings longer than this unless given ``--full-length``.
 ECHO_LIMIT = 128
@@ -132,6 +151,19 @@ class RobotNode(ManagedNode):
         self.publish_model = bool(p["publish_model"])
         self.seed = int(p["seed"])
         self.epoch = float(p["epoch"])
+        self.frame = OdomFrame(
+            str(p["swarm_frame"]), str(p["odom_frame"]), [float(v) for v in p["odom_offset"]]
+        )
+        self.health = Health(
+            float(p["warn_after_s"]), float(p["fail_after_s"]),
+            self.get_logger().warning, self.get_logger().error, self.get_logger().info,
+        )  # fmt: skip
+        self.exit_code = 0  # EXIT_UNHEALTHY once the robot gave up (health)
+        self._heard = 0  # frames heard (delivered, dropped, rejected) at the last round's end
+        self._lonely_rounds = 0
+        self._late_before = 0
+        self._tf: Any = None
+        self._health_timer: Any = None
         self.group = MutuallyExclusiveCallbackGroup()
         self._own_pool = train_pool is None
         self._pool = train_pool or ThreadPoolExecutor(1, thread_name_prefix=f"train{self.robot_id}")
@@ -178,9 +210,12 @@ class RobotNode(ManagedNode):
         )  # fmt: skip
         # No delivery hook: the executor delivers between clock ticks.
         self.driver = RoundDriver([self.agent], schedule, after={PhaseKind.END: self._end_of_round})
-        self._subs.append(
-            self.create_subscription(Odometry, "odom", self._on_odom, 10, callback_group=self.group)
+        self._odom_sub = self.create_subscription(
+            Odometry, "odom", self._on_odom, 10, callback_group=self.group
         )
+        self._subs.append(self._odom_sub)
+        if bool(p["odom_offset_from_tf"]):
+            self._tf = tf_offset(self)
         self._status_pub = self.create_lifecycle_publisher(
             String, f"/{self.namespace_}/status", reliable_qos()
         )
@@ -191,6 +226,9 @@ class RobotNode(ManagedNode):
             String, f"/{self.namespace_}/summary", reliable_qos()
         )
         self._pubs += [self._status_pub, self._model_pub, self._summary_pub]
+        self._typed = summary_publisher(self.create_lifecycle_publisher, self.namespace_)
+        if self._typed is not None:
+            self._pubs.append(self._typed.pub)
         self.get_logger().info(
             f"robot {self.robot_id}/{self.cfg.swarm.num_robots}: {self.settings.method}, "
             f"{parts.samples} samples, range {ch.comm_range:g} m, round {self.clock.period:.2f} s"
@@ -199,7 +237,19 @@ class RobotNode(ManagedNode):
     def activate(self) -> None:
         """Start the clock's timer; the robot joins at the start of the next round."""
         self._joining = True
+        self.health.reset()
         self._timer = self.create_timer(self.tick, self._tick, callback_group=self.group)
+        # on the steady clock: with use_sim_time and no /clock, ROS-time timers never fire
+        self._health_timer = self.create_timer(
+            HEALTH_PERIOD_S, self._healthy, self.group, Clock(clock_type=ClockType.STEADY_TIME)
+        )
+
+    def deactivate(self) -> None:
+        """Stop the round clock's and the health check's timers."""
+        super().deactivate()
+        if self._health_timer is not None:
+            self.destroy_timer(self._health_timer)
+            self._health_timer = None
         self.get_logger().info(f"robot {self.robot_id}: active, joins at the next round start")
 
     def cleanup(self) -> None:
@@ -290,9 +340,39 @@ class RobotNode(ManagedNode):
     # -------------------------------------------------------------- callbacks
     def _on_odom(self, msg: Odometry) -> None:
         pos = msg.pose.pose.position
-        self.agent.set_position(pos.x, pos.y)
-        self.transport.set_position(pos.x, pos.y)
+        if self._tf is not None:
+            self._tf(self.frame)
+        xy = self.frame.to_swarm(msg.header.frame_id, pos.x, pos.y)
+        if xy is None:
+            self.get_logger().warning(
+                self.frame.mismatch(self.robot_id, msg.header.frame_id),
+                throttle_duration_sec=self.health.warn_after_s,
+            )
+            return
+        self.agent.set_position(*xy)
+        self.transport.set_position(*xy)
         self.has_pose = True
+
+    def _healthy(self) -> bool:
+        """Check the clock (with use_sim_time) and the odometry; False once given up."""
+        if self.done:
+            return False
+        now = time.monotonic()
+        sim = bool(self.get_parameter("use_sim_time").value)
+        who = f"robot {self.robot_id}"
+        if not self.health.check(
+            "clock", sim and self.transport.now() == 0.0, now, lambda age: clock_message(who, age)
+        ):
+            topic = self._odom_sub.topic_name
+            self.health.check(
+                "odometry", not self.has_pose, now,
+                lambda age: odom_message(self.robot_id, topic, age),
+            )  # fmt: skip
+        if self.health.failed is not None:
+            self.exit_code = EXIT_UNHEALTHY
+            self._finish(f"gave up: {self.health.failed}")
+            return False
+        return True
 
     def _tick(self) -> None:
         if self.done or not self.has_pose:
@@ -342,9 +422,12 @@ class RobotNode(ManagedNode):
             method=self.settings.method,
             seed=self.seed,
             publishes_model=self.publish_model,  # the monitor waits for the model too
+            frame=self.frame.swarm_frame,
         )
         self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
         self._summary_pub.publish(String(data=summary_line(status)))
+        if self._typed is not None:
+            self._typed(status)
 
     def _end_of_round(self, _: Phase) -> None:
         status = self.agent.status()
@@ -365,8 +448,32 @@ class RobotNode(ManagedNode):
         self._publish_status(status)
         self.history.append(status)
         self.completed += 1
+        self._after_round(status)
         if self.last_round is not None and self.round >= self.last_round:
             self._finish(f"finished round {self.round} ({self.completed} rounds run)")
+
+    def _after_round(self, status: dict[str, Any]) -> None:
+        """The round's info line and its health: late phases, no other robot heard."""
+        log, who = self.get_logger(), f"robot {self.robot_id}"
+        if self.params["log_rounds"]:
+            log.info(round_line(status))
+        late = self.late_phases - self._late_before
+        self._late_before = self.late_phases
+        if late:
+            log.warning(late_message(who, self.round, late))
+        if self.cfg.swarm.num_robots < 2:
+            return
+        t = self.transport.stats
+        heard = t.delivered + t.dropped + t.rejected
+        self._lonely_rounds = self._lonely_rounds + 1 if heard == self._heard else 0
+        self._heard = heard
+        self.health.check(
+            "peers", self._lonely_rounds > 0, time.monotonic(),
+            lambda age: peers_message(who, self._lonely_rounds, age), warn_after_s=0.0,
+        )  # fmt: skip
+        if self.health.failed is not None and not self.done:
+            self.exit_code = EXIT_UNHEALTHY
+            self._finish(f"gave up: {self.health.failed}")
 
     def destroy_node(self) -> None:
         """Release the agent and its topics, stop the training worker (if this node owns it),
@@ -377,6 +484,41 @@ class RobotNode(ManagedNode):
         super().destroy_node()
 
 
+def tf_offset(node: Any) -> Any:
+    """A callable that sets an :class:`OdomFrame`'s offset from TF (``odom_frame`` in
+    ``swarm_frame``) once TF has it. Needs tf2_ros (a ROS install); untested in CI."""
+    try:
+        from rclpy.time import Time
+        from tf2_ros import Buffer, TransformException, TransformListener
+    except ImportError as exc:
+        raise ValueError(
+            "parameter 'odom_offset_from_tf': true needs tf2_ros (apt install ros-jazzy-tf2-ros); "
+            f"it cannot be imported here ({exc}); give odom_offset instead"
+        ) from None
+    buffer = Buffer()
+    listener = TransformListener(buffer, node)
+    found = [False]
+
+    def update(frame: OdomFrame) -> None:
+        if found[0] or not frame.odom_frame:
+            return
+        try:
+            tf = buffer.lookup_transform(frame.swarm_frame, frame.odom_frame, Time())
+        except TransformException:
+            return
+        t, q = tf.transform.translation, tf.transform.rotation
+        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        frame.set_offset(t.x, t.y, yaw)
+        found[0] = True
+        node.get_logger().info(f"odom_offset from TF: [{t.x:.2f}, {t.y:.2f}, {yaw:.3f}]")
+
+    update.listener = listener  # type: ignore[attr-defined]  # kept alive with the callable
+    return update
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run gossip_learning robot_node``."""
-    return run_node("robot_node", RobotNode, args, multi_threaded=True)
+    # single-threaded: its callbacks share one mutually exclusive group anyway, and a multi-threaded
+    # executor left InvalidHandle exceptions of destroyed subscriptions in worker tasks at exit
+    # ("The following exception was never retrieved: cannot use Destroyable ...")
+    return run_node("robot_node", RobotNode, args, multi_threaded=False)

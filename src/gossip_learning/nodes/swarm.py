@@ -28,8 +28,16 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from gossip_learning.errors import GossipLearningError
-from gossip_learning.nodes.base import LINGER_S, ParamNode, teardown_guard
+from gossip_learning.nodes.base import (
+    LINGER_S,
+    ParamNode,
+    ignore_interrupts,
+    interrupt_once,
+    teardown_guard,
+)
 from gossip_learning.nodes.common import check_namespace, coerce, require
+from gossip_learning.nodes.face import Faces, RobotFace
+from gossip_learning.nodes.health import EXIT_UNHEALTHY, HEALTH_PARAMETERS, Health
 from gossip_learning.nodes.host import SharedHost
 from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
 from gossip_learning.nodes.mobility import MobilityNode
@@ -61,6 +69,13 @@ HOST_PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     "clock_offset": (0.0, "Seconds added to this process's clock (fleet rehearsal of skew)."),
     "clock_drift_ppm": (0.0, "Drift of this process's clock in parts per million."),
+    "swarm_frame": ROBOT_PARAMETERS["swarm_frame"],
+    "robot_nodes": (
+        True,
+        "Give every hosted robot its lifecycle node /robot_<i>/robot (robot_node's parameters, "
+        "lifecycle, /robot_<i>/odom); false: none (fewest DDS endpoints, nothing to manage).",
+    ),
+    **HEALTH_PARAMETERS,
 }
 
 
@@ -150,12 +165,20 @@ def host_config(p: dict[str, Any]) -> Any:
     return load_config(p["config_file"] or None, overrides)
 
 
+def hosted_ids(p: dict[str, Any]) -> list[int]:
+    """The ids a swarm_node's parameters ask for (all of the swarm for ``[-1]``)."""
+    ids = [int(i) for i in p["robot_ids"]]
+    return list(range(host_config(p).swarm.num_robots)) if ids == [-1] else ids
+
+
 def make_host(node: Node, bus: Node, p: dict[str, Any]) -> SharedHost:
     """A :class:`SharedHost` on ``node`` and ``bus`` from swarm_node parameters ``p``."""
     cfg = host_config(p)
-    ids = [int(i) for i in p["robot_ids"]]
-    if ids == [-1]:
-        ids = list(range(cfg.swarm.num_robots))
+    ids = hosted_ids(p)
+    log = node.get_logger()
+    health = Health(
+        float(p["warn_after_s"]), float(p["fail_after_s"]), log.warning, log.error, log.info
+    )
     return SharedHost(
         node, bus, cfg, int(p["seed"]), ids,
         method=str(p["method"]), epoch=float(p["epoch"]), rounds=int(p["rounds"]),
@@ -164,31 +187,40 @@ def make_host(node: Node, bus: Node, p: dict[str, Any]) -> SharedHost:
         publish_model=bool(p["publish_model"]), data_dir=str(p["data_dir"]),
         range_filter=bool(p["range_filter"]), clock_offset=float(p["clock_offset"]),
         clock_drift_ppm=float(p["clock_drift_ppm"]),
+        health=health, log_rounds=bool(p["log_rounds"]), frame=str(p["swarm_frame"]),
     )  # fmt: skip
 
 
-def _host_nodes(argv: list[str] | None) -> tuple[Node, Node, dict[str, Any]]:
-    """The host node (named after its one robot, or ``swarm_host``), its parameters, and the
-    un-spun bus node that holds the shared subscriptions."""
+def _host_nodes(
+    argv: list[str] | None,
+) -> tuple[Node, Node, dict[str, Any], list[RobotFace]]:
+    """The host node (its one robot's :class:`RobotFace`, or ``swarm_host``), its parameters,
+    the un-spun bus node that holds the shared subscriptions, and the robots' faces."""
     probe = ParamNode("swarm_host_params", HOST_PARAMETERS)
     p = probe.params
     probe.destroy_node()
     ids = [int(i) for i in p["robot_ids"]]
+    faces = [RobotFace(i, p) for i in hosted_ids(p)] if p["robot_nodes"] else []
     if len(ids) == 1 and ids[0] >= 0:
         ns, name = f"robot_{ids[0]}", "robot"
     else:
         ns, name = "", f"swarm_host_{ids[0]}" if ids[0] >= 0 else "swarm_host"
-    node = Node(name, namespace=ns or None)
+    if len(faces) == 1 and len(ids) == 1:
+        node: Node = faces[0]  # one robot: its face is the host node (no second name)
+    else:
+        node = Node(name, namespace=ns or None)
     # never spun: its parameter services could not answer, so it has none (fewer DDS endpoints)
     bus = Node(
         f"{name}_bus", namespace=ns or None, start_parameter_services=False, enable_rosout=False
     )
-    return node, bus, p
+    return node, bus, p, faces
 
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run gossip_learning swarm_node``: robots ``robot_ids`` (all by
-    default) on one :class:`SharedHost`; exits 0 after their last round."""
+    default) on one :class:`SharedHost`; exits 0 after their last round (and after Ctrl-C),
+    3 when it gave up on a failure (see :mod:`gossip_learning.nodes.health`)."""
+    interrupt_once()
     rclpy.init(args=args)
     nodes: list[Node] = []
     executor = None
@@ -196,16 +228,27 @@ def main(args: list[str] | None = None) -> int:
     code = 0
     try:
         started = time.monotonic()
-        node, bus, p = _host_nodes(args)
-        nodes = [node, bus]
+        node, bus, p, faces = _host_nodes(args)
+        nodes = [*faces, *([] if node in faces else [node]), bus]
         host = make_host(node, bus, p)
+        if faces:
+            hub = Faces(node, faces, str(p["swarm_namespace"]))
+            host.on_status, host.on_move = hub.on_status, hub.on_move
+            for face in faces:
+                face.attach(host)
         # benchmarks/ros_swarm.py counts robots up from this line
         node.get_logger().info(
             f"ready: {len(host.ids)} robot(s) in {time.monotonic() - started:.1f} s"
         )
         executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        spin_tolerant(executor, until=lambda: host is not None and host.finished)
+        for n in nodes[:-1]:  # not the bus: the host takes its frames itself
+            executor.add_node(n)
+        spin_tolerant(
+            executor,
+            until=lambda: host is not None and (host.finished or host.failed is not None),
+        )
+        if host.failed is not None:
+            code = EXIT_UNHEALTHY
         if executor.context.ok():
             end = time.monotonic() + LINGER_S  # let the last statuses reach the monitor
             spin_tolerant(executor, until=lambda: time.monotonic() > end)
@@ -215,6 +258,7 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        ignore_interrupts()
         with teardown_guard():
             if host is not None:
                 host.close()
