@@ -34,7 +34,7 @@ ROSDEP = {
     "torch": "python3-torch",
 }
 #: imports that are no ROS dependency: pip extras (setup.py ``vision``) or optional speed-ups
-PIP_ONLY = {"PIL", "torchvision", "tqdm", "mcunet", "threadpoolctl"}
+PIP_ONLY = {"PIL", "torchvision", "tqdm", "mcunet", "threadpoolctl", "ray"}
 #: optional, used only where installed: this repository's msgs/gossip_learning_msgs (typed
 #: summaries), built beside the package (docs/ros.md)
 OPTIONAL = {"gossip_learning_msgs"}

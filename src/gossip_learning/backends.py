@@ -133,8 +133,15 @@ class Progress:
             print(text, file=self.stream, flush=True)
 
 
-# The shared object for forked pool workers (set in the parent before the fork).
-_FORK_SHARED: Any = None
+class _PoolWorker:
+    """A pool worker's copy of the sweep's shared object, set once when the worker starts
+    (``initializer``; with fork it is inherited, not pickled). The parent never sets it."""
+
+    shared: Any = None
+
+    @staticmethod
+    def start(shared: Any) -> None:
+        _PoolWorker.shared = shared
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ class _Call(Generic[T, R]):
     fn: Callable[[T, Any], R]
 
     def __call__(self, task: T) -> tuple[T, R]:
-        return task, self.fn(task, _FORK_SHARED)
+        return task, self.fn(task, _PoolWorker.shared)
 
 
 def run_tasks(
@@ -158,13 +165,10 @@ def run_tasks(
         for task in tasks:
             yield task, fn(task, shared)
     else:
-        global _FORK_SHARED
-        _FORK_SHARED = shared
-        try:
-            with mp.get_context("fork").Pool(min(backend.jobs, len(tasks))) as pool:
-                yield from pool.imap_unordered(_Call(fn), tasks)
-        finally:
-            _FORK_SHARED = None
+        ctx = mp.get_context("fork")
+        jobs = min(backend.jobs, len(tasks))
+        with ctx.Pool(jobs, initializer=_PoolWorker.start, initargs=(shared,)) as pool:
+            yield from pool.imap_unordered(_Call(fn), tasks)
 
 
 def _ray_init(ray: Any, address: str | None) -> None:
