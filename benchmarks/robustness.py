@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections import Counter
 
@@ -43,8 +44,12 @@ DEFENCES: dict[str, list[str]] = {
     "none": ["defence.checks=false", "defence.max_rms=0"],
     "checks": [],
     "clip": ["defence.clip_ratio=0.2"],
-    "key": ["defence.clip_ratio=0.2", "defence.fleet_key=robustness benchmark key"],
+    "key": ["defence.clip_ratio=0.2", "defence.fleet_key=env:GL_BENCH_FLEET_KEY"],
 }
+
+
+# the benchmark's (public) fleet secret, from the environment like any fleet secret
+os.environ.setdefault("GL_BENCH_FLEET_KEY", "robustness benchmark key")
 
 
 def run(
