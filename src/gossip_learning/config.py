@@ -238,7 +238,8 @@ class TimingConfig:
 
 ATTACKS = (
     "none", "head_hijack", "handover", "fake_head", "dominate", "overflow", "impersonate",
-    "propose_flood", "foreign_fleet",
+    "propose_flood", "foreign_fleet", "head_forge", "handover_forge", "dominate_cap", "near_bound",
+    "accept_forge",
 )  # fmt: skip
 
 
@@ -257,6 +258,18 @@ class DefenceConfig:
     )
     max_rms: float = _opt(
         1000.0, "refuse models whose root-mean-square weight is over this (0 = off)", min=0
+    )
+    norm_ratio: float = _opt(
+        3.0,
+        "refuse a model (merged or adopted) whose norm is over this multiple of the robot's own "
+        "model's norm (norm_ratio; 0 = off)",
+        min=0,
+    )
+    samples_ratio: float = _opt(
+        4.0,
+        "a merged model weighs at most this multiple of the median sample count declared in "
+        "this round's beacons, the robot's own included (0 = off)",
+        min=0,
     )
     clip_ratio: float = _opt(
         0.0,
