@@ -96,3 +96,29 @@ def test_two_head_models_in_the_heads_name_adopt_neither(forged: bool) -> None:
         assert np.allclose(a.params, 1.0) and a.inbox.rejected == {"repeat_sender": 1}
     else:
         assert np.allclose(a.params, 2.0) and not a.inbox.rejected
+
+
+@pytest.mark.parametrize("still_head", [True, False])
+def test_a_headship_handed_over_in_the_heads_name_is_given_back_if_the_head_still_heads(
+    still_head: bool,
+) -> None:
+    """A HANDOVER in the head's id (anyone can write it) makes robot 1 head at its next beacon.
+    If robot 0 then still beacons as head of the cluster, the hand-over was forged: robot 1 is
+    a member of robot 0's cluster again after the pass. The control: robot 0 beacons as a member
+    naming robot 1 (a real hand-over), and robot 1 keeps the headship it took."""
+    from gossip_learning.messages import Message
+
+    a, sched = _bounded(mode="pairwise")
+    a.handle(Message(Kind.HANDOVER, sender=HEAD, receiver=1, round=1, layer=Layer.CLUSTER,
+                     cluster=CLUSTER))  # fmt: skip
+    beacon = _run(a, sched, PhaseKind.BEACON)
+    assert a.state.role == Role.HEAD
+    role, head = (Role.HEAD, HEAD) if still_head else (Role.MEMBER, 1)
+    a.membership.hear(beacon, HEAD, CLUSTER,
+                      Beacon(0.0, 0.0, role, head, 2, id=HEAD, cluster=CLUSTER, samples=10))  # fmt: skip
+    _run(a, sched, PhaseKind.ASSIGN)
+    if still_head:
+        assert a.state.role == Role.MEMBER and a.state.head == HEAD
+        assert a.state.cluster == CLUSTER and a.membership.forged_handovers == 1
+    else:  # DK-means then decides as for any head (here: too few neighbours, it steps down)
+        assert a.membership.forged_handovers == 0 and a.state.head != HEAD
