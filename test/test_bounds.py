@@ -114,8 +114,8 @@ def test_a_headship_handed_over_in_the_heads_name_is_given_back_if_the_head_stil
     beacon = _run(a, sched, PhaseKind.BEACON)
     assert a.state.role == Role.HEAD
     role, head = (Role.HEAD, HEAD) if still_head else (Role.MEMBER, 1)
-    a.membership.hear(beacon, HEAD, CLUSTER,
-                      Beacon(0.0, 0.0, role, head, 2, id=HEAD, cluster=CLUSTER, samples=10))  # fmt: skip
+    b0 = Beacon(0.0, 0.0, role, head, 2, id=HEAD, cluster=CLUSTER, samples=10)
+    a.membership.hear(beacon, HEAD, CLUSTER, b0)
     _run(a, sched, PhaseKind.ASSIGN)
     if still_head:
         assert a.state.role == Role.MEMBER and a.state.head == HEAD
