@@ -59,7 +59,8 @@ class Bounds:
         """A reason to refuse ``model`` given the robot's own model ``own``, or None."""
         if not self.norm_ratio:
             return None
-        norm = float(np.linalg.norm(model))
+        with np.errstate(over="ignore"):  # finite float32 weights near 3e38: the norm is inf
+            norm = float(np.linalg.norm(model))
         if self.max_rms and not norm <= self.max_rms * np.sqrt(model.size):
             return "norm_bound"  # the fixed bound's reason, as the merge window gives it
         own_norm = float(np.linalg.norm(own))
