@@ -50,6 +50,7 @@ DEFENCES: dict[str, list[str]] = {
     ],
     "fixed": ["defence.norm_ratio=0", "defence.samples_ratio=0"],  # checks before issue 20
     "checks": [],
+    "cap1": ["defence.samples_ratio=1"],  # checks, merge weight at most the median declared
     "clip": ["defence.clip_ratio=0.2"],
     "key": ["defence.clip_ratio=0.2", "defence.fleet_key=env:GL_BENCH_FLEET_KEY"],
 }
