@@ -1,4 +1,4 @@
-"""Cost of authenticated frames (wire version 2) per frame: bytes and microseconds to seal and to
+"""Cost of authenticated frames (wire version 3) per frame: bytes and microseconds to seal and to
 open, next to plain version-1 encode/decode, for a beacon and for the quickstart MLP head
 (17,226 parameters) and the paper head (29,514) in fp32. Prints figures with the machine's load
 average; not a test.
@@ -47,8 +47,8 @@ def main() -> None:
     p.add_argument("--json", default=None)
     args = p.parse_args()
     report = Report("auth_cost")
-    print(f"{'frame':<12} {'bytes v1':>9} {'bytes v2':>9} {'enc v1 us':>10} {'enc v2 us':>10} "
-          f"{'dec v1 us':>10} {'dec v2 us':>10}")  # fmt: skip
+    print(f"{'frame':<12} {'bytes v1':>9} {'bytes v3':>9} {'enc v1 us':>10} {'enc v3 us':>10} "
+          f"{'dec v1 us':>10} {'dec v3 us':>10}")  # fmt: skip
     for name, msg in frames().items():
         tx = FleetAuth("benchmark fleet key", 1, window=1 << 12)
         plain, sealed = wire.encode(msg), wire.encode(msg, tx)

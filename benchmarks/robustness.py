@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections import Counter
 
@@ -30,7 +31,8 @@ from gossip_learning.results import rounds_to_reach
 
 CONFIG = "config/quickstart.yaml"
 ATTACKS = ("head_hijack", "handover", "fake_head", "dominate", "overflow", "impersonate",
-           "propose_flood", "foreign_fleet")  # fmt: skip
+           "propose_flood", "foreign_fleet", "head_forge", "handover_forge", "dominate_cap",
+           "near_bound", "accept_forge")  # fmt: skip
 SCENARIOS: dict[str, list[str]] = {
     "a: no faults": [],
     "b: 30 % loss": ["channel.loss_prob=0.3"],
@@ -40,11 +42,22 @@ SCENARIOS: dict[str, list[str]] = {
     **{f"e: rogue {a}": ["faults.rogues=1", f"faults.rogue_attack={a}"] for a in ATTACKS},
 }
 DEFENCES: dict[str, list[str]] = {
-    "none": ["defence.checks=false", "defence.max_rms=0"],
+    "none": [
+        "defence.checks=false",
+        "defence.max_rms=0",
+        "defence.norm_ratio=0",
+        "defence.samples_ratio=0",
+    ],
+    "fixed": ["defence.norm_ratio=0", "defence.samples_ratio=0"],  # checks before issue 20
     "checks": [],
+    "cap1": ["defence.samples_ratio=1"],  # checks, merge weight at most the median declared
     "clip": ["defence.clip_ratio=0.2"],
-    "key": ["defence.clip_ratio=0.2", "defence.fleet_key=robustness benchmark key"],
+    "key": ["defence.clip_ratio=0.2", "defence.fleet_key=env:GL_BENCH_FLEET_KEY"],
 }
+
+
+# the benchmark's (public) fleet secret, from the environment like any fleet secret
+os.environ.setdefault("GL_BENCH_FLEET_KEY", "robustness benchmark key")
 
 
 def run(
@@ -59,9 +72,39 @@ def run(
     return rows, refused
 
 
+def _table(
+    report: Report,
+    config: str,
+    seed: int,
+    scenarios: dict[str, list[str]],
+    defences: dict[str, list[str]],
+) -> None:
+    """One seed's rows: every scenario under every defence."""
+    cfl_rows, _ = run(config, [], "cfl", seed)
+    cfl = cfl_rows[-1]["acc_mean"]
+    target = 0.95 * cfl
+    print(f"{config}, seed {seed}: clean CFL final {cfl:.3f}, 95 % = {target:.3f}")
+    for scenario, s_over in scenarios.items():
+        for defence, d_over in defences.items():
+            rows, refused = run(config, [*s_over, *d_over], "bilayer", seed)
+            reached = rounds_to_reach(rows, "bilayer", target)
+            rec = report.add(
+                config=config, seed=seed, scenario=scenario, defence=defence,
+                acc_final=rows[-1]["acc_mean"], cfl_final=cfl,
+                rounds_to_95_cfl=None if math.isnan(reached) else int(reached),
+                rejected=", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none",
+                rogue_frames=sum(r["rogue_frames"] for r in rows),
+            )  # fmt: skip
+            print(f"{scenario:<24} {defence:<7} acc {rec['acc_final']:.3f} "
+                  f"r95 {rec['rounds_to_95_cfl']} refused: {rec['rejected']}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="several seeds (overrides --seed)"
+    )
     p.add_argument("--config", default=CONFIG, help="experiment YAML (e.g. config/paper_iid.yaml)")
     p.add_argument("--json", default=None, help="write the report here")
     p.add_argument(
@@ -79,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this defence setting (repeatable)",
     )
     args = p.parse_args(argv)
-    if args.json and (args.scenario or args.defence):
-        p.error("--json writes the whole table: drop --scenario/--defence")
+    whole = ("robustness.json", "robustness_paper.json")  # the docs' full tables
+    if args.json and (args.scenario or args.defence) and os.path.basename(args.json) in whole:
+        p.error("that file holds the whole table: drop --scenario/--defence")
     scenarios = {
         k: v
         for k, v in SCENARIOS.items()
@@ -91,23 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--scenario matches none of: {', '.join(SCENARIOS)}")
     report = Report("robustness", [__file__, *(sys.argv[1:] if argv is None else argv)])
     config = args.config
-    cfl_rows, _ = run(config, [], "cfl", args.seed)
-    cfl = cfl_rows[-1]["acc_mean"]
-    target = 0.95 * cfl
-    print(f"{config}, seed {args.seed}: clean CFL final {cfl:.3f}, 95 % = {target:.3f}")
-    for scenario, s_over in scenarios.items():
-        for defence, d_over in defences.items():
-            rows, refused = run(config, [*s_over, *d_over], "bilayer", args.seed)
-            reached = rounds_to_reach(rows, "bilayer", target)
-            rec = report.add(
-                config=config, seed=args.seed, scenario=scenario, defence=defence,
-                acc_final=rows[-1]["acc_mean"], cfl_final=cfl,
-                rounds_to_95_cfl=None if math.isnan(reached) else int(reached),
-                rejected=", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none",
-                rogue_frames=sum(r["rogue_frames"] for r in rows),
-            )  # fmt: skip
-            print(f"{scenario:<24} {defence:<7} acc {rec['acc_final']:.3f} "
-                  f"r95 {rec['rounds_to_95_cfl']} refused: {rec['rejected']}")  # fmt: skip
+    for seed in args.seeds or [args.seed]:
+        _table(report, config, seed, scenarios, defences)
     out = report.write(args.json)
     print(format_load(out["machine"]["load_avg_before"]), "->",
           format_load(out["machine"]["load_avg_after"]))  # fmt: skip

@@ -230,9 +230,9 @@ def test_robustness_runs_a_chosen_scenario_and_defence(
     assert robustness.main(argv) == 0
     rows = [s.split()[:3] for s in capsys.readouterr().out.splitlines()[1:-1]]
     assert rows == [["b:", "30", "%"], ["b+c", "checks", "acc"]]
-    for bad, message in (([*argv, "--json", str(tmp_path / "r.json")], "whole table"),
+    for bad, message in (([*argv, "--json", str(tmp_path / "robustness.json")], "whole table"),
                          (["--scenario", "z"], "matches none")):  # fmt: skip
         with pytest.raises(SystemExit):
             robustness.main(bad)
         assert message in capsys.readouterr().err
-    assert not (tmp_path / "r.json").exists()
+    assert not (tmp_path / "robustness.json").exists()

@@ -146,3 +146,86 @@ def test_a_bad_config_answers_fast_without_importing_torch(tmp_path: Path) -> No
     assert rc == "2" and torch_loaded == "False", res.stdout
     assert "swarm.num_robots" in res.stderr
     assert time.perf_counter() - t < 30  # generous: the point is that torch is never imported
+
+
+def _bomb(levels: int = 9) -> str:
+    """A YAML alias bomb: 9 aliases per level, 9^levels leaves from a few hundred bytes."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    return "data:\n  dataset: synthetic\n  params:\n" + "".join(f"    {x}\n" for x in lines)
+
+
+@pytest.mark.parametrize("where", ["file", "set"])
+def test_a_yaml_alias_bomb_is_refused_not_expanded(tmp_path: Path, where: str) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(_bomb() if where == "file" else "swarm: {num_robots: 5}\n")
+    extra = [] if where == "file" else ["--set", "data.params={a: &a [1, 1], b: [*a, *a]}"]
+    res = subprocess.run(
+        [sys.executable, "-m", "gossip_learning.cli", "validate", str(bomb), *extra],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert res.returncode == 2 and "alias" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("where", ["file", "set"])
+def test_deep_nesting_is_a_clear_error_not_a_recursion_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    deep = "[" * 20_000 + "]" * 20_000
+    cfg = tmp_path / "deep.yaml"
+    cfg.write_text(f"data:\n  params:\n    x: {deep}\n" if where == "file" else "")
+    extra = [] if where == "file" else ["--set", f"data.params={deep}"]
+    assert cli.main(["validate", str(cfg), *extra]) == 2
+    err = capsys.readouterr().err
+    assert "nested deeper than" in err
+    assert ("'<file>'" if where == "file" else "'data.params'") in err
+
+
+@pytest.mark.parametrize(
+    ("dataset", "key"),
+    [("digits", "nosuch"), ("synthetic", "num_trian"), ("cifar10-mcunet", "limit")],
+)
+def test_unknown_dataset_params_are_refused_by_validate(
+    dataset: str, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["validate", str(ROOT / "config/quickstart.yaml"), "--set",
+                     f"data.dataset={dataset}", "--set", f"data.params={{{key}: 1}}"])  # fmt: skip
+    assert code == 2 and f"data.params.{key}" in capsys.readouterr().err
+
+
+def test_the_cifar_params_list_is_the_loaders_signature() -> None:
+    pytest.importorskip("torch")
+    import inspect
+
+    from gossip_learning.config import CIFAR_PARAMS
+    from gossip_learning.vision import load_cifar10_mcunet
+
+    assert tuple(inspect.signature(load_cifar10_mcunet).parameters) == CIFAR_PARAMS
+
+
+def test_a_swarm_too_large_for_memory_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gossip_learning import budget
+
+    loaded: list[str] = []
+    monkeypatch.setattr("gossip_learning.results.load_data", lambda cfg: loaded.append("x"))
+    monkeypatch.setattr(budget, "available_bytes", lambda: 8 * budget.GIB)
+    out = tmp_path / "res"
+    code = cli.main(["run", str(ROOT / "config/quickstart.yaml"), "-q", "--out", str(out),
+                     "--set", "swarm.num_robots=100000"])  # fmt: skip
+    assert code == 2 and not loaded and not out.exists()
+    err = capsys.readouterr().err
+    assert "swarm.num_robots" in err and "GiB" in err
+    assert budget.swarm_bytes(100_000) > 500 * budget.GIB
+    budget.check_swarm_memory(20, 17_226)  # the quickstart fits
+
+
+@pytest.mark.parametrize("only", [["nosuch"], ["iid", "nosuch"], []])
+def test_reproduce_only_with_an_unknown_name_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], only: list[str]
+) -> None:
+    out = tmp_path / "r"
+    assert cli.main(["reproduce", "--only", *only, "--out", str(out)]) == 2
+    assert "--only" in capsys.readouterr().err and not out.exists()

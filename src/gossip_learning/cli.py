@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     part.add_argument("--out", required=True, help="folder for robot_<i>.npz")
     part.add_argument("--seed", type=int, default=0, help="experiment seed (default 0)")
     part.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    keys = sub.add_parser("keys", help="write a random fleet secret (defence.fleet_key: file:PATH)")
+    keys.add_argument("action", choices=["new"], help="new: write a fresh secret (rotate: --force)")
+    keys.add_argument("path", help="key file to write (mode 0600)")
+    keys.add_argument("--force", action="store_true", help="replace an existing key file")
     sub.add_parser(
         "reproduce", help="rerun the paper's experiments (--help for options)", add_help=False
     )
@@ -118,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"plot: {Path(args.out) / 'compare.png'}")
         elif args.command == "validate":
             print(dump_config(load_config(args.config, args.overrides)), end="")
+        elif args.command == "keys":
+            from gossip_learning.auth import write_secret
+
+            write_secret(args.path, replace=args.force)
+            print(f"wrote a new fleet secret to {args.path} (defence.fleet_key: file:{args.path})")
         elif args.command == "config":
             print(describe())
         elif args.command == "partition":

@@ -238,7 +238,8 @@ class TimingConfig:
 
 ATTACKS = (
     "none", "head_hijack", "handover", "fake_head", "dominate", "overflow", "impersonate",
-    "propose_flood", "foreign_fleet",
+    "propose_flood", "foreign_fleet", "head_forge", "handover_forge", "dominate_cap", "near_bound",
+    "accept_forge",
 )  # fmt: skip
 
 
@@ -258,6 +259,18 @@ class DefenceConfig:
     max_rms: float = _opt(
         1000.0, "refuse models whose root-mean-square weight is over this (0 = off)", min=0
     )
+    norm_ratio: float = _opt(
+        3.0,
+        "refuse a model (merged or adopted) whose norm is over this multiple of the robot's own "
+        "model's norm (norm_ratio; 0 = off)",
+        min=0,
+    )
+    samples_ratio: float = _opt(
+        4.0,
+        "a merged model weighs at most this multiple of the median sample count declared in "
+        "this round's beacons, the robot's own included (0 = off)",
+        min=0,
+    )
     clip_ratio: float = _opt(
         0.0,
         "clip a merged model's distance from the own model to this multiple of max(own model "
@@ -266,8 +279,11 @@ class DefenceConfig:
     )
     fleet_key: str = _opt(
         "",
-        "shared fleet key (any text, >= 16 characters); set: every frame is authenticated "
-        "(wire version 2), frames without a valid tag are refused; empty: version-1 frames",
+        "where the shared fleet secret is: file:PATH (a file; `gossip-learning keys new PATH` "
+        "writes a random one) or env:NAME (an environment variable), never the secret itself; "
+        "set: every frame is authenticated (wire version 3), frames without a valid tag are "
+        "refused; empty: version-1 frames",
+        secret=True,
     )
     fleet_id: int = _opt(0, "fleet/experiment id carried by authenticated frames", min=0,
                          max=2**32 - 1)  # fmt: skip
@@ -344,6 +360,8 @@ def _unknown(key: str, name: str, allowed: list[str]) -> ConfigError:
 
 
 def _check_scalar(key: str, value: Any, typ: Any, meta: dict[str, Any]) -> Any:
+    if meta.get("secret") and not isinstance(value, str):  # never echo what may be a secret
+        raise ConfigError(key, "expected file:PATH or env:NAME")
     if typ is bool:
         if not isinstance(value, bool):
             raise ConfigError(key, f"expected true/false, got {value!r}")
@@ -422,6 +440,40 @@ def _known_datasets() -> list[str]:
     return sorted({*DATASETS, *available_datasets()})
 
 
+#: What ``cifar10-mcunet`` (registered once :mod:`gossip_learning.vision`, which needs torch, is
+#: imported) accepts in ``data.params``; a test keeps it equal to the loader's signature.
+CIFAR_PARAMS = (
+    "source", "model_dir", "cache_dir", "limit_per_class", "batch_size", "progress", "threads",
+)  # fmt: skip
+#: Deepest nesting of mappings and lists a config may have (``data.params`` included).
+MAX_DEPTH = 32
+
+
+def _check_param_names(dataset: str, params: dict[str, Any]) -> None:
+    """Unknown ``data.params`` keys are refused before any data is loaded (a loader taking
+    ``**kwargs`` accepts any)."""
+    import inspect
+
+    from gossip_learning.datasets import loader_of  # numpy only, no torch
+
+    loader = loader_of(dataset)
+    if loader is None:
+        accepted: tuple[str, ...] | None = CIFAR_PARAMS if dataset == "cifar10-mcunet" else None
+    else:
+        try:
+            sig = inspect.signature(loader).parameters.values()
+        except (TypeError, ValueError):
+            return
+        if any(p.kind is p.VAR_KEYWORD for p in sig):
+            return
+        accepted = tuple(p.name for p in sig if p.kind is not p.VAR_POSITIONAL)
+    if accepted is None:
+        return
+    for name in params:
+        if name not in accepted:
+            raise _unknown(f"data.params.{name}", str(name), list(accepted) or ["(none)"])
+
+
 def _check_params(params: dict[str, Any], key: str = "data.params") -> None:
     for name, value in params.items():
         sub = f"{key}.{name}"
@@ -440,6 +492,7 @@ def _cross_checks(cfg: Config) -> None:
             "data.dataset", f"unknown dataset {cfg.data.dataset!r}; allowed: {', '.join(known)}"
         )
     _check_params(cfg.data.params)
+    _check_param_names(cfg.data.dataset, cfg.data.params)
     if cfg.mobility.speed_min > cfg.mobility.speed_max:
         raise ConfigError("mobility.speed_min", "must be <= mobility.speed_max")
     if cfg.data.dataset == "npz" and "path" not in cfg.data.params:
@@ -450,9 +503,10 @@ def _cross_checks(cfg: Config) -> None:
     part = cfg.faults.partition_rounds
     if part and (len(part) != 2 or part[0] > part[1]):
         raise ConfigError("faults.partition_rounds", f"expected [first, last], got {part}")
-    key = cfg.defence.fleet_key
-    if key and len(key) < 16:
-        raise ConfigError("defence.fleet_key", "use at least 16 characters (or empty: no key)")
+    if cfg.defence.fleet_key:  # the secret must be there and strong; it is not kept
+        from gossip_learning.auth import read_secret
+
+        read_secret(cfg.defence.fleet_key)
     if cfg.faults.rogues and cfg.faults.rogue_attack == "none":
         raise ConfigError("faults.rogue_attack", "rogues are set: name what they do")
     for i, r in enumerate(cfg.experiment.map_rounds):
@@ -490,10 +544,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(
             key, "an override key needs a section and a key, e.g. channel.comm_range=30"
         )
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(key, f"cannot parse value {value!r}: {exc}") from exc
+    parsed = _parse_yaml(value, key.strip(), f"value {value[:80]!r}") if value.strip() else ""
     return path, parsed
 
 
@@ -513,7 +564,43 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key written twice in one mapping."""
+    """A safe YAML loader that refuses a key written twice in one mapping, aliases (``*name``:
+    a few lines of them expand to billions of nodes) and nesting deeper than :data:`MAX_DEPTH`
+    (which would otherwise end in a RecursionError)."""
+
+    where = "<file>"
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(
+                self.where,
+                f"YAML alias *{event.anchor} (line {line}) is not allowed: write the value out",
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ConfigError(
+                    self.where, f"nested deeper than {MAX_DEPTH} levels (line {line})"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _parse_yaml(text: str, where: str, what: str) -> Any:
+    """YAML ``text`` (``what``, for messages) through :class:`_StrictLoader`; errors name the
+    config key ``where``."""
+    loader = _StrictLoader(text)
+    loader.where = where
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(where, f"{what} is not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> Any:
@@ -540,10 +627,7 @@ def load_raw(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError("<file>", f"config file {str(p)!r} does not exist")
-    try:
-        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError("<file>", f"{p} is not valid YAML: {exc}") from exc
+    raw = _parse_yaml(p.read_text(encoding="utf-8"), "<file>", str(p))
     if raw is None:
         return {}
     if not isinstance(raw, dict):

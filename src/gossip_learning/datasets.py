@@ -289,6 +289,11 @@ def register_dataset(name: str, loader: Callable[..., Dataset], *, replace: bool
     _REGISTRY[name] = loader
 
 
+def loader_of(name: str) -> Callable[..., Dataset] | None:
+    """The loader registered as ``name``, or None."""
+    return _REGISTRY.get(name)
+
+
 def available_datasets() -> list[str]:
     """Registered dataset names, sorted."""
     return sorted(_REGISTRY)

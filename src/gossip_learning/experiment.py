@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gossip_learning import graph_metrics as gm
-from gossip_learning.auth import FleetAuth
+from gossip_learning.auth import FleetAuth, read_secret
 from gossip_learning.baselines import CflServer
 from gossip_learning.channel import GilbertElliott
 from gossip_learning.config import Config
@@ -241,7 +241,8 @@ def _rogue_encoder(cfg: Config) -> Callable[[Message], bytes]:
     has a key) sealed with another fleet's key and id."""
     d = cfg.defence
     if cfg.faults.rogue_attack == "foreign_fleet" and d.fleet_key:
-        other = FleetAuth(d.fleet_key + "/other fleet", d.fleet_id + 1, d.replay_window)
+        secret = read_secret(d.fleet_key) + b"/other fleet"
+        other = FleetAuth(secret, (d.fleet_id + 1) % (1 << 32), d.replay_window)
         return lambda msg: encode(msg, other)
     return encode
 

@@ -28,6 +28,7 @@ from gossip_learning.wire import encode
 
 MAX_DECLARED = 2**32 - 1  # what the "dominate" rogue claims as its sample count
 FLOOD = 20  # proposals per robot and step from the "propose_flood" rogue
+CAP_DECLARED = 1_000_000  # what "dominate_cap" claims: defence.max_samples' default
 
 
 @dataclass
@@ -289,6 +290,48 @@ class Rogue:
                     cluster=self.cluster,
                     model=self._poison(0.5),
                 )
+
+    # ----------------------------------------- variants of issue 20 (no key: ids anyone writes)
+    def _head_forge(self, phase: Phase) -> None:
+        """A head-layer model in each heard head's own id, at the hand-off (first on the air)."""
+        if phase.kind == PhaseKind.HEAD_SEND:
+            for cluster, head in self._clusters().items():
+                self._say(cluster_topic(cluster), Kind.MODEL, phase, sender=head,
+                          layer=Layer.HEAD, cluster=cluster, model=self._poison(0.07))  # fmt: skip
+
+    def _handover_forge(self, phase: Phase) -> None:
+        """A HANDOVER in the member's own head's id to every member heard, each DK-means pass."""
+        if phase.kind == PhaseKind.ASSIGN:
+            for rid, b in self.heard.items():
+                if b.role == Role.MEMBER and b.head >= 0:
+                    self._say(robot_topic(rid), Kind.HANDOVER, phase, sender=b.head, receiver=rid,
+                              layer=Layer.CLUSTER, cluster=b.cluster)  # fmt: skip
+
+    def _dominate_cap(self, phase: Phase) -> None:
+        """``dominate`` at the configured cap (10^6 samples), not past it."""
+        if phase.kind in (PhaseKind.BEACON, PhaseKind.FINAL_BEACON):
+            self._pose(phase, samples=CAP_DECLARED)
+        elif phase.kind in (PhaseKind.PROPOSE, PhaseKind.SEND) and phase.layer == Layer.INTRA:
+            self._model_to_cluster(phase, self._poison(0.07), CAP_DECLARED)
+
+    def _near_bound(self, phase: Phase) -> None:
+        """A member whose models sit just under the fixed norm bound (999 RMS)."""
+        if phase.kind in (PhaseKind.BEACON, PhaseKind.FINAL_BEACON):
+            self._pose(phase)
+        elif phase.kind in (PhaseKind.PROPOSE, PhaseKind.SEND) and phase.layer == Layer.INTRA:
+            self._model_to_cluster(phase, self._poison(999.0), 100)
+
+    def _accept_forge(self, phase: Phase) -> None:
+        """``impersonate`` declaring what each named robot declared in its beacons (the sample
+        check passes), with a model of honest size."""
+        if phase.kind != PhaseKind.ACCEPT:
+            return
+        for rid, b in self.heard.items():
+            for other, ob in self.heard.items():
+                if other != rid and ob.cluster == b.cluster != NO_CLUSTER:
+                    self._say(robot_topic(rid), Kind.ACCEPT, phase, sender=other, receiver=rid,
+                              layer=phase.layer, cluster=b.cluster, samples=max(1, ob.samples),
+                              model=self._poison(0.07))  # fmt: skip
 
 
 __all__ = ["BROADCAST", "FaultPlan", "Rogue", "RoundFaults"]

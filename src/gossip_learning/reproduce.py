@@ -324,7 +324,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     exps = experiments()
-    if args.only:
+    if args.only is not None:
+        known = {e.name for e in exps} | {e.group for e in exps}
+        unknown = [name for name in args.only if name not in known]
+        if unknown or not args.only:
+            groups = ", ".join(dict.fromkeys(e.group for e in exps))
+            what = (
+                f"unknown experiment or group {', '.join(map(repr, unknown))}"
+                if unknown
+                else "names no experiment"
+            )
+            print(f"error: --only: {what}; groups: {groups} (--list shows every name)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         exps = [e for e in exps if e.name in args.only or e.group in args.only]
     if args.list:
         for e in exps:

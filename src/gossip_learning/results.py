@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gossip_learning import atomic, plots
+from gossip_learning.budget import check_swarm_memory
 from gossip_learning.config import Config, dump_config
 from gossip_learning.errors import GossipLearningError, OutputError
 from gossip_learning.experiment import METRIC_COLUMNS, RunResult, run_one
@@ -242,9 +243,11 @@ def run_experiment(
         check_writable(out)
     else:
         check_writable(cfg.experiment.out_dir, "experiment.out_dir")
+    check_swarm_memory(cfg.swarm.num_robots + cfg.faults.rogues)  # before loading anything
     data = load_data(cfg)
     for seed in cfg.experiment.seeds:  # fail on an impossible swarm before writing anything
-        SwarmPlan(cfg, seed, data)
+        plan = SwarmPlan(cfg, seed, data)
+        check_swarm_memory(cfg.swarm.num_robots + cfg.faults.rogues, plan.spec.num_params())
     folder = make_results_dir(cfg, out)
     atomic.write_text(folder / "config.yaml", dump_config(cfg))
     t0 = time.perf_counter()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gossip_learning.auth import FleetAuth
+from gossip_learning.auth import FleetAuth, read_secret
 from gossip_learning.channel import Channel, make_channel
 from gossip_learning.config import Config
 from gossip_learning.learner import HeadSpec
@@ -73,7 +73,7 @@ def fleet_auth(cfg: Config, counter_start: int = 0) -> FleetAuth | None:
     d = cfg.defence
     if not d.fleet_key:
         return None
-    return FleetAuth(d.fleet_key, d.fleet_id, d.replay_window, counter_start)
+    return FleetAuth(read_secret(d.fleet_key), d.fleet_id, d.replay_window, counter_start)
 
 
 def trainer_for(cfg: Config, spec: HeadSpec) -> NumpyTrainer | TorchTrainer:

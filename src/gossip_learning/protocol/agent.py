@@ -8,6 +8,7 @@ knows which. Nothing outside the agent writes its model.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from gossip_learning.dkmeans import ClusterState
 from gossip_learning.messages import DTYPE_NAMES, Kind, Layer, Message
+from gossip_learning.protocol.bounds import Bounds
 from gossip_learning.protocol.exchange import MessageHandler, PhaseHandler
 from gossip_learning.protocol.handoff import HandOff
 from gossip_learning.protocol.inbox import Inbox
@@ -66,6 +68,7 @@ class RobotAgent:
         )
         self.inbox = Inbox(robot_id, settings.model_version, settings.num_params, settings.defence)
         self.window = MergeWindow(robot_id, settings.num_params, settings.defence, accumulator)
+        self.bounds = Bounds(settings.defence)
         self.outbox = Outbox(
             robot_id, transport, self.membership, self.num_samples, settings.model_version,
             DTYPE_NAMES[g.dtype],
@@ -117,6 +120,12 @@ class RobotAgent:
     def _merge(self, msg: Message) -> str | None:
         assert msg.model is not None
         self.peak_bytes = max(self.peak_bytes, self._held_bytes(msg.model))
+        refused = self.bounds.refuse(msg.model, self._params)
+        if refused is not None:
+            return refused
+        weight = self.bounds.weight(msg.samples)
+        if weight < msg.samples:
+            msg = dataclasses.replace(msg, samples=max(1, int(weight)))
         return self.window.merge(msg)
 
     def set_position(self, x: float, y: float) -> None:
@@ -156,7 +165,11 @@ class RobotAgent:
 
     def _on_model(self, msg: Message) -> str | None:
         if msg.layer == Layer.HEAD:
-            reason = self.handoff.on_model(msg)
+            assert msg.model is not None  # the adopt path: the same bounds as a merge
+            refused = self.bounds.refuse(msg.model, self._params)
+            if refused is None and self.window.acc.out_of_bound(msg.model):
+                refused = "norm_bound"
+            reason = refused or self.handoff.on_model(msg)
             if reason is None and self.handoff.held is not None:
                 self.peak_bytes = max(self.peak_bytes, self._held_bytes())
             return reason
@@ -196,6 +209,8 @@ class RobotAgent:
 
     def _train(self, phase: Phase, _: int) -> None:
         self.membership.settle(phase.slot)
+        beacons = self.membership.senders[0].values()
+        self.bounds.set_declared(self.num_samples, (b.samples for b in beacons))
         self.subscriptions.sync(self.membership.topics())
         self.learning.start(self._params, self.round)
 

@@ -38,6 +38,7 @@ class HandOff:
         self.merge = merge
         self.held: np.ndarray | None = None  # the head's model, adopted at HEAD_FINISH
         self._held_from = -1  # who sent it (a member that names no head may take one)
+        self._conflict = False  # two head models heard in this hand-off: adopt neither
 
     @property
     def nbytes(self) -> int:
@@ -48,6 +49,7 @@ class HandOff:
         """HEAD_SEND: a head with members sends its model; a member in merge mode opens its
         window."""
         self.held = None
+        self._conflict = False
         role = self.membership.state.role
         if self.mode == "merge" and role == Role.MEMBER:
             self.window.open(self.model(), float(self.outbox.samples), phase.slot, finish)
@@ -63,6 +65,9 @@ class HandOff:
         if state.role != Role.MEMBER or msg.cluster != state.cluster:
             return "wrong_cluster"
         if self.mode == "adopt":
+            if self.held is not None or self._conflict:  # a second head model this hand-off:
+                self.held, self._conflict = None, True  # someone forged one; adopt neither
+                return "repeat_sender"
             self.held, self._held_from = msg.model, msg.sender
             return None
         if not self.window.is_open_for(msg.step):

@@ -50,6 +50,9 @@ class Membership:
         self._heard: dict[int, dict[int, Beacon]] = {}  # step -> sender -> beacon
         self._seen: dict[int, Beacon] = {}  # this round's newest beacon per sender, any pass
         self._handover: int | None = None
+        self._handover_from = -1
+        self._took_over: tuple[int, int] | None = None  # (old head, cluster) of a hand-over
+        self.forged_handovers = 0  # headships given back: the old head still headed
         self._stale = False  # no final beacon heard: the table is the last pass's
 
     @property
@@ -65,6 +68,7 @@ class Membership:
         self._heard.clear()
         self._seen.clear()
         self._handover = None
+        self._took_over = None
         self._stale = False
 
     def begin_round(self) -> None:
@@ -125,8 +129,20 @@ class Membership:
         mine = msg.cluster == self.state.cluster and self.state.role != Role.NONE
         if msg.cluster == NO_CLUSTER or not (headed or mine):
             return "wrong_cluster"
-        self._handover = msg.cluster
+        self._handover, self._handover_from = msg.cluster, msg.sender
         return None
+
+    def _undo_forged_handover(self) -> None:
+        """A headship taken over from ``old`` is given back if ``old`` still beacons as head of
+        that cluster: a real head that hands over becomes a member; a HANDOVER in the head's id
+        that anyone can write leaves it head (issue 20)."""
+        took, self._took_over = self._took_over, None
+        if took is None or self.state.role != Role.HEAD or self.state.cluster != took[1]:
+            return
+        old = self.table.get(took[0])
+        if old is not None and old.role == Role.HEAD and old.cluster == took[1]:
+            self.state = dkmeans.ClusterState(Role.MEMBER, took[1], took[0], -1, self.state.founded)
+            self.forged_handovers += 1
 
     # ------------------------------------------------------------------ phases
     def beacon(self, x: float, y: float, label_dist: tuple[float, ...]) -> Beacon:
@@ -135,6 +151,7 @@ class Membership:
             self.state = dkmeans.ClusterState(
                 Role.HEAD, self._handover, self.id, self.pass_no - 1, self.state.founded
             )
+            self._took_over = (self._handover_from, self._handover)
             self._handover = None
         s = self.state
         return Beacon(
@@ -145,6 +162,7 @@ class Membership:
         """One DK-means pass on the beacons of ``slot - 1``; return who to hand headship to."""
         self.table = self._heard.pop(slot - 1, {})
         self._seen.update(self.table)
+        self._undo_forged_handover()
         self.round_pass += 1
         last = self.cfg.passes > 1 and self.round_pass >= self.cfg.passes
         decision = dkmeans.assign(
@@ -162,6 +180,7 @@ class Membership:
         self._stale = not finals
         if finals:
             self.table = self._heard.pop(max(finals))
+            self._undo_forged_handover()
             if self.method == "bilayer":
                 kept = self.cfg.passes > 1  # the last pass only assigned
                 self.state = dkmeans.settle(self.state, self.table, self.id, kept)

@@ -1,0 +1,67 @@
+"""Bounds relative to what honest robots send, for every path that writes a robot's model.
+
+The fixed caps (``defence.max_samples``, ``defence.max_rms``) sit orders of magnitude above what
+an honest robot sends (about 67 samples and 0.07 RMS on the quickstart), so a rogue just under
+them still dominates a merge. These bounds are derived from the robot's own model and from what
+its neighbours declared, so they follow the swarm:
+
+* ``defence.norm_ratio``: a model whose norm is over ``norm_ratio · ‖own model‖`` is refused
+  (``norm_ratio``): honest models of one swarm share an initial head and train on the same task,
+  so their norms stay within a small factor of each other.
+* ``defence.samples_ratio``: the weight a merged model gets is at most ``samples_ratio`` times the
+  median of the sample counts declared in this round's beacons (the robot's own included):
+  a sender that declares 10^6 samples weighs as much as a large honest neighbour, no more
+  (counted in :attr:`Bounds.capped`, not a refusal).
+
+Both apply to the merge window (pairwise, broadcast and the head model in ``merge`` hand-off,
+whatever the accumulator: numpy or the RP2040 coprocessor, since they run on the host before it)
+and to the adopted head model (``adopt`` hand-off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from gossip_learning.config import DefenceConfig
+
+NORM_RATIO = "norm_ratio"
+
+
+class Bounds:
+    """One robot's relative bounds (see the module docstring)."""
+
+    def __init__(self, defence: DefenceConfig | None = None) -> None:
+        defence = defence or DefenceConfig()
+        self.norm_ratio = defence.norm_ratio
+        self.max_rms = defence.max_rms
+        self.samples_ratio = defence.samples_ratio
+        self.capped = 0  # merged models whose weight was capped
+        self._cap = 0.0  # the weight cap of this round (0 = none)
+
+    def set_declared(self, own: int, declared: Iterable[int]) -> None:
+        """This round's sample counts declared in the beacons heard (and the robot's own)."""
+        if not self.samples_ratio:
+            self._cap = 0.0
+            return
+        counts = [own, *(d for d in declared if d > 0)]
+        self._cap = self.samples_ratio * float(np.median(counts))
+
+    def weight(self, samples: int) -> float:
+        """The weight a model declaring ``samples`` gets (capped relative to the median)."""
+        if self._cap and samples > self._cap:
+            self.capped += 1
+            return self._cap
+        return float(samples)
+
+    def refuse(self, model: np.ndarray, own: np.ndarray) -> str | None:
+        """A reason to refuse ``model`` given the robot's own model ``own``, or None."""
+        if not self.norm_ratio:
+            return None
+        with np.errstate(over="ignore"):  # finite float32 weights near 3e38: the norm is inf
+            norm = float(np.linalg.norm(model))
+        if self.max_rms and not norm <= self.max_rms * np.sqrt(model.size):
+            return "norm_bound"  # the fixed bound's reason, as the merge window gives it
+        own_norm = float(np.linalg.norm(own))
+        return NORM_RATIO if own_norm > 0 and norm > self.norm_ratio * own_norm else None

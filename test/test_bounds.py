@@ -1,0 +1,124 @@
+"""Relative bounds (issue 20): a model's norm against the robot's own, a merge weight against the
+median the round's beacons declared, on the merge and on the adopted head model; two head
+models in one name adopt neither. Each test has its control (the honest message is used, or the
+bound off lets the attack through)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gossip_learning.protocol import RobotAgent
+from gossip_learning.schedule import PhaseKind
+from gossip_learning.wire import Beacon, Kind, Layer, Role
+from test_redteam import CLUSTER, HEAD, N, _member, _model_msg, _run
+
+
+def _bounded(mode: str = "broadcast") -> tuple[RobotAgent, list]:
+    a, sched = _member(mode=mode)
+    a.bounds.norm_ratio = 3.0  # the default (_member turns it off for the checks' tests)
+    return a, sched
+
+
+def _send_step(a: RobotAgent, sched: list) -> int:
+    phase = next(p for p in sched if p.kind == PhaseKind.SEND and p.layer == Layer.INTRA)
+    a.run_phase(phase, phase.slot + 1)
+    return phase.slot
+
+
+def _finish(a: RobotAgent, sched: list, slot: int) -> None:
+    a.run_phase(next(p for p in sched if p.slot == slot + 1), -1)
+
+
+@pytest.mark.parametrize(("value", "merged"), [(2.5, True), (10.0, False)])
+def test_a_model_far_larger_than_the_own_is_refused(value: float, merged: bool) -> None:
+    """Own model: all ones. 10x its norm is refused as norm_ratio though it is far under the
+    fixed bound (1000 RMS); 2.5x is merged."""
+    a, sched = _bounded()
+    slot = _send_step(a, sched)
+    a.handle(_model_msg(Kind.MODEL, 2, slot, Layer.INTRA, model=np.full(N, value, np.float32)))
+    _finish(a, sched, slot)
+    if merged:
+        assert np.allclose(a.params, (1.0 + value) / 2) and not a.inbox.rejected
+    else:
+        assert a.inbox.rejected == {"norm_ratio": 1} and np.allclose(a.params, 1.0)
+
+
+@pytest.mark.parametrize("ratio", [4.0, 0.0])
+def test_a_declared_sample_count_weighs_at_most_a_multiple_of_the_median(ratio: float) -> None:
+    """Robot 2 declares 10^6 samples in its beacon and its model (the fixed cap): with the bound
+    its model weighs 4 x the median declared (10), not 10^6; off, it takes the robot over."""
+    a, sched = _bounded()
+    a.bounds.samples_ratio = ratio
+    a.membership.table[2] = Beacon(0.0, 3.0, Role.MEMBER, HEAD, 2, id=2, cluster=CLUSTER,
+                                   samples=1_000_000)  # fmt: skip
+    a.membership.table[3] = Beacon(3.0, 3.0, Role.MEMBER, HEAD, 2, id=3, cluster=CLUSTER,
+                                   samples=10)  # fmt: skip
+    own = a.outbox.samples
+    _run(a, sched, PhaseKind.TRAIN)  # the round's declared counts are taken here
+    slot = _send_step(a, sched)
+    a.handle(_model_msg(Kind.MODEL, 2, slot, Layer.INTRA, samples=1_000_000,
+                        model=np.full(N, 2.0, np.float32)))  # fmt: skip
+    _finish(a, sched, slot)
+    assert not a.inbox.rejected
+    if ratio:
+        cap = 4.0 * float(np.median([own, 10, 1_000_000, 10]))
+        assert np.allclose(a.params, (own * 1.0 + cap * 2.0) / (own + cap), atol=1e-6)
+        assert a.bounds.capped == 1
+    else:
+        assert np.allclose(a.params, 2.0, atol=1e-3)
+
+
+@pytest.mark.parametrize(("value", "adopted"), [(2.0, True), (50.0, False)])
+def test_the_adopted_head_model_is_bounded_too(value: float, adopted: bool) -> None:
+    a, sched = _bounded(mode="pairwise")
+    step = _run(a, sched, PhaseKind.HEAD_SEND)
+    a.handle(_model_msg(Kind.MODEL, HEAD, step, Layer.HEAD, model=np.full(N, value, np.float32)))
+    _run(a, sched, PhaseKind.HEAD_FINISH)
+    if adopted:
+        assert np.allclose(a.params, value) and not a.inbox.rejected
+    else:
+        assert a.inbox.rejected == {"norm_ratio": 1} and np.allclose(a.params, 1.0)
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_two_head_models_in_the_heads_name_adopt_neither(forged: bool) -> None:
+    """A forger speaks first in the head's id (no key: the id is only a number); the real head's
+    model comes second. Before issue 20 the member adopted whichever came last (or only the
+    forgery, when the head's was lost); now two head models in one hand-off adopt neither."""
+    a, sched = _bounded(mode="pairwise")
+    step = _run(a, sched, PhaseKind.HEAD_SEND)
+    if forged:
+        a.handle(_model_msg(Kind.MODEL, HEAD, step, Layer.HEAD, model=np.full(N, -2.0, np.float32)))
+    a.handle(_model_msg(Kind.MODEL, HEAD, step, Layer.HEAD, model=np.full(N, 2.0, np.float32)))
+    _run(a, sched, PhaseKind.HEAD_FINISH)
+    if forged:
+        assert np.allclose(a.params, 1.0) and a.inbox.rejected == {"repeat_sender": 1}
+    else:
+        assert np.allclose(a.params, 2.0) and not a.inbox.rejected
+
+
+@pytest.mark.parametrize("still_head", [True, False])
+def test_a_headship_handed_over_in_the_heads_name_is_given_back_if_the_head_still_heads(
+    still_head: bool,
+) -> None:
+    """A HANDOVER in the head's id (anyone can write it) makes robot 1 head at its next beacon.
+    If robot 0 then still beacons as head of the cluster, the hand-over was forged: robot 1 is
+    a member of robot 0's cluster again after the pass. The control: robot 0 beacons as a member
+    naming robot 1 (a real hand-over), and robot 1 keeps the headship it took."""
+    from gossip_learning.messages import Message
+
+    a, sched = _bounded(mode="pairwise")
+    a.handle(Message(Kind.HANDOVER, sender=HEAD, receiver=1, round=1, layer=Layer.CLUSTER,
+                     cluster=CLUSTER))  # fmt: skip
+    beacon = _run(a, sched, PhaseKind.BEACON)
+    assert a.state.role == Role.HEAD
+    role, head = (Role.HEAD, HEAD) if still_head else (Role.MEMBER, 1)
+    b0 = Beacon(0.0, 0.0, role, head, 2, id=HEAD, cluster=CLUSTER, samples=10)
+    a.membership.hear(beacon, HEAD, CLUSTER, b0)
+    _run(a, sched, PhaseKind.ASSIGN)
+    if still_head:
+        assert a.state.role == Role.MEMBER and a.state.head == HEAD
+        assert a.state.cluster == CLUSTER and a.membership.forged_handovers == 1
+    else:  # DK-means then decides as for any head (here: too few neighbours, it steps down)
+        assert a.membership.forged_handovers == 0 and a.state.head != HEAD
