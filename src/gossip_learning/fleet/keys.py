@@ -1,9 +1,9 @@
 """A robot's fleet key from a file, never from a command line or a parameter.
 
-``launch/robot.launch.py fleet_key_file:=/etc/gossip_learning/fleet.key`` reads the key here and
-hands the robot a copy of its config with ``defence.fleet_key`` set, written to a private
-(0700) folder as a 0600 file: the key appears in no process's arguments, no ROS parameter and no
-log line.
+``launch/robot.launch.py fleet_key_file:=/etc/gossip_learning/fleet.key`` checks the key file here
+and hands the robot a copy of its config with ``defence.fleet_key: file:<the key file>``, written
+to a private (0700) folder as a 0600 file: the key itself appears in no process's arguments, no
+ROS parameter, no log line and no config copy; the robot reads it from the file.
 """
 
 from __future__ import annotations
@@ -38,10 +38,12 @@ def read_key_file(path: str | os.PathLike[str]) -> str:
 
 
 def config_with_key(config: str, key_file: str, overrides: list[str] | None = None) -> Path:
-    """``config`` (with ``overrides``) plus the key of ``key_file``, written to a new private
-    file; returns its path."""
-    cfg = load_config(config or None, overrides)
-    cfg.defence.fleet_key = read_key_file(key_file)
+    """``config`` (with ``overrides``) naming ``key_file`` as the fleet key's source, written to
+    a new private file; returns its path. The key file is checked first."""
+    read_key_file(key_file)
+    cfg = load_config(
+        config or None, [*(overrides or []), f"defence.fleet_key=file:{Path(key_file).resolve()}"]
+    )
     folder = Path(tempfile.mkdtemp(prefix="gossip_learning_fleet_key_"))  # mode 0700
     path = folder / "config.yaml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
