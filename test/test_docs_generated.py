@@ -20,6 +20,55 @@ def test_docs_match_the_committed_results() -> None:
     assert render_docs.main(["--check"]) == 0
 
 
+def _copy_of_the_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """README.md and docs/results/ copied into ``tmp_path``, the renderer pointed at the copy."""
+    results = tmp_path / "docs" / "results"
+    results.mkdir(parents=True)
+    for f in render_docs.RESULTS.glob("*.json"):
+        (results / f.name).write_bytes(f.read_bytes())
+    readme = tmp_path / "README.md"
+    readme.write_bytes((ROOT / "README.md").read_bytes())
+    monkeypatch.setattr(render_docs, "ROOT", tmp_path)
+    monkeypatch.setattr(render_docs, "RESULTS", results)
+    monkeypatch.setattr(render_docs, "PAGES", ("README.md",))
+    return readme, results
+
+
+def test_check_fails_on_a_page_edited_by_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme, _ = _copy_of_the_docs(tmp_path, monkeypatch)
+    assert render_docs.main(["--check"]) == 0  # the untouched copy is current
+    text = readme.read_text(encoding="utf-8")
+    row = "| bilayer | "
+    assert row in text
+    readme.write_text(text.replace(row, "| bilayer | 0.999 | ", 1), encoding="utf-8")
+    before = readme.read_text(encoding="utf-8")
+    assert render_docs.main(["--check"]) == 1
+    assert "README.md: block quickstart" in capsys.readouterr().out
+    assert readme.read_text(encoding="utf-8") == before  # --check writes nothing
+    value = "<!--v:matching_quickstart/records/1/pairs_matched|.2f-->"
+    assert value in text
+    readme.write_text(text.replace(value + "0.", value + "1.", 1), encoding="utf-8")
+    assert render_docs.main(["--check"]) == 1
+    assert "value matching_quickstart/records/1/pairs_matched" in capsys.readouterr().out
+
+
+def test_check_fails_when_a_result_file_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme, results = _copy_of_the_docs(tmp_path, monkeypatch)
+    qs = results / "quickstart.json"
+    record = json.loads(qs.read_text(encoding="utf-8"))
+    record["summary"]["methods"]["bilayer"]["final_acc_mean"] -= 0.1
+    qs.write_text(json.dumps(record), encoding="utf-8")
+    assert render_docs.main(["--check"]) == 1
+    assert "README.md: block quickstart" in capsys.readouterr().out
+    assert render_docs.main([]) == 0  # rendering brings the page up to date
+    assert render_docs.main(["--check"]) == 0
+    assert readme.read_text(encoding="utf-8") != (ROOT / "README.md").read_text(encoding="utf-8")
+
+
 def test_every_results_file_says_where_it_came_from() -> None:
     for name, record in render_docs.load_results().items():
         if name == "paper_reference":

@@ -46,9 +46,9 @@ VALUE_RE = re.compile(r"<!--v:(?P<path>[^|>]+)\|(?P<spec>[^>]*)-->(?P<text>.*?)<
 Data = dict[str, Any]
 
 
-def load_results(folder: Path = RESULTS) -> Data:
-    """Every ``docs/results/*.json`` by file stem."""
-    files = sorted(folder.glob("*.json"))
+def load_results(folder: Path | None = None) -> Data:
+    """Every ``docs/results/*.json`` (or ``folder``'s) by file stem."""
+    files = sorted((folder or RESULTS).glob("*.json"))
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in files}
 
 
