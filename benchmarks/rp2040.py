@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _report import Report
+from _report import Report, allow_dirty_flag
 
 ROOT = Path(__file__).resolve().parents[1]
 MHZ = 125
@@ -152,11 +152,12 @@ def swarm(report: Report) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", default=None, help="write the report here")
+    allow_dirty_flag(ap)
     args = ap.parse_args(argv)
     from gossip_learning.coprocessor.client import Coprocessor
     from gossip_learning.coprocessor.links import HostLibraryLink, ProcessLink
 
-    report = Report("rp2040")
+    report = Report("rp2040", out=args.json, allow_dirty=args.allow_dirty)
     build.build_host()
     build.build_pico()
     memory(report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,36 @@ def test_every_results_file_says_where_it_came_from() -> None:
         assert info.get("machine", {}).get("cpus"), name
 
 
+#: Result files made before runs recorded a clean commit, still to be rerun (the command in each
+#: file's ``command``; the page that shows it names it too). Empty this as they are rerun.
+NOT_YET_RERUN = {
+    "feature_extraction", "feature_probe", "paper", "pareto", "pareto_targets",
+    "robot_footprint", "robustness_paper", "ros_acceptance", "ros_swarm", "rp2040",
+    "swarm_round_before",
+}  # fmt: skip
+
+
+def _clean_commit(info: dict[str, object]) -> bool:
+    commit = str(info.get("git_commit", ""))
+    clean = info.get("git_dirty") is False or bool(info.get("allow_dirty"))
+    return bool(re.fullmatch(r"[0-9a-f]{40}", commit)) and clean
+
+
+def test_every_results_file_records_the_commit_it_ran_on() -> None:
+    """Every file records a full commit and that the checkout was clean (or that it was allowed
+    not to be); the files still to be rerun are listed by name, and only those."""
+    lacking = set()
+    for name, record in render_docs.load_results().items():
+        if name in ("paper_reference", "independent_reference"):  # quoted, not run
+            continue
+        if not _clean_commit(record.get("run_info") or record):
+            lacking.add(name)
+    assert lacking == NOT_YET_RERUN, (
+        f"no clean commit: {sorted(lacking - NOT_YET_RERUN)}; "
+        f"rerun, drop from NOT_YET_RERUN: {sorted(NOT_YET_RERUN - lacking)}"
+    )
+
+
 def test_a_stale_value_or_block_is_reported(tmp_path: Path) -> None:
     data = {"q": {"acc": 0.91234, "none": None}}
     text = "acc <!--v:q/acc|.3f-->0.800<!--/v--> and <!--v:q/none|.1f-->x<!--/v-->\n"
@@ -110,7 +141,8 @@ def test_import_run_copies_summary_and_provenance(
     run = tmp_path / "run"
     run.mkdir()
     (run / "summary.json").write_text(json.dumps({"methods": {}}), encoding="utf-8")
-    (run / "run_info.json").write_text(json.dumps({"command": "c"}), encoding="utf-8")
+    info = {"command": "c", "git_commit": "a" * 40, "git_dirty": False}
+    (run / "run_info.json").write_text(json.dumps(info), encoding="utf-8")
     out = tmp_path / "results"
     out.mkdir()
     monkeypatch.setattr(render_docs, "RESULTS", out)
@@ -118,8 +150,15 @@ def test_import_run_copies_summary_and_provenance(
     monkeypatch.setattr(render_docs, "PAGES", ())
     assert render_docs.main(["--import-run", str(run), "qs"]) == 0
     assert json.loads((out / "qs.json").read_text()) == {
-        "run_info": {"command": "c"},
+        "run_info": info,
         "summary": {"methods": {}},
     }
+    for bad in ({"git_dirty": True}, {"git_commit": "unknown"}, {"git_commit": "a" * 40 + "+x"}):
+        (run / "run_info.json").write_text(json.dumps({**info, **bad}), encoding="utf-8")
+        with pytest.raises(SystemExit, match="--allow-dirty"):
+            render_docs.main(["--import-run", str(run), "dirty"])
+        assert not (out / "dirty.json").exists()
+    assert render_docs.main(["--import-run", str(run), "dirty", "--allow-dirty"]) == 0
+    assert json.loads((out / "dirty.json").read_text())["run_info"]["allow_dirty"] is True
     with pytest.raises(SystemExit, match="not found"):
         render_docs.main(["--import-run", str(tmp_path / "missing"), "x"])

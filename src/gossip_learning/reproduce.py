@@ -21,7 +21,7 @@ from typing import Any
 
 from gossip_learning import atomic, plots
 from gossip_learning.config import Config, load_config
-from gossip_learning.provenance import run_info
+from gossip_learning.provenance import load_avg, run_info
 from gossip_learning.results import check_writable, load_results, run_experiment, summarise
 
 
@@ -347,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _config(e, args.overrides)
     out = check_writable(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # the commit, tree state and load when the run starts (the run takes many minutes)
+    info = run_info(["gossip-learning", "reproduce", *(argv if argv is not None else sys.argv[2:])])
     t = time.perf_counter()
     if args.jobs > 1:
         from gossip_learning.plan import load_data
@@ -359,8 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for e in exps:
             print(_run((e, args.overrides, str(out))), flush=True)
     text = write_tables(out, experiments())
-    info = run_info(["gossip-learning", "reproduce", *(argv if argv is not None else sys.argv[2:])])
     info.update(wall_seconds=round(time.perf_counter() - t, 1), jobs=args.jobs)
+    info["machine"]["load_avg_after"] = load_avg()
     atomic.write_text(out / "run_info.json", json.dumps(info, indent=2) + "\n")
     print(text)
     print(f"wall time {time.perf_counter() - t:.0f} s; tables: {out / 'tables.md'}")

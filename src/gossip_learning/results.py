@@ -24,7 +24,7 @@ from gossip_learning.config import Config, dump_config
 from gossip_learning.errors import GossipLearningError, OutputError
 from gossip_learning.experiment import METRIC_COLUMNS, RunResult, run_one
 from gossip_learning.plan import SwarmPlan, initial_head_info, load_data
-from gossip_learning.provenance import run_info
+from gossip_learning.provenance import load_avg, run_info
 
 Row = dict[str, Any]
 
@@ -272,6 +272,7 @@ def run_experiment(
             atomic.write_json(folder / "summary.json", {**summarise(rows), "initial_head": head})
     write_plots(folder, rows, snaps)
     info["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    info["machine"]["load_avg_after"] = load_avg()
     atomic.write_json(folder / "run_info.json", info)
     summary = {**summarise(rows), "initial_head": head}
     atomic.write_text(folder / "summary.md", summary_table(summary) + "\n")
