@@ -63,8 +63,8 @@ def test_bilayer_reaches_cfl_on_separable_data() -> None:
     assert gossip.rows[-1]["num_clusters"] >= 1
     assert gossip.rows[-1]["msgs_sent"] > 0 and cfl.rows[-1]["msgs_sent"] == 0
     # own model + float64 sum and scratch + the model being merged + a bool check buffer
-    assert max(r["peak_model_buffers"] for r in gossip.rows) == 6.25
-    assert gossip.rows[-1]["peak_model_bytes"] == 6.25 * 4 * (16 * 4 + 4)
+    assert max(r["agent_buffers"] for r in gossip.rows) == 6.25
+    assert gossip.rows[-1]["agent_buffer_bytes"] == 6.25 * 4 * (16 * 4 + 4)
     assert 0.0 < gossip.rows[-1]["pairs_matched"] <= 1.0
 
 
@@ -220,7 +220,7 @@ def test_summary_gap_and_rounds_to_95pct_of_cfl_follow_the_curves() -> None:
             "bytes_sent": 1.0,
             "msgs_dropped": 0,
             "msgs_rejected": 0,
-            "peak_model_buffers": 2,
+            "agent_buffers": 2,
             "time_round": 1.0,
         }
         for (m, seed), accs in curves.items()

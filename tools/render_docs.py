@@ -235,13 +235,10 @@ def block_traffic(data: Data) -> str:
                     fmt(m["bytes_sent_per_round"] / 1e6, ".2f"),
                     fmt(m.get("pairs_matched"), ".2f"),
                     fmt(m.get("pairs_matched_inter"), ".2f"),
-                    fmt(m["peak_model_buffers"], ".2f"),
-                    fmt(m["peak_model_bytes"] / 1024, ",.0f"),
                 ]
             )
     header = (
         "experiment", "method", "MB sent/round", "matched/intra step", "matched/inter step",
-        "peak model buffers", "peak KiB",
     )  # fmt: skip
     return table(header, rows) + provenance(data, "paper")
 

@@ -163,8 +163,8 @@ def summarise(rows: Sequence[Row]) -> dict[str, Any]:
             "msgs_rejected_total": float(np.sum([r["msgs_rejected"] for r in mine])),
             "pairs_matched": _nanmean_of(mine, "pairs_matched"),
             "pairs_matched_inter": _nanmean_of(mine, "pairs_matched_inter"),
-            "peak_model_bytes": _nanmax_of(mine, "peak_model_bytes"),
-            "peak_model_buffers": _nanmax_of(mine, "peak_model_buffers"),
+            "agent_buffer_bytes": _nanmax_of(mine, "agent_buffer_bytes"),
+            "agent_buffers": _nanmax_of(mine, "agent_buffers"),
             "seconds_per_round": float(np.mean([r["time_round"] for r in mine])),
         }
         if cfl_final is not None:
