@@ -54,12 +54,17 @@ def _strip(rows: list[dict]) -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_bilayer_reaches_cfl_on_separable_data() -> None:
-    cfg = config_from_dict(small())
+    """With label skew (Dirichlet 0.3) training alone falls well short: bilayer gets within 5
+    points of CFL and far above local-only on the same seed (measured 0.87, 0.91, 0.63)."""
+    cfg = config_from_dict(small(data={"partition": "dirichlet", "alpha": 0.3}))
     data = load_data(cfg)
     gossip = run_one(cfg, "bilayer", 0, data)
     cfl = run_one(cfg, "cfl", 0, data)
+    local = run_one(cfg, "local", 0, data)
     assert cfl.rows[-1]["acc_mean"] > 0.85
     assert gossip.rows[-1]["acc_mean"] > cfl.rows[-1]["acc_mean"] - 0.05
+    assert gossip.rows[-1]["acc_mean"] > local.rows[-1]["acc_mean"] + 0.15
+    assert gossip.rows[-1]["acc_min"] > local.rows[-1]["acc_min"] + 0.3
     assert gossip.rows[-1]["num_clusters"] >= 1
     assert gossip.rows[-1]["msgs_sent"] > 0 and cfl.rows[-1]["msgs_sent"] == 0
     # own model + float64 sum and scratch + the model being merged + a bool check buffer
