@@ -162,3 +162,50 @@ def test_import_run_copies_summary_and_provenance(
     assert json.loads((out / "dirty.json").read_text())["run_info"]["allow_dirty"] is True
     with pytest.raises(SystemExit, match="not found"):
         render_docs.main(["--import-run", str(tmp_path / "missing"), "x"])
+
+
+# A figure: a number with two or more decimals, or a number with a unit of size, time, share or
+# ratio. Outside the generated parts (blocks, values), code and link targets, every such figure
+# must be one of these, which are not measurements: definitions (95 % of CFL), config inputs,
+# limits and targets, datasheet values, arithmetic on them, and citations.
+FIGURE = re.compile(
+    r"(?<![\w.-])(\d+\.\d{2,}|\d[\d,]*(?:\.\d+)?\s?(?:MB|KiB|KB|kB|GB|ms|µs|s|minutes|%|×|x))"
+    r"(?![\w.])"
+)
+NOT_MEASURED = {
+    "README.md": {"2501.04817", "95 %", "100 ×"},
+    "docs/results.md": {"100 ×", "0.05", "95 %"},
+    "docs/vision.md": {"2501.04817"},
+    "docs/ros.md": {"10 s", "2 s", "5 s", "2.14", "1 s", "0.25", "0.2 s", "60 s", "4 s", "80 MB"},
+    "docs/robustness.md": {"30 %", "20 %", "95 %"},
+    "docs/rp2040.md": {
+        "264 KiB", "2 MB", "236 KB", "3 ×", "4 ×", "8 ×", "128 ×", "136 KiB", "82,048 ×", "0.9 s",
+        "0.01",
+    },
+    "docs/architecture.md": {"3 ×"},
+}  # fmt: skip
+
+
+def hand_written_figures(text: str) -> list[str]:
+    """The figures in ``text`` outside generated blocks and values, code and link targets."""
+    text = render_docs.VALUE_RE.sub(" ", render_docs.BLOCK_RE.sub(" ", text))
+    text = re.sub(r"```.*?```", " ", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", " ", text)
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    return [m.group(1) for m in FIGURE.finditer(text)]
+
+
+def test_no_measured_figure_is_written_by_hand() -> None:
+    """Measured figures come from docs/results/ through the renderer; prose may not carry one."""
+    for page in render_docs.PAGES:
+        found = set(hand_written_figures((ROOT / page).read_text(encoding="utf-8")))
+        assert found <= NOT_MEASURED.get(page, set()), (page, sorted(found - NOT_MEASURED[page]))
+
+
+def test_a_figure_in_prose_is_found() -> None:
+    text = (
+        "The run ends at 0.912 (<!--v:q/acc|.3f-->0.912<!--/v-->), takes about 12 minutes and "
+        "75 MB, `2.5 s` in code; 95 % of CFL.\n<!-- generated:t -->\n0.777 3 s\n"
+        "<!-- /generated:t -->\n"
+    )
+    assert hand_written_figures(text) == ["0.912", "12 minutes", "75 MB", "95 %"]
