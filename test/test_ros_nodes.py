@@ -273,6 +273,10 @@ def test_monitor_writes_rounds_in_order_and_drops_reports_for_written_rounds(
         assert [row["msgs_sent"] for row in monitor.rows] == [1, 3]
         lines = (tmp_path / "metrics.csv").read_text(encoding="utf-8").splitlines()
         assert len(lines) == 3  # header and one line per round
+        # what a ROS run cannot know is left empty (docs/ros.md): the time each phase took
+        header, first = lines[0].split(","), lines[1].split(",")
+        times = [k for k, name in enumerate(header) if name.startswith("time_")]
+        assert len(times) == 6 and all(first[k] == "nan" for k in times), first
     finally:
         monitor.destroy_node()
 
