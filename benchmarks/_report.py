@@ -1,11 +1,13 @@
 """What every benchmark script shares: the machine it ran on and the JSON report it writes.
 
-A report is ``{"benchmark", "command", "date", "machine", "records"}``: ``command`` is the command
-line that produced it, ``machine`` the CPU count, platform, processor, library versions and the
-load average before and after the measurement (other processes on the machine slow every figure
-down), ``records`` one flat dict of numbers/strings per measured line.
+A report is ``{"benchmark", "command", "git_commit", "git_dirty", "date", "machine", "records"}``:
+``command`` is the command line that produced it, ``git_commit`` the commit read when the report
+was made (before the measurement), ``git_dirty`` whether tracked files had uncommitted changes then
+(see :mod:`gossip_learning.provenance`), ``machine`` the CPU count, platform, processor, library
+versions and the load average before and after the measurement (other processes on the machine
+slow every figure down), ``records`` one flat dict of numbers/strings per measured line.
 
-    report = Report("feature_extraction")   # takes the load average now
+    report = Report("feature_extraction", out=args.json, allow_dirty=args.allow_dirty)
     ...measure...
     report.add(images=2000, images_per_s=412.0)
     report.write(args.json)                 # JSON with the load average after; None: no file
@@ -13,6 +15,7 @@ down), ``records`` one flat dict of numbers/strings per measured line.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from gossip_learning import atomic
+from gossip_learning.provenance import git_record, refuse_dirty
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,12 +84,32 @@ def machine(load_before: list[float], load_after: list[float]) -> dict[str, Any]
     return out
 
 
-class Report:
-    """Collects records of one benchmark run and writes them as JSON."""
+def allow_dirty_flag(parser: argparse.ArgumentParser) -> None:
+    """``--allow-dirty``: write into docs/results/ from a checkout with uncommitted changes."""
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="write --json into docs/results/ although tracked files have uncommitted changes "
+        "(recorded in the report)",
+    )
 
-    def __init__(self, name: str, argv: list[str] | None = None) -> None:
+
+class Report:
+    """Collects records of one benchmark run and writes them as JSON. Made before the
+    measurement: it reads the commit then, and refuses (SystemExit) a report for ``out`` in
+    docs/results/ from a dirty checkout unless ``allow_dirty``."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str] | None = None,
+        out: str | os.PathLike[str] | None = None,
+        allow_dirty: bool = False,
+    ) -> None:
         self.name = name
         self.command = command_line(argv)
+        self.git = git_record(allow_dirty)
+        refuse_dirty(self.git, out)
         self.load_before = load_avg()
         self.records: list[dict[str, Any]] = []
 
@@ -101,6 +125,7 @@ class Report:
         return {
             "benchmark": self.name,
             "command": self.command,
+            **self.git,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(self.load_before, load_avg()),
             "records": self.records,

@@ -13,7 +13,7 @@ import argparse
 import time
 
 import numpy as np
-from _report import Report, format_load
+from _report import Report, allow_dirty_flag, format_load
 
 from gossip_learning import wire
 from gossip_learning.auth import TRAILER_SIZE, FleetAuth
@@ -45,8 +45,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=300, help="calls per timing (>= 5)")
     p.add_argument("--json", default=None)
+    allow_dirty_flag(p)
     args = p.parse_args()
-    report = Report("auth_cost")
+    report = Report("auth_cost", out=args.json, allow_dirty=args.allow_dirty)
     print(f"{'frame':<12} {'bytes v1':>9} {'bytes v3':>9} {'enc v1 us':>10} {'enc v3 us':>10} "
           f"{'dec v1 us':>10} {'dec v3 us':>10}")  # fmt: skip
     for name, msg in frames().items():

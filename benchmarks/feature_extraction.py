@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from _report import Report, format_load, load_avg
+from _report import Report, allow_dirty_flag, format_load, load_avg
 
 from gossip_learning.errors import DataError
 from gossip_learning.vision._paths import cache_root
@@ -81,12 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-dir", help="folder with the MCUNet-in3 .json and .pth")
     parser.add_argument("--random-weights", action="store_true", help="skip the pretrained ones")
     parser.add_argument("--json", help="write the report here")
+    allow_dirty_flag(parser)
     args = parser.parse_args(argv)
     if args.images < 1 or args.threads < 1 or min(args.batch_sizes) < 1:
         print("error: --images, --threads and --batch-sizes must be >= 1")
         return 2
 
-    report = Report("feature_extraction", [__file__, *(sys.argv[1:] if argv is None else argv)])
+    report = Report(
+        "feature_extraction",
+        [__file__, *(sys.argv[1:] if argv is None else argv)],
+        out=args.json,
+        allow_dirty=args.allow_dirty,
+    )
     torch.set_num_threads(args.threads)
     try:
         if args.source:

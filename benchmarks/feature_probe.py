@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _report import Report, format_load, load_avg
+from _report import Report, allow_dirty_flag, format_load, load_avg
 
 from gossip_learning.datasets import Dataset, fit_standardizer, load_npz, standardize_with
 from gossip_learning.errors import DataError
@@ -93,13 +93,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-iter", type=int, default=1000)
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength")
     parser.add_argument("--json", help="write the report here")
+    allow_dirty_flag(parser)
     args = parser.parse_args(argv)
 
     from sklearn import __version__ as sklearn_version
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import NearestCentroid
 
-    report = Report("feature_probe", [__file__, *(sys.argv[1:] if argv is None else argv)])
+    report = Report(
+        "feature_probe",
+        [__file__, *(sys.argv[1:] if argv is None else argv)],
+        out=args.json,
+        allow_dirty=args.allow_dirty,
+    )
     try:
         data, features_name = cached_features(args)
     except DataError as exc:

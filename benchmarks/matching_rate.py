@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _report import Report, format_load
+from _report import Report, allow_dirty_flag, format_load
 
 from gossip_learning.config import MATCHINGS, load_config
 from gossip_learning.experiment import Swarm, load_data
@@ -35,9 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--matching", nargs="+", default=list(MATCHINGS), choices=MATCHINGS)
     p.add_argument("--attempts", type=int, default=0, help="retry shots (0: the config's)")
     p.add_argument("--json", default=None)
+    allow_dirty_flag(p)
     args = p.parse_args(argv)
     report = Report(
-        "matching_rate", None if argv is None else ["benchmarks/matching_rate.py", *argv]
+        "matching_rate",
+        None if argv is None else ["benchmarks/matching_rate.py", *argv],
+        out=args.json,
+        allow_dirty=args.allow_dirty,
     )
     print(f"{'config':<22} {'robots':>6} {'matching':<8} {'shots':>5} {'matched':>8} "
           f"{'p10':>6} {'inter':>6} {'kB/round':>9} {'s':>6}")  # fmt: skip

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _report import ROOT, Report, format_load
+from _report import ROOT, Report, allow_dirty_flag, format_load
 
 from gossip_learning import atomic
 from gossip_learning.backends import add_backend_args, backend_from_args, backend_info, run_tasks
@@ -49,7 +49,6 @@ from gossip_learning.config import load_config
 from gossip_learning.datasets import Dataset
 from gossip_learning.experiment import run_one
 from gossip_learning.plan import load_data
-from gossip_learning.provenance import run_info
 from gossip_learning.results import summarise
 from gossip_learning.sweep import data_key
 
@@ -323,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--figure", default=None, help="write the accuracy-per-byte figure here")
     p.add_argument("--list", action="store_true", help="list the points and exit")
     p.add_argument("--plot-only", metavar="JSON", help="only draw --figure from a report")
+    allow_dirty_flag(p)
     args = p.parse_args(argv)
     if args.plot_only:
         plot(json.loads(Path(args.plot_only).read_text(encoding="utf-8"))["records"],
@@ -333,8 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for pt in pts:
             print(f"{pt[0]:<7} {pt[1]:<32} {' '.join(_overrides(pt, args.rounds, 0))}")
         return 0
-    report = Report("pareto")
-    commit = run_info([])["git_commit"]  # the code the grid ran, taken before it runs
+    report = Report("pareto", out=args.json, allow_dirty=args.allow_dirty)  # reads the commit
     tasks = [(pt, args.rounds, s) for s in args.seeds for pt in pts]
     for pt in pts:  # fail on a bad config before any work
         load_config(ROOT / GRIDS[pt[0]][0], _overrides(pt, args.rounds, 0))
@@ -365,7 +364,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     wall = time.perf_counter() - t0
     out = report.as_dict()
-    out["git_commit"] = commit
     out["wall_seconds"] = round(wall, 1)
     out["jobs"] = args.jobs
     out["sweep"] = backend_info(backend)

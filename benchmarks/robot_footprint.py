@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _report import ROOT, Report, format_load, load_avg
+from _report import ROOT, Report, allow_dirty_flag, format_load, load_avg
 
 FLOOR = {
     "bare rclpy node": "import rclpy; rclpy.init(); n = rclpy.create_node('floor')",
@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lean", action="store_true", help="also without the lifecycle services")
     ap.add_argument("--domain", type=int, default=97, help="private ROS_DOMAIN_ID")
     ap.add_argument("--json", help="write the report here")
+    allow_dirty_flag(ap)
     args = ap.parse_args(argv)
     env = {
         **os.environ,
@@ -215,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         "RCUTILS_LOGGING_BUFFERED_STREAM": "0",  # each log line as it happens ("active")
     }
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
-    report = Report("robot_footprint", [__file__, *(sys.argv[1:] if argv is None else argv)])
+    report = Report(
+        "robot_footprint",
+        [__file__, *(sys.argv[1:] if argv is None else argv)],
+        out=args.json,
+        allow_dirty=args.allow_dirty,
+    )
     for rec in floor(env):
         print(f"floor: {rec['what']}: {rec['rss_mb']:.1f} MB")
         report.add(kind="floor", **rec)

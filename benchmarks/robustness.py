@@ -23,7 +23,7 @@ import os
 import sys
 from collections import Counter
 
-from _report import Report, format_load
+from _report import Report, allow_dirty_flag, format_load
 
 from gossip_learning.config import load_config
 from gossip_learning.experiment import Swarm, load_data
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(DEFENCES),
         help="run only this defence setting (repeatable)",
     )
+    allow_dirty_flag(p)
     args = p.parse_args(argv)
     whole = ("robustness.json", "robustness_paper.json")  # the docs' full tables
     if args.json and (args.scenario or args.defence) and os.path.basename(args.json) in whole:
@@ -133,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     defences = {k: v for k, v in DEFENCES.items() if not args.defence or k in args.defence}
     if not scenarios:
         p.error(f"--scenario matches none of: {', '.join(SCENARIOS)}")
-    report = Report("robustness", [__file__, *(sys.argv[1:] if argv is None else argv)])
+    report = Report(
+        "robustness",
+        [__file__, *(sys.argv[1:] if argv is None else argv)],
+        out=args.json,
+        allow_dirty=args.allow_dirty,
+    )
     config = args.config
     for seed in args.seeds or [args.seed]:
         _table(report, config, seed, scenarios, defences)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import ROOT, Report, format_load
+from _report import ROOT, Report, allow_dirty_flag, format_load
 
 from gossip_learning.nodes.launch_support import loopback_env, loopback_only, start_delay
 
@@ -236,8 +236,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=900, help="seconds per launch")
     p.add_argument("--domain", type=int, default=96, help="ROS_DOMAIN_ID of the runs")
     p.add_argument("--json", help="write the report here")
+    allow_dirty_flag(p)
     a = p.parse_args(argv)
-    report = Report("ros_swarm", [__file__, *(sys.argv[1:] if argv is None else argv)])
+    report = Report(
+        "ros_swarm",
+        [__file__, *(sys.argv[1:] if argv is None else argv)],
+        out=a.json,
+        allow_dirty=a.allow_dirty,
+    )
     print(f"{os.cpu_count()} CPUs, {format_load(report.load_before)} before")
     ws = Path(a.workspace) if a.workspace else Path(tempfile.mkdtemp(prefix="ros_swarm_ws_"))
     prefix = build_workspace(ws)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import re
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _report import Report
+from _report import Report, allow_dirty_flag
 
 ROOT = Path(__file__).resolve().parents[1]
 MHZ = 125
@@ -158,13 +157,12 @@ def swarm(report: Report) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", default=None, help="write the report here")
+    allow_dirty_flag(ap)
     args = ap.parse_args(argv)
     from gossip_learning.coprocessor.client import Coprocessor
     from gossip_learning.coprocessor.links import HostLibraryLink, ProcessLink
-    from gossip_learning.provenance import run_info
 
-    commit = run_info([])["git_commit"]  # the code measured, taken before it runs
-    report = Report("rp2040")
+    report = Report("rp2040", out=args.json, allow_dirty=args.allow_dirty)
     build.build_host()
     build.build_pico()
     memory(report)
@@ -179,11 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     swarm(report)
     for r in report.records:
         print(r)
-    out = report.as_dict()
-    out["git_commit"] = commit
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+    report.write(args.json)
     return 0
 
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from _report import Report, format_load, load_avg
+from _report import Report, allow_dirty_flag, format_load, load_avg
 
 
 def one(
@@ -85,12 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--scale-area", action="store_true", help="keep the 100-robot density above 100")
     p.add_argument("--json", help="write the report here")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    allow_dirty_flag(p)
     a = p.parse_args(argv)
     if a.child:
         r = one(a.robots[0], a.rounds, a.mode[0], a.eval_subset, a.scale_area, a.train_samples)
         print(json.dumps(r))
         return 0
-    report = Report("swarm_round", [__file__, *(sys.argv[1:] if argv is None else argv)])
+    report = Report(
+        "swarm_round",
+        [__file__, *(sys.argv[1:] if argv is None else argv)],
+        out=a.json,
+        allow_dirty=a.allow_dirty,
+    )
     print(f"{os.cpu_count()} CPUs, {format_load(report.load_before)} before")
     print(
         f"{'robots':>6} {'mode':>9} {'area':>6} {'s/round':>8} {'cluster':>8} {'train':>7} "

@@ -21,12 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _report import Report, format_load, load_avg
+from _report import Report, allow_dirty_flag, format_load, load_avg
 
-from gossip_learning import atomic
 from gossip_learning.backends import local_ray_cluster
 from gossip_learning.nodes.launch_support import loopback_only
-from gossip_learning.provenance import run_info
 from gossip_learning.sweep import comparable_results
 
 IN_NAMESPACE = "GOSSIP_LEARNING_BENCH_NETNS"
@@ -44,13 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", default=None, help="write the report here")
     p.add_argument("--jobs", type=int, default=2, help="local pool size (default 2)")
+    allow_dirty_flag(p)
     args = p.parse_args(ours)
     if os.geteuid() == 0 and not os.environ.get(IN_NAMESPACE):
         # Ray listens on its node address: keep the whole benchmark off every real network.
         cmd = loopback_only([sys.executable, __file__, *raw])
         return subprocess.run(cmd, env={**os.environ, IN_NAMESPACE: "1"}).returncode
-    report = Report("sweep_backends", [__file__, *raw])
-    commit = run_info([])["git_commit"]  # the code that runs, read before it runs
+    report = Report("sweep_backends", [__file__, *raw], out=args.json, allow_dirty=args.allow_dirty)
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         local_out, ray_out = Path(tmp) / "local", Path(tmp) / "ray"
         load0 = load_avg()
@@ -77,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         backend="ray", nodes=2, cpus=2, tasks=tasks, wall_s=round(ray_s, 1),
         load_before=load1[0], load_after=load2[0], same_results=same,
     )  # fmt: skip
-    out = {**report.as_dict(), "git_commit": commit}
-    if args.json:
-        atomic.write_json(args.json, out)
-        print(f"wrote {args.json}")
+    out = report.write(args.json)
     out_args = " ".join(rest) or "(every experiment)"
     print(f"reproduce {out_args}: {tasks} tasks")
     print(f"local pool ({args.jobs} jobs): {local_s:.0f} s; 2-node Ray: {ray_s:.0f} s; "

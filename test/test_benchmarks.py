@@ -41,7 +41,9 @@ def script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 def check_report(path: Path, name: str, argv: list[str]) -> list[dict[str, Any]]:
     report = json.loads(path.read_text(encoding="utf-8"))
-    assert set(report) == {"benchmark", "command", "date", "machine", "records"}
+    keys = {"benchmark", "command", "git_commit", "git_dirty", "date", "machine", "records"}
+    assert keys <= set(report) <= keys | {"git_changed", "allow_dirty"}
+    assert len(report["git_commit"]) == 40 and isinstance(report["git_dirty"], bool)
     assert report["benchmark"] == name
     assert shlex.split(report["command"]) == ["python", f"benchmarks/{name}.py", *argv]
     assert dt.datetime.fromisoformat(report["date"]).tzinfo is not None

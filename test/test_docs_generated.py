@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,55 @@ def test_docs_match_the_committed_results() -> None:
     assert render_docs.main(["--check"]) == 0
 
 
+def _copy_of_the_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """README.md and docs/results/ copied into ``tmp_path``, the renderer pointed at the copy."""
+    results = tmp_path / "docs" / "results"
+    results.mkdir(parents=True)
+    for f in render_docs.RESULTS.glob("*.json"):
+        (results / f.name).write_bytes(f.read_bytes())
+    readme = tmp_path / "README.md"
+    readme.write_bytes((ROOT / "README.md").read_bytes())
+    monkeypatch.setattr(render_docs, "ROOT", tmp_path)
+    monkeypatch.setattr(render_docs, "RESULTS", results)
+    monkeypatch.setattr(render_docs, "PAGES", ("README.md",))
+    return readme, results
+
+
+def test_check_fails_on_a_page_edited_by_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme, _ = _copy_of_the_docs(tmp_path, monkeypatch)
+    assert render_docs.main(["--check"]) == 0  # the untouched copy is current
+    text = readme.read_text(encoding="utf-8")
+    row = "| bilayer | "
+    assert row in text
+    readme.write_text(text.replace(row, "| bilayer | 0.999 | ", 1), encoding="utf-8")
+    before = readme.read_text(encoding="utf-8")
+    assert render_docs.main(["--check"]) == 1
+    assert "README.md: block quickstart" in capsys.readouterr().out
+    assert readme.read_text(encoding="utf-8") == before  # --check writes nothing
+    value = "<!--v:matching_quickstart/records/1/pairs_matched|.2f-->"
+    assert value in text
+    readme.write_text(text.replace(value + "0.", value + "1.", 1), encoding="utf-8")
+    assert render_docs.main(["--check"]) == 1
+    assert "value matching_quickstart/records/1/pairs_matched" in capsys.readouterr().out
+
+
+def test_check_fails_when_a_result_file_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme, results = _copy_of_the_docs(tmp_path, monkeypatch)
+    qs = results / "quickstart.json"
+    record = json.loads(qs.read_text(encoding="utf-8"))
+    record["summary"]["methods"]["bilayer"]["final_acc_mean"] -= 0.1
+    qs.write_text(json.dumps(record), encoding="utf-8")
+    assert render_docs.main(["--check"]) == 1
+    assert "README.md: block quickstart" in capsys.readouterr().out
+    assert render_docs.main([]) == 0  # rendering brings the page up to date
+    assert render_docs.main(["--check"]) == 0
+    assert readme.read_text(encoding="utf-8") != (ROOT / "README.md").read_text(encoding="utf-8")
+
+
 def test_every_results_file_says_where_it_came_from() -> None:
     for name, record in render_docs.load_results().items():
         if name == "paper_reference":
@@ -32,6 +82,41 @@ def test_every_results_file_says_where_it_came_from() -> None:
         assert info.get("command"), name
         assert info.get("date"), name
         assert info.get("machine", {}).get("cpus"), name
+
+
+#: Result files made before runs recorded a clean commit, still to be rerun (the command in each
+#: file's ``command``; the page that shows it names it too). Empty this as they are rerun.
+NOT_YET_RERUN = {
+    "auth_cost", "feature_extraction", "feature_probe", "matching_paper",
+    "paper", "pareto", "pareto_targets", "robot_footprint",
+    "robustness_paper", "ros_acceptance", "ros_swarm", "rp2040", "swarm_round",
+    "swarm_round_before",
+    # made on other branches before reports recorded git_dirty (merged in the same session)
+    "fleet", "ros_config", "sweep_backends", "robustness_adversary_seed0",
+    "robustness_adversary_seed1", "robustness_adversary_seed2", "robustness_cap1_seed0",
+    "robustness_cap1_seed1", "robustness_cap1_seed2",
+}  # fmt: skip
+
+
+def _clean_commit(info: dict[str, object]) -> bool:
+    commit = str(info.get("git_commit", ""))
+    clean = info.get("git_dirty") is False or bool(info.get("allow_dirty"))
+    return bool(re.fullmatch(r"[0-9a-f]{40}", commit)) and clean
+
+
+def test_every_results_file_records_the_commit_it_ran_on() -> None:
+    """Every file records a full commit and that the checkout was clean (or that it was allowed
+    not to be); the files still to be rerun are listed by name, and only those."""
+    lacking = set()
+    for name, record in render_docs.load_results().items():
+        if name in ("paper_reference", "independent_reference"):  # quoted, not run
+            continue
+        if not _clean_commit(record.get("run_info") or record):
+            lacking.add(name)
+    assert lacking == NOT_YET_RERUN, (
+        f"no clean commit: {sorted(lacking - NOT_YET_RERUN)}; "
+        f"rerun, drop from NOT_YET_RERUN: {sorted(NOT_YET_RERUN - lacking)}"
+    )
 
 
 def test_a_stale_value_or_block_is_reported(tmp_path: Path) -> None:
@@ -61,7 +146,8 @@ def test_import_run_copies_summary_and_provenance(
     run = tmp_path / "run"
     run.mkdir()
     (run / "summary.json").write_text(json.dumps({"methods": {}}), encoding="utf-8")
-    (run / "run_info.json").write_text(json.dumps({"command": "c"}), encoding="utf-8")
+    info = {"command": "c", "git_commit": "a" * 40, "git_dirty": False}
+    (run / "run_info.json").write_text(json.dumps(info), encoding="utf-8")
     out = tmp_path / "results"
     out.mkdir()
     monkeypatch.setattr(render_docs, "RESULTS", out)
@@ -69,8 +155,71 @@ def test_import_run_copies_summary_and_provenance(
     monkeypatch.setattr(render_docs, "PAGES", ())
     assert render_docs.main(["--import-run", str(run), "qs"]) == 0
     assert json.loads((out / "qs.json").read_text()) == {
-        "run_info": {"command": "c"},
+        "run_info": info,
         "summary": {"methods": {}},
     }
+    for bad in ({"git_dirty": True}, {"git_commit": "unknown"}, {"git_commit": "a" * 40 + "+x"}):
+        (run / "run_info.json").write_text(json.dumps({**info, **bad}), encoding="utf-8")
+        with pytest.raises(SystemExit, match="--allow-dirty"):
+            render_docs.main(["--import-run", str(run), "dirty"])
+        assert not (out / "dirty.json").exists()
+    assert render_docs.main(["--import-run", str(run), "dirty", "--allow-dirty"]) == 0
+    assert json.loads((out / "dirty.json").read_text())["run_info"]["allow_dirty"] is True
     with pytest.raises(SystemExit, match="not found"):
         render_docs.main(["--import-run", str(tmp_path / "missing"), "x"])
+
+
+# A figure: a number with two or more decimals, or a number with a unit of size, time, share or
+# ratio. Outside the generated parts (blocks, values), code and link targets, every such figure
+# must be one of these, which are not measurements: definitions (95 % of CFL), config inputs,
+# limits and targets, datasheet values, arithmetic on them, and citations.
+FIGURE = re.compile(
+    r"(?<![\w.-])(\d+\.\d{2,}|\d[\d,]*(?:\.\d+)?\s?(?:MB|KiB|KB|kB|GB|ms|µs|s|minutes|%|×|x))"
+    r"(?![\w.])"
+)
+NOT_MEASURED = {
+    "README.md": {"2501.04817", "95 %", "100 ×"},
+    "docs/results.md": {"100 ×", "0.05", "95 %"},
+    "docs/vision.md": {"2501.04817"},
+    "docs/ros.md": {
+        "10 s", "2 s", "5 s", "2.14", "1 s", "0.25", "0.2 s", "60 s", "4 s", "80 MB",
+        "0.5 s", "20 s", "0.842",  # pose period and monitor grace (settings); a log-line example
+    },
+    "docs/robustness.md": {"30 %", "20 %", "95 %", "3 ×", "4 ×"},  # 3 ×, 4 ×: the ratio settings
+    "docs/rp2040.md": {
+        "264 KiB", "2 MB", "236 KB", "3 ×", "4 ×", "8 ×", "128 ×", "136 KiB", "82,048 ×", "0.9 s",
+        "0.01",
+        "2 KiB", "2 s", "50 ms", "5.6 ms",  # firmware settings; the line rate (arithmetic)
+    },
+    "docs/architecture.md": {"3 ×"},
+    # fleet: skew settings, phase lengths and delays (config, harness); a frame: 650 × 4 B
+    "docs/fleet.md": {
+        "0 ms", "100 ms", "250 ms", "0.25", "0.3 s", "2 s", "4 s", "5 s", "8 s", "10 s", "20 s",
+        "2.6 kB",
+    },
+}  # fmt: skip
+
+
+def hand_written_figures(text: str) -> list[str]:
+    """The figures in ``text`` outside generated blocks and values, code and link targets."""
+    text = render_docs.VALUE_RE.sub(" ", render_docs.BLOCK_RE.sub(" ", text))
+    text = re.sub(r"```.*?```", " ", text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", " ", text)
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    return [m.group(1) for m in FIGURE.finditer(text)]
+
+
+def test_no_measured_figure_is_written_by_hand() -> None:
+    """Measured figures come from docs/results/ through the renderer; prose may not carry one."""
+    for page in render_docs.PAGES:
+        found = set(hand_written_figures((ROOT / page).read_text(encoding="utf-8")))
+        assert found <= NOT_MEASURED.get(page, set()), (page, sorted(found - NOT_MEASURED[page]))
+
+
+def test_a_figure_in_prose_is_found() -> None:
+    text = (
+        "The run ends at 0.912 (<!--v:q/acc|.3f-->0.912<!--/v-->), takes about 12 minutes and "
+        "75 MB, `2.5 s` in code; 95 % of CFL.\n<!-- generated:t -->\n0.777 3 s\n"
+        "<!-- /generated:t -->\n"
+    )
+    assert hand_written_figures(text) == ["0.912", "12 minutes", "75 MB", "95 %"]

@@ -54,17 +54,22 @@ def _strip(rows: list[dict]) -> list[dict]:  # type: ignore[type-arg]
 
 
 def test_bilayer_reaches_cfl_on_separable_data() -> None:
-    cfg = config_from_dict(small())
+    """With label skew (Dirichlet 0.3) training alone falls well short: bilayer gets within 5
+    points of CFL and far above local-only on the same seed (measured 0.87, 0.91, 0.63)."""
+    cfg = config_from_dict(small(data={"partition": "dirichlet", "alpha": 0.3}))
     data = load_data(cfg)
     gossip = run_one(cfg, "bilayer", 0, data)
     cfl = run_one(cfg, "cfl", 0, data)
+    local = run_one(cfg, "local", 0, data)
     assert cfl.rows[-1]["acc_mean"] > 0.85
     assert gossip.rows[-1]["acc_mean"] > cfl.rows[-1]["acc_mean"] - 0.05
+    assert gossip.rows[-1]["acc_mean"] > local.rows[-1]["acc_mean"] + 0.15
+    assert gossip.rows[-1]["acc_min"] > local.rows[-1]["acc_min"] + 0.3
     assert gossip.rows[-1]["num_clusters"] >= 1
     assert gossip.rows[-1]["msgs_sent"] > 0 and cfl.rows[-1]["msgs_sent"] == 0
     # own model + float64 sum and scratch + the model being merged + a bool check buffer
-    assert max(r["peak_model_buffers"] for r in gossip.rows) == 6.25
-    assert gossip.rows[-1]["peak_model_bytes"] == 6.25 * 4 * (16 * 4 + 4)
+    assert max(r["agent_buffers"] for r in gossip.rows) == 6.25
+    assert gossip.rows[-1]["agent_buffer_bytes"] == 6.25 * 4 * (16 * 4 + 4)
     assert 0.0 < gossip.rows[-1]["pairs_matched"] <= 1.0
 
 
@@ -220,7 +225,7 @@ def test_summary_gap_and_rounds_to_95pct_of_cfl_follow_the_curves() -> None:
             "bytes_sent": 1.0,
             "msgs_dropped": 0,
             "msgs_rejected": 0,
-            "peak_model_buffers": 2,
+            "agent_buffers": 2,
             "time_round": 1.0,
         }
         for (m, seed), accs in curves.items()

@@ -32,6 +32,9 @@ def config(**sections: dict[str, Any]) -> Config:
 
 
 NO_TRAINING = {"epochs": 0, "init": "per_robot"}  # gossip alone moves the models
+#: Label skew: each robot sees mostly one or two classes, so training alone (method ``local``) is
+#: clearly worse than gossip; the learning checks require a margin over local-only on it.
+SKEW = {"partition": "dirichlet", "alpha": 0.1}
 SPREAD: dict[str, dict[str, Any]] = {  # 30 robots, range 40: several clusters
     "swarm": {"num_robots": 30},
     "channel": {"comm_range": 40.0},
@@ -47,6 +50,12 @@ def run(cfg: Config, rounds: int | None = None) -> tuple[Swarm, list[Row]]:
     return swarm, [swarm.step()[0] for _ in range(rounds or cfg.experiment.rounds)]
 
 
+def local_final(cfg: Config) -> float:
+    """Final accuracy of training alone (no communication), same config and seed."""
+    swarm = Swarm(cfg, "local", 0, load_data(cfg))
+    return float([swarm.step()[0] for _ in range(cfg.experiment.rounds)][-1]["acc_mean"])
+
+
 def _data() -> Dataset:
     return load_data(config())
 
@@ -60,7 +69,7 @@ def slots(swarm: Swarm, kind: PhaseKind, layer: Layer) -> set[int]:
 
 @pytest.fixture(scope="module")
 def f32_run() -> tuple[Swarm, list[Row]]:
-    return run(config(gossip={"mode": "broadcast", "dtype": "f32"}))
+    return run(config(gossip={"mode": "broadcast", "dtype": "f32"}, data=SKEW))
 
 
 @pytest.mark.parametrize(("dtype", "width"), [("f16", 2), ("int8", 1)])
@@ -69,7 +78,8 @@ def test_models_travel_in_the_configured_dtype(
 ) -> None:
     """Same swarm, same messages; each model message is (4 - width) bytes per parameter smaller,
     and the swarm still learns."""
-    swarm, rows = run(config(gossip={"mode": "broadcast", "dtype": dtype}))
+    cfg = config(gossip={"mode": "broadcast", "dtype": dtype}, data=SKEW)
+    swarm, rows = run(cfg)
     ref_swarm, ref_rows = f32_run
     ref = ref_swarm.network.stats
     stats = swarm.network.stats
@@ -85,7 +95,7 @@ def test_models_travel_in_the_configured_dtype(
     # a model received in this dtype is merged: the mixing happened, and learning still works
     assert sum(a.window.merged_total for a in swarm.agents) > 0
     accs = [r["acc_mean"] for r in rows]
-    assert accs[-1] > accs[0] + 0.3 and accs[-1] > 0.8
+    assert accs[-1] > local_final(cfg) + 0.3  # measured 0.81 against 0.42
     assert accs[-1] == pytest.approx(ref_rows[-1]["acc_mean"], abs=0.03)
 
 
@@ -248,14 +258,17 @@ def test_mobility_models_move_the_robots_or_not(model: str) -> None:
 
 
 def test_sgd_and_mlp_train_the_swarm() -> None:
-    """Optimiser ``sgd`` and head ``mlp``: each learns, and each changes the result."""
-    _, adam = run(config(experiment={"rounds": 3}))
-    sgd_swarm, sgd = run(config(experiment={"rounds": 3}, learning={"optimizer": "sgd", "lr": 0.1}))
-    mlp_swarm, mlp = run(config(experiment={"rounds": 3}, learning={"head": "mlp", "hidden": [8]}))
+    """Optimiser ``sgd`` and head ``mlp``: each learns, beats training alone on skewed labels,
+    and each changes the result."""
+    _, adam = run(config(experiment={"rounds": 3}, data=SKEW))
+    sgd_cfg = config(experiment={"rounds": 3}, learning={"optimizer": "sgd", "lr": 0.1}, data=SKEW)
+    mlp_cfg = config(experiment={"rounds": 3}, learning={"head": "mlp", "hidden": [8]}, data=SKEW)
+    (sgd_swarm, sgd), (mlp_swarm, mlp) = run(sgd_cfg), run(mlp_cfg)
     assert mlp_swarm.spec.num_params() == 16 * 8 + 8 + 8 * 4 + 4
     assert sgd_swarm.spec.num_params() == 16 * 4 + 4
-    for rows in (sgd, mlp):
-        assert rows[-1]["acc_mean"] > 0.8 and rows[-1]["train_loss"] < rows[0]["train_loss"]
+    for cfg, rows, margin in ((sgd_cfg, sgd, 0.1), (mlp_cfg, mlp, 0.05)):  # 0.17 and 0.08 measured
+        assert rows[-1]["acc_mean"] > local_final(cfg) + margin
+        assert rows[-1]["train_loss"] < rows[0]["train_loss"]
         assert rows[-1]["acc_mean"] != adam[-1]["acc_mean"]
 
 
@@ -277,8 +290,9 @@ def test_global_standardisation_scales_train_and_test_alike() -> None:
     np.testing.assert_allclose(std.X_train.std(axis=0), 1.0, atol=1e-3)
     mean, sd = raw.X_train.mean(axis=0), raw.X_train.std(axis=0)
     np.testing.assert_allclose(std.X_test, (raw.X_test - mean) / sd, atol=1e-4)
-    _, rows = run(config(data={"standardize": "global"}, experiment={"rounds": 3}))
-    assert rows[-1]["acc_mean"] > rows[0]["acc_mean"] + 0.2 and rows[-1]["acc_mean"] > 0.7
+    cfg = config(data={"standardize": "global", **SKEW}, experiment={"rounds": 3})
+    _, rows = run(cfg)
+    assert rows[-1]["acc_mean"] > local_final(cfg) + 0.15  # measured 0.64 against 0.41
 
 
 def test_eval_subset_scores_on_that_many_test_samples() -> None:
@@ -325,9 +339,9 @@ def test_other_datasets_run_end_to_end(dataset: str, tmp_path: Path) -> None:
         data_cfg: dict[str, Any] = {"dataset": "npz", "params": {"path": str(path)}}
     else:
         data_cfg = {"dataset": "digits", "params": {}, "standardize": "global"}
-    cfg = config(data=data_cfg, experiment={"rounds": 3})
+    cfg = config(data={**data_cfg, **SKEW}, experiment={"rounds": 3})
     data = load_data(cfg)
     assert data.name == ("digits" if dataset == "digits" else "feats")
     _, rows = run(cfg)
-    chance = 1.0 / data.num_classes
-    assert rows[-1]["acc_mean"] > chance + 0.4 and rows[-1]["acc_mean"] > rows[0]["acc_mean"]
+    margin = 0.08 if dataset == "digits" else 0.15  # measured 0.12 (10 classes, 3 rounds), 0.2
+    assert rows[-1]["acc_mean"] > local_final(cfg) + margin

@@ -41,3 +41,14 @@ def test_row_reports_headless_clusters_for_bilayer_only() -> None:
     args = (np.zeros(2), np.zeros(2), None, np.zeros((2, 2), bool), {})
     assert Recorder("bilayer", 0).row(reports, *args)["headless_clusters"] == 1
     assert Recorder("flat", 0).row(reports, *args)["headless_clusters"] == 0
+
+
+def test_phase_times_are_empty_when_not_given() -> None:
+    """A ROS monitor has no phase times: NaN (empty in metrics.csv), not 0.0."""
+    reports = [_r(0, "head", 5), _r(1, "member", 5)]
+    args = (np.zeros(2), np.zeros(2), None, np.zeros((2, 2), bool), {})
+    row = Recorder("bilayer", 0).row(reports, *args)
+    times = [k for k in row if k.startswith("time_")]
+    assert len(times) == 6 and all(np.isnan(row[k]) for k in times)
+    timed = Recorder("bilayer", 0).row(reports, *args, times={"train": 0.5})
+    assert timed["time_train"] == 0.5 and timed["time_move"] == 0.0

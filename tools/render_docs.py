@@ -13,7 +13,8 @@ Generated parts are marked in the Markdown, so the text around them stays hand-w
 
 ``--import-run`` copies a results folder's ``summary.json`` and ``run_info.json`` (written by
 ``gossip-learning run``) into ``docs/results/NAME.json``; ``--import-reproduction`` does the same
-for ``gossip-learning reproduce``'s ``tables.json`` and ``run_info.json`` (``paper.json``).
+for ``gossip-learning reproduce``'s ``tables.json`` and ``run_info.json`` (``paper.json``). An
+import refuses a run whose ``run_info.json`` records no clean commit unless ``--allow-dirty``.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ VALUE_RE = re.compile(r"<!--v:(?P<path>[^|>]+)\|(?P<spec>[^>]*)-->(?P<text>.*?)<
 Data = dict[str, Any]
 
 
-def load_results(folder: Path = RESULTS) -> Data:
-    """Every ``docs/results/*.json`` by file stem."""
-    files = sorted(folder.glob("*.json"))
+def load_results(folder: Path | None = None) -> Data:
+    """Every ``docs/results/*.json`` (or ``folder``'s) by file stem."""
+    files = sorted((folder or RESULTS).glob("*.json"))
     return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in files}
 
 
@@ -87,7 +88,8 @@ def provenance(data: Data, *names: str) -> str:
         after = machine.get("load_avg_after")
         load_s += f" and {after[0]:.2f} after" if after else ""
         commit = str(info.get("git_commit", ""))
-        commit = commit[:10] + (" with uncommitted changes" if "+" in commit else "")
+        dirty = info.get("git_dirty") or "+" in commit
+        commit = commit[:10] + (" with uncommitted changes" if dirty else "")
         commit_s = f"commit {commit}, " if commit else ""
         parts.append(
             f"`docs/results/{name}.json` from `{info.get('command', '?')}` "
@@ -233,13 +235,10 @@ def block_traffic(data: Data) -> str:
                     fmt(m["bytes_sent_per_round"] / 1e6, ".2f"),
                     fmt(m.get("pairs_matched"), ".2f"),
                     fmt(m.get("pairs_matched_inter"), ".2f"),
-                    fmt(m["peak_model_buffers"], ".2f"),
-                    fmt(m["peak_model_bytes"] / 1024, ",.0f"),
                 ]
             )
     header = (
         "experiment", "method", "MB sent/round", "matched/intra step", "matched/inter step",
-        "peak model buffers", "peak KiB",
     )  # fmt: skip
     return table(header, rows) + provenance(data, "paper")
 
@@ -937,13 +936,23 @@ def stale_parts(old: str, new: str) -> list[str]:
     return out
 
 
-def _import(folder: Path, name: str, summary_file: str, key: str) -> None:
-    info = folder / "run_info.json"
-    for f in (folder / summary_file, info):
+def _import(folder: Path, name: str, summary_file: str, key: str, allow_dirty: bool) -> None:
+    info_file = folder / "run_info.json"
+    for f in (folder / summary_file, info_file):
         if not f.is_file():
             raise SystemExit(f"error: {f} not found: is {folder} a finished results folder?")
+    info = json.loads(info_file.read_text(encoding="utf-8"))
+    commit = str(info.get("git_commit", ""))
+    if not re.fullmatch(r"[0-9a-f]{40}", commit) or info.get("git_dirty"):
+        if not allow_dirty:
+            raise SystemExit(
+                f"error: {info_file} records no clean commit ({commit or 'none'}"
+                f"{', uncommitted changes' if info.get('git_dirty') else ''}): rerun from a "
+                "clean checkout, or pass --allow-dirty (recorded in the file)"
+            )
+        info["allow_dirty"] = True
     record = {
-        "run_info": json.loads(info.read_text(encoding="utf-8")),
+        "run_info": info,
         key: json.loads((folder / summary_file).read_text(encoding="utf-8")),
     }
     out = RESULTS / f"{name}.json"
@@ -956,12 +965,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="only report stale parts (exit 1 if any)")
     p.add_argument("--import-run", nargs=2, metavar=("FOLDER", "NAME"))
     p.add_argument("--import-reproduction", metavar="FOLDER")
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="import a run made from a checkout with uncommitted changes (recorded)",
+    )
     args = p.parse_args(argv)
     if args.import_run:
-        _import(Path(args.import_run[0]), args.import_run[1], "summary.json", "summary")
+        folder, name = Path(args.import_run[0]), args.import_run[1]
+        _import(folder, name, "summary.json", "summary", args.allow_dirty)
     if args.import_reproduction:
         folder = Path(args.import_reproduction)
-        _import(folder, "paper", "tables.json", "experiments")
+        _import(folder, "paper", "tables.json", "experiments", args.allow_dirty)
         for png in sorted((folder / "figures").glob("*.png")):  # the figures the page shows
             shutil.copyfile(png, ROOT / "docs" / "figures" / png.name)
     data = load_results()

@@ -24,7 +24,7 @@ METRIC_COLUMNS = [
     "num_heads", "headless_clusters", "singletons", "isolated", "membership_changes",
     "head_changes", "msgs_sent", "bytes_sent", "msgs_delivered", "msgs_dropped", "msgs_rejected",
     "spectral_gap_comm", "spectral_gap_mix", "mix_reach", "gossip_contraction", "pairs_matched",
-    "pairs_matched_inter", "peak_model_bytes", "peak_model_buffers", "time_move", "time_cluster",
+    "pairs_matched_inter", "agent_buffer_bytes", "agent_buffers", "time_move", "time_cluster",
     "time_train", "time_gossip", "time_eval", "time_round", "rejected_by", "transport_rejected_by",
     "robots_down", "rogue_frames",
 ]  # fmt: skip
@@ -196,10 +196,10 @@ class Recorder:
             else (0.0 if spread_before == 0 else math.nan),
             "pairs_matched": matched_share(reports, Layer.INTRA),
             "pairs_matched_inter": matched_share(reports, Layer.INTER),
-            "peak_model_bytes": peak,
-            "peak_model_buffers": peak / model_bytes if model_bytes else math.nan,
-            **{f"time_{k}": (times or {}).get(k, 0.0) for k in
-               ("move", "cluster", "train", "gossip", "eval", "round")},
+            "agent_buffer_bytes": peak,
+            "agent_buffers": peak / model_bytes if model_bytes else math.nan,
+            **{f"time_{k}": math.nan if times is None else times.get(k, 0.0) for k in
+               ("move", "cluster", "train", "gossip", "eval", "round")},  # None: not known
             "rejected_by": by_reason,
         }  # fmt: skip
 

@@ -23,7 +23,7 @@ from typing import Any
 from gossip_learning import atomic, plots
 from gossip_learning.backends import add_backend_args, backend_from_args
 from gossip_learning.config import Config, load_config
-from gossip_learning.provenance import run_info
+from gossip_learning.provenance import load_avg, run_info
 from gossip_learning.results import check_writable, load_results, summarise
 from gossip_learning.sweep import SweepItem, is_done, run_sweep
 
@@ -347,11 +347,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = check_writable(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = ["gossip-learning", "reproduce", *(argv if argv is not None else sys.argv[2:])]
-    info = run_info(command)  # the code that runs, read before it runs
+    # the commit, tree state and load when the run starts (the run takes many minutes)
+    info = run_info(command)
     t = time.perf_counter()
     where = run_sweep(items, out, backend, command)
     text = write_tables(out, experiments())
     info.update(wall_seconds=round(time.perf_counter() - t, 1), jobs=args.jobs, sweep=where)
+    info["machine"]["load_avg_after"] = load_avg()
     atomic.write_text(out / "run_info.json", json.dumps(info, indent=2) + "\n")
     print(text)
     print(f"wall time {time.perf_counter() - t:.0f} s; tables: {out / 'tables.md'}")

@@ -25,7 +25,7 @@ from gossip_learning.config import Config, dump_config
 from gossip_learning.errors import GossipLearningError, OutputError
 from gossip_learning.experiment import METRIC_COLUMNS, RunResult, run_one
 from gossip_learning.plan import SwarmPlan, initial_head_info, load_data
-from gossip_learning.provenance import run_info
+from gossip_learning.provenance import load_avg, run_info
 
 Row = dict[str, Any]
 
@@ -164,8 +164,8 @@ def summarise(rows: Sequence[Row]) -> dict[str, Any]:
             "msgs_rejected_total": float(np.sum([r["msgs_rejected"] for r in mine])),
             "pairs_matched": _nanmean_of(mine, "pairs_matched"),
             "pairs_matched_inter": _nanmean_of(mine, "pairs_matched_inter"),
-            "peak_model_bytes": _nanmax_of(mine, "peak_model_bytes"),
-            "peak_model_buffers": _nanmax_of(mine, "peak_model_buffers"),
+            "agent_buffer_bytes": _nanmax_of(mine, "agent_buffer_bytes"),
+            "agent_buffers": _nanmax_of(mine, "agent_buffers"),
             "seconds_per_round": float(np.mean([r["time_round"] for r in mine])),
         }
         if cfl_final is not None:
@@ -274,6 +274,7 @@ def run_experiment(
             write_metrics_csv(folder / "metrics.csv", rows)
             atomic.write_json(folder / "summary.json", {**summarise(rows), "initial_head": head})
     info["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    info["machine"]["load_avg_after"] = load_avg()
     summary = finish_results_folder(folder, rows, snaps, head, info)
     if log:
         log(summary_table(summary))

@@ -137,7 +137,8 @@ class SwarmHost:
 
     def close(self) -> None:
         """Destroy every node and stop the executor and the training pool."""
-        for node in [*self.robots, *self.drivers]:
+        nodes: list[Node] = [*self.robots, *self.drivers]  # typed: without rclpy both are Any
+        for node in nodes:
             self.executor.remove_node(node)
             node.destroy_node()
         self.executor.shutdown()
