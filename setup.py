@@ -47,7 +47,15 @@ setup(
         "train": ["torch>=2.0"],
         "vision": ["torch>=2.0", "pillow>=9", "tqdm>=4.60"],
         # pytest < 9.1: launch_testing's pytest plugin (ROS 2 Jazzy) breaks every run on 9.1+.
-        "dev": ["pytest>=7,<9.1", "ruff>=0.6", "mypy>=1.10", "types-PyYAML", "hypothesis>=6"],
+        # mutmut 3.8: tools/mutation.py reads its mutant names and verdict codes (pinned minor).
+        "dev": [
+            "pytest>=7,<9.1",
+            "ruff>=0.6",
+            "mypy>=1.10",
+            "types-PyYAML",
+            "hypothesis>=6",
+            "mutmut>=3.8,<3.9",
+        ],
     },
     zip_safe=True,
     entry_points={
