@@ -77,13 +77,16 @@ _PROTOCOL_TESTS = (
     "test/test_agent_memory.py",
     "test/test_redteam.py",
     "test/test_driver.py",
+    "test/test_mutation_protocol.py",
 )
 MODULES: dict[str, Module] = {
-    "aggregation": Module("aggregation.py", ("test/test_aggregation.py",)),
+    "aggregation": Module(
+        "aggregation.py", ("test/test_aggregation.py", "test/test_mutation_aggregation.py")
+    ),
     "pose_check": Module(
         "pose_check.py", ("test/test_pose_check.py", "test/test_mutation_pose_check.py")
     ),
-    "schedule": Module("schedule.py", ("test/test_schedule.py",)),
+    "schedule": Module("schedule.py", ("test/test_schedule.py", "test/test_mutation_schedule.py")),
     "auth": Module("auth.py", ("test/test_auth.py", "test/test_wire.py")),
     "wire": Module("wire.py", ("test/test_wire.py", "test/test_wire_fuzz.py", "test/test_auth.py")),
     "dkmeans": Module("dkmeans.py", ("test/test_dkmeans.py", "test/test_clusters.py")),
