@@ -81,3 +81,10 @@ def test_the_weighted_average_is_a_float32_model() -> None:
     out = weighted_average(models, np.array([1, 3]))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [2.5, 3.5])
+
+
+def test_the_weights_are_summed_in_float64() -> None:
+    """float32 weights of 2**24 and 1 sum to 2**24 in float32: the mean must use 2**24 + 1."""
+    models = np.array([[0.0], [2.0**24]], np.float64)
+    out = weighted_average(models, np.array([2**24, 1], np.float32))
+    assert out[0] == np.float32(2.0**24 / (2.0**24 + 1))  # 1 − 2**-24, not 1.0
