@@ -239,3 +239,52 @@ def test_subscriptions_drop_the_topics_no_longer_wanted() -> None:
     net.endpoint(0).publish(robot_topic(1), Message(Kind.STATUS, sender=0, receiver=1, text="here"))
     net.flush()
     assert [m.text for m in single] == ["here"]
+
+
+# --------------------------------------------------------------------------------- membership
+def membership(method: str = "bilayer", robot: int = 4) -> Membership:
+    return Membership(robot, method, ClusteringConfig(), 10.0, "all", np.random.default_rng(0))
+
+
+def test_a_heard_beacon_takes_the_sender_and_cluster_of_its_header() -> None:
+    m = membership("flat")
+    agreeing = Beacon(0.0, 0.0, Role.MEMBER, 1, 0, id=1, cluster=0)
+    m.hear(0, 1, 0, agreeing)
+    m.hear(0, 2, 0, Beacon(0.0, 0.0, Role.MEMBER, 1, 0, id=9, cluster=0))  # other id
+    m.hear(0, 3, 0, Beacon(0.0, 0.0, Role.MEMBER, 1, 0, id=3, cluster=5))  # other cluster
+    m.settle(1)
+    assert m.table[1] is agreeing  # kept as it is: shared by every robot that heard it
+    assert [(b.id, b.cluster) for b in (m.table[2], m.table[3])] == [(2, 0), (3, 0)]
+
+
+def test_a_beacon_message_is_heard_with_its_header_and_one_without_a_beacon_refused() -> None:
+    m = membership("flat")
+    assert m.on_beacon(Message(Kind.BEACON, sender=2, step=0, cluster=0)) == "bad_beacon"
+    beacon = Beacon(0.0, 0.0, Role.MEMBER, 1, 0, id=2, cluster=6)
+    assert m.on_beacon(Message(Kind.BEACON, sender=2, step=0, cluster=0, beacon=beacon)) is None
+    m.settle(1)
+    assert (m.table[2].id, m.table[2].cluster) == (2, 0)
+
+
+def test_a_rebooted_robot_forgets_its_cluster_neighbours_and_handover() -> None:
+    m = membership("bilayer")
+    m.state = ClusterState(Role.MEMBER, CLUSTER, 1)
+    m.table = {1: Beacon(0.0, 0.0, Role.HEAD, 1, 0, id=1, cluster=CLUSTER)}
+    assert m.on_handover(Message(Kind.HANDOVER, sender=1, receiver=4, cluster=CLUSTER)) is None
+    m.settle(3)  # no final beacon heard: the table is stale
+    m.reboot()
+    assert m.state == ClusterState(Role.NONE, -1, -1, -1, 0)
+    assert m.table == {}
+    assert m.beacon(0.0, 0.0, ()).role == Role.NONE  # the hand-over went with the reboot
+    heard = Beacon(0.0, 0.0, Role.HEAD, 2, 0, id=2, cluster=9)
+    m.hear(0, 2, 9, heard)
+    m.assign(1, 0.0, 0.0, np.zeros(0))
+    current, _earlier = m.senders
+    assert 2 in current  # no longer stale: this pass's beacons are current
+
+
+def test_a_flat_robot_keeps_its_one_cluster_through_a_reboot() -> None:
+    m = membership("flat")
+    before = m.state
+    m.reboot()
+    assert m.state == before and m.cluster == 0
