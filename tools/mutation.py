@@ -87,7 +87,9 @@ MODULES: dict[str, Module] = {
         "pose_check.py", ("test/test_pose_check.py", "test/test_mutation_pose_check.py")
     ),
     "schedule": Module("schedule.py", ("test/test_schedule.py", "test/test_mutation_schedule.py")),
-    "auth": Module("auth.py", ("test/test_auth.py", "test/test_wire.py")),
+    "auth": Module(
+        "auth.py", ("test/test_auth.py", "test/test_wire.py", "test/test_mutation_auth.py")
+    ),
     "wire": Module("wire.py", ("test/test_wire.py", "test/test_wire_fuzz.py", "test/test_auth.py")),
     "dkmeans": Module("dkmeans.py", ("test/test_dkmeans.py", "test/test_clusters.py")),
     "learning.kernels": Module("learning/kernels.py", ("test/test_numpy_trainer.py",)),
