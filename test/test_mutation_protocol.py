@@ -11,14 +11,16 @@ from gossip_learning.aggregation import CumulativeFedAvg
 from gossip_learning.channel import make_channel
 from gossip_learning.config import ClusteringConfig, DefenceConfig
 from gossip_learning.dkmeans import ClusterState
+from gossip_learning.matching import OracleMatchmaker
 from gossip_learning.messages import Beacon, DType, Kind, Layer, Message, Role
 from gossip_learning.protocol.exchange import Broadcast
 from gossip_learning.protocol.handoff import HandOff
 from gossip_learning.protocol.membership import Membership
 from gossip_learning.protocol.outbox import Outbox, Subscriptions
+from gossip_learning.protocol.pairwise import Pairwise
 from gossip_learning.protocol.window import MergeWindow
 from gossip_learning.schedule import Phase, PhaseKind
-from gossip_learning.transports.base import BEACON_TOPIC, cluster_topic, robot_topic
+from gossip_learning.transports.base import BEACON_TOPIC, INTER_TOPIC, cluster_topic, robot_topic
 from gossip_learning.transports.inprocess import InProcessNetwork
 
 SIZE = 3
@@ -288,3 +290,113 @@ def test_a_flat_robot_keeps_its_one_cluster_through_a_reboot() -> None:
     before = m.state
     m.reboot()
     assert m.state == before and m.cluster == 0
+
+
+# ------------------------------------------------------------------------------------ pairwise
+class Robot:
+    """One robot's pairwise exchange on a shared medium, its messages heard logged."""
+
+    def __init__(
+        self, net: InProcessNetwork, rid: int, peers: dict[int, int], prob: float, **kw: object
+    ) -> None:
+        self.id = rid
+        self.membership = membership("bilayer", rid)
+        mine = peers[rid]
+        head = min(r for r, c in peers.items() if c == mine)
+        self.membership.state = ClusterState(Role.HEAD if head == rid else Role.MEMBER, mine, head)
+        self.membership.table = {
+            r: Beacon(0.0, 0.0, Role.HEAD if r == min(q for q, d in peers.items() if d == c)
+                      else Role.MEMBER, r, 0, id=r, cluster=c)
+            for r, c in peers.items() if r != rid
+        }  # fmt: skip
+        self.window = MergeWindow(rid, SIZE)
+        self.outbox = Outbox(rid, net.endpoint(rid), self.membership, 10, 1, DType.F32)
+        self.model = np.full(SIZE, float(rid), np.float32)
+        self.ex = Pairwise(self.membership, self.window, self.outbox, lambda: self.model,
+                           self.window.merge, np.random.default_rng(rid), prob, **kw)  # fmt: skip
+        self.heard: list[Message] = []
+        self.replies: list[str | None] = []
+        handlers = self.ex.handlers()
+
+        def handle(msg: Message) -> None:
+            self.heard.append(msg)
+            self.replies.append(handlers[msg.kind](msg))
+
+        subs = Subscriptions(net.endpoint(rid), handle, lambda ms: None)
+        subs.sync(self.membership.topics())
+
+
+def run_step(net: InProcessNetwork, robots: list[Robot], layer: Layer, attempts: int) -> None:
+    finish = 3 * attempts
+    shots = [
+        Phase(k, layer, 0, 3 * a + i, a)
+        for a in range(attempts)
+        for i, k in enumerate((PhaseKind.PROPOSE, PhaseKind.ACCEPT, PhaseKind.REPLY))
+    ]
+    for ph in shots:  # fmt: skip
+        for r in robots:
+            r.outbox.slot = ph.slot
+            r.ex.phases()[ph.kind](ph, finish)
+        net.flush()
+    for r in robots:
+        r.window.close_step(finish, layer, r.model)
+
+
+def test_a_pairwise_exchange_carries_the_steps_layer_both_ways() -> None:
+    net = network()
+    a, b = Robot(net, 0, {0: 0, 1: 0}, 1.0), Robot(net, 1, {0: 0, 1: 0}, 0.0)
+    run_step(net, [a, b], Layer.INTRA, 1)
+    assert [(m.kind, m.layer) for m in a.heard] == [(Kind.ACCEPT, Layer.INTRA)]
+    assert [(m.kind, m.layer) for m in b.heard] == [(Kind.PROPOSE, Layer.INTRA),
+                                                    (Kind.REPLY, Layer.INTRA)]  # fmt: skip
+    np.testing.assert_allclose(a.model, 0.5)
+    np.testing.assert_allclose(b.model, 0.5)
+
+
+def test_an_accept_from_a_robot_not_asked_is_unexpected() -> None:
+    net = network()
+    a = Robot(net, 0, {0: 0, 1: 0, 2: 0}, 1.0)
+    a.outbox.slot = 0
+    a.ex.propose(Phase(PhaseKind.PROPOSE, Layer.INTRA, 0, 0), 3)  # opens the step, asks 1 or 2
+    asked = a.ex._proposed_to
+    assert asked in (1, 2)
+    other = 3 - asked
+
+    def accept(sender: int) -> Message:
+        return Message(Kind.ACCEPT, sender=sender, step=1, layer=Layer.INTRA, cluster=0,
+                       samples=10, model=np.full(SIZE, 9.0, np.float32))  # fmt: skip
+
+    assert a.ex.on_accept(accept(other)) == "unexpected"
+    assert a.ex.on_accept(accept(asked)) is None
+
+
+def test_retry_announces_a_free_robot_before_every_shot_but_the_last() -> None:
+    net = network()
+    a = Robot(net, 0, {0: 0, 1: 0}, 0.0, matching="retry", attempts=3)
+    listener: list[Message] = []
+    net.endpoint(1).subscribe(cluster_topic(0), listener.append)
+    run_step(net, [a], Layer.INTRA, 3)
+    assert [(m.kind, m.receiver != 1) for m in listener] == [(Kind.PROPOSE, True)] * 2
+
+
+def test_retry_announces_on_the_inter_topic_on_the_inter_layer() -> None:
+    net = network()
+    a = Robot(net, 0, {0: 0, 1: 5}, 0.0, matching="retry", attempts=2)
+    inter: list[Message] = []
+    net.endpoint(1).subscribe(INTER_TOPIC, inter.append)
+    run_step(net, [a], Layer.INTER, 2)
+    assert [(m.kind, m.layer) for m in inter] == [(Kind.PROPOSE, Layer.INTER)]
+
+
+def test_the_oracle_pair_exchanges_and_ignores_other_proposals() -> None:
+    net = network()
+    peers = {0: 0, 1: 0, 2: 0}
+    robots: list[Robot] = []
+    oracle = OracleMatchmaker(lambda: robots, np.random.default_rng(0))  # type: ignore[arg-type]
+    robots += [Robot(net, i, peers, 1.0, matching="oracle", matchmaker=oracle) for i in range(3)]
+    run_step(net, robots, Layer.INTRA, 1)
+    pair = sorted(r.id for r in robots if r.window.mix_log)
+    assert len(pair) == 2  # one pair of three exchanged
+    lone = ({0, 1, 2} - set(pair)).pop()
+    np.testing.assert_allclose(robots[pair[0]].model, sum(pair) / 2)
+    np.testing.assert_allclose(robots[lone].model, float(lone))
