@@ -138,3 +138,24 @@ def test_the_committed_record_says_where_each_module_came_from() -> None:
             + m["equivalent"]
             == m["mutants"]
         )
+
+
+def test_merging_keeps_each_modules_run_and_refuses_dirty_ones(tmp_path: Path) -> None:
+    def entry(key: str, commit: str, dirty: bool) -> dict[str, object]:
+        return {"key": key, "score": 0.9, "run_info": {"git_commit": commit, "dirty": dirty}}
+
+    out = tmp_path / "mutation.json"
+    first = {"run_info": {"git_commit": "a"}, "modules": [entry("schedule", "a", False)]}
+    assert mutation.merge_into(out, first) == 0
+    mutation.merge_into(
+        out, {"modules": [entry("auth", "b", False), entry("schedule", "c", False)]}
+    )
+    rec = json.loads(out.read_text(encoding="utf-8"))
+    assert [(m["key"], m["run_info"]["git_commit"]) for m in rec["modules"]] == [
+        ("schedule", "c"), ("auth", "b")
+    ]  # fmt: skip
+    assert "schedule" not in rec["not_run"] and "wire" in rec["not_run"]
+    with pytest.raises(SystemExit, match="uncommitted changes: auth"):
+        mutation.merge_into(
+            mutation.RESULTS / "never_written.json", {"modules": [entry("auth", "d", True)]}
+        )

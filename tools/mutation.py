@@ -264,6 +264,34 @@ def measure(
             shutil.rmtree(work, ignore_errors=True)
 
 
+def write_record(out: Path, entries: list[dict[str, Any]], info: dict[str, Any] | None) -> None:
+    """``out`` with ``entries`` (one per module, each with its ``run_info``) replacing the
+    modules' earlier entries; ``info``: the latest run (None: keep the file's)."""
+    old = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    merged = {m["key"]: m for m in old.get("modules", []) if m.get("key") in MODULES}
+    merged.update((e["key"], e) for e in entries)
+    record = {
+        "run_info": info or old.get("run_info"),  # the latest run; each module keeps its own
+        "threshold": THRESHOLD,
+        "score": "(killed + timed_out) / (mutants - equivalent); no_tests count as survived",
+        "modules": [merged[k] for k in MODULES if k in merged],
+        "not_run": [k for k in MODULES if k not in merged],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def merge_into(out: Path, other: dict[str, Any]) -> int:
+    """Copy ``other``'s module entries into ``out`` (refused: entries from a dirty tree)."""
+    entries = [m for m in other.get("modules", []) if m.get("key") in MODULES]
+    dirty = [m["key"] for m in entries if m["run_info"].get("dirty")]
+    if dirty and out.resolve().is_relative_to(RESULTS.resolve()):
+        raise SystemExit(f"error: measured with uncommitted changes: {', '.join(dirty)}")
+    write_record(out, entries, other.get("run_info") if not out.is_file() else None)
+    print(f"merged {', '.join(m['key'] for m in entries)} into {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--module", action="append", choices=sorted(MODULES), help="(repeatable)")
@@ -276,8 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "with uncommitted changes (recorded as such)")  # fmt: skip
     p.add_argument("--keep", type=Path, help="work in this folder and keep it (mutmut browse)")
     p.add_argument("--list", action="store_true", help="list modules and mutant counts, run none")
+    p.add_argument("--merge", type=Path, help="copy the module entries of another mutation.json "
+                   "(each with the run that measured it) into --out, run none")  # fmt: skip
     p.add_argument("--write-config", action="store_true",
-                   help="write the [tool.mutmut] table of pyproject.toml (every module)")  # fmt: skip
+                   help="write pyproject.toml's [tool.mutmut] table (every module)")  # fmt: skip
     args = p.parse_args(argv)
     if args.max_mutants is not None and args.max_mutants < 1:
         p.error("--max-mutants must be >= 1")
@@ -293,6 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key, m in modules.items():
             print(f"{key:24} {len(mutant_names(m)):5d} mutants  {' '.join(m.tests)}")
         return 0
+    if args.merge:
+        return merge_into(args.out, json.loads(args.merge.read_text(encoding="utf-8")))
     command = ["python", "tools/mutation.py", *(argv if argv is not None else sys.argv[1:])]
     info = run_info(command)  # read before the run: the commit that is measured
     dirty = info["git_commit"].endswith("+local changes")
@@ -311,19 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     results = measure(modules, args.max_mutants, args.seed, args.jobs, args.keep)
     info["machine"]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
-    old = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
-    merged = {m["key"]: m for m in old.get("modules", []) if m.get("key") in MODULES}
-    for key, entry in results.items():
-        merged[key] = {"key": key, **entry, "run_info": info}
-    record = {
-        "run_info": info,  # the latest run; each module keeps the run that measured it
-        "threshold": args.threshold,
-        "score": "(killed + timed_out) / (mutants - equivalent); no_tests count as survived",
-        "modules": [merged[k] for k in MODULES if k in merged],
-        "not_run": [k for k in MODULES if k not in merged],
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_record(out, [{"key": k, **e, "run_info": info} for k, e in results.items()], info)
     low = []
     for key, entry in results.items():
         print(
