@@ -11,6 +11,7 @@ from gossip_learning.aggregation import CumulativeFedAvg
 from gossip_learning.channel import make_channel
 from gossip_learning.config import ClusteringConfig, DefenceConfig
 from gossip_learning.dkmeans import ClusterState
+from gossip_learning.errors import ConfigError
 from gossip_learning.matching import OracleMatchmaker
 from gossip_learning.messages import Beacon, DType, Kind, Layer, Message, Role
 from gossip_learning.protocol.exchange import Broadcast
@@ -400,3 +401,30 @@ def test_the_oracle_pair_exchanges_and_ignores_other_proposals() -> None:
     lone = ({0, 1, 2} - set(pair)).pop()
     np.testing.assert_allclose(robots[pair[0]].model, sum(pair) / 2)
     np.testing.assert_allclose(robots[lone].model, float(lone))
+
+
+def test_oracle_matching_without_a_matchmaker_names_the_config_key() -> None:
+    net = network()
+    with pytest.raises(ConfigError) as err:
+        Robot(net, 0, {0: 0, 1: 0}, 1.0, matching="oracle")
+    assert err.value.key == "gossip.matching"
+    assert "(ROS nodes) need 'single' or 'retry'" in str(err.value)
+
+
+def test_a_reply_from_a_robot_not_accepted_is_unexpected() -> None:
+    net = network()
+    b = Robot(net, 1, {0: 0, 1: 0, 2: 0}, 0.0)
+    b.window.open(b.model, 10.0, 0, 3)
+    reply = Message(Kind.REPLY, sender=2, step=2, layer=Layer.INTRA, cluster=0, samples=10,
+                    model=np.zeros(SIZE, np.float32))  # fmt: skip
+    assert b.ex.on_reply(reply) == "unexpected"
+
+
+def test_a_handover_from_a_robot_that_is_not_the_clusters_head_is_refused() -> None:
+    m = membership("bilayer")
+    m.state = ClusterState(Role.MEMBER, 8, 2)
+    m.table = {1: Beacon(0.0, 0.0, Role.MEMBER, 3, 0, id=1, cluster=CLUSTER)}
+    msg = Message(Kind.HANDOVER, sender=1, receiver=4, cluster=CLUSTER)
+    assert m.on_handover(msg) == "wrong_cluster"
+    m.table = {1: Beacon(0.0, 0.0, Role.HEAD, 1, 0, id=1, cluster=CLUSTER)}
+    assert m.on_handover(msg) is None
