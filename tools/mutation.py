@@ -78,6 +78,7 @@ _PROTOCOL_TESTS = (
     "test/test_redteam.py",
     "test/test_driver.py",
     "test/test_mutation_protocol.py",
+    "test/test_mutation_inbox.py",
 )
 MODULES: dict[str, Module] = {
     "aggregation": Module(
