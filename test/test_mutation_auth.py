@@ -73,3 +73,8 @@ def test_a_sender_that_used_up_its_counters_cannot_seal() -> None:
         tx.seal(_frame())
     assert err.value.reason == "counter"
     assert str(err.value) == "sender 3 used up its 2^32 frame counters"
+
+
+def test_a_key_given_as_bytes_is_the_same_key_as_its_utf8_text() -> None:
+    sealed = FleetAuth(b"fleet \xc3\xa9", 7).seal(_frame())
+    assert FleetAuth("fleet é", 7).open(sealed) == _frame()

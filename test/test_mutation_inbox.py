@@ -48,3 +48,43 @@ def test_a_batch_of_beacons_sent_in_this_slot_is_current() -> None:
     ]  # fmt: skip
     assert inbox.current_beacons(beacons, 3, 5) == ([2, 3], [b.beacon for b in beacons])
     assert inbox.current_beacons(beacons, 3, 6) is None  # sent before this slot: late
+
+
+def _beacon(sender: int = 2, **kw: object) -> Message:
+    b = Beacon(0.0, 0.0, Role.HEAD, sender, 0, id=sender, cluster=sender)
+    fields: dict[str, object] = {"round": 3, "step": 5, "cluster": sender, "beacon": b, **kw}
+    return Message(Kind.BEACON, sender=sender, **fields)  # type: ignore[arg-type]
+
+
+def test_a_current_beacon_is_a_broadcast_beacon_of_this_round_from_another_robot() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    assert inbox.is_current_beacon(_beacon(), 3, 5)
+    assert not inbox.is_current_beacon(_beacon(receiver=1), 3, 5)  # addressed to one robot
+    assert not inbox.is_current_beacon(_beacon(beacon=None), 3, 5)
+    assert not inbox.is_current_beacon(_beacon(1), 3, 5)  # its own
+    assert not inbox.is_current_beacon(_beacon(round=2), 3, 5)
+    assert not inbox.is_current_beacon(_beacon(step=4), 3, 5)
+    proposal = Message(Kind.PROPOSE, sender=2, round=3, step=5, cluster=2)
+    assert not inbox.is_current_beacon(proposal, 3, 5)
+
+
+def test_a_robots_own_message_is_counted_as_own() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    assert not inbox.admit(_beacon(1), 3, 5)
+    assert inbox.rejected == {"own": 1}
+
+
+def test_a_handover_from_the_robot_that_beaconed_as_head_passes() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    head = Beacon(0.0, 0.0, Role.HEAD, 5, 0, id=5, cluster=9)
+    msg = Message(Kind.HANDOVER, sender=5, receiver=1, round=3, step=5, cluster=9)
+    assert inbox.vet(msg, -1, {5: head}) is None
+    assert inbox.vet(msg, -1, {}) == "not_my_head"
+
+
+def test_a_sender_that_declared_no_sample_count_is_not_held_to_one() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    undeclared = Beacon(0.0, 0.0, Role.MEMBER, 3, 0, id=2, cluster=0, samples=0)
+    assert inbox.vet(model(samples=50), -1, {2: undeclared}) is None
+    declared = Beacon(0.0, 0.0, Role.MEMBER, 3, 0, id=2, cluster=0, samples=20)
+    assert inbox.vet(model(samples=50), -1, {2: declared}) == "samples_over_declared"
