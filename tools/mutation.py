@@ -91,7 +91,15 @@ MODULES: dict[str, Module] = {
     "auth": Module(
         "auth.py", ("test/test_auth.py", "test/test_wire.py", "test/test_mutation_auth.py")
     ),
-    "wire": Module("wire.py", ("test/test_wire.py", "test/test_wire_fuzz.py", "test/test_auth.py")),
+    "wire": Module(
+        "wire.py",
+        (
+            "test/test_wire.py",
+            "test/test_wire_fuzz.py",
+            "test/test_auth.py",
+            "test/test_mutation_wire.py",
+        ),
+    ),
     "dkmeans": Module("dkmeans.py", ("test/test_dkmeans.py", "test/test_clusters.py")),
     "learning.kernels": Module("learning/kernels.py", ("test/test_numpy_trainer.py",)),
     "learning.numpy_trainer": Module("learning/numpy_trainer.py", ("test/test_numpy_trainer.py",)),
