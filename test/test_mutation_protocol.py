@@ -428,3 +428,28 @@ def test_a_handover_from_a_robot_that_is_not_the_clusters_head_is_refused() -> N
     assert m.on_handover(msg) == "wrong_cluster"
     m.table = {1: Beacon(0.0, 0.0, Role.HEAD, 1, 0, id=1, cluster=CLUSTER)}
     assert m.on_handover(msg) is None
+
+
+@pytest.mark.parametrize(("peers", "want"), [("all", [2, 3]), ("heads", [2])])
+def test_inter_partners_are_the_other_clusters_robots_or_only_their_heads(
+    peers: str, want: list[int]
+) -> None:
+    m = Membership(4, "bilayer", ClusteringConfig(), 10.0, peers, np.random.default_rng(0))
+    m.state = ClusterState(Role.HEAD, 1, 4)
+    m.table = {
+        2: Beacon(0.0, 0.0, Role.HEAD, 2, 0, id=2, cluster=2),
+        3: Beacon(0.0, 0.0, Role.MEMBER, 2, 0, id=3, cluster=2),
+        5: Beacon(0.0, 0.0, Role.MEMBER, 4, 0, id=5, cluster=1),
+    }
+    assert m.partners(Layer.INTER) == want
+    assert m.partners(Layer.INTRA) == [5]
+
+
+def test_a_handed_over_cluster_is_headed_from_the_next_beacon() -> None:
+    m = membership("bilayer")  # robot 4, no pass run yet
+    m.state = ClusterState(Role.MEMBER, CLUSTER, 1)
+    m.table = {1: Beacon(0.0, 0.0, Role.HEAD, 1, 0, id=1, cluster=CLUSTER)}
+    assert m.on_handover(Message(Kind.HANDOVER, sender=1, receiver=4, cluster=CLUSTER)) is None
+    b = m.beacon(0.0, 0.0, ())
+    assert (b.role, b.head, b.cluster) == (Role.HEAD, 4, CLUSTER)
+    assert m.state.head_since == -1  # the pass before the first one
