@@ -100,7 +100,10 @@ MODULES: dict[str, Module] = {
             "test/test_mutation_wire.py",
         ),
     ),
-    "dkmeans": Module("dkmeans.py", ("test/test_dkmeans.py", "test/test_clusters.py")),
+    "dkmeans": Module(
+        "dkmeans.py",
+        ("test/test_dkmeans.py", "test/test_clusters.py", "test/test_mutation_dkmeans.py"),
+    ),
     "learning.kernels": Module("learning/kernels.py", ("test/test_numpy_trainer.py",)),
     "learning.numpy_trainer": Module("learning/numpy_trainer.py", ("test/test_numpy_trainer.py",)),
     **{
