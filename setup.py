@@ -50,6 +50,7 @@ setup(
         # imports Ray.
         "cluster": ["ray>=2.40,<3", "psutil>=5"],
         # pytest < 9.1: launch_testing's pytest plugin (ROS 2 Jazzy) breaks every run on 9.1+.
+        # mutmut 3.8: tools/mutation.py reads its mutant names and verdict codes (pinned minor).
         "dev": [
             "pytest>=7,<9.1",
             "ruff>=0.6",
@@ -57,6 +58,7 @@ setup(
             "types-PyYAML",
             "hypothesis>=6",
             "jsonschema>=4.18",  # docs/ros-messages.schema.json checked against real messages
+            "mutmut>=3.8,<3.9",
         ],
         # a robot whose head trains on an RP2040 coprocessor (docs/rp2040.md)
         "coprocessor": ["pyserial>=3.5"],

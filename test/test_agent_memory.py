@@ -71,6 +71,7 @@ def _gossip_step(neighbours: int) -> tuple[RobotAgent, int]:
     return agent, peak - base
 
 
+@pytest.mark.allocations
 @pytest.mark.parametrize("neighbours", [1, 10, 100])
 def test_peak_is_counted_and_constant_in_neighbours(neighbours: int) -> None:
     agent, traced = _gossip_step(neighbours)
@@ -81,6 +82,7 @@ def test_peak_is_counted_and_constant_in_neighbours(neighbours: int) -> None:
     assert traced < 0.1 * MODEL_BYTES, traced / MODEL_BYTES
 
 
+@pytest.mark.allocations
 def test_traced_peak_is_the_same_for_1_10_and_100_neighbours() -> None:
     peaks = [_gossip_step(n)[1] for n in (1, 10, 100)]
     assert max(peaks) - min(peaks) < 0.1 * MODEL_BYTES, [p / MODEL_BYTES for p in peaks]

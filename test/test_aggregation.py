@@ -41,6 +41,7 @@ def test_duplicate_sender_is_ignored() -> None:
     np.testing.assert_allclose(acc.finalise(np.empty(2, np.float32)), [0.5, 0.5])
 
 
+@pytest.mark.allocations
 @pytest.mark.parametrize("neighbours", [1, 10, 100])
 def test_merging_allocates_no_model_sized_memory(neighbours: int) -> None:
     """tracemalloc sees no model-sized allocation while any number of models is merged: the

@@ -1,0 +1,90 @@
+"""The inbox's refusals by name: each unusable model is counted under its own reason, the sample
+cap is inclusive, a batch of beacons of this very slot is current (cases mutation testing found
+unguarded)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gossip_learning.config import DefenceConfig
+from gossip_learning.messages import Beacon, Kind, Layer, Message, Role
+from gossip_learning.protocol.inbox import Inbox
+
+SIZE = 4
+
+
+def model(samples: int = 10, values: np.ndarray | None = None, version: int = 1) -> Message:
+    vec = np.zeros(SIZE, np.float32) if values is None else values
+    return Message(Kind.MODEL, sender=2, round=3, step=5, layer=Layer.INTRA, cluster=0,
+                   samples=samples, model_version=version, model=vec)  # fmt: skip
+
+
+def test_each_unusable_model_is_counted_under_its_reason() -> None:
+    inbox = Inbox(1, 1, SIZE, DefenceConfig(max_samples=100))
+    bad = [
+        model(version=2),
+        model(values=np.full(SIZE, np.nan, np.float32)),
+        model(values=np.zeros(SIZE + 1, np.float32)),
+        model(samples=0),
+        model(samples=101),
+    ]
+    assert not any(inbox.admit(m, 3, 5) for m in bad)
+    assert inbox.rejected == {"model_version": 1, "bad_model": 2, "bad_samples": 1,
+                              "too_many_samples": 1}  # fmt: skip
+
+
+def test_the_sample_cap_itself_is_allowed() -> None:
+    inbox = Inbox(1, 1, SIZE, DefenceConfig(max_samples=100))
+    assert inbox.admit(model(samples=100), 3, 5)
+    assert not inbox.rejected
+
+
+def test_a_batch_of_beacons_sent_in_this_slot_is_current() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    beacons = [
+        Message(Kind.BEACON, sender=s, round=3, step=5, cluster=s,
+                beacon=Beacon(0.0, 0.0, Role.HEAD, s, 0, id=s, cluster=s))
+        for s in (2, 3)
+    ]  # fmt: skip
+    assert inbox.current_beacons(beacons, 3, 5) == ([2, 3], [b.beacon for b in beacons])
+    assert inbox.current_beacons(beacons, 3, 6) is None  # sent before this slot: late
+
+
+def _beacon(sender: int = 2, **kw: object) -> Message:
+    b = Beacon(0.0, 0.0, Role.HEAD, sender, 0, id=sender, cluster=sender)
+    fields: dict[str, object] = {"round": 3, "step": 5, "cluster": sender, "beacon": b, **kw}
+    return Message(Kind.BEACON, sender=sender, **fields)  # type: ignore[arg-type]
+
+
+def test_a_current_beacon_is_a_broadcast_beacon_of_this_round_from_another_robot() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    assert inbox.is_current_beacon(_beacon(), 3, 5)
+    assert not inbox.is_current_beacon(_beacon(receiver=1), 3, 5)  # addressed to one robot
+    assert not inbox.is_current_beacon(_beacon(beacon=None), 3, 5)
+    assert not inbox.is_current_beacon(_beacon(1), 3, 5)  # its own
+    assert not inbox.is_current_beacon(_beacon(round=2), 3, 5)
+    assert not inbox.is_current_beacon(_beacon(step=4), 3, 5)
+    proposal = Message(Kind.PROPOSE, sender=2, round=3, step=5, cluster=2)
+    assert not inbox.is_current_beacon(proposal, 3, 5)
+
+
+def test_a_robots_own_message_is_counted_as_own() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    assert not inbox.admit(_beacon(1), 3, 5)
+    assert inbox.rejected == {"own": 1}
+
+
+def test_a_handover_from_the_robot_that_beaconed_as_head_passes() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    head = Beacon(0.0, 0.0, Role.HEAD, 5, 0, id=5, cluster=9)
+    msg = Message(Kind.HANDOVER, sender=5, receiver=1, round=3, step=5, cluster=9)
+    assert inbox.vet(msg, -1, {5: head}) is None
+    assert inbox.vet(msg, -1, {}) == "not_my_head"
+
+
+def test_a_sender_that_declared_no_sample_count_is_not_held_to_one() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    undeclared = Beacon(0.0, 0.0, Role.MEMBER, 3, 0, id=2, cluster=0, samples=0)
+    assert inbox.vet(model(samples=50), -1, {2: undeclared}) is None
+    declared = Beacon(0.0, 0.0, Role.MEMBER, 3, 0, id=2, cluster=0, samples=20)
+    assert inbox.vet(model(samples=50), -1, {2: declared}) == "samples_over_declared"
