@@ -83,12 +83,12 @@ def test_reproduce_records_the_commit_from_before_the_run(
 ) -> None:
     before = _git(repo, "rev-parse", "HEAD")
 
-    def run_and_commit(task: Any) -> str:  # the run ends on another commit
+    def run_and_commit(*_args: Any) -> dict[str, Any]:  # the run ends on another commit
         (repo / "code.py").write_text(f"x = {len(_git(repo, 'log', '--oneline'))}\n")
         _git(repo, "commit", "-qam", "during the run")
-        return f"ran {task[0].name}"
+        return {"backend": "local"}
 
-    monkeypatch.setattr(reproduce, "_run", run_and_commit)
+    monkeypatch.setattr(reproduce, "run_sweep", run_and_commit)
     monkeypatch.setattr(reproduce, "write_tables", lambda out, exps: "")
     out = tmp_path / "paper"
     assert reproduce.main(["--only", "iid_n30", "--out", str(out)]) == 0
