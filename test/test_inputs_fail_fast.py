@@ -125,7 +125,7 @@ def test_ctrl_c_in_reproduce_is_one_line_not_a_traceback(
     def interrupted(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(reproduce, "run_experiment", interrupted)
+    monkeypatch.setattr(reproduce, "run_sweep", interrupted)
     code = cli.main(["reproduce", "--only", "iid_n30", "--out", str(tmp_path / "r")])
     assert code == 130
     err = capsys.readouterr().err
