@@ -29,6 +29,7 @@ from launch.actions import (
     DeclareLaunchArgument,
     EmitEvent,
     IncludeLaunchDescription,
+    LogInfo,
     OpaqueFunction,
     RegisterEventHandler,
 )
@@ -42,10 +43,9 @@ from launch_ros.substitutions import FindPackageShare
 
 from gossip_learning.config import load_config
 from gossip_learning.mobility import model_params
+from gossip_learning.nodes.discovery import DISCOVERY_MODES, choose_discovery, launch_participants
 from gossip_learning.nodes.launch_support import (
-    DISCOVERY_MODES,
     SIM_MODES,
-    discovery_env,
     parse_bool,
     parse_number,
     robot_name,
@@ -107,9 +107,11 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
         "step between rounds: the positions of `gossip-learning run`).",
     ),
     "discovery": (
-        "localhost",
-        "DDS discovery for the nodes started: localhost (rmw's, 32 participant slots), wide "
-        "(config/fastdds_localhost.xml: UDP on loopback only, 256 slots) or inherit.",
+        "auto",
+        "DDS discovery for the nodes started: auto (localhost while the swarm's DDS participants "
+        "fit its 32 slots, else wide), localhost (rmw's, 32 participant slots), wide "
+        "(config/fastdds_localhost.xml: UDP on loopback only, 256 slots) or inherit; a setting "
+        "that cannot hold the swarm stops the launch before any process starts.",
     ),
     "monitor": (
         "true",
@@ -181,10 +183,17 @@ def _expand(context: LaunchContext) -> list:
     motion = _arg(context, "motion")
     if motion not in ("time", "round"):
         raise ValueError(f"launch argument motion:={motion!r} must be time or round")
-    discovery = _arg(context, "discovery")
     # config/ sits beside launch/ in the source tree and in share/gossip_learning alike
     profile = Path(__file__).resolve().parent.parent / "config" / "fastdds_localhost.xml"
-    env = discovery_env(discovery, str(profile))
+    with_monitor = parse_bool("monitor", _arg(context, "monitor"))
+    discovery = choose_discovery(  # all of the swarm meets, or an error before any process
+        _arg(context, "discovery"),
+        launch_participants(sim, n, single, with_monitor),
+        os.environ,
+        str(profile),
+        tempfile.mkdtemp(prefix="gossip_learning_dds_"),  # a wider profile copy, if needed
+    )
+    env = discovery.env
     namespace = _arg(context, "swarm_namespace")
     params_file = _arg(context, "params_file")
     log = ["--ros-args", "--log-level", _arg(context, "log_level")]
@@ -211,7 +220,7 @@ def _expand(context: LaunchContext) -> list:
         "use_sim_time": use_sim_time,
     }
     file_params = [params_file] if params_file else []
-    actions: list = []
+    actions: list = [LogInfo(msg=f"discovery {discovery.reason}")]
 
     robots: list[Node] = []  # the processes whose exit ends the launch
     if sim == "kinematic":
@@ -301,7 +310,7 @@ def _expand(context: LaunchContext) -> list:
     if sim == "gazebo":
         actions.extend(_gazebo(context, names, poses, use_sim_time))
 
-    if parse_bool("monitor", _arg(context, "monitor")):
+    if with_monitor:
         actions.append(
             Node(
                 package=PACKAGE,

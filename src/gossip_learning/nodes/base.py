@@ -7,8 +7,9 @@ import contextlib
 import faulthandler
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
@@ -21,7 +22,7 @@ from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallba
 from rclpy.node import Node
 
 from gossip_learning.errors import GossipLearningError
-from gossip_learning.transports.ros import shutdown, spin_tolerant
+from gossip_learning.transports.ros import spin_tolerant
 
 
 def declare_read_only(node: Node, parameters: Mapping[str, tuple[Any, str]]) -> dict[str, Any]:
@@ -193,12 +194,14 @@ def teardown_guard(seconds: float = TEARDOWN_S) -> Iterator[None]:
 
 def run_node(
     executable: str, make: Callable[[], Node], args: list[str] | None, multi_threaded: bool
-) -> int:
+) -> NoReturn:
     """Init rclpy, spin the node ``make()`` builds until shutdown, or until it says it is
-    ``done`` (then a short linger and exit 0); exit 2 on a bad parameter."""
+    ``done`` (then a short linger and exit 0); exit 2 on a bad parameter. The process ends here
+    (:func:`gossip_learning.nodes.process.end_process`)."""
     rclpy.init(args=args)
     node: Node | None = None
     executor: MultiThreadedExecutor | SingleThreadedExecutor | None = None
+    code = 0
     try:
         node = make()  # a ManagedNode has configured and activated itself if autostart is set
         executor = MultiThreadedExecutor() if multi_threaded else SingleThreadedExecutor()
@@ -209,14 +212,13 @@ def run_node(
             spin_tolerant(executor, until=lambda: time.monotonic() > end)
     except (ValueError, GossipLearningError) as exc:
         print(f"{executable}: {exc}", file=sys.stderr)
-        return 2
+        code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    finally:
-        with teardown_guard():
-            if executor is not None:
-                executor.shutdown()
-            if node is not None:
-                node.destroy_node()
-            shutdown()
-    return 0
+    except Exception:  # printed in full; the process still ends without a DDS teardown
+        traceback.print_exc()
+        code = 1
+    # no per-entity DDS teardown while the whole swarm ends at once (see nodes/process.py)
+    from gossip_learning.nodes.process import end_process
+
+    end_process(code, executor, [node] if node is not None else [])

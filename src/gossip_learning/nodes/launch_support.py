@@ -15,9 +15,11 @@ from typing import Any
 
 import yaml
 
+from gossip_learning.nodes.discovery import DISCOVERY_MODES as DISCOVERY_MODES
+from gossip_learning.nodes.discovery import choose_discovery
+
 TEMPLATE_MODEL_NAME = "diff_bot"
 SIM_MODES = ("kinematic", "gazebo", "plant")
-DISCOVERY_MODES = ("localhost", "wide", "inherit")
 
 
 def loopback_only(cmd: list[str]) -> list[str]:
@@ -133,26 +135,11 @@ def parse_number(key: str, text: str, kind: type = float, low: float | None = No
 
 
 def discovery_env(mode: str, profile: str) -> dict[str, str]:
-    """Environment for every node the launch starts, by ``discovery:=`` mode.
-
-    ``localhost``: rmw_fastrtps's own localhost discovery (32 participant slots on the host);
-    ``wide``: the Fast DDS profile ``profile`` (config/fastdds_localhost.xml: loopback and shared
-    memory, 256 slots), with the rmw told to leave it alone; ``inherit``: the caller's
-    environment as it is."""
-    if mode == "localhost":
-        return {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    if mode == "wide":
-        return {
-            "ROS_AUTOMATIC_DISCOVERY_RANGE": "SYSTEM_DEFAULT",
-            "FASTRTPS_DEFAULT_PROFILES_FILE": profile,
-            "FASTDDS_DEFAULT_PROFILES_FILE": profile,
-            "RMW_FASTRTPS_USE_QOS_FROM_XML": "0",
-        }
-    if mode == "inherit":
-        return {}
-    raise ValueError(
-        f"launch argument discovery:={mode!r} must be one of {', '.join(DISCOVERY_MODES)}"
-    )
+    """Environment for every node the launch starts, by ``discovery:=`` mode, for a swarm that
+    fits it (:func:`gossip_learning.nodes.discovery.choose_discovery` counts participants):
+    ``localhost`` (rmw_fastrtps's, 32 slots), ``wide`` (the Fast DDS profile ``profile``,
+    loopback UDP, 256 slots), ``inherit`` (the caller's environment), ``auto`` (localhost)."""
+    return choose_discovery(mode, 0, {}, profile).env
 
 
 #: start_delay:=auto: seconds for a swarm_node to start (imports, data, plan) plus per extra

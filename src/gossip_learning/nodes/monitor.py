@@ -227,9 +227,13 @@ class MonitorNode(ManagedNode):
             except Exception as exc:
                 self.get_logger().warning(f"plots failed: {exc}")
 
+    def before_exit(self) -> None:
+        """Write the final metrics and plots (the process ends without destroying the node)."""
+        self._write(plots=True)
+
     def destroy_node(self) -> None:
         """Write the final plots, then destroy the node."""
-        self._write(plots=True)
+        self.before_exit()
         super().destroy_node()
 
     def marker_array(self) -> MarkerArray:

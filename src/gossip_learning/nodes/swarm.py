@@ -14,9 +14,10 @@ import contextlib
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NoReturn
 
 import rclpy
 from rclpy.executors import (
@@ -28,14 +29,15 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from gossip_learning.errors import GossipLearningError
-from gossip_learning.nodes.base import LINGER_S, ParamNode, teardown_guard
+from gossip_learning.nodes.base import LINGER_S, ParamNode
 from gossip_learning.nodes.common import check_namespace, coerce, require
 from gossip_learning.nodes.host import SharedHost
 from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
 from gossip_learning.nodes.mobility import MobilityNode
+from gossip_learning.nodes.process import end_process, process_age_s
 from gossip_learning.nodes.robot import PARAMETERS as ROBOT_PARAMETERS
 from gossip_learning.nodes.robot import RobotNode
-from gossip_learning.transports.ros import InvalidHandle, shutdown, spin_tolerant
+from gossip_learning.transports.ros import InvalidHandle, spin_tolerant
 
 #: Robot parameters the node-per-robot :class:`SwarmHost` passes to every robot.
 PASSED = [name for name in ROBOT_PARAMETERS if name != "robot_id"]
@@ -177,9 +179,10 @@ def _host_nodes(argv: list[str] | None) -> tuple[Node, Node, dict[str, Any]]:
     return node, bus, p
 
 
-def main(args: list[str] | None = None) -> int:
+def main(args: list[str] | None = None) -> NoReturn:
     """Entry point of ``ros2 run gossip_learning swarm_node``: robots ``robot_ids`` (all by
-    default) on one :class:`SharedHost`; exits 0 after their last round."""
+    default) on one :class:`SharedHost`; exits 0 after their last round, 2 on a bad
+    parameter (the process ends here: :func:`~gossip_learning.nodes.process.end_process`)."""
     rclpy.init(args=args)
     nodes: list[Node] = []
     executor = None
@@ -192,7 +195,8 @@ def main(args: list[str] | None = None) -> int:
         host = make_host(node, bus, p)
         # benchmarks/ros_swarm.py counts robots up from this line
         node.get_logger().info(
-            f"ready: {len(host.ids)} robot(s) in {time.monotonic() - started:.1f} s"
+            f"ready: {len(host.ids)} robot(s) in {time.monotonic() - started:.1f} s "
+            f"({process_age_s():.1f} s since process start)"
         )
         executor = SingleThreadedExecutor()
         executor.add_node(node)
@@ -205,13 +209,11 @@ def main(args: list[str] | None = None) -> int:
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # printed in full; the process still ends without a DDS teardown
+        traceback.print_exc()
+        code = 1
     finally:
-        with teardown_guard():
-            if host is not None:
-                host.close()
-            if executor is not None:
-                executor.shutdown()
-            for n in nodes:
-                n.destroy_node()
-            shutdown()
-    return code
+        if host is not None:
+            host.close()
+    # no per-entity DDS teardown while the whole swarm ends at once (see nodes/process.py)
+    end_process(code, executor, nodes)
