@@ -32,6 +32,7 @@ from launch.actions import (
     LogInfo,
     OpaqueFunction,
     RegisterEventHandler,
+    TimerAction,
 )
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
@@ -50,6 +51,7 @@ from gossip_learning.nodes.launch_support import (
     parse_number,
     robot_name,
     robot_sdf,
+    stagger_s,
     start_delay,
     world_name,
     write_bridge_config,
@@ -223,6 +225,7 @@ def _expand(context: LaunchContext) -> list:
     actions: list = [LogInfo(msg=f"discovery {discovery.reason}")]
 
     robots: list[Node] = []  # the processes whose exit ends the launch
+    drivers: list[Node] = []  # per robot, its cmd_vel controller (plant, gazebo)
     if sim == "kinematic":
         for ids in [[-1]] if single else [[i] for i in range(n)]:
             robots.append(
@@ -258,7 +261,7 @@ def _expand(context: LaunchContext) -> list:
                     additional_env=env,
                 )
             )
-            actions.append(
+            drivers.append(
                 Node(
                     package=PACKAGE,
                     executable="mobility_node",
@@ -330,7 +333,19 @@ def _expand(context: LaunchContext) -> list:
                 additional_env=env,
             )
         )
-    return [*robots, *actions, *_shutdown_when_done(robots)]
+    return [*_staggered(robots, drivers, delay), *actions, *_shutdown_when_done(robots)]
+
+
+def _staggered(robots: list[Node], drivers: list[Node], delay: float) -> list:
+    """Robot processes (each with its driver) started a little apart, not all in one instant:
+    60 Python processes importing at once on two cores each took far longer than its own
+    start-up (launch_support.stagger_s)."""
+    step = stagger_s(len(robots), 2 if drivers else 1, delay)
+    out: list = []
+    for i, robot in enumerate(robots):
+        group = [robot, *drivers[i : i + 1]]
+        out.extend(group if i == 0 or step <= 0 else [TimerAction(period=i * step, actions=group)])
+    return out
 
 
 def _gazebo(

@@ -153,3 +153,17 @@ def start_delay(text: str, processes: int) -> float:
     if text.strip().lower() == "auto":
         return AUTO_DELAY_S + AUTO_DELAY_PER_PROCESS_S * max(0, processes - 1)
     return float(parse_number("start_delay", text, float, 0.0))
+
+
+#: Seconds between the starts of two robot processes: one start-up (interpreter, imports, DDS
+#: participant, the robot's data) takes about half a CPU second (benchmarks/ros_swarm.py,
+#: ``active_s``), so on two cores processes started this far apart do not queue behind each other.
+STAGGER_PER_PROCESS_S = 0.3
+
+
+def stagger_s(robots: int, processes_per_robot: int, delay: float) -> float:
+    """Seconds between the starts of consecutive robots (each with ``processes_per_robot``
+    processes); every robot starts within the first half of the start delay ``delay``."""
+    if robots <= 1:
+        return 0.0
+    return min(STAGGER_PER_PROCESS_S * processes_per_robot, delay / (2 * robots))
