@@ -145,7 +145,7 @@ def discovery_env(mode: str, profile: str) -> dict[str, str]:
 #: start_delay:=auto: seconds for a swarm_node to start (imports, data, plan) plus per extra
 #: process (discovery and start-up competing for the CPUs); measured by benchmarks/ros_swarm.py.
 AUTO_DELAY_S = 10.0
-AUTO_DELAY_PER_PROCESS_S = 2.0
+AUTO_DELAY_PER_PROCESS_S = 3.0
 
 
 def start_delay(text: str, processes: int) -> float:
