@@ -74,7 +74,7 @@ def test_launch_gossips_to_the_engines_accuracy_and_every_process_exits_0(
          f"output_dir:={out}"],
         tmp_path,
         domain=91,
-        timeout=420,
+        timeout=900,
     )  # fmt: skip
     log = proc.stdout[-4000:] + proc.stderr[-4000:]
     assert proc.returncode == 0, log  # it ended by itself (no timeout), cleanly
