@@ -36,7 +36,7 @@ node = Done("ending")
 pubs = [node.create_publisher(String, f"/t{i}", 10) for i in range(20)]
 subs = [node.create_subscription(String, f"/t{i}", lambda m: None, 10) for i in range(20)]
 print(f"age {process_age_s():.2f}")
-end_process(int(sys.argv[1]), None, [node])
+end_process(int(sys.argv[1]), [node])
 """
 
 

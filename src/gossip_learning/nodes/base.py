@@ -221,4 +221,4 @@ def run_node(
     # no per-entity DDS teardown while the whole swarm ends at once (see nodes/process.py)
     from gossip_learning.nodes.process import end_process
 
-    end_process(code, executor, [node] if node is not None else [])
+    end_process(code, [node] if node is not None else [])

@@ -54,14 +54,13 @@ def last_output(nodes: Iterable[Any]) -> None:
             print(f"{type(node).__name__}.before_exit failed: {exc}", file=sys.stderr)
 
 
-def end_process(code: int, executor: Any = None, nodes: Iterable[Any] = ()) -> NoReturn:
+def end_process(code: int, nodes: Iterable[Any] = ()) -> NoReturn:
     """Leave this node process with ``code``: the nodes' last output, then stdio flushed and
-    ``os._exit``, with no executor, context or DDS entity torn down (``executor`` is accepted
-    for symmetry and left alone). The flush runs under the teardown guard: a pipe the launch
-    does not drain is the one thing left that could block."""
+    ``os._exit``, with no executor, context or DDS entity torn down (their threads and the
+    participant end with the process). The flush runs under the teardown guard: a pipe the
+    launch does not drain is the one thing left that could block."""
     from gossip_learning.nodes.base import teardown_guard
 
-    del executor  # its threads and the participant end with the process
     last_output(nodes)
     with teardown_guard():
         logging.shutdown()

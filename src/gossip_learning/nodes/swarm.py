@@ -216,4 +216,4 @@ def main(args: list[str] | None = None) -> NoReturn:
         if host is not None:
             host.close()
     # no per-entity DDS teardown while the whole swarm ends at once (see nodes/process.py)
-    end_process(code, executor, nodes)
+    end_process(code, nodes)
