@@ -60,6 +60,8 @@ from gossip_learning.plan import start_poses
 from gossip_learning.robot_data import write_robot_files
 
 PACKAGE = "gossip_learning"
+#: Seconds the monitor gets after SIGINT to write its final metrics and plots before SIGTERM.
+MONITOR_EXIT_S = 60
 
 # name -> (default, description). A tuple default is a path inside this package's share directory.
 ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
@@ -331,6 +333,8 @@ def _expand(context: LaunchContext) -> list:
                 ],
                 arguments=log,
                 additional_env=env,
+                # its final plots (matplotlib) outlast launch's 5 s before SIGTERM on a busy host
+                sigterm_timeout=str(MONITOR_EXIT_S),
             )
         )
     return [*_staggered(robots, drivers, delay), *actions, *_shutdown_when_done(robots)]
