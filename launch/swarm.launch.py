@@ -60,6 +60,8 @@ from gossip_learning.plan import start_poses
 from gossip_learning.robot_data import write_robot_files
 
 PACKAGE = "gossip_learning"
+#: Seconds the monitor may take after the last robot exited before the launch shuts it down.
+MONITOR_GRACE_S = 30.0
 #: Seconds the monitor gets after SIGINT to write its final metrics and plots before SIGTERM.
 MONITOR_EXIT_S = 60
 
@@ -150,18 +152,27 @@ def _check_arguments(context: LaunchContext) -> None:
         )
 
 
-def _shutdown_when_done(robots: list[Node]) -> list:
-    """Shut the launch down (monitor and drivers too) once every robot process has exited:
-    robots exit by themselves after their last round."""
-    left = {id(r) for r in robots}
+def _shutdown_when_done(robots: list[Node], monitor: Node | None = None) -> list:
+    """Shut the launch down (drivers too) once every robot process has exited (robots exit by
+    themselves after their last round) and the monitor has too (it exits by itself once the
+    last round's row is written); a monitor still running MONITOR_GRACE_S after the last robot
+    (a round it can never close) is shut down then."""
+    left = {id(r) for r in robots} | ({id(monitor)} if monitor is not None else set())
+    robot_ids = {id(r) for r in robots}
 
     def exited(event: ProcessExited, _: LaunchContext) -> list:
         left.discard(id(event.action))
-        if left:
+        if not left:
+            return [EmitEvent(event=Shutdown(reason="every robot and the monitor finished"))]
+        if left & robot_ids:
             return []
-        return [EmitEvent(event=Shutdown(reason="every robot finished its rounds"))]
+        reason = f"the monitor did not finish {MONITOR_GRACE_S} s after the last robot"
+        return [
+            TimerAction(period=MONITOR_GRACE_S, actions=[EmitEvent(event=Shutdown(reason=reason))])
+        ]
 
-    return [RegisterEventHandler(OnProcessExit(target_action=r, on_exit=exited)) for r in robots]
+    targets = [*robots, *([monitor] if monitor is not None else [])]
+    return [RegisterEventHandler(OnProcessExit(target_action=t, on_exit=exited)) for t in targets]
 
 
 def _expand(context: LaunchContext) -> list:
@@ -227,6 +238,7 @@ def _expand(context: LaunchContext) -> list:
     actions: list = [LogInfo(msg=f"discovery {discovery.reason}")]
 
     robots: list[Node] = []  # the processes whose exit ends the launch
+    monitor: Node | None = None  # exits by itself after the last round's row
     drivers: list[Node] = []  # per robot, its cmd_vel controller (plant, gazebo)
     if sim == "kinematic":
         for ids in [[-1]] if single else [[i] for i in range(n)]:
@@ -316,28 +328,32 @@ def _expand(context: LaunchContext) -> list:
         actions.extend(_gazebo(context, names, poses, use_sim_time))
 
     if with_monitor:
-        actions.append(
-            Node(
-                package=PACKAGE,
-                executable="monitor_node",
-                name="monitor",
-                output="screen",
-                parameters=[
-                    {
-                        "swarm_namespace": namespace,
-                        "num_robots": n,
-                        "output_dir": _arg(context, "output_dir"),
-                        "comm_range": comm_range or cfg.channel.comm_range,
-                        "use_sim_time": use_sim_time,
-                    }
-                ],
-                arguments=log,
-                additional_env=env,
-                # its final plots (matplotlib) outlast launch's 5 s before SIGTERM on a busy host
-                sigterm_timeout=str(MONITOR_EXIT_S),
-            )
+        monitor = Node(
+            package=PACKAGE,
+            executable="monitor_node",
+            name="monitor",
+            output="screen",
+            parameters=[
+                {
+                    "swarm_namespace": namespace,
+                    "num_robots": n,
+                    "output_dir": _arg(context, "output_dir"),
+                    "comm_range": comm_range or cfg.channel.comm_range,
+                    "rounds": rounds or cfg.experiment.rounds,
+                    "use_sim_time": use_sim_time,
+                }
+            ],
+            arguments=log,
+            additional_env=env,
+            # its final plots (matplotlib) outlast launch's 5 s before SIGTERM on a busy host
+            sigterm_timeout=str(MONITOR_EXIT_S),
         )
-    return [*_staggered(robots, drivers, delay), *actions, *_shutdown_when_done(robots)]
+        actions.append(monitor)
+    return [
+        *_staggered(robots, drivers, delay),
+        *actions,
+        *_shutdown_when_done(robots, monitor),
+    ]
 
 
 def _staggered(robots: list[Node], drivers: list[Node], delay: float) -> list:

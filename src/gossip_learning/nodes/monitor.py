@@ -47,6 +47,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "area": ([100.0, 100.0], "Arena width and height, for the swarm maps."),
     "marker_period": (1.0, "Seconds between MarkerArray updates (0 disables them)."),
     "plot_every": (5, "Redraw plots every this many rounds and at shutdown (0: at shutdown only)."),
+    "rounds": (
+        0,
+        "Last round of the swarm: once its row is written the monitor exits by itself "
+        "(0: it runs until shut down).",
+    ),
     "frame_id": ("world", "Frame of the markers."),
 }
 
@@ -113,6 +118,8 @@ class MonitorNode(ManagedNode):
         self.frame_id = str(p["frame_id"])
         self.output_dir = Path(p["output_dir"]) if p["output_dir"] else None
         self.plot_every = int(require("plot_every", p["plot_every"], p["plot_every"] >= 0, ">= 0"))
+        self.rounds = int(require("rounds", p["rounds"], p["rounds"] >= 0, ">= 0"))
+        self._plotted = 0  # rows in the plots drawn last
         self.statuses: dict[int, dict[int, dict[str, Any]]] = {}
         self.models: dict[int, dict[int, np.ndarray]] = {}
         self.latest: dict[int, dict[str, Any]] = {}
@@ -213,6 +220,8 @@ class MonitorNode(ManagedNode):
                 self.recorder.snapshot(reports, inputs["in_range"], self.area, self.comm_range)
             )
             self._write()
+            if self.rounds and rnd >= self.rounds:
+                self.done = True  # the swarm's last round is written: exit by itself
 
     def _write(self, plots: bool = False) -> None:
         if self.output_dir is None or not self.rows:
@@ -221,7 +230,9 @@ class MonitorNode(ManagedNode):
 
         self.output_dir.mkdir(parents=True, exist_ok=True)
         write_metrics_csv(self.output_dir / "metrics.csv", self.rows)
-        if plots or (self.plot_every and len(self.rows) % self.plot_every == 0):
+        due = plots or (self.plot_every and len(self.rows) % self.plot_every == 0)
+        if due and len(self.rows) != self._plotted:  # the same rows are not drawn twice
+            self._plotted = len(self.rows)
             try:  # matplotlib is slow: not every round, and never fatal
                 write_plots(self.output_dir, self.rows, self.snapshots[-1:])
             except Exception as exc:
