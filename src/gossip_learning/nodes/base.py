@@ -202,6 +202,7 @@ def run_node(
     node: Node | None = None
     executor: MultiThreadedExecutor | SingleThreadedExecutor | None = None
     code = 0
+    interrupted = False
     try:
         node = make()  # a ManagedNode has configured and activated itself if autostart is set
         executor = MultiThreadedExecutor() if multi_threaded else SingleThreadedExecutor()
@@ -214,11 +215,11 @@ def run_node(
         print(f"{executable}: {exc}", file=sys.stderr)
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        interrupted = True
     except Exception:  # printed in full; the process still ends without a DDS teardown
         traceback.print_exc()
         code = 1
     # no per-entity DDS teardown while the whole swarm ends at once (see nodes/process.py)
     from gossip_learning.nodes.process import end_process
 
-    end_process(code, [node] if node is not None else [])
+    end_process(code, [node] if node is not None else [], executor, interrupted or not rclpy.ok())

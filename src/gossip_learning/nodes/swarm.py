@@ -188,6 +188,7 @@ def main(args: list[str] | None = None) -> NoReturn:
     executor = None
     host = None
     code = 0
+    interrupted = False
     try:
         started = time.monotonic()
         node, bus, p = _host_nodes(args)
@@ -208,7 +209,7 @@ def main(args: list[str] | None = None) -> NoReturn:
         print(f"swarm_node: {exc}", file=sys.stderr)
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        interrupted = True
     except Exception:  # printed in full; the process still ends without a DDS teardown
         traceback.print_exc()
         code = 1
@@ -216,4 +217,4 @@ def main(args: list[str] | None = None) -> NoReturn:
         if host is not None:
             host.close()
     # no per-entity DDS teardown while the whole swarm ends at once (see nodes/process.py)
-    end_process(code, nodes)
+    end_process(code, nodes, executor, interrupted or not rclpy.ok())
