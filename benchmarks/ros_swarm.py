@@ -1,20 +1,23 @@
 """The real ``ros2 launch gossip_learning swarm.launch.py`` at 10-100 robots, both modes.
 
-    python benchmarks/ros_swarm.py --robots 10 30 60 100 --rounds 5 \
-        --json docs/results/ros_swarm.json
+    python benchmarks/ros_swarm.py --robots 10 30 60 100 --rounds 20 --motion round \
+        --config config/ros_acceptance.yaml --json docs/results/ros_swarm.json
 
 For each size and mode (``per-process``: one swarm_node per robot, one DDS participant each;
 ``single``: ``single_process:=true``) it builds the package into a colcon workspace (once), runs the
-launch on loopback only (a private domain; as root, a private network namespace) and measures:
-seconds until every robot is up (swarm_node's ``ready`` lines), rounds per minute from the shared
-epoch, robots reporting per round and clusters (the monitor's metrics.csv), RSS per robot process
-(sampled with psutil), CPU seconds of the whole launch (getrusage of the waited children), frames
-delivered, dropped and rejected, and rejections as ``late``. Beside each run's final accuracy it
-records the in-process engine's (``gossip-learning run``) on the same config, seed and number of
-rounds: the same plan (start poses, partitions, initial heads); with ``--motion round`` the same
-moves too. ``--discovery auto`` uses the wide
-Fast DDS profile (config/fastdds_localhost.xml) above 30 processes. Sizes where a run is not
-possible are skipped with the reason (``--skip-per-process-above``).
+launch on loopback only (a private domain; as root, a private network namespace) with the
+launch's own choice of discovery (``discovery:=auto`` unless ``--discovery`` says otherwise) and
+records: robots reporting in each round (the monitor's metrics.csv), every launched process's
+exit code (the launch's "finished cleanly" / "has died" lines) and how many ended by the teardown
+watchdog (faulthandler's ``Timeout (`` line), seconds from each robot process's start to active
+(swarm_node's ``ready`` line), robots that joined after round 1, RSS per robot process (sampled
+with psutil; mean and max), CPU seconds of the whole launch, frames delivered, dropped, rejected
+and rejected as ``late``, the load average before, during (mean, max) and after, and the final
+accuracy of the launch beside the in-process engine's (``gossip-learning run``, same config, seed
+and rounds: the same plan; with ``--motion round`` the same moves too) and local-only training
+(method ``local``: no communication) on the same seed. A run is ``ok`` when the launch and every
+process exited 0, no watchdog fired and every robot reported every round. ``--busy K`` keeps K
+CPU-bound processes running beside the launch (start-up under load).
 """
 
 from __future__ import annotations
@@ -38,10 +41,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import ROOT, Report, allow_dirty_flag, format_load
 
+from gossip_learning import atomic
 from gossip_learning.nodes.launch_support import loopback_env, loopback_only, start_delay
+from gossip_learning.nodes.process import WATCHDOG_MARK
 
-READY = re.compile(r"ready: (\d+) robot\(s\)")
+READY = re.compile(
+    r"ready: (\d+) robot\(s\)(?: in [\d.]+ s \(([\d.]+|nan) s since process start\))?"
+)
 FINISHED = re.compile(r"robots \d+\.\.\d+: finished")
+JOINED = re.compile(r"robots \d+\.\.\d+: joined at round (\d+)")
+STARTED = re.compile(r"\[INFO\] \[([\w.-]+)\]: process started with pid \[(\d+)\]")
+CLEAN = re.compile(r"\[INFO\] \[([\w.-]+)\]: process has finished cleanly \[pid (\d+)\]")
+DIED = re.compile(r"\[([\w.-]+)\]: process has died \[pid (\d+), exit code (-?\d+)")
+DISCOVERY = re.compile(r"discovery (\w+):")
 
 
 def build_workspace(ws: Path) -> Path:
@@ -60,12 +72,14 @@ def build_workspace(ws: Path) -> Path:
     return prefix
 
 
-def _rss_sampler(pid: int, stop: threading.Event, out: dict[int, float]) -> None:
-    """Largest RSS (MB) seen per swarm_node/robot process under ``pid``, sampled every second."""
+def _sampler(pid: int, stop: threading.Event, rss: dict[int, float], load: list[float]) -> None:
+    """Every second: the largest RSS (MB) seen per swarm_node/robot process under ``pid`` and
+    the 1-minute load average."""
     import psutil
 
     root = psutil.Process(pid)
     while not stop.wait(1.0):
+        load.append(os.getloadavg()[0])
         try:
             kids = root.children(recursive=True)
         except psutil.Error:
@@ -73,9 +87,63 @@ def _rss_sampler(pid: int, stop: threading.Event, out: dict[int, float]) -> None
         for k in kids:
             try:
                 if any("swarm_node" in c or "robot_node" in c for c in k.cmdline()[:3]):
-                    out[k.pid] = max(out.get(k.pid, 0.0), k.memory_info().rss / 2**20)
+                    rss[k.pid] = max(rss.get(k.pid, 0.0), k.memory_info().rss / 2**20)
             except psutil.Error:
                 continue
+
+
+def _busy(k: int) -> list[subprocess.Popen[bytes]]:
+    """``k`` CPU-bound processes (a Python busy loop each) to run beside the launch."""
+    loop = "while True:\n    pass"
+    return [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(k)]
+
+
+class LaunchLog:
+    """What the launch's output says about its processes, read line by line."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, int] = {}  # process name -> pid
+        self.exit_codes: dict[str, int] = {}
+        self.up = 0
+        self.active_s: list[float] = []  # per robot process: its start to active
+        self.joined_late = 0
+        self.watchdog = 0
+        self.discovery = ""
+
+    def read(self, line: str) -> None:
+        if m := STARTED.search(line):
+            self.started[m.group(1)] = int(m.group(2))
+        elif m := CLEAN.search(line):
+            self.exit_codes[m.group(1)] = 0
+        elif m := DIED.search(line):
+            self.exit_codes[m.group(1)] = int(m.group(3))
+        elif m := READY.search(line):
+            self.up += int(m.group(1))
+            if m.group(2):
+                self.active_s.append(float(m.group(2)))
+        elif m := JOINED.search(line):
+            self.joined_late += 1
+        elif m := DISCOVERY.search(line):
+            self.discovery = m.group(1)
+        if WATCHDOG_MARK in line:
+            self.watchdog += 1
+
+    def summary(self) -> dict[str, Any]:
+        codes = [self.exit_codes.get(name) for name in self.started]
+        failed = sorted(
+            f"{name}={self.exit_codes.get(name)}"
+            for name in self.started
+            if self.exit_codes.get(name) != 0
+        )
+        return {
+            "processes_started": len(self.started),
+            "processes_exit_0": sum(1 for c in codes if c == 0),
+            "processes_failed": " ".join(failed),
+            "watchdog_fired": self.watchdog,
+            "active_s_mean": round(sum(self.active_s) / max(len(self.active_s), 1), 1),
+            "active_s_max": round(max(self.active_s, default=float("nan")), 1),
+            "joined_late": self.joined_late,
+        }
 
 
 def _reasons(text: str) -> dict[str, int]:
@@ -91,15 +159,16 @@ def _reasons(text: str) -> dict[str, int]:
         return {k: int(v) for k, v in pairs}
 
 
-def engine_accuracy(n: int, rounds: int, seed: int = 0) -> float:
-    """Final mean accuracy of the in-process engine on the launch's config with ``n`` robots."""
+def engine_accuracy(config: Path, n: int, rounds: int, seed: int, method: str = "bilayer") -> float:
+    """Final mean accuracy of the in-process engine (``method``: bilayer, or local for training
+    with no communication) on the launch's config with ``n`` robots."""
     from gossip_learning.config import load_config
     from gossip_learning.experiment import Swarm
     from gossip_learning.plan import load_data
 
     overrides = [f"swarm.num_robots={n}", f"experiment.rounds={rounds}"]
-    cfg = load_config(ROOT / "config" / "ros_swarm.yaml", overrides)
-    swarm = Swarm(cfg, "bilayer", seed, load_data(cfg))
+    cfg = load_config(config, overrides)
+    swarm = Swarm(cfg, method, seed, load_data(cfg))
     row: dict[str, Any] = {}
     for _ in range(rounds):
         row = swarm.step()[0]
@@ -110,52 +179,54 @@ def run_one(
     prefix: Path,
     n: int,
     mode: str,
-    rounds: int,
-    discovery: str,
-    domain: int,
-    timeout: float,
-    motion: str = "time",
+    a: argparse.Namespace,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """One launch; returns the measured record."""
+    """One launch of ``n`` robots in ``mode`` with the options ``a``; returns the record."""
     tmp = Path(tempfile.mkdtemp(prefix=f"ros_swarm_{mode}_{n}_"))
     single = mode == "single"
     delay = start_delay("auto", 1 if single else n)
-    env = loopback_env(domain, tmp / "log", prefix)
+    env = loopback_env(a.domain, tmp / "log", prefix)
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py",
-           f"num_robots:={n}", f"rounds:={rounds}", f"single_process:={str(single).lower()}",
-           f"discovery:={discovery}", f"motion:={motion}", f"seed:={seed}",
-           f"output_dir:={tmp / 'out'}"]  # fmt: skip
+           f"num_robots:={n}", f"rounds:={a.rounds}", f"single_process:={str(single).lower()}",
+           f"discovery:={a.discovery}", f"motion:={a.motion}", f"seed:={seed}",
+           f"config:={Path(a.config).resolve()}", f"output_dir:={tmp / 'out'}"]  # fmt: skip
     cmd = loopback_only(cmd)
+    load_before = os.getloadavg()[0]
+    busy = _busy(a.busy)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp
     )
     rss: dict[int, float] = {}
+    load: list[float] = []
     stop = threading.Event()
-    sampler = threading.Thread(target=_rss_sampler, args=(proc.pid, stop, rss), daemon=True)
+    sampler = threading.Thread(target=_sampler, args=(proc.pid, stop, rss, load), daemon=True)
     sampler.start()
-    up = 0
+    log = LaunchLog()
     up_s = float("nan")
     last_done = float("nan")  # when the last robot process finished its rounds
     tail: list[str] = []
     assert proc.stdout is not None
-    timer = threading.Timer(timeout, proc.kill)
+    timer = threading.Timer(a.timeout, proc.kill)
     timer.start()
-    for line in proc.stdout:
-        tail = [*tail, line][-40:]
-        if FINISHED.search(line):
-            last_done = time.monotonic() - t0
-        m = READY.search(line)
-        if m:
-            up += int(m.group(1))
-            if up >= n:
+    with (tmp / "launch.log").open("w", encoding="utf-8") as keep:
+        for line in proc.stdout:
+            keep.write(line)
+            tail = [*tail, line][-40:]
+            if FINISHED.search(line):
+                last_done = time.monotonic() - t0
+            log.read(line)
+            if log.up >= n and up_s != up_s:
                 up_s = time.monotonic() - t0
     code = proc.wait()
     wall = time.monotonic() - t0
     timer.cancel()
     stop.set()
+    for b in busy:
+        b.kill()
+        b.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     metrics = tmp / "out" / "metrics.csv"
@@ -164,12 +235,20 @@ def run_one(
     reporting = [int(r["robots_reporting"]) for r in rows]
     run_s = max(last_done - delay, 1e-9)  # from the shared epoch to the last robot's last round
     mem = sorted(rss.values())
+    procs = log.summary()
+    every_round = len(rows) == a.rounds and all(k == n for k in reporting)
+    ok = (
+        code == 0 and every_round and procs["watchdog_fired"] == 0
+        and procs["processes_exit_0"] == procs["processes_started"] > 0
+    )  # fmt: skip
     return {
-        "mode": mode, "robots": n, "seed": seed, "rounds": rounds, "discovery": discovery,
-        "motion": motion,
-        "exit_code": code, "wall_s": round(wall, 1), "start_delay_s": delay,
-        "robots_up": up, "all_up_s": round(up_s, 1),
+        "mode": mode, "robots": n, "seed": seed, "rounds": a.rounds,
+        "discovery": log.discovery or a.discovery, "motion": a.motion,
+        "config": Path(a.config).name, "busy": a.busy, "ok": ok,
+        "exit_code": code, **procs, "wall_s": round(wall, 1), "start_delay_s": delay,
+        "robots_up": log.up, "all_up_s": round(up_s, 1),
         "rounds_done": len(rows), "rounds_per_min": round(60 * len(rows) / run_s, 2),
+        "reporting": " ".join(str(k) for k in reporting),
         "reporting_min": min(reporting, default=0),
         "reporting_mean": round(sum(reporting) / max(len(reporting), 1), 1),
         "clusters_mean": round(
@@ -183,40 +262,46 @@ def run_one(
         "delivered": sum(int(r.get("msgs_delivered") or 0) for r in rows),
         "dropped": sum(int(r.get("msgs_dropped") or 0) for r in rows),
         "rejected": sum(int(r.get("msgs_rejected") or 0) for r in rows),
-        "late": late, "log_tail": "".join(tail)[-600:] if code else "",
+        "late": late,
+        "load_before": round(load_before, 2),
+        "load_during_mean": round(sum(load) / max(len(load), 1), 2),
+        "load_during_max": round(max(load, default=float("nan")), 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "log_tail": "" if ok else "".join(tail)[-600:],
     }  # fmt: skip
 
 
 def run_and_print(
     a: argparse.Namespace,
     report: Report,
-    engines: dict[tuple[int, int], float],
+    engines: dict[tuple[int, int, str], float],
     prefix: Path,
     n: int,
     mode: str,
     seed: int,
 ) -> None:
     """One launch of ``n`` robots in ``mode`` with ``seed``: run, record, print a line."""
-    processes = 1 if mode == "single" else n
-    disc = a.discovery if a.discovery != "auto" else (
-        "wide" if processes + 1 > 30 else "localhost")  # fmt: skip
-    r = run_one(prefix, n, mode, a.rounds, disc, a.domain, a.timeout, a.motion, seed)
-    r["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
-    if (n, seed) not in engines:
-        engines[n, seed] = engine_accuracy(n, a.rounds, seed)
-    r["engine_acc_last"] = engines[n, seed]
+    r = run_one(prefix, n, mode, a, seed)
+    r["load_avg_1min_after"] = r["load_after"]
+    for method, key in (("bilayer", "engine_acc_last"), ("local", "local_acc_last")):
+        if (n, seed, method) not in engines:
+            engines[n, seed, method] = engine_accuracy(Path(a.config), n, a.rounds, seed, method)
+        r[key] = engines[n, seed, method]
     report.add(**r)
     print(
-        f"{n:4d} {mode:12s} seed {seed} exit {r['exit_code']} up {r['all_up_s']:6.1f} s  "
-        f"{r['rounds_per_min']:.2f} rounds/min  reporting {r['reporting_min']}-{n}  "
-        f"clusters {r['clusters_mean']:.1f}  acc {r['acc_first']:.3f}->{r['acc_last']:.3f}"
-        f" (engine {r['engine_acc_last']:.3f})"
-        f"  RSS {r['rss_mb_mean']:.0f} MB x {r['processes']}  CPU {r['cpu_s']:.0f} s  "
-        f"late {r['late']}  wall {r['wall_s']:.0f} s  "
-        f"{format_load([r['load_avg_1min_after'], 0, 0]).split(' 0.00')[0]}"
+        f"{n:4d} {mode:12s} seed {seed} {'ok' if r['ok'] else 'FAILED'} exit {r['exit_code']} "
+        f"({r['processes_exit_0']}/{r['processes_started']} processes exit 0, watchdog "
+        f"{r['watchdog_fired']}) {r['discovery']} up {r['all_up_s']:6.1f} s active "
+        f"{r['active_s_mean']:.1f}/{r['active_s_max']:.1f} s  reporting {r['reporting']}  "
+        f"late joins {r['joined_late']}  clusters {r['clusters_mean']:.1f}  "
+        f"acc {r['acc_first']:.3f}->{r['acc_last']:.3f} (engine {r['engine_acc_last']:.3f}, "
+        f"local {r['local_acc_last']:.3f})  RSS {r['rss_mb_mean']:.0f}/{r['rss_mb_max']:.0f} MB "
+        f"x {r['processes']}  CPU {r['cpu_s']:.0f} s  late {r['late']}  wall {r['wall_s']:.0f} s"
+        f"  load {r['load_before']:.1f}/{r['load_during_mean']:.1f}/{r['load_after']:.1f}",
+        flush=True,
     )
-    if r["exit_code"]:
-        print(r["log_tail"])
+    if not r["ok"]:
+        print(r["log_tail"], flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -228,12 +313,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                    choices=["per-process", "single"])  # fmt: skip
     p.add_argument("--discovery", default="auto", choices=["auto", "localhost", "wide"])
     p.add_argument(
-        "--skip-per-process-above", type=int, default=60,
+        "--skip-per-process-above", type=int, default=100,
         help="per-process runs above this many robots are skipped (memory, CPU)",
     )  # fmt: skip
     p.add_argument("--motion", default="time", choices=["time", "round"], help="launch motion:=")
+    p.add_argument("--config", default=str(ROOT / "config" / "ros_swarm.yaml"),
+                   help="experiment YAML for the launch (config:=) and the engine")  # fmt: skip
+    p.add_argument("--busy", type=int, default=0, help="CPU-bound processes beside each launch")
     p.add_argument("--workspace", help="colcon workspace to build into (default: a temp folder)")
-    p.add_argument("--timeout", type=float, default=900, help="seconds per launch")
+    p.add_argument("--timeout", type=float, default=1200, help="seconds per launch")
     p.add_argument("--domain", type=int, default=96, help="ROS_DOMAIN_ID of the runs")
     p.add_argument("--json", help="write the report here")
     allow_dirty_flag(p)
@@ -244,10 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         out=a.json,
         allow_dirty=a.allow_dirty,
     )
-    print(f"{os.cpu_count()} CPUs, {format_load(report.load_before)} before")
+    commit = report.git["git_commit"]
+    print(f"{os.cpu_count()} CPUs, {format_load(report.load_before)} before, commit {commit}")
     ws = Path(a.workspace) if a.workspace else Path(tempfile.mkdtemp(prefix="ros_swarm_ws_"))
     prefix = build_workspace(ws)
-    engines: dict[tuple[int, int], float] = {}
+    engines: dict[tuple[int, int, str], float] = {}
     for n in a.robots:
         for mode in a.modes:
             if mode == "per-process" and n > a.skip_per_process_above:
@@ -257,9 +346,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             for seed in a.seeds:
                 run_and_print(a, report, engines, prefix, n, mode, seed)
-    out = report.write(a.json)
+    out = {**report.as_dict(), "git_commit": commit}
+    if a.json:
+        atomic.write_text(a.json, json.dumps(out, indent=2) + "\n")
+        print(f"wrote {a.json}")
     print(f"{format_load(out['machine']['load_avg_after'])} after")
-    return 0
+    return 0 if all(r.get("ok", True) for r in report.records) else 1
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from launch.actions import (
     LogInfo,
     OpaqueFunction,
     RegisterEventHandler,
+    TimerAction,
 )
 from launch.event_handlers import OnProcessExit, OnShutdown
 from launch.events import Shutdown
@@ -44,16 +45,16 @@ from launch_ros.substitutions import FindPackageShare
 
 from gossip_learning.config import load_config
 from gossip_learning.mobility import model_params
+from gossip_learning.nodes.discovery import DISCOVERY_MODES, choose_discovery, launch_participants
 from gossip_learning.nodes.launch_support import (
-    DISCOVERY_MODES,
     SIM_MODES,
     check_arguments,
-    discovery_env,
     gazebo_missing,
     parse_bool,
     parse_number,
     robot_name,
     robot_sdf,
+    stagger_s,
     start_delay,
     world_name,
     write_bridge_config,
@@ -62,6 +63,10 @@ from gossip_learning.plan import start_poses
 from gossip_learning.robot_data import write_robot_files
 
 PACKAGE = "gossip_learning"
+#: Seconds the monitor may take after the last robot exited before the launch shuts it down.
+MONITOR_GRACE_S = 30.0
+#: Seconds the monitor gets after SIGINT to write its final metrics and plots before SIGTERM.
+MONITOR_EXIT_S = 60
 
 # name -> (default, description). A tuple default is a path inside this package's share directory.
 ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
@@ -111,9 +116,11 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
         "step between rounds: the positions of `gossip-learning run`).",
     ),
     "discovery": (
-        "localhost",
-        "DDS discovery for the nodes started: localhost (rmw's, 32 participant slots), wide "
-        "(config/fastdds_localhost.xml: UDP on loopback only, 256 slots) or inherit.",
+        "auto",
+        "DDS discovery for the nodes started: auto (localhost while the swarm's DDS participants "
+        "fit its 32 slots, else wide), localhost (rmw's, 32 participant slots), wide "
+        "(config/fastdds_localhost.xml: UDP on loopback only, 256 slots) or inherit; a setting "
+        "that cannot hold the swarm stops the launch before any process starts.",
     ),
     "monitor": (
         "true",
@@ -164,18 +171,27 @@ def _coprocessors(text: str, n: int, sim: str) -> dict[int, str]:
     return ports
 
 
-def _shutdown_when_done(robots: list[Node]) -> list:
-    """Shut the launch down (monitor and drivers too) once every robot process has exited:
-    robots exit by themselves after their last round."""
-    left = {id(r) for r in robots}
+def _shutdown_when_done(robots: list[Node], monitor: Node | None = None) -> list:
+    """Shut the launch down (drivers too) once every robot process has exited (robots exit by
+    themselves after their last round) and the monitor has too (it exits by itself once the
+    last round's row is written); a monitor still running MONITOR_GRACE_S after the last robot
+    (a round it can never close) is shut down then."""
+    left = {id(r) for r in robots} | ({id(monitor)} if monitor is not None else set())
+    robot_ids = {id(r) for r in robots}
 
     def exited(event: ProcessExited, _: LaunchContext) -> list:
         left.discard(id(event.action))
-        if left:
+        if not left:
+            return [EmitEvent(event=Shutdown(reason="every robot and the monitor finished"))]
+        if left & robot_ids:
             return []
-        return [EmitEvent(event=Shutdown(reason="every robot finished its rounds"))]
+        reason = f"the monitor did not finish {MONITOR_GRACE_S} s after the last robot"
+        return [
+            TimerAction(period=MONITOR_GRACE_S, actions=[EmitEvent(event=Shutdown(reason=reason))])
+        ]
 
-    return [RegisterEventHandler(OnProcessExit(target_action=r, on_exit=exited)) for r in robots]
+    targets = [*robots, *([monitor] if monitor is not None else [])]
+    return [RegisterEventHandler(OnProcessExit(target_action=t, on_exit=exited)) for t in targets]
 
 
 def _expand(context: LaunchContext) -> list:
@@ -203,10 +219,17 @@ def _expand(context: LaunchContext) -> list:
     motion = _arg(context, "motion")
     if motion not in ("time", "round"):
         raise ValueError(f"launch argument motion:={motion!r} must be time or round")
-    discovery = _arg(context, "discovery")
     # config/ sits beside launch/ in the source tree and in share/gossip_learning alike
     profile = Path(__file__).resolve().parent.parent / "config" / "fastdds_localhost.xml"
-    env = discovery_env(discovery, str(profile))
+    with_monitor = parse_bool("monitor", _arg(context, "monitor"))
+    discovery = choose_discovery(  # all of the swarm meets, or an error before any process
+        _arg(context, "discovery"),
+        launch_participants(sim, n, single, with_monitor),
+        os.environ,
+        str(profile),
+        tempfile.mkdtemp(prefix="gossip_learning_dds_"),  # a wider profile copy, if needed
+    )
+    env = discovery.env
     namespace = _arg(context, "swarm_namespace")
     params_file = _arg(context, "params_file")
     log = ["--ros-args", "--log-level", _arg(context, "log_level")]
@@ -239,11 +262,14 @@ def _expand(context: LaunchContext) -> list:
     file_params = [params_file] if params_file else []
     chips = _coprocessors(_arg(context, "coprocessors"), n, sim)
     actions: list = [
+        LogInfo(msg=f"discovery {discovery.reason}"),
         LogInfo(msg=f"gossip_learning: {n} robots, sim:={sim}, output_dir {output_dir}"),
         _remove_at_shutdown(data_dir),
     ]
 
     robots: list[Node] = []  # the processes whose exit ends the launch
+    monitor: Node | None = None  # exits by itself after the last round's row
+    drivers: list[Node] = []  # per robot, its cmd_vel controller (plant, gazebo)
     if sim == "kinematic":
         for ids in [[-1]] if single else [[i] for i in range(n)]:
             robots.append(
@@ -284,7 +310,7 @@ def _expand(context: LaunchContext) -> list:
                     additional_env=env,
                 )
             )
-            actions.append(
+            drivers.append(
                 Node(
                     package=PACKAGE,
                     executable="mobility_node",
@@ -336,29 +362,46 @@ def _expand(context: LaunchContext) -> list:
     if sim == "gazebo":
         actions.extend(_gazebo(context, names, poses, use_sim_time))
 
-    if parse_bool("monitor", _arg(context, "monitor")):
-        actions.append(
-            Node(
-                package=PACKAGE,
-                executable="monitor_node",
-                name="monitor",
-                output="screen",
-                sigterm_timeout="20",  # its last plots after Ctrl-C, on a busy host too
-                parameters=[
-                    {
-                        "swarm_namespace": namespace,
-                        "num_robots": n,
-                        "output_dir": output_dir,
-                        "frame_id": swarm_frame,
-                        "comm_range": comm_range or cfg.channel.comm_range,
-                        "use_sim_time": use_sim_time,
-                    }
-                ],
-                arguments=log,
-                additional_env=env,
-            )
+    if with_monitor:
+        monitor = Node(
+            package=PACKAGE,
+            executable="monitor_node",
+            name="monitor",
+            output="screen",
+            parameters=[
+                {
+                    "swarm_namespace": namespace,
+                    "num_robots": n,
+                    "output_dir": output_dir,
+                    "frame_id": swarm_frame,
+                    "comm_range": comm_range or cfg.channel.comm_range,
+                    "rounds": rounds or cfg.experiment.rounds,
+                    "use_sim_time": use_sim_time,
+                }
+            ],
+            arguments=log,
+            additional_env=env,
+            # its final plots (matplotlib) outlast launch's 5 s before SIGTERM on a busy host
+            sigterm_timeout=str(MONITOR_EXIT_S),
         )
-    return [*robots, *actions, *_shutdown_when_done(robots)]
+        actions.append(monitor)
+    return [
+        *_staggered(robots, drivers, delay),
+        *actions,
+        *_shutdown_when_done(robots, monitor),
+    ]
+
+
+def _staggered(robots: list[Node], drivers: list[Node], delay: float) -> list:
+    """Robot processes (each with its driver) started a little apart, not all in one instant:
+    60 Python processes importing at once on two cores each took far longer than its own
+    start-up (launch_support.stagger_s)."""
+    step = stagger_s(len(robots), 2 if drivers else 1, delay)
+    out: list = []
+    for i, robot in enumerate(robots):
+        group = [robot, *drivers[i : i + 1]]
+        out.extend(group if i == 0 or step <= 0 else [TimerAction(period=i * step, actions=group)])
+    return out
 
 
 def _remove_at_shutdown(folder: str) -> RegisterEventHandler:

@@ -72,6 +72,13 @@ def test_uses_only_launch_constructs_that_jazzy_has() -> None:
     assert "generate_launch_description" in funcs
 
 
+def test_robot_starts_are_staggered_within_half_the_start_delay() -> None:
+    assert ls.stagger_s(1, 1, 10.0) == 0.0
+    assert ls.stagger_s(60, 1, ls.start_delay("auto", 60)) == ls.STAGGER_PER_PROCESS_S
+    assert ls.stagger_s(20, 2, 100.0) == 2 * ls.STAGGER_PER_PROCESS_S  # robot + its controller
+    assert ls.stagger_s(100, 1, 20.0) * 100 <= 10.0  # a short start_delay: all start in 10 s
+
+
 def test_start_delay_auto_grows_with_processes() -> None:
     assert ls.start_delay("auto", 1) == ls.AUTO_DELAY_S
     assert ls.start_delay("auto", 31) > ls.start_delay("auto", 2) > ls.AUTO_DELAY_S
@@ -117,7 +124,7 @@ def test_world_name_and_argument_parsing() -> None:
 
 def _expand(**args: str) -> list:  # pragma: no cover - needs ROS
     from launch import LaunchContext
-    from launch.actions import OpaqueFunction
+    from launch.actions import OpaqueFunction, TimerAction
     from launch.launch_description_sources import PythonLaunchDescriptionSource
     from launch_ros.actions import Node
 
@@ -132,7 +139,9 @@ def _expand(**args: str) -> list:  # pragma: no cover - needs ROS
     values.update(args)
     ctx.launch_configurations.update(values)
     (opaque,) = [e for e in ld.entities if isinstance(e, OpaqueFunction)]
-    return [a for a in opaque.execute(ctx) or [] if isinstance(a, Node)]
+    out = opaque.execute(ctx) or []
+    out = [b for a in out for b in (a.actions if isinstance(a, TimerAction) else [a])]
+    return [a for a in out if isinstance(a, Node)]
 
 
 def _params(node: object) -> dict:  # pragma: no cover - needs ROS

@@ -547,13 +547,28 @@ def block_swarm_round_before(data: Data) -> str:
 
 ROS_SWARM = (
     ("robots", "robots", ","), ("mode", "mode", ""), ("discovery", "discovery", ""),
+    ("busy", "busy", ","), ("ok", "ok", ""),
+    ("processes_exit_0", "exit 0", ","), ("processes_started", "processes", ","),
+    ("watchdog_fired", "watchdog", ","), ("all_up_s", "all up (s)", ".1f"),
+    ("active_s_mean", "active s mean", ".1f"), ("active_s_max", "active s max", ".1f"),
+    ("joined_late", "late joins", ","), ("rounds_done", "rounds", ","),
+    ("reporting_min", "reporting (min)", ","), ("clusters_mean", "clusters", ".1f"),
+    ("acc_last", "final acc", ".3f"), ("engine_acc_last", "engine acc", ".3f"),
+    ("local_acc_last", "local-only acc", ".3f"),
+    ("rss_mb_mean", "RSS MB mean", ",.0f"), ("rss_mb_max", "RSS MB max", ",.0f"),
+    ("cpu_s", "CPU s", ",.0f"), ("late", "late", ","), ("wall_s", "wall s", ",.0f"),
+    ("load_before", "load before", ".1f"), ("load_during_mean", "load during", ".1f"),
+    ("load_after", "load after", ".1f"),
+)  # fmt: skip
+
+
+#: The columns of a ros_swarm.json written before the benchmark recorded exit codes and load.
+ROS_SWARM_BEFORE = (
+    ("robots", "robots", ","), ("mode", "mode", ""), ("discovery", "discovery", ""),
     ("all_up_s", "all up (s)", ".1f"), ("rounds_done", "rounds", ","),
-    ("rounds_per_min", "rounds/min", ".2f"), ("reporting_min", "reporting (min)", ","),
-    ("clusters_mean", "clusters", ".1f"), ("acc_last", "final acc", ".3f"),
-    ("engine_acc_last", "engine acc", ".3f"), ("processes", "robot processes", ","),
-    ("rss_mb_mean", "RSS/process MB", ",.0f"),
-    ("rss_mb_total", "RSS total MB", ",.0f"), ("cpu_s", "CPU s", ",.0f"),
-    ("delivered", "delivered", ","), ("dropped", "dropped", ","), ("rejected", "rejected", ","),
+    ("reporting_min", "reporting (min)", ","), ("clusters_mean", "clusters", ".1f"),
+    ("acc_last", "final acc", ".3f"), ("engine_acc_last", "engine acc", ".3f"),
+    ("rss_mb_mean", "RSS/process MB", ",.0f"), ("cpu_s", "CPU s", ",.0f"),
     ("late", "late", ","), ("wall_s", "wall s", ",.0f"),
     ("load_avg_1min_after", "load after", ".2f"),
 )  # fmt: skip
@@ -561,7 +576,8 @@ ROS_SWARM = (
 
 def block_ros_swarm(data: Data) -> str:
     recs = data["ros_swarm"]["records"]
-    out = _records_table(data, "ros_swarm", ROS_SWARM, {"skipped": None})
+    cols = ROS_SWARM if any("ok" in r for r in recs) else ROS_SWARM_BEFORE
+    out = _records_table(data, "ros_swarm", cols, {"skipped": None})
     skipped = [r for r in recs if r.get("skipped")]
     if skipped:
         out += (
@@ -586,15 +602,22 @@ def block_ros_acceptance(data: Data) -> str:
         eng = [float(r["engine_acc_last"]) for r in rs]
         std = statistics.stdev(eng) if len(eng) > 1 else math.nan
         gap = statistics.fmean(ros) - statistics.fmean(eng)
+        alone = [float(r.get("local_acc_last", math.nan)) for r in rs]
+        above = statistics.fmean(ros) - statistics.fmean(alone)
         rows.append([
             fmt(n, ","), mode, " ".join(str(r["seed"]) for r in rs),
             " / ".join(fmt(v, ".3f") for v in ros), " / ".join(fmt(v, ".3f") for v in eng),
-            fmt(gap * 100, "+.1f"), fmt(std * 100, ".1f"),
+            " / ".join(fmt(v, ".3f") for v in alone),
+            fmt(gap * 100, "+.1f"), fmt(std * 100, ".1f"), fmt(above * 100, "+.1f"),
             f"{min(r['reporting_min'] for r in rs)}/{n}", fmt(sum(r["late"] for r in rs), ","),
-            "yes" if all(r["exit_code"] == 0 for r in rs) else "no",
+            "yes" if all(r["exit_code"] == 0 and r.get("processes_exit_0") ==
+                         r.get("processes_started") for r in rs) else "no",
+            fmt(sum(r.get("watchdog_fired", 0) for r in rs), ","),
         ])  # fmt: skip
-    head = ("robots", "mode", "seeds", "launch final acc", "engine final acc", "gap (points)",
-            "engine std (points)", "reporting (min)", "late", "all exited 0")  # fmt: skip
+    head = ("robots", "mode", "seeds", "launch final acc", "engine final acc",
+            "local-only final acc", "gap to engine (points)", "engine std (points)",
+            "above local-only (points)", "reporting (min)", "late", "every process exited 0",
+            "watchdog")  # fmt: skip
     return table(head, rows) + provenance(data, "ros_acceptance")
 
 

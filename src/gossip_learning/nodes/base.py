@@ -9,8 +9,9 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
@@ -24,7 +25,7 @@ from rclpy.node import Node
 
 from gossip_learning.errors import GossipLearningError
 from gossip_learning.nodes.entry import interrupt_once
-from gossip_learning.transports.ros import shutdown, spin_tolerant
+from gossip_learning.transports.ros import spin_tolerant
 
 
 def declare_read_only(node: Node, parameters: Mapping[str, tuple[Any, str]]) -> dict[str, Any]:
@@ -203,14 +204,17 @@ def teardown_guard(seconds: float = TEARDOWN_S) -> Iterator[None]:
 
 def run_node(
     executable: str, make: Callable[[], Node], args: list[str] | None, multi_threaded: bool
-) -> int:
+) -> NoReturn:
     """Init rclpy, spin the node ``make()`` builds until shutdown, or until it says it is
     ``done`` (then a short linger and exit 0); exit 2 on a bad parameter, 0 after Ctrl-C. A node
-    with a ``flush()`` method (the monitor's files) gets it called before the teardown."""
+    with a ``before_exit()`` method (the monitor's files) gets it called before the process ends
+    here (:func:`gossip_learning.nodes.process.end_process`)."""
     interrupt_once()
     rclpy.init(args=args)
     node: Node | None = None
     executor: MultiThreadedExecutor | SingleThreadedExecutor | None = None
+    code = 0
+    interrupted = False
     try:
         node = make()  # a ManagedNode has configured and activated itself if autostart is set
         executor = MultiThreadedExecutor() if multi_threaded else SingleThreadedExecutor()
@@ -221,18 +225,16 @@ def run_node(
             spin_tolerant(executor, until=lambda: time.monotonic() > end)
     except (ValueError, GossipLearningError) as exc:
         print(f"{executable}: {exc}", file=sys.stderr)
-        return 2
+        code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        ignore_interrupts()
-        flush = getattr(node, "flush", None)
-        if flush is not None:
-            flush()  # outside the guard: plots may take longer than the DDS teardown may
-        with teardown_guard():
-            if executor is not None:
-                executor.shutdown()
-            if node is not None:
-                node.destroy_node()
-            shutdown()
-    return int(getattr(node, "exit_code", 0))
+        interrupted = True
+    except Exception:  # printed in full; the process still ends without a DDS teardown
+        traceback.print_exc()
+        code = 1
+    ignore_interrupts()
+    if code == 0:
+        code = int(getattr(node, "exit_code", 0))
+    # no per-entity DDS teardown while the whole swarm ends at once (see nodes/process.py)
+    from gossip_learning.nodes.process import end_process
+
+    end_process(code, [node] if node is not None else [], executor, interrupted or not rclpy.ok())

@@ -270,6 +270,7 @@ class SharedHost:
         self._lonely_rounds = 0
         self._late_before = 0
         self.completed = 0
+        self.joined_round = 0  # the round it joined the swarm at (1 unless start-up was late)
         self.done = False
         # End-of-round reports wait here and go out REPORTS_PER_TICK at a time: a burst of 2N
         # would overflow the keep-last depth of the monitor's subscriptions (64) at 100 robots.
@@ -437,14 +438,27 @@ class SharedHost:
         if rnd == 0 or (self.driver.round == 0 and slot != 0):
             return  # before the epoch, or join at the start of the next round
         if self.driver.round == 0:
-            self.driver.last_round = rnd + self.rounds - 1
-            self._admit()
-            for a, tr in zip(self.agents, self.transports, strict=True):
-                if a.id in self.active:
-                    self._publish_status(a, tr, a.status())
+            self._join(rnd, now)
         self.driver.advance_to(rnd, slot)
         if self.driver.round_done and not self.done:
             self.driver.begin(self.driver.round + 1)
+
+    def _join(self, rnd: int, now: float) -> None:
+        """Join the swarm at the start of round ``rnd`` and run ``rounds`` rounds from there. A
+        host that starts after round 1 of the shared epoch says so in its log and in every
+        status (``joined_round``): the monitor and the benchmark count it, never a silent gap."""
+        self.joined_round = rnd
+        self.driver.last_round = rnd + self.rounds - 1
+        self._admit()
+        if rnd > 1 and self.clock.start > 0:
+            self.node.get_logger().warning(
+                f"robots {self.ids[0]}..{self.ids[-1]}: joined at round {rnd} "
+                f"({now - self.clock.start:.1f} s after the epoch): start-up outlasted "
+                f"start_delay, rounds 1..{rnd - 1} ran without them"
+            )
+        for a, tr in zip(self.agents, self.transports, strict=True):
+            if a.id in self.active:
+                self._publish_status(a, tr, a.status())
 
     @property
     def round(self) -> int:
@@ -462,6 +476,7 @@ class SharedHost:
             seed=self.seed,
             publishes_model=self.publish_model,
             frame=self.frame,
+            joined_round=self.joined_round,
         )
         self._reports.append((model, String(data=json.dumps(status, allow_nan=True))))
         if self.on_status is not None:

@@ -15,9 +15,11 @@ from typing import Any
 
 import yaml
 
+from gossip_learning.nodes.discovery import DISCOVERY_MODES as DISCOVERY_MODES
+from gossip_learning.nodes.discovery import choose_discovery
+
 TEMPLATE_MODEL_NAME = "diff_bot"
 SIM_MODES = ("kinematic", "gazebo", "plant")
-DISCOVERY_MODES = ("localhost", "wide", "inherit")
 
 
 def loopback_only(cmd: list[str]) -> list[str]:
@@ -165,32 +167,17 @@ def gazebo_missing(find_share: Any) -> None:
 
 
 def discovery_env(mode: str, profile: str) -> dict[str, str]:
-    """Environment for every node the launch starts, by ``discovery:=`` mode.
-
-    ``localhost``: rmw_fastrtps's own localhost discovery (32 participant slots on the host);
-    ``wide``: the Fast DDS profile ``profile`` (config/fastdds_localhost.xml: loopback and shared
-    memory, 256 slots), with the rmw told to leave it alone; ``inherit``: the caller's
-    environment as it is."""
-    if mode == "localhost":
-        return {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    if mode == "wide":
-        return {
-            "ROS_AUTOMATIC_DISCOVERY_RANGE": "SYSTEM_DEFAULT",
-            "FASTRTPS_DEFAULT_PROFILES_FILE": profile,
-            "FASTDDS_DEFAULT_PROFILES_FILE": profile,
-            "RMW_FASTRTPS_USE_QOS_FROM_XML": "0",
-        }
-    if mode == "inherit":
-        return {}
-    raise ValueError(
-        f"launch argument discovery:={mode!r} must be one of {', '.join(DISCOVERY_MODES)}"
-    )
+    """Environment for every node the launch starts, by ``discovery:=`` mode, for a swarm that
+    fits it (:func:`gossip_learning.nodes.discovery.choose_discovery` counts participants):
+    ``localhost`` (rmw_fastrtps's, 32 slots), ``wide`` (the Fast DDS profile ``profile``,
+    loopback UDP, 256 slots), ``inherit`` (the caller's environment), ``auto`` (localhost)."""
+    return choose_discovery(mode, 0, {}, profile).env
 
 
 #: start_delay:=auto: seconds for a swarm_node to start (imports, data, plan) plus per extra
 #: process (discovery and start-up competing for the CPUs); measured by benchmarks/ros_swarm.py.
 AUTO_DELAY_S = 10.0
-AUTO_DELAY_PER_PROCESS_S = 2.0
+AUTO_DELAY_PER_PROCESS_S = 3.0
 
 
 def start_delay(text: str, processes: int) -> float:
@@ -198,3 +185,17 @@ def start_delay(text: str, processes: int) -> float:
     if text.strip().lower() == "auto":
         return AUTO_DELAY_S + AUTO_DELAY_PER_PROCESS_S * max(0, processes - 1)
     return float(parse_number("start_delay", text, float, 0.0))
+
+
+#: Seconds between the starts of two robot processes: one start-up (interpreter, imports, DDS
+#: participant, the robot's data) takes about half a CPU second (benchmarks/ros_swarm.py,
+#: ``active_s``), so on two cores processes started this far apart do not queue behind each other.
+STAGGER_PER_PROCESS_S = 0.3
+
+
+def stagger_s(robots: int, processes_per_robot: int, delay: float) -> float:
+    """Seconds between the starts of consecutive robots (each with ``processes_per_robot``
+    processes); every robot starts within the first half of the start delay ``delay``."""
+    if robots <= 1:
+        return 0.0
+    return min(STAGGER_PER_PROCESS_S * processes_per_robot, delay / (2 * robots))

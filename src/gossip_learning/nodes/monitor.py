@@ -59,6 +59,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "Seconds (ROS time) after a round's first report that it closes with the robots that "
         "reported (the others are marked missing); 0: wait for all, or two later rounds.",
     ),
+    "rounds": (
+        0,
+        "Last round of the swarm: once its row is written the monitor exits by itself "
+        "(0: it runs until shut down).",
+    ),
 }
 
 _PALETTE = [
@@ -131,6 +136,8 @@ class MonitorNode(ManagedNode):
         self.frame_id = str(p["frame_id"])
         self.output_dir = Path(p["output_dir"]) if p["output_dir"] else None
         self.plot_every = int(require("plot_every", p["plot_every"], p["plot_every"] >= 0, ">= 0"))
+        self.rounds = int(require("rounds", p["rounds"], p["rounds"] >= 0, ">= 0"))
+        self._plotted = 0  # rows in the plots drawn last
         self.statuses: dict[int, dict[int, dict[str, Any]]] = {}
         self.models: dict[int, dict[int, np.ndarray]] = {}
         self.latest: dict[int, dict[str, Any]] = {}
@@ -271,6 +278,8 @@ class MonitorNode(ManagedNode):
                 self.recorder.snapshot(reports, inputs["in_range"], self.area, self.comm_range)
             )
             self._write()
+            if self.rounds and rnd >= self.rounds:
+                self.done = True  # the swarm's last round is written: exit by itself
 
     def _mark_missing(self, rnd: int, statuses: dict[int, dict[str, Any]]) -> None:
         if self.expected <= 0:
@@ -299,11 +308,17 @@ class MonitorNode(ManagedNode):
                 for r, m in self.missing
             ]
             atomic.write_text(self.output_dir / "missing.csv", "\n".join(lines) + "\n")
-        if plots or (self.plot_every and len(self.rows) % self.plot_every == 0):
+        due = plots or (self.plot_every and len(self.rows) % self.plot_every == 0)
+        if due and len(self.rows) != self._plotted:  # the same rows are not drawn twice
+            self._plotted = len(self.rows)
             try:  # matplotlib is slow: not every round, and never fatal
                 write_plots(self.output_dir, self.rows, self.snapshots[-1:])
             except Exception as exc:
                 self.get_logger().warning(f"plots failed: {exc}")
+
+    def before_exit(self) -> None:
+        """:meth:`flush`: the process ends without destroying the node."""
+        self.flush()
 
     def destroy_node(self) -> None:
         """:meth:`flush` (if not done yet), then destroy the node."""

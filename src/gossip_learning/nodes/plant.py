@@ -110,12 +110,16 @@ class PlantNode(ParamNode):
             msg.twist.twist.angular.z = w
             pub.publish(msg)
 
-    def destroy_node(self) -> None:
-        """Log what the plant did (the launch test reads it), then destroy the node."""
+    def before_exit(self) -> None:
+        """Log what the plant did (the launch test reads it)."""
         self.get_logger().info(
             f"plant: {self.commands} cmd_vel commands, robots travelled "
             f"{min(self.travelled):.1f}..{max(self.travelled):.1f} m"
         )
+
+    def destroy_node(self) -> None:
+        """Log what the plant did, then destroy the node."""
+        self.before_exit()
         super().destroy_node()
 
 

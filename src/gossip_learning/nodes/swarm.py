@@ -14,9 +14,10 @@ import contextlib
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NoReturn
 
 import rclpy
 from rclpy.executors import (
@@ -33,7 +34,6 @@ from gossip_learning.nodes.base import (
     ParamNode,
     ignore_interrupts,
     interrupt_once,
-    teardown_guard,
 )
 from gossip_learning.nodes.common import check_namespace, coerce, require
 from gossip_learning.nodes.face import Faces, RobotFace
@@ -41,9 +41,10 @@ from gossip_learning.nodes.health import EXIT_UNHEALTHY, HEALTH_PARAMETERS, Heal
 from gossip_learning.nodes.host import SharedHost
 from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
 from gossip_learning.nodes.mobility import MobilityNode
+from gossip_learning.nodes.process import end_process, process_age_s
 from gossip_learning.nodes.robot import PARAMETERS as ROBOT_PARAMETERS
 from gossip_learning.nodes.robot import RobotNode
-from gossip_learning.transports.ros import InvalidHandle, shutdown, spin_tolerant
+from gossip_learning.transports.ros import InvalidHandle, spin_tolerant
 
 #: Robot parameters the node-per-robot :class:`SwarmHost` passes to every robot.
 PASSED = [name for name in ROBOT_PARAMETERS if name != "robot_id"]
@@ -217,16 +218,18 @@ def _host_nodes(
     return node, bus, p, faces
 
 
-def main(args: list[str] | None = None) -> int:
+def main(args: list[str] | None = None) -> NoReturn:
     """Entry point of ``ros2 run gossip_learning swarm_node``: robots ``robot_ids`` (all by
     default) on one :class:`SharedHost`; exits 0 after their last round (and after Ctrl-C),
-    3 when it gave up on a failure (see :mod:`gossip_learning.nodes.health`)."""
+    2 on a bad parameter, 3 when it gave up on a failure (see :mod:`gossip_learning.nodes.health`).
+    The process ends here (:func:`~gossip_learning.nodes.process.end_process`)."""
     interrupt_once()
     rclpy.init(args=args)
     nodes: list[Node] = []
     executor = None
     host = None
     code = 0
+    interrupted = False
     try:
         started = time.monotonic()
         node, bus, p, faces = _host_nodes(args)
@@ -239,7 +242,8 @@ def main(args: list[str] | None = None) -> int:
                 face.attach(host)
         # benchmarks/ros_swarm.py counts robots up from this line
         node.get_logger().info(
-            f"ready: {len(host.ids)} robot(s) in {time.monotonic() - started:.1f} s"
+            f"ready: {len(host.ids)} robot(s) in {time.monotonic() - started:.1f} s "
+            f"({process_age_s():.1f} s since process start)"
         )
         executor = SingleThreadedExecutor()
         for n in nodes[:-1]:  # not the bus: the host takes its frames itself
@@ -257,15 +261,13 @@ def main(args: list[str] | None = None) -> int:
         print(f"swarm_node: {exc}", file=sys.stderr)
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        interrupted = True
+    except Exception:  # printed in full; the process still ends without a DDS teardown
+        traceback.print_exc()
+        code = 1
     finally:
         ignore_interrupts()
-        with teardown_guard():
-            if host is not None:
-                host.close()
-            if executor is not None:
-                executor.shutdown()
-            for n in nodes:
-                n.destroy_node()
-            shutdown()
-    return code
+        if host is not None:
+            host.close()
+    # no per-entity DDS teardown while the whole swarm ends at once (see nodes/process.py)
+    end_process(code, nodes, executor, interrupted or not rclpy.ok())

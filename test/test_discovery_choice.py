@@ -1,0 +1,106 @@
+"""discovery:=auto picks a DDS discovery that holds every participant the launch starts, in
+every sim mode, or fails before anything starts (nodes/discovery.py; no ROS needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gossip_learning.nodes.discovery import (
+    LOCALHOST_SLOTS,
+    RESERVE,
+    DiscoveryError,
+    choose_discovery,
+    launch_participants,
+    port_capacity,
+    profile_capacity,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = str(ROOT / "config" / "fastdds_localhost.xml")
+SIMS = [("kinematic", False), ("kinematic", True), ("plant", False), ("gazebo", False)]
+
+
+def test_participants_count_every_ros_process_of_each_mode() -> None:
+    assert launch_participants("kinematic", 60, False, True) == 61
+    assert launch_participants("kinematic", 100, True, True) == 2
+    assert launch_participants("plant", 20, False, True) == 42  # robot + controller, plant, monitor
+    assert launch_participants("gazebo", 20, False, False) == 61  # + a spawner per robot, bridge
+    with pytest.raises(ValueError, match="sim"):
+        launch_participants("stage", 3, False, True)
+
+
+@pytest.mark.parametrize(("sim", "single"), SIMS)
+def test_auto_holds_every_swarm_from_2_to_100_robots(
+    sim: str, single: bool, tmp_path: Path
+) -> None:
+    for n in range(2, 101):
+        k = launch_participants(sim, n, single, True)
+        choice = choose_discovery("auto", k, {"ROS_DOMAIN_ID": "96"}, PROFILE, str(tmp_path))
+        assert choice.capacity is not None and k + RESERVE <= choice.capacity, (sim, n)
+        if k + RESERVE <= LOCALHOST_SLOTS:
+            assert choice.env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+        else:  # the wide profile, with the rmw told to leave it alone
+            assert choice.mode == "wide"
+            used = choice.env["FASTRTPS_DEFAULT_PROFILES_FILE"]
+            assert used == PROFILE or profile_capacity(used) == k + RESERVE  # a sized copy
+            assert profile_capacity(used) == choice.capacity
+            assert choice.env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SYSTEM_DEFAULT"
+
+
+def test_auto_switches_to_wide_exactly_where_localhost_runs_out() -> None:
+    edge = LOCALHOST_SLOTS - RESERVE
+    assert choose_discovery("auto", edge, {}, PROFILE).mode == "localhost"
+    assert choose_discovery("auto", edge + 1, {}, PROFILE).mode == "wide"
+    # the caller's LOCALHOST (what loopback_env and many shells set) does not bind auto
+    env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": "1"}
+    wide = choose_discovery("auto", 61, env, PROFILE)
+    assert wide.mode == "wide" and wide.env["ROS_LOCALHOST_ONLY"] == "0"
+
+
+def test_a_setting_that_cannot_hold_the_swarm_is_an_error_naming_what_to_change() -> None:
+    with pytest.raises(DiscoveryError, match="discovery:=localhost"):
+        choose_discovery("localhost", 61, {}, PROFILE)
+    with pytest.raises(DiscoveryError, match="discovery:=inherit"):
+        choose_discovery("inherit", 61, {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, PROFILE)
+    with pytest.raises(DiscoveryError, match="discovery:=inherit"):
+        choose_discovery("inherit", 61, {"ROS_LOCALHOST_ONLY": "1"}, PROFILE)
+    with pytest.raises(DiscoveryError, match="wide profile"):
+        choose_discovery("wide", 300, {}, PROFILE)  # no folder to write a wider copy to
+    with pytest.raises(DiscoveryError, match="ROS_DOMAIN_ID=232"):  # ports run out at 65535
+        choose_discovery("auto", launch_participants("plant", 100, False, True),
+                         {"ROS_DOMAIN_ID": "232"}, PROFILE)  # fmt: skip
+    with pytest.raises(DiscoveryError, match="ROS_DOMAIN_ID"):
+        choose_discovery("auto", 3, {"ROS_DOMAIN_ID": "x"}, PROFILE)
+    with pytest.raises(DiscoveryError, match="discovery:="):
+        choose_discovery("multicast", 3, {}, PROFILE)
+
+
+def test_inherit_reads_the_callers_profile(tmp_path: Path) -> None:
+    small = tmp_path / "small.xml"
+    small.write_text(
+        '<profiles xmlns="http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles">'
+        "<transport_descriptors><transport_descriptor><transport_id>t</transport_id>"
+        "<type>UDPv4</type><maxInitialPeersRange>16</maxInitialPeersRange>"
+        "</transport_descriptor></transport_descriptors></profiles>",
+        encoding="utf-8",
+    )
+    assert profile_capacity(str(small)) == 16
+    assert profile_capacity(PROFILE) == 256
+    env = {"FASTRTPS_DEFAULT_PROFILES_FILE": str(small)}
+    assert choose_discovery("inherit", 10, env, PROFILE).env == {}
+    with pytest.raises(DiscoveryError, match="holds 16"):
+        choose_discovery("inherit", 20, env, PROFILE)
+    # multicast discovery (no range, no profile): nothing this module can bound
+    assert choose_discovery("inherit", 150, {}, PROFILE).capacity is None
+    with pytest.raises(DiscoveryError, match="cannot be read"):
+        profile_capacity(str(tmp_path / "missing.xml"))
+
+
+def test_port_capacity_follows_the_rtps_port_formula() -> None:
+    # unicast discovery port of id p in domain d: 7400 + 250 d + 10 + 2 p, user port one above
+    d = 230
+    top = port_capacity(d) - 1
+    assert 7400 + 250 * d + 11 + 2 * top <= 65535 < 7400 + 250 * d + 11 + 2 * (top + 1)
+    assert port_capacity(0) > 1000
