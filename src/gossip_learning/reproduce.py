@@ -147,6 +147,50 @@ def experiments() -> list[Experiment]:
             )
         )
     out += _reference_experiments()
+    out += authors_experiments()
+    return out
+
+
+#: The settings the authors logged gaps to CFL for first (30 robots), then the larger swarms.
+AUTHORS_SETTINGS = (
+    ("a0.1", ("data.partition=dirichlet", "data.alpha=0.1"), "α = 0.1"),
+    ("a0.5", ("data.partition=dirichlet", "data.alpha=0.5"), "α = 0.5"),
+    ("a1", ("data.partition=dirichlet", "data.alpha=1.0"), "α = 1"),
+    ("a10", ("data.partition=dirichlet", "data.alpha=10.0"), "α = 10"),
+    ("iid_n30", ("data.partition=iid",), "IID, 30 robots"),
+    ("iid_n60", ("data.partition=iid", "swarm.num_robots=60"), "IID, 60 robots"),
+    ("iid_n100", ("data.partition=iid", "swarm.num_robots=100"), "IID, 100 robots"),
+)
+#: The authors' 200 matchings in a round window hear every in-range cluster-mate
+#: (benchmarks/window_coverage.py), which makes them one weighted mean over the cluster
+#: neighbourhood: exactly one broadcast step in a round window (test_window.py checks the
+#: models are equal), at a fraction of the simulator's time. The reproduction runs that.
+AUTHORS_EQUIVALENT = ("gossip.mode=broadcast", "gossip.intra_steps=1")
+
+
+def authors_experiments() -> list[Experiment]:
+    """Group ``authors`` (issue 22): config/paper_authors.yaml, the authors' gossip, on IID 30 /
+    60 / 100 robots and Dirichlet α = 10 / 1 / 0.5 / 0.1, each with its own CFL; then their
+    commit 750893b's inter layer (between any robots of different clusters, here heard in full:
+    the upper bound of their 10 inter matchings), compared with the same CFL."""
+    out = [
+        Experiment(
+            f"authors_{key}", "authors", "paper_authors.yaml",
+            (*extra, *AUTHORS_EQUIVALENT, "experiment.methods=[bilayer, cfl]"),
+            f"authors' gossip, {label}",
+        )
+        for key, extra, label in AUTHORS_SETTINGS
+    ]  # fmt: skip
+    out += [
+        Experiment(
+            f"authors750_{key}", "authors", "paper_authors.yaml",
+            (*extra, *AUTHORS_EQUIVALENT, "gossip.inter_steps=1", "gossip.inter_peers=any",
+             "experiment.methods=[bilayer]"),
+            f"authors' gossip at 750893b (inter between any robots), {label}",
+            ref=f"authors_{key}",
+        )
+        for key, extra, label in AUTHORS_SETTINGS
+    ]  # fmt: skip
     return out
 
 
