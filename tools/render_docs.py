@@ -399,13 +399,16 @@ def block_authors_side_by_side(data: Data) -> str:
         diff = "—" if theirs is None or gap is None else f"{gap - theirs:+.1f}"
         rows.append([
             label, fmt(theirs, ".1f"), _gap_bytes(paper, cur), _gap_bytes(paper, bcast),
-            _gap_bytes(exps, f"authors_{key}"), diff, _gap_bytes(exps, f"authors750_{key}"),
+            _gap_bytes(exps, f"authors_{key}"), diff,
+            _gap_bytes(exps, "" if key in ("iid_n60", "iid_n100") else f"authorsel_{key}"),
+            _gap_bytes(exps, f"authors750_{key}"),
             fmt(auth.get("cfl", {}).get("final_acc_mean"), ".3f"),
         ])  # fmt: skip
     header = (
         "setting", "authors' logged gap", "ours: pairwise, G 2 / 1 (gap · MB/round)",
         "ours: broadcast, G 2 / 1", "authors' gossip (gap · MB/round)",
-        "authors' gossip − their log (pts)", "at 750893b: + inter between any robots",
+        "authors' gossip − their log (pts)", "authors' gossip and head election",
+        "at 750893b: + inter between any robots",
         "CFL final",
     )  # fmt: skip
     return (

@@ -169,28 +169,31 @@ AUTHORS_EQUIVALENT = ("gossip.mode=broadcast", "gossip.intra_steps=1")
 
 
 def authors_experiments() -> list[Experiment]:
-    """Group ``authors`` (issue 22): config/paper_authors.yaml, the authors' gossip, on IID 30 /
-    60 / 100 robots and Dirichlet α = 10 / 1 / 0.5 / 0.1, each with its own CFL; then their
-    commit 750893b's inter layer (between any robots of different clusters, here heard in full:
-    the upper bound of their 10 inter matchings), compared with the same CFL."""
-    out = [
-        Experiment(
-            f"authors_{key}", "authors", "paper_authors.yaml",
-            (*extra, *AUTHORS_EQUIVALENT, "experiment.methods=[bilayer, cfl]"),
-            f"authors' gossip, {label}",
-        )
-        for key, extra, label in AUTHORS_SETTINGS
-    ]  # fmt: skip
-    out += [
-        Experiment(
-            f"authors750_{key}", "authors", "paper_authors.yaml",
-            (*extra, *AUTHORS_EQUIVALENT, "gossip.inter_steps=1", "gossip.inter_peers=any",
-             "experiment.methods=[bilayer]"),
-            f"authors' gossip at 750893b (inter between any robots), {label}",
-            ref=f"authors_{key}",
-        )
-        for key, extra, label in AUTHORS_SETTINGS
-    ]  # fmt: skip
+    """Group ``authors`` (issue 22), in the order they run (what the authors logged a gap for
+    first): config/paper_authors.yaml, the authors' gossip, with its own CFL, on Dirichlet
+    α = 0.1 / 0.5 / 1 / 10 and IID 30 robots; the same with their head election
+    (``clustering.election: paper``); IID 60 and 100 robots; then their commit 750893b's inter
+    layer between any robots of different clusters (heard in full here: the upper bound of their
+    10 inter matchings). The variants are compared with the CFL of the same setting."""
+
+    def exp(prefix: str, key: str, extra: tuple[str, ...], label: str, more: tuple[str, ...],
+            methods: str) -> Experiment:  # fmt: skip
+        return Experiment(
+            f"{prefix}_{key}", "authors", "paper_authors.yaml",
+            (*extra, *AUTHORS_EQUIVALENT, *more, f"experiment.methods={methods}"),
+            label, ref="" if "cfl" in methods else f"authors_{key}",
+        )  # fmt: skip
+
+    first = AUTHORS_SETTINGS[:5]
+    out = [exp("authors", k, x, f"authors' gossip, {lab}", (), "[bilayer, cfl]")
+           for k, x, lab in first]  # fmt: skip
+    out += [exp("authorsel", k, x, f"authors' gossip and head election, {lab}",
+                ("clustering.election=paper",), "[bilayer]") for k, x, lab in first]  # fmt: skip
+    out += [exp("authors", k, x, f"authors' gossip, {lab}", (), "[bilayer, cfl]")
+            for k, x, lab in AUTHORS_SETTINGS[5:]]  # fmt: skip
+    out += [exp("authors750", k, x, f"authors' gossip at 750893b, {lab}",
+                ("gossip.inter_steps=1", "gossip.inter_peers=any"), "[bilayer]")
+            for k, x, lab in AUTHORS_SETTINGS]  # fmt: skip
     return out
 
 
