@@ -371,7 +371,7 @@ AUTHORS_ROWS = (  # (key in authors.json, experiment in paper.json, broadcast ex
 
 
 def _gap_bytes(exps: Data, name: str) -> str:
-    """Gap and MB per round ("gap · MB/round") of an experiment's bilayer run; "not run" when it is missing."""
+    """Gap to CFL and MB per round of an experiment's bilayer run ("not run": missing)."""
     m = exps.get(name, {}).get("methods", {}).get("bilayer") if name else None
     if m is None:
         return "not run" if name else "—"
