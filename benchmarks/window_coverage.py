@@ -140,9 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         print(f"{robots} robots: retry reaches {args.target:.0%} of {REFERENCE[0]} x "
               f"{REFERENCE[1]} at {cheapest} steps")  # fmt: skip
-    machine = report.write(args.json)["machine"]
-    print(format_load(machine["load_avg_before"]), "before;",
-          format_load(machine["load_avg_after"]), "after")  # fmt: skip
+    loads = [report.write(args.json)["machine"][f"load_avg_{k}"] for k in ("before", "after")]
+    print(" / ".join(format_load(x) for x in loads), "(before / after)")
     return 0
 
 
