@@ -142,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         print(f"{robots} robots: retry reaches {args.target:.0%} of single x {ref_steps} at "
               f"{cheapest} steps")  # fmt: skip
-    loads = [report.write(args.json)["machine"][f"load_avg_{k}"] for k in ("before", "after")]
-    print(" / ".join(format_load(x) for x in loads), "(before / after)")
+    machine = report.write(args.json)["machine"]
+    loads = [format_load(machine[f"load_avg_{k}"]) for k in ("before", "after")]
+    print(" / ".join(loads), "(before / after)")
     return 0
 
 
