@@ -37,7 +37,7 @@ NUM_PARAMS = 6
 
 
 def settings(method: str = "bilayer", mode: str = "pairwise", **gossip: object) -> AgentSettings:
-    g = GossipConfig(mode=mode, intra_steps=1, inter_steps=1, **gossip)  # type: ignore[arg-type]
+    g = GossipConfig(**{"mode": mode, "intra_steps": 1, "inter_steps": 1, **gossip})  # type: ignore[arg-type]
     return AgentSettings(
         method, ClusteringConfig(passes=3, min_cluster_size=1), g, 10.0, 42, NUM_PARAMS
     )
@@ -189,3 +189,51 @@ def check_corrupt_bytes_are_rejected(
             assert agents[0].window.merged_total == 0
             np.testing.assert_array_equal(agents[0].params, np.zeros(NUM_PARAMS, np.float32))
             assert harness.rejected_frames(0) == rejected_before + 1
+
+
+def _weighted_mean(values: dict[int, float], samples: list[int], senders: set[int]) -> float:
+    return sum(samples[j] * values[j] for j in senders) / sum(samples[j] for j in senders)
+
+
+def check_round_window_merges_post_training_models_once(harness: Harness) -> None:
+    """``gossip.window: round``, pairwise retry, three robots in range of each other, eight
+    steps: each robot ends at the sample-weighted mean of the models the robots started the
+    layer with (no training here), over itself and the distinct partners its one window merged
+    (a model that changed between matchings, or a partner merged twice, would move it off
+    that mean). The robots meet again in later steps: those repeats are counted, not refused."""
+    pos = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    samples = [10, 30, 20]
+    st = settings("flat", "pairwise", matching="retry", match_attempts=2, window="round",
+                  intra_steps=8)  # fmt: skip
+    agents = make_agents(harness, pos, st, samples=samples)
+    start = {a.id: float(a.params[0]) for a in agents}
+    run_round(harness, agents, build_schedule("flat", 3, st.gossip), 1)
+    for a in agents:
+        assert len(a.window.mix_log) == 1, a.window.mix_log  # one window for the layer
+        senders = set(a.window.mix_log[0][1])
+        assert senders == {0, 1, 2}, (a.id, senders)  # eight steps: everyone met everyone
+        np.testing.assert_allclose(a.params, _weighted_mean(start, samples, senders), rtol=1e-6)
+        assert a.window.merged_total == len(senders) - 1
+        assert not a.inbox.rejected, dict(a.inbox.rejected)
+        assert len(a.window.exchanges) == 8  # each step still logged for pairs_matched
+    assert sum(a.window.repeats for a in agents) > 0  # partners met again and were not re-merged
+
+
+def check_round_window_broadcast_is_one_hop(harness: Harness) -> None:
+    """Broadcast on a line 0 - 1 - 2 (0 and 2 out of range), two steps. One window per round:
+    the ends hear only robot 1's post-training model, every step, and merge it once (one hop).
+    The step window (the control) lets robot 2's model reach robot 0 through robot 1's
+    first-step average."""
+    pos = np.array([[0.0, 0.0], [8.0, 0.0], [16.0, 0.0]])
+    samples = [10, 10, 10]
+    for window in ("round", "step"):
+        st = settings("flat", "broadcast", window=window, intra_steps=2)
+        agents = make_agents(harness, pos, st, samples=samples)
+        run_round(harness, agents, build_schedule("flat", 3, st.gossip), 1)
+        got = [float(a.params[0]) for a in agents]
+        if window == "round":
+            np.testing.assert_allclose(got, [0.5, 1.0, 1.5], rtol=1e-6)
+            assert [a.window.repeats for a in agents] == [1, 2, 1]
+            assert not any(a.inbox.rejected for a in agents)
+        else:  # step 1: 0.5, 1.0, 1.5; step 2: 0.75, 1.0, 1.25
+            np.testing.assert_allclose(got, [0.75, 1.0, 1.25], rtol=1e-6)

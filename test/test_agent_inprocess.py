@@ -158,3 +158,11 @@ def test_in_process_decode_failures_are_counted_by_reason() -> None:
     h.settle()
     assert h.network.stats.rejected == 2
     assert h.network.stats.reasons == {"crc": 1, "foreign": 1}
+
+
+def test_round_window_merges_post_training_models_once() -> None:
+    contract.check_round_window_merges_post_training_models_once(InProcessHarness())
+
+
+def test_round_window_broadcast_is_one_hop() -> None:
+    contract.check_round_window_broadcast_is_one_hop(InProcessHarness())

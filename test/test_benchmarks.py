@@ -238,3 +238,26 @@ def test_robustness_runs_a_chosen_scenario_and_defence(
             robustness.main(bad)
         assert message in capsys.readouterr().err
     assert not (tmp_path / "robustness.json").exists()
+
+
+def test_window_coverage_finds_the_cheapest_retry_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/window_coverage.py on 10 robots: one broadcast step hears every in-range
+    cluster-mate; the summary names the fewest retry steps that reach 95 % of the reference."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # the command line is written without it
+    out = tmp_path / "coverage.json"
+    argv = ["--robots", "10", "--rounds", "1", "--seeds", "1", "--reference-steps", "30",
+            "--retry-steps", "1", "30", "--others", "broadcast", "--json", str(out)]  # fmt: skip
+    assert script("window_coverage", monkeypatch).main(argv) == 0
+    records = check_report(out, "window_coverage", argv)
+    *runs, summary = records
+    assert [(r["matching"], r["intra_steps"]) for r in runs] == [
+        ("single", 30), ("broadcast", 1), ("retry", 1), ("retry", 30)
+    ]  # fmt: skip
+    ref = runs[0]["distinct_mean"]
+    assert ref > 0 and runs[1]["coverage_mean"] == 1.0
+    for r in runs:
+        assert 0 <= r["coverage_mean"] <= 1 and r["share_of_reference"] == r["distinct_mean"] / ref
+    reaching = [r["intra_steps"] for r in runs[2:] if r["distinct_mean"] >= 0.95 * ref]
+    assert summary["intra_steps"] == (reaching[0] if reaching else None)

@@ -120,6 +120,14 @@ def test_broadcast_only_in_range(harness: RosHarness) -> None:
     assert harness.ros[-1].counters()["reasons"].get("out_of_range", 0) > 0
 
 
+def test_round_window_merges_post_training_models_once(harness: RosHarness) -> None:
+    contract.check_round_window_merges_post_training_models_once(harness)
+
+
+def test_round_window_broadcast_is_one_hop(harness: RosHarness) -> None:
+    contract.check_round_window_broadcast_is_one_hop(harness)
+
+
 def test_bilayer_clusters_and_mixes(harness: RosHarness) -> None:
     contract.check_bilayer_two_groups_cluster_and_mix(harness)
 

@@ -358,6 +358,65 @@ def _needs(name: str) -> Callable[[Callable[[Data], str]], Callable[[Data], str]
     return wrap
 
 
+AUTHORS_ROWS = (  # (key in authors.json, experiment in paper.json, broadcast experiment, label)
+    ("iid_n30", "iid_n30", "", "IID, 30 robots"),
+    ("iid_n60", "iid_n60", "", "IID, 60 robots"),
+    ("iid_n100", "iid_n100", "", "IID, 100 robots"),
+    ("a10", "dirichlet_a10", "", "α = 10"),
+    ("a1", "dirichlet_a1", "broadcast_a1", "α = 1"),
+    ("a0.5", "dirichlet_a0.5", "broadcast_a0.5", "α = 0.5"),
+    ("a0.1", "dirichlet_a0.1", "broadcast_a0.1", "α = 0.1"),
+)
+
+
+def _gap_bytes(exps: Data, name: str) -> str:
+    """Gap to CFL and MB per round of an experiment's bilayer run ("not run": missing)."""
+    m = exps.get(name, {}).get("methods", {}).get("bilayer") if name else None
+    if m is None:
+        return "not run" if name else "—"
+    return f"{fmt(m.get('gap_to_cfl_points'), '+.1f')} · {m['bytes_sent_per_round'] / 1e6:.1f}"
+
+
+def _authors_logged(ref: Data, key: str) -> float | None:
+    if key == "iid_n30":
+        return float(ref["iid_n30"]["gap_to_cfl_points"])
+    if key.startswith("a"):
+        return float(ref["dirichlet_gap_to_cfl_points"][key[1:]])
+    return None
+
+
+@_needs("authors")
+def block_authors_side_by_side(data: Data) -> str:
+    """Issue 22: the authors' gossip beside ours and beside their logged gaps to CFL."""
+    ref, paper, ours = data["paper_reference"], data["paper"]["experiments"], data["authors"]
+    exps = ours["experiments"]
+    rows = []
+    for key, cur, bcast, label in AUTHORS_ROWS:
+        theirs = _authors_logged(ref, key)
+        auth = exps.get(f"authors_{key}", {}).get("methods", {})
+        gap = auth.get("bilayer", {}).get("gap_to_cfl_points")
+        diff = "—" if theirs is None or gap is None else f"{gap - theirs:+.1f}"
+        rows.append([
+            label, fmt(theirs, ".1f"), _gap_bytes(paper, cur), _gap_bytes(paper, bcast),
+            _gap_bytes(exps, f"authors_{key}"), diff,
+            _gap_bytes(exps, "" if key in ("iid_n60", "iid_n100") else f"authorsel_{key}"),
+            _gap_bytes(exps, f"authors750_{key}"),
+            fmt(auth.get("cfl", {}).get("final_acc_mean"), ".3f"),
+        ])  # fmt: skip
+    header = (
+        "setting", "authors' logged gap", "ours: pairwise, G 2 / 1 (gap · MB/round)",
+        "ours: broadcast, G 2 / 1", "authors' gossip (gap · MB/round)",
+        "authors' gossip − their log (pts)", "authors' gossip and head election",
+        "at 750893b: + inter between any robots",
+        "CFL final",
+    )  # fmt: skip
+    return (
+        table(header, rows)
+        + "\nGaps to CFL in points (+ = below CFL), MB sent per round by the whole swarm. "
+        + provenance(data, "authors", "paper").lstrip("\n")
+    )
+
+
 def _pareto_setting(r: Data) -> str:
     if r["method"] == "cfl":
         return "CFL (no gossip)"
@@ -946,6 +1005,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "quickstart": block_quickstart,
     "paper-summary": block_paper_summary,
     "paper-side-by-side": block_side_by_side,
+    "authors-side-by-side": block_authors_side_by_side,
     "paper-iid": block_iid,
     "paper-dirichlet": block_dirichlet,
     "paper-range": block_range,
@@ -1028,14 +1088,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="import a run made from a checkout with uncommitted changes (recorded)",
     )
+    p.add_argument(
+        "--name", default="paper",
+        help="--import-reproduction: write docs/results/NAME.json (figures only for paper)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.import_run:
         folder, name = Path(args.import_run[0]), args.import_run[1]
         _import(folder, name, "summary.json", "summary", args.allow_dirty)
     if args.import_reproduction:
         folder = Path(args.import_reproduction)
-        _import(folder, "paper", "tables.json", "experiments", args.allow_dirty)
-        for png in sorted((folder / "figures").glob("*.png")):  # the figures the page shows
+        _import(folder, args.name, "tables.json", "experiments", args.allow_dirty)
+        pngs = sorted((folder / "figures").glob("*.png")) if args.name == "paper" else []
+        for png in pngs:  # the figures the page shows
             shutil.copyfile(png, ROOT / "docs" / "figures" / png.name)
     data = load_results()
     stale: list[str] = []

@@ -141,8 +141,16 @@ class GossipConfig:
     inter_steps: int = _opt(1, "G_inter: gossip steps between clusters", min=0, max=MAX_STEPS)
     inter_peers: str = _opt(
         "heads",
-        "who gossips between clusters: heads, or border members too",
-        choices=("heads", "border"),
+        "who gossips between clusters: heads (the paper's text), or any robot with a robot of "
+        "another cluster in range (any, as the authors' code; border is the older name of any)",
+        choices=("heads", "any", "border"),
+    )
+    window: str = _opt(
+        "step",
+        "merge window: step (each gossip step averages, the next starts from that average) or "
+        "round (the authors' code: one window per layer spans all its steps, the post-training "
+        "models are exchanged in every step and each distinct sender is merged once)",
+        choices=("step", "round"),
     )
     handoff: str = _opt(
         "adopt",

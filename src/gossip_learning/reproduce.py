@@ -150,6 +150,53 @@ def experiments() -> list[Experiment]:
             )
         )
     out += _reference_experiments()
+    out += authors_experiments()
+    return out
+
+
+#: The settings the authors logged gaps to CFL for first (30 robots), then the larger swarms.
+AUTHORS_SETTINGS = (
+    ("a0.1", ("data.partition=dirichlet", "data.alpha=0.1"), "α = 0.1"),
+    ("a0.5", ("data.partition=dirichlet", "data.alpha=0.5"), "α = 0.5"),
+    ("a1", ("data.partition=dirichlet", "data.alpha=1.0"), "α = 1"),
+    ("a10", ("data.partition=dirichlet", "data.alpha=10.0"), "α = 10"),
+    ("iid_n30", ("data.partition=iid",), "IID, 30 robots"),
+    ("iid_n60", ("data.partition=iid", "swarm.num_robots=60"), "IID, 60 robots"),
+    ("iid_n100", ("data.partition=iid", "swarm.num_robots=100"), "IID, 100 robots"),
+)
+#: The authors' 200 matchings in a round window hear every in-range cluster-mate
+#: (benchmarks/window_coverage.py), which makes them one weighted mean over the cluster
+#: neighbourhood: exactly one broadcast step in a round window (test_window.py checks the
+#: models are equal), at a fraction of the simulator's time. The reproduction runs that.
+AUTHORS_EQUIVALENT = ("gossip.mode=broadcast", "gossip.intra_steps=1")
+
+
+def authors_experiments() -> list[Experiment]:
+    """Group ``authors`` (issue 22), in the order they run (what the authors logged a gap for
+    first): config/paper_authors.yaml, the authors' gossip, with its own CFL, on Dirichlet
+    α = 0.1 / 0.5 / 1 / 10 and IID 30 robots; the same with their head election
+    (``clustering.election: paper``); IID 60 and 100 robots; then their commit 750893b's inter
+    layer between any robots of different clusters (heard in full here: the upper bound of their
+    10 inter matchings). The variants are compared with the CFL of the same setting."""
+
+    def exp(prefix: str, key: str, extra: tuple[str, ...], label: str, more: tuple[str, ...],
+            methods: str) -> Experiment:  # fmt: skip
+        return Experiment(
+            f"{prefix}_{key}", "authors", "paper_authors.yaml",
+            (*extra, *AUTHORS_EQUIVALENT, *more, f"experiment.methods={methods}"),
+            label, ref="" if "cfl" in methods else f"authors_{key}",
+        )  # fmt: skip
+
+    first = AUTHORS_SETTINGS[:5]
+    out = [exp("authors", k, x, f"authors' gossip, {lab}", (), "[bilayer, cfl]")
+           for k, x, lab in first]  # fmt: skip
+    out += [exp("authorsel", k, x, f"authors' gossip and head election, {lab}",
+                ("clustering.election=paper",), "[bilayer]") for k, x, lab in first]  # fmt: skip
+    out += [exp("authors", k, x, f"authors' gossip, {lab}", (), "[bilayer, cfl]")
+            for k, x, lab in AUTHORS_SETTINGS[5:]]  # fmt: skip
+    out += [exp("authors750", k, x, f"authors' gossip at 750893b, {lab}",
+                ("gossip.inter_steps=1", "gossip.inter_peers=any"), "[bilayer]")
+            for k, x, lab in AUTHORS_SETTINGS]  # fmt: skip
     return out
 
 

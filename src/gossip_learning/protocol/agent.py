@@ -67,7 +67,9 @@ class RobotAgent:
             robot_id, settings.method, settings.clustering, settings.comm_range, g.inter_peers, rng
         )
         self.inbox = Inbox(robot_id, settings.model_version, settings.num_params, settings.defence)
-        self.window = MergeWindow(robot_id, settings.num_params, settings.defence, accumulator)
+        self.window = MergeWindow(
+            robot_id, settings.num_params, settings.defence, accumulator, g.window == "round"
+        )
         self.bounds = Bounds(settings.defence)
         self.outbox = Outbox(
             robot_id, transport, self.membership, self.num_samples, settings.model_version,
@@ -82,7 +84,7 @@ class RobotAgent:
             PhaseKind.FINAL_BEACON: self._beacon,
             PhaseKind.ASSIGN: self._assign,
             PhaseKind.TRAIN: self._train,
-            PhaseKind.FINISH: lambda ph, _: self.window.close_step(ph.slot, ph.layer, self._params),
+            PhaseKind.FINISH: self._finish_step,
             PhaseKind.HEAD_SEND: self.handoff.send,
             PhaseKind.HEAD_FINISH: lambda ph, _: self.handoff.finish(ph.slot, self._params),
             PhaseKind.END: self._end,
@@ -213,6 +215,11 @@ class RobotAgent:
         self.bounds.set_declared(self.num_samples, (b.samples for b in beacons))
         self.subscriptions.sync(self.membership.topics())
         self.learning.start(self._params, self.round)
+
+    def _finish_step(self, phase: Phase, _: int) -> None:
+        g = self.settings.gossip
+        steps = g.intra_steps if phase.layer == Layer.INTRA else g.inter_steps
+        self.window.close_step(phase.slot, phase.layer, self._params, phase.index + 1 >= steps)
 
     def _end(self, phase: Phase, _: int) -> None:
         self.window.close(phase.slot, self._params)

@@ -191,7 +191,7 @@ class Membership:
         """Whether this robot gossips on the inter-cluster layer."""
         if self.method != "bilayer" or self.state.cluster == NO_CLUSTER:
             return False
-        return self.inter_peers == "border" or self.state.role == Role.HEAD
+        return self.inter_peers != "heads" or self.state.role == Role.HEAD
 
     def partners(self, layer: Layer) -> list[int]:
         """In-range robots this robot may exchange with on ``layer``, by id."""

@@ -1,8 +1,14 @@
-"""One gossip step's merge window: cumulative FedAvg from the robot's own model.
+"""A merge window: cumulative FedAvg from the robot's own model.
 
-A window opens at the step's first phase and closes at its FINISH; a model is merged only while
-its step's window is open, and each sender at most once. The window also logs, for the recorder,
-each step's mixing row and whether an exchange was completed.
+``gossip.window: step`` (the default): a window opens at a gossip step's first phase and closes at
+its FINISH, so the next step starts from that step's average. ``round`` (the authors' code): one
+window per layer spans all of its steps; it opens at the layer's first step and closes at the
+FINISH of its last one, so the model a robot sends in every step of the layer is the one it
+entered the layer with (the post-training model on the intra layer), and a sender heard again in
+a later step of the window is merged once (a repeat in another step is counted, not refused).
+A model is merged only while a window is open for its step, and each sender at most once. The
+window also logs, for the recorder, each window's mixing row and whether each step completed an
+exchange.
 """
 
 from __future__ import annotations
@@ -51,9 +57,11 @@ class MergeWindow:
         num_params: int,
         defence: DefenceConfig | None = None,
         acc: Accumulator | None = None,
+        per_round: bool = False,
     ) -> None:
         defence = defence or DefenceConfig()
         self.robot_id = robot_id
+        self.per_round = per_round  # gossip.window: round
         self.acc: Accumulator = (
             CumulativeFedAvg(num_params, defence.max_rms, defence.clip_ratio)
             if acc is None
@@ -61,8 +69,10 @@ class MergeWindow:
         )
         # a second model in one sender's name within a step: someone else used its id
         self._repeat = "repeat_sender" if defence.checks else "duplicate"
-        self._span: tuple[int, int] | None = None  # (first slot, finish slot) of the open step
+        self._span: tuple[int, int] | None = None  # (first slot, finish slot) of the open window
+        self._step_senders: set[int] = set()  # senders whose model arrived in the current step
         self.merged_total = 0
+        self.repeats = 0  # round window: models of senders already merged in an earlier step
         self.has_partner = False
         self.mix_log: list[tuple[int, dict[int, float]]] = []
         self.exchanges: list[tuple[Layer, bool, bool]] = []
@@ -78,9 +88,15 @@ class MergeWindow:
         self.exchanges = []
 
     def open(self, own: np.ndarray, weight: float, first: int, finish: int) -> None:
-        """Start a step at slot ``first`` that closes at slot ``finish``."""
-        self.acc.reset(self.robot_id, own, weight)
-        self._span = (first, finish)
+        """Start a step at slot ``first`` whose FINISH is at slot ``finish``. With a round window
+        still open (a later step of the same layer) the step joins it: the accumulator keeps
+        what it merged and the window now ends at ``finish``."""
+        if self.per_round and self._span is not None and self.acc.active:
+            self._span = (self._span[0], finish)
+        else:
+            self.acc.reset(self.robot_id, own, weight)
+            self._span = (first, finish)
+        self._step_senders = set()
         self.has_partner = False
 
     def is_open_for(self, step: int) -> bool:
@@ -94,7 +110,13 @@ class MergeWindow:
         if self.acc.out_of_bound(msg.model):
             return "norm_bound"
         if not self.acc.add(msg.sender, msg.model, float(msg.samples)):
-            return self._repeat
+            if msg.sender in self._step_senders or msg.sender == self.robot_id:
+                return self._repeat
+            # round window: merged in an earlier step of this window; the exchange is fine
+            self._step_senders.add(msg.sender)
+            self.repeats += 1
+            return None
+        self._step_senders.add(msg.sender)
         self.merged_total += 1
         return None
 
@@ -110,9 +132,13 @@ class MergeWindow:
             else:
                 self.acc.discard()
         self._span = None
+        self._step_senders = set()
         return merged
 
-    def close_step(self, slot: int, layer: Layer, model: np.ndarray) -> None:
-        """Close a gossip step and log whether it completed an exchange."""
-        merged = self.close(slot, model)
-        self.exchanges.append((layer, self.has_partner, merged > 0))
+    def close_step(self, slot: int, layer: Layer, model: np.ndarray, last: bool = True) -> None:
+        """End a gossip step and log whether it completed an exchange; close the window unless
+        it is a round window and this is not the ``last`` step of its layer."""
+        completed = bool(self._step_senders)
+        if not self.per_round or last:
+            self.close(slot, model)
+        self.exchanges.append((layer, self.has_partner, completed))
