@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Any
 
 import numpy as np
 
-from gossip_learning.dkmeans import ClusterState
 from gossip_learning.messages import DTYPE_NAMES, Kind, Layer, Message
+from gossip_learning.protocol.agent_views import AgentViews
 from gossip_learning.protocol.bounds import Bounds
 from gossip_learning.protocol.exchange import MessageHandler, PhaseHandler
 from gossip_learning.protocol.handoff import HandOff
@@ -24,14 +23,13 @@ from gossip_learning.protocol.membership import Membership
 from gossip_learning.protocol.outbox import Outbox, Subscriptions
 from gossip_learning.protocol.pairwise import make_exchange
 from gossip_learning.protocol.ports import Learning, Matchmaker, Trainer
-from gossip_learning.protocol.report import RoundReport
 from gossip_learning.protocol.settings import AgentSettings
 from gossip_learning.protocol.window import Accumulator, MergeWindow
 from gossip_learning.schedule import Phase, PhaseKind
 from gossip_learning.transports.base import BEACON_TOPIC, Transport, robot_topic
 
 
-class RobotAgent:
+class RobotAgent(AgentViews):
     """The protocol of one robot, as a phase table over its parts."""
 
     def __init__(
@@ -226,26 +224,5 @@ class RobotAgent:
         self.exchange.reset()
         self.membership.end_round()
 
-    # -------------------------------------------------------------- reporting
-    def report(self) -> RoundReport:
-        """This robot's account of the round so far (for the recorder)."""
-        with self.lock:
-            return RoundReport.of(self)
-
-    def status(self) -> dict[str, Any]:
-        """A JSON-able summary of this robot now (for monitors and logs)."""
-        d = self.report().to_dict()
-        d["param_norm"] = float(np.linalg.norm(self._params))
-        return d
-
-    @property
-    def train_loss(self) -> float:
-        """Mean loss of the last local training (NaN before any)."""
-        return self.learning.loss
-
+    # reporting (report, status, train_loss, state): AgentViews
     params = model  # the model (read-only view), by its older name
-
-    @property
-    def state(self) -> ClusterState:
-        """This robot's DK-means state."""
-        return self.membership.state

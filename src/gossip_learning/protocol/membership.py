@@ -1,9 +1,8 @@
 """DK-means membership of one robot: beacons heard, cluster state, head hand-over, topics.
 
-The decisions themselves are :mod:`gossip_learning.dkmeans`; this part keeps the state between
-phases: the beacons heard per pass, the neighbour table, the pass counters and a pending
-HANDOVER. The cluster state itself is kept from round to round: each round's passes start from
-the last round's clusters, not from fresh random heads.
+The decisions are :mod:`gossip_learning.dkmeans`; this part keeps the state between phases
+(beacons per pass, neighbour table, pass counters, a pending HANDOVER) and from round to round:
+each round's passes start from the last round's clusters, not from fresh random heads.
 """
 
 from __future__ import annotations
@@ -26,14 +25,9 @@ class Membership:
     """Cluster state and neighbour table of robot ``robot_id``."""
 
     def __init__(
-        self,
-        robot_id: int,
-        method: str,
-        clustering: ClusteringConfig,
-        comm_range: float,
-        inter_peers: str,
-        rng: np.random.Generator,
-    ) -> None:
+        self, robot_id: int, method: str, clustering: ClusteringConfig, comm_range: float,
+        inter_peers: str, rng: np.random.Generator,
+    ) -> None:  # fmt: skip
         self.id = robot_id
         self.method = method
         self.cfg = clustering
@@ -133,9 +127,8 @@ class Membership:
         return None
 
     def _undo_forged_handover(self) -> None:
-        """A headship taken over from ``old`` is given back if ``old`` still beacons as head of
-        that cluster: a real head that hands over becomes a member; a HANDOVER in the head's id
-        that anyone can write leaves it head (issue 20)."""
+        """Give a headship taken over back if the old head still beacons as head of that cluster:
+        a real head that hands over becomes a member, a forged HANDOVER leaves it head."""
         took, self._took_over = self._took_over, None
         if took is None or self.state.role != Role.HEAD or self.state.cluster != took[1]:
             return
