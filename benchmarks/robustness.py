@@ -18,6 +18,7 @@ a fleet key: authenticated frames).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -25,9 +26,20 @@ from collections import Counter
 
 from _report import Report, allow_dirty_flag, format_load
 
+from gossip_learning import atomic
+from gossip_learning.backends import (
+    Backend,
+    Progress,
+    add_backend_args,
+    backend_from_args,
+    backend_info,
+    run_tasks,
+)
 from gossip_learning.config import load_config
+from gossip_learning.datasets import Dataset
 from gossip_learning.experiment import Swarm, load_data
 from gossip_learning.results import rounds_to_reach
+from gossip_learning.sweep import data_key
 
 CONFIG = "config/quickstart.yaml"
 ATTACKS = ("head_hijack", "handover", "fake_head", "dominate", "overflow", "impersonate",
@@ -57,46 +69,78 @@ DEFENCES: dict[str, list[str]] = {
 
 
 # the benchmark's (public) fleet secret, from the environment like any fleet secret
-os.environ.setdefault("GL_BENCH_FLEET_KEY", "robustness benchmark key")
+BENCH_KEY_VAR, BENCH_KEY = "GL_BENCH_FLEET_KEY", "robustness benchmark key"
+os.environ.setdefault(BENCH_KEY_VAR, BENCH_KEY)
+
+
+Task = tuple[str, tuple[str, ...], str, int]  # config, overrides, method, seed
+
+
+def run_task(
+    task: Task, datasets: dict[str, Dataset] | None = None
+) -> tuple[list[dict], dict[str, int]]:
+    """One run of the table (a sweep task): its metric rows and what was refused, by reason.
+    The data comes from ``datasets`` (shipped once per node), else from the config."""
+    config, overrides, method, seed = task
+    os.environ.setdefault(BENCH_KEY_VAR, BENCH_KEY)  # a Ray worker has not imported this file
+    cfg = load_config(config, [*overrides, f"experiment.seeds=[{seed}]"])
+    sw = Swarm(cfg, method, seed, datasets[data_key(cfg)] if datasets else load_data(cfg))
+    rows = [sw.step()[0] for _ in range(cfg.experiment.rounds)]
+    refused: Counter[str] = Counter(sw.network.stats.reasons)
+    for a in sw.agents:
+        refused.update(a.inbox.rejected)
+    return rows, dict(refused)
 
 
 def run(
     config: str, overrides: list[str], method: str, seed: int
 ) -> tuple[list[dict], Counter[str]]:
-    cfg = load_config(config, [*overrides, f"experiment.seeds=[{seed}]"])
-    sw = Swarm(cfg, method, seed, load_data(cfg))
-    rows = [sw.step()[0] for _ in range(cfg.experiment.rounds)]
-    refused: Counter[str] = Counter(sw.network.stats.reasons)
-    for a in sw.agents:
-        refused.update(a.inbox.rejected)
-    return rows, refused
+    rows, refused = run_task((config, tuple(overrides), method, seed))
+    return rows, Counter(refused)
 
 
 def _table(
     report: Report,
     config: str,
-    seed: int,
+    seeds: list[int],
     scenarios: dict[str, list[str]],
     defences: dict[str, list[str]],
+    backend: Backend,
 ) -> None:
-    """One seed's rows: every scenario under every defence."""
-    cfl_rows, _ = run(config, [], "cfl", seed)
-    cfl = cfl_rows[-1]["acc_mean"]
-    target = 0.95 * cfl
-    print(f"{config}, seed {seed}: clean CFL final {cfl:.3f}, 95 % = {target:.3f}")
-    for scenario, s_over in scenarios.items():
-        for defence, d_over in defences.items():
-            rows, refused = run(config, [*s_over, *d_over], "bilayer", seed)
-            reached = rounds_to_reach(rows, "bilayer", target)
-            rec = report.add(
-                config=config, seed=seed, scenario=scenario, defence=defence,
-                acc_final=rows[-1]["acc_mean"], cfl_final=cfl,
-                rounds_to_95_cfl=None if math.isnan(reached) else int(reached),
-                rejected=", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none",
-                rogue_frames=sum(r["rogue_frames"] for r in rows),
-            )  # fmt: skip
-            print(f"{scenario:<24} {defence:<7} acc {rec['acc_final']:.3f} "
-                  f"r95 {rec['rounds_to_95_cfl']} refused: {rec['rejected']}")  # fmt: skip
+    """Every scenario under every defence, per seed: one task per run on ``backend``, the rows
+    written in the table's order whatever order the tasks finish in."""
+    tasks: list[Task] = []
+    for seed in seeds:
+        tasks.append((config, (), "cfl", seed))
+        tasks += [
+            (config, (*s_over, *d_over), "bilayer", seed)
+            for s_over in scenarios.values()
+            for d_over in defences.values()
+        ]
+    cfg = load_config(config)
+    datasets = {data_key(cfg): load_data(cfg)}
+    bar = Progress(len(tasks))
+    results: dict[Task, tuple[list[dict], dict[str, int]]] = {}
+    for task, result in run_tasks(run_task, tasks, datasets, backend):
+        results[task] = result
+        bar.advance(f"seed {task[3]} {task[2]} {' '.join(task[1]) or 'clean'}")
+    for seed in seeds:
+        cfl = results[(config, (), "cfl", seed)][0][-1]["acc_mean"]
+        target = 0.95 * cfl
+        print(f"{config}, seed {seed}: clean CFL final {cfl:.3f}, 95 % = {target:.3f}")
+        for scenario, s_over in scenarios.items():
+            for defence, d_over in defences.items():
+                rows, refused = results[(config, (*s_over, *d_over), "bilayer", seed)]
+                reached = rounds_to_reach(rows, "bilayer", target)
+                rec = report.add(
+                    config=config, seed=seed, scenario=scenario, defence=defence,
+                    acc_final=rows[-1]["acc_mean"], cfl_final=cfl,
+                    rounds_to_95_cfl=None if math.isnan(reached) else int(reached),
+                    rejected=", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none",
+                    rogue_frames=sum(r["rogue_frames"] for r in rows),
+                )  # fmt: skip
+                print(f"{scenario:<24} {defence:<7} acc {rec['acc_final']:.3f} "
+                      f"r95 {rec['rounds_to_95_cfl']} refused: {rec['rejected']}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(DEFENCES),
         help="run only this defence setting (repeatable)",
     )
+    add_backend_args(p, "runs")
     allow_dirty_flag(p)
     args = p.parse_args(argv)
+    backend = backend_from_args(args)
     whole = ("robustness.json", "robustness_paper.json")  # the docs' full tables
     if args.json and (args.scenario or args.defence) and os.path.basename(args.json) in whole:
         p.error("that file holds the whole table: drop --scenario/--defence")
@@ -141,9 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         allow_dirty=args.allow_dirty,
     )
     config = args.config
-    for seed in args.seeds or [args.seed]:
-        _table(report, config, seed, scenarios, defences)
-    out = report.write(args.json)
+    _table(report, config, args.seeds or [args.seed], scenarios, defences, backend)
+    out = report.as_dict()
+    out["sweep"] = backend_info(backend)
+    if args.json:
+        atomic.write_text(args.json, json.dumps(out, indent=2) + "\n")
+        print(f"wrote {args.json}")
     print(format_load(out["machine"]["load_avg_before"]), "->",
           format_load(out["machine"]["load_avg_after"]))  # fmt: skip
     return 0

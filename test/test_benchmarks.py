@@ -35,6 +35,7 @@ def script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its functions pickle (pool tasks)
     spec.loader.exec_module(module)
     return module
 
@@ -230,8 +231,11 @@ def test_robustness_runs_a_chosen_scenario_and_defence(
     small.write_text(text.replace("rounds: 15", "rounds: 3"), encoding="utf-8")
     argv = ["--config", str(small), "--scenario", "b", "--defence", "checks"]
     assert robustness.main(argv) == 0
-    rows = [s.split()[:3] for s in capsys.readouterr().out.splitlines()[1:-1]]
+    out = capsys.readouterr().out.splitlines()[1:-1]
+    rows = [s.split()[:3] for s in out]
     assert rows == [["b:", "30", "%"], ["b+c", "checks", "acc"]]
+    assert robustness.main([*argv, "--jobs", "2"]) == 0  # a pool: the same rows, in table order
+    assert capsys.readouterr().out.splitlines()[1:-1] == out
     for bad, message in (([*argv, "--json", str(tmp_path / "robustness.json")], "whole table"),
                          (["--scenario", "z"], "matches none")):  # fmt: skip
         with pytest.raises(SystemExit):
