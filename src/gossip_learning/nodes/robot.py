@@ -243,6 +243,7 @@ class RobotNode(ManagedNode):
         self._health_timer = self.create_timer(
             HEALTH_PERIOD_S, self._healthy, self.group, Clock(clock_type=ClockType.STEADY_TIME)
         )
+        self.get_logger().info(f"robot {self.robot_id}: active, joins at the next round start")
 
     def deactivate(self) -> None:
         """Stop the round clock's and the health check's timers."""
@@ -250,7 +251,6 @@ class RobotNode(ManagedNode):
         if self._health_timer is not None:
             self.destroy_timer(self._health_timer)
             self._health_timer = None
-        self.get_logger().info(f"robot {self.robot_id}: active, joins at the next round start")
 
     def cleanup(self) -> None:
         """Drop the agent, its topics and publishers (back to unconfigured)."""
