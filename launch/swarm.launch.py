@@ -222,13 +222,18 @@ def _expand(context: LaunchContext) -> list:
     # config/ sits beside launch/ in the source tree and in share/gossip_learning alike
     profile = Path(__file__).resolve().parent.parent / "config" / "fastdds_localhost.xml"
     with_monitor = parse_bool("monitor", _arg(context, "monitor"))
-    discovery = choose_discovery(  # all of the swarm meets, or an error before any process
-        _arg(context, "discovery"),
-        launch_participants(sim, n, single, with_monitor),
-        os.environ,
-        str(profile),
-        tempfile.mkdtemp(prefix="gossip_learning_dds_"),  # a wider profile copy, if needed
-    )
+    dds_dir = tempfile.mkdtemp(prefix="gossip_learning_dds_")  # a wider profile copy, if needed
+    try:
+        discovery = choose_discovery(  # all of the swarm meets, or an error before any process
+            _arg(context, "discovery"),
+            launch_participants(sim, n, single, with_monitor),
+            os.environ,
+            str(profile),
+            dds_dir,
+        )
+    except Exception:  # an error before any process: nothing left behind
+        shutil.rmtree(dds_dir, ignore_errors=True)
+        raise
     env = discovery.env
     namespace = _arg(context, "swarm_namespace")
     params_file = _arg(context, "params_file")
@@ -265,6 +270,7 @@ def _expand(context: LaunchContext) -> list:
         LogInfo(msg=f"discovery {discovery.reason}"),
         LogInfo(msg=f"gossip_learning: {n} robots, sim:={sim}, output_dir {output_dir}"),
         _remove_at_shutdown(data_dir),
+        _remove_at_shutdown(dds_dir),
     ]
 
     robots: list[Node] = []  # the processes whose exit ends the launch
