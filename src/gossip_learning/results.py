@@ -202,7 +202,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         acc = f"{e['final_acc_mean']:.3f} ± {e['final_acc_std']:.3f}"
         lines.append(
             f"| {m} | {acc} | {e['final_acc_min_mean']:.3f} | {gap_s} | {reach_s} "
-            f"| {e['seconds_per_round']:.2f} |"
+            f"| {secs} |"
         )
     head = summary.get("initial_head")
     if head:
