@@ -200,6 +200,8 @@ def summary_table(summary: dict[str, Any]) -> str:
         gap_s = "—" if gap is None else f"{gap:+.1f}"
         reach_s = "—" if reach is None else f"{reach:.0f}"
         acc = f"{e['final_acc_mean']:.3f} ± {e['final_acc_std']:.3f}"
+        per_round = e["seconds_per_round"]  # None where no time was measured (ROS monitor)
+        secs = "—" if per_round is None else f"{per_round:.2f}"
         lines.append(
             f"| {m} | {acc} | {e['final_acc_min_mean']:.3f} | {gap_s} | {reach_s} "
             f"| {secs} |"
