@@ -203,8 +203,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         per_round = e["seconds_per_round"]  # None where no time was measured (ROS monitor)
         secs = "—" if per_round is None else f"{per_round:.2f}"
         lines.append(
-            f"| {m} | {acc} | {e['final_acc_min_mean']:.3f} | {gap_s} | {reach_s} "
-            f"| {secs} |"
+            f"| {m} | {acc} | {e['final_acc_min_mean']:.3f} | {gap_s} | {reach_s} | {secs} |"
         )
     head = summary.get("initial_head")
     if head:
