@@ -92,7 +92,7 @@ NOT_YET_RERUN = {
     "robustness_paper", "ros_acceptance", "ros_swarm", "rp2040", "swarm_round",
     "swarm_round_before",
     # made on other branches before reports recorded git_dirty (merged in the same session)
-    "fleet", "ros_config", "sweep_backends", "robustness_adversary_seed0",
+    "fleet", "ros_config", "robustness_adversary_seed0",
     "robustness_adversary_seed1", "robustness_adversary_seed2", "robustness_cap1_seed0",
     "robustness_cap1_seed1", "robustness_cap1_seed2", "mutation", "authors", "window_coverage",
 }  # fmt: skip
