@@ -25,7 +25,7 @@ from gossip_learning.backends import add_backend_args, backend_from_args
 from gossip_learning.config import Config, load_config
 from gossip_learning.provenance import load_avg, run_info
 from gossip_learning.results import check_writable, load_results, summarise
-from gossip_learning.sweep import SweepItem, is_done, run_sweep
+from gossip_learning.sweep import SweepItem, add_set_arg, is_done, run_sweep
 
 
 def _config_dir() -> Path:
@@ -361,14 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     add_backend_args(p, "experiment seeds")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override for every experiment, e.g. experiment.seeds=[0]",
-    )
+    add_set_arg(p, "override for every experiment, e.g. experiment.seeds=[0]")
     args = p.parse_args(argv)
     exps = experiments()
     if args.only is not None:

@@ -291,6 +291,13 @@ def comparable_results(out: Path) -> dict[str, Any]:
     return files
 
 
+def add_set_arg(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``: the sweep commands' overrides."""
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help_text
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``gossip-learning sweep`` entry point."""
     p = argparse.ArgumentParser(
@@ -306,14 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="KEY=V1,V2",
         help="a config key and the values to sweep (repeatable: every combination runs)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override for every point, e.g. experiment.seeds=[0,1]",
-    )
+    add_set_arg(p, "override for every point, e.g. experiment.seeds=[0,1]")
     p.add_argument("--out", required=True, help="folder for every point (the checkpoint)")
     add_backend_args(p, "tasks")
     args = p.parse_args(argv)
