@@ -117,8 +117,10 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
     ),
     "discovery": (
         "auto",
-        "DDS discovery for the nodes started: auto (localhost while the swarm's DDS participants "
-        "fit its 32 slots, else wide), localhost (rmw's, 32 participant slots), wide "
+        "DDS discovery for the nodes started: auto (the environment's own where it sets one "
+        "beyond this host (ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET, ROS_STATIC_PEERS, "
+        "ROS_DISCOVERY_SERVER, a Fast DDS profile), else localhost while the swarm's DDS "
+        "participants fit its 32 slots, else wide), localhost (rmw's, 32 participant slots), wide "
         "(config/fastdds_localhost.xml: UDP on loopback only, 256 slots) or inherit; a setting "
         "that cannot hold the swarm stops the launch before any process starts.",
     ),

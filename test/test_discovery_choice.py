@@ -15,6 +15,7 @@ from gossip_learning.nodes.discovery import (
     launch_participants,
     port_capacity,
     profile_capacity,
+    users_own_discovery,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +58,41 @@ def test_auto_switches_to_wide_exactly_where_localhost_runs_out() -> None:
     env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": "1"}
     wide = choose_discovery("auto", 61, env, PROFILE)
     assert wide.mode == "wide" and wide.env["ROS_LOCALHOST_ONLY"] == "0"
+
+
+@pytest.mark.parametrize(
+    "var",
+    [
+        ("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET"),
+        ("ROS_AUTOMATIC_DISCOVERY_RANGE", "system_default"),
+        ("ROS_STATIC_PEERS", "192.168.1.7"),
+        ("ROS_DISCOVERY_SERVER", "10.0.0.2:11811"),
+    ],
+)
+def test_auto_keeps_a_discovery_the_user_chose_beyond_this_host(var: tuple[str, str]) -> None:
+    """RViz on another host must keep seeing the swarm: auto changes nothing in the nodes'
+    environment when the caller chose a discovery that reaches beyond this host (issue 24)."""
+    for n in (3, 61, 301):
+        choice = choose_discovery("auto", n, dict([var]), PROFILE)
+        assert choice.mode == "inherit" and choice.env == {}, (var, n)
+        assert var[0] in choice.reason
+    assert users_own_discovery(dict([var])) is not None
+    for quiet in ({}, {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}, {"ROS_LOCALHOST_ONLY": "1"}):
+        assert users_own_discovery(quiet) is None  # stay on this host: auto still sizes it
+        assert "SUBNET" in choose_discovery("auto", 5, quiet, PROFILE).reason  # the hint
+
+
+def test_auto_checks_the_users_own_setting_holds_the_swarm(tmp_path: Path) -> None:
+    with pytest.raises(DiscoveryError, match="ROS_AUTOMATIC_DISCOVERY_RANGE=OFF"):
+        choose_discovery("auto", 3, {"ROS_AUTOMATIC_DISCOVERY_RANGE": "off"}, PROFILE)
+    small = tmp_path / "small.xml"
+    small.write_text("<profiles><maxInitialPeersRange>8</maxInitialPeersRange></profiles>")
+    with pytest.raises(DiscoveryError, match=r"holds 8.*discovery:=wide"):
+        choose_discovery("auto", 10, {"FASTDDS_DEFAULT_PROFILES_FILE": str(small)}, PROFILE)
+    assert (
+        choose_discovery("auto", 3, {"FASTDDS_DEFAULT_PROFILES_FILE": str(small)}, PROFILE).env
+        == {}
+    )
 
 
 def test_a_setting_that_cannot_hold_the_swarm_is_an_error_naming_what_to_change() -> None:

@@ -34,9 +34,15 @@ def workspace(launch_workspace: Path) -> Path:
 
 
 def _launch(
-    ws: Path, args: list[str], cwd: Path, domain: int, timeout: float = 180
+    ws: Path,
+    args: list[str],
+    cwd: Path,
+    domain: int,
+    timeout: float = 180,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = loopback_env(domain, cwd / "ros_log", ws / "install" / "gossip_learning")
+    env.update(extra_env or {})
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py", *args]
     cmd = loopback_only(cmd)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -117,6 +123,19 @@ def test_a_discovery_that_cannot_hold_the_swarm_stops_the_launch_before_any_proc
     assert proc.returncode != 0, text[-3000:]
     assert "do not fit discovery:=localhost" in text and "discovery:=auto" in text, text[-3000:]
     assert "process started" not in text  # nothing ran: an error, never half a swarm
+
+
+def test_auto_keeps_the_users_own_discovery_and_refuses_one_that_cannot_hold_the_swarm(
+    workspace: Path, tmp_path: Path
+) -> None:
+    # the user's environment chose a discovery (here OFF: no process meets another); auto keeps
+    # the user's choice rather than overriding it, so it must refuse before anything starts
+    off = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "OFF"}
+    proc = _launch(workspace, ["num_robots:=3"], tmp_path, domain=98, timeout=120, extra_env=off)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text[-3000:]
+    assert "ROS_AUTOMATIC_DISCOVERY_RANGE=OFF (from the environment)" in text, text[-3000:]
+    assert "process started" not in text
 
 
 def _rows(out: Path) -> list[dict[str, str]]:

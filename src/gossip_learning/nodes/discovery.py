@@ -7,10 +7,18 @@ its own. The shipped profile ``config/fastdds_localhost.xml`` (loopback UDP only
 256 ids. Every participant id also needs two UDP ports, ``7400 + 250 * domain + 10 + 2 * id`` and
 the next, below 65536, so a high ``ROS_DOMAIN_ID`` caps the ids too.
 
-:func:`choose_discovery` picks, for ``discovery:=auto`` (the launch's default), localhost while
-the swarm's participants fit its 32 slots (keeping :data:`RESERVE` for the launch process and the
-user's tools), else the wide profile; an explicit or inherited setting that cannot hold the
-swarm is a :class:`DiscoveryError` before any process starts. Pure Python, no ROS import.
+:func:`choose_discovery` picks, for ``discovery:=auto`` (the launch's default):
+
+- the caller's own discovery where the environment chooses one that reaches beyond this host or
+  shapes discovery itself (``ROS_AUTOMATIC_DISCOVERY_RANGE`` SUBNET, SYSTEM_DEFAULT or OFF,
+  ``ROS_STATIC_PEERS``, ``ROS_DISCOVERY_SERVER``, a Fast DDS profile): kept as it is, so RViz on
+  another host still sees the swarm, and checked that it holds the swarm;
+- else (nothing set, or LOCALHOST: stay on this host) localhost while the swarm's participants
+  fit its 32 slots (keeping :data:`RESERVE` for the launch process and the user's tools), else
+  the wide profile, which is loopback-only as well.
+
+An explicit or inherited setting that cannot hold the swarm is a :class:`DiscoveryError` before
+any process starts. Pure Python, no ROS import.
 """
 
 from __future__ import annotations
@@ -29,6 +37,13 @@ LOCALHOST_SLOTS = 32
 RESERVE = 4
 FASTDDS_RMW = "rmw_fastrtps_cpp"
 PROFILE_VARS = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
+
+
+#: Appended to the log line when the launch keeps discovery on this host.
+_HINT = (
+    "; this host only: set ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET (or a discovery server) in the "
+    "environment for tools on other hosts to see the swarm"
+)
 
 
 class DiscoveryError(ValueError):
@@ -121,6 +136,19 @@ def _inherited(environ: Mapping[str, str], profile: str) -> tuple[str, int | Non
     return "the rmw's default (multicast)", None
 
 
+def users_own_discovery(environ: Mapping[str, str]) -> str | None:
+    """The variable by which the caller's environment chooses a discovery that ``auto`` keeps
+    (one that reaches other hosts or shapes discovery itself), or None when it sets nothing or
+    only asks to stay on this host (``LOCALHOST``, ``ROS_LOCALHOST_ONLY=1``)."""
+    scope = environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "").strip().upper()
+    if scope in ("SUBNET", "SYSTEM_DEFAULT", "OFF"):
+        return f"ROS_AUTOMATIC_DISCOVERY_RANGE={scope}"
+    for var in ("ROS_STATIC_PEERS", "ROS_DISCOVERY_SERVER", *PROFILE_VARS):
+        if environ.get(var, "").strip():
+            return f"{var}={environ[var].strip()}"
+    return None
+
+
 def _no_localhost_only(environ: Mapping[str, str]) -> dict[str, str]:
     """Jazzy's rcl still honours the deprecated ``ROS_LOCALHOST_ONLY=1`` over the discovery
     range; the chosen setting (loopback only as well) overrides it."""
@@ -136,8 +164,9 @@ def choose_discovery(
 ) -> DiscoveryChoice:
     """The discovery for a launch of ``participants`` DDS participants.
 
-    ``requested``: ``auto`` (localhost while ``participants + RESERVE`` fits its 32 slots, else
-    the wide profile ``profile``), ``localhost``, ``wide`` or ``inherit`` (``environ`` as it is).
+    ``requested``: ``auto`` (the caller's own discovery where :func:`users_own_discovery` finds
+    one, else localhost while ``participants + RESERVE`` fits its 32 slots, else the wide profile
+    ``profile``), ``localhost``, ``wide`` or ``inherit`` (``environ`` as it is).
     Past the profile's ``maxInitialPeersRange``, a copy with the range the swarm needs is
     written to ``folder`` (when given) and used instead.
     Raises :class:`DiscoveryError`, naming the launch argument or variable to change, when the
@@ -155,15 +184,25 @@ def choose_discovery(
         )
     need = participants + RESERVE
     rmw = environ.get("RMW_IMPLEMENTATION", "").strip() or FASTDDS_RMW
-    if requested == "inherit" or (requested == "auto" and rmw != FASTDDS_RMW):
+    own = users_own_discovery(environ) if requested == "auto" else None
+    if requested == "inherit" or own is not None or (requested == "auto" and rmw != FASTDDS_RMW):
         label, capacity = _inherited(environ, profile)
+        if own is not None:
+            label = f"{own} (from the environment)"
+            if own.endswith("=OFF"):
+                capacity = 1  # no process meets another
+            elif own.startswith(("ROS_AUTOMATIC_DISCOVERY_RANGE=", "ROS_DISCOVERY_SERVER=")):
+                capacity = None  # multicast or a server: nothing this module can bound
         if rmw != FASTDDS_RMW:
             label, capacity = f"{rmw}'s own discovery, not checked", None
         if capacity is not None and need > capacity:
+            other = (
+                "discovery:=wide (loopback only)" if own else "discovery:=auto or discovery:=wide"
+            )
             raise DiscoveryError(
                 f"{participants} DDS participants (+{RESERVE} kept free) cannot all meet with "
-                f"discovery:={requested} and {label}: it holds {capacity}; use discovery:=auto "
-                f"or discovery:=wide, or fewer robots"
+                f"discovery:={requested} and {label}: it holds {capacity}; change that setting, "
+                f"use {other}, or fewer robots"
             )
         return DiscoveryChoice("inherit", {}, participants, capacity, f"inherit: {label}")
     if requested == "auto":
@@ -176,7 +215,7 @@ def choose_discovery(
                 f"discovery:=auto or discovery:=wide, or single_process:=true"
             )
         env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", **_no_localhost_only(environ)}
-        why = f"localhost: {participants} participants, {LOCALHOST_SLOTS} slots"
+        why = f"localhost: {participants} participants, {LOCALHOST_SLOTS} slots" + _HINT
         return DiscoveryChoice("localhost", env, participants, LOCALHOST_SLOTS, why)
     capacity = profile_capacity(profile) or 256
     if need > capacity:
@@ -194,5 +233,5 @@ def choose_discovery(
         "FASTDDS_DEFAULT_PROFILES_FILE": profile,
         "RMW_FASTRTPS_USE_QOS_FROM_XML": "0",
     }
-    why = f"wide: {participants} participants, {capacity} slots ({Path(profile).name})"
+    why = f"wide: {participants} participants, {capacity} slots ({Path(profile).name})" + _HINT
     return DiscoveryChoice("wide", env, participants, capacity, why)
