@@ -36,14 +36,15 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         *tree("worlds"),
     ],
+    # What a robot needs (package.xml's GOSSIP_LEARNING_INSTALL=robot group); simulator runs,
+    # plots and the digits data are the ``experiment`` extra.
     install_requires=[
         "numpy>=1.22",
         "scipy>=1.8",
         "pyyaml>=5.4",
-        "matplotlib>=3.5",
-        "scikit-learn>=1.0",
     ],
     extras_require={
+        "experiment": ["matplotlib>=3.5", "scikit-learn>=1.0"],
         "train": ["torch>=2.0"],
         "vision": ["torch>=2.0", "pillow>=9", "tqdm>=4.60"],
         # Sweeps on a Ray cluster (gossip-learning sweep/reproduce --backend ray); nothing else

@@ -4,6 +4,8 @@ process imports at start-up is in the robot's group (``GOSSIP_LEARNING_INSTALL=r
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -112,3 +114,47 @@ def test_a_robot_installs_what_its_processes_import_and_no_experiment_or_gazebo(
     assert {"launch", "python3-matplotlib"} <= experiment
     assert not experiment & {"ros_gz_sim", "ros_gz_bridge"}
     assert {"ros_gz_sim", "ros_gz_bridge"} <= _declared(None)  # a full install has Gazebo's
+
+
+def _setup_requirements() -> tuple[list[str], dict[str, list[str]]]:
+    """install_requires and extras_require as setup.py writes them (read, not run)."""
+    call = next(
+        n
+        for n in ast.walk(ast.parse((ROOT / "setup.py").read_text(encoding="utf-8")))
+        if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup"
+    )
+    kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg in _REQ_KEYS}
+    return kw["install_requires"], kw["extras_require"]
+
+
+_REQ_KEYS = ("install_requires", "extras_require")
+
+
+def _names(reqs: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in reqs}
+
+
+def test_a_pip_install_brings_a_robot_only_what_it_needs() -> None:
+    """`pip install gossip_learning` on a robot: what its processes import, nothing for plots,
+    the simulator or Gazebo; those are the experiment extra (issue 24)."""
+    base, extras = _setup_requirements()
+    assert _names(base) == {"numpy", "scipy", "pyyaml"}
+    assert {"matplotlib", "scikit-learn"} <= _names(extras["experiment"])
+
+
+def test_a_command_that_needs_the_experiment_extra_says_so_before_any_work(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "res"
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; sys.modules['sklearn'] = None\n"
+        "from gossip_learning.cli import main\n"
+        f"sys.exit(main(['run', {str(ROOT / 'config' / 'quickstart.yaml')!r}, "
+        f"'--out', {str(out)!r}]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "gossip_learning[experiment]" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()  # nothing left behind

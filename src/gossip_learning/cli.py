@@ -75,6 +75,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Modules of the ``experiment`` extra (simulator runs, plots, the digits data); a robot's install
+#: (``pip install gossip_learning``) leaves them out.
+EXPERIMENT_MODULES = ("matplotlib", "sklearn")
+
+
+def _missing_extra(exc: ModuleNotFoundError, command: str) -> int:
+    """A clear error, before any work, for a command run on a robot's install."""
+    if (exc.name or "").split(".")[0] not in EXPERIMENT_MODULES:
+        raise exc
+    print(
+        f"error: gossip-learning {command} needs {exc.name}, part of the experiment extra: "
+        "pip install 'gossip_learning[experiment]' "
+        "(in a checkout: pip install -e '.[experiment]')",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def _delegate(command: str, rest: list[str]) -> int:
     """Subcommands with their own argument parsers."""
     try:
@@ -92,6 +110,8 @@ def _delegate(command: str, rest: list[str]) -> int:
     except GossipLearningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        return _missing_extra(exc, command)
     except KeyboardInterrupt:
         print("interrupted: finished experiments are in the output folder", file=sys.stderr)
         return 130
@@ -137,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GossipLearningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        return _missing_extra(exc, args.command)
     except KeyboardInterrupt:
         print("interrupted: finished runs are in the results folder", file=sys.stderr)
         return 130

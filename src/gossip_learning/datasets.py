@@ -116,8 +116,15 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     """scikit-learn's bundled digits (1,797 x 64, 10 classes) scaled to [0, 1], stratified split."""
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError("data.test_fraction", f"must lie in (0, 1), got {test_fraction!r}")
-    from sklearn.datasets import load_digits as sk_load_digits
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits as sk_load_digits
+        from sklearn.model_selection import train_test_split
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "data.source",
+            "digits needs scikit-learn (the experiment extra): "
+            "pip install 'gossip_learning[experiment]'",
+        ) from None
 
     bunch = sk_load_digits()
     X = (np.asarray(bunch.data, dtype=np.float64) / 16.0).astype(np.float32)
