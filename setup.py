@@ -65,14 +65,9 @@ setup(
         "coprocessor": ["pyserial>=3.5"],
     },
     zip_safe=True,
-    entry_points={
-        "console_scripts": [
-            "gossip-learning = gossip_learning.cli:main",
-            "robot_node = gossip_learning.nodes.entry:robot",
-            "mobility_node = gossip_learning.nodes.entry:mobility",
-            "monitor_node = gossip_learning.nodes.entry:monitor",
-            "swarm_node = gossip_learning.nodes.entry:swarm",
-            "plant_node = gossip_learning.nodes.entry:plant",
-        ],
-    },
+    # The node executables are plain scripts, not console_scripts: the wrapper setuptools writes
+    # for an entry point (colcon's install) scans the installed distributions before any of the
+    # package's code runs, seconds on a loaded robot in which a Ctrl-C printed a traceback.
+    scripts=sorted(glob("scripts/*_node")),
+    entry_points={"console_scripts": ["gossip-learning = gossip_learning.cli:main"]},
 )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +27,7 @@ EXEC_DEPENDS = {
     "python3-yaml",
     "python3-torch",
 }
-NODES = ("robot_node", "mobility_node", "monitor_node", "swarm_node")
+NODES = ("robot_node", "mobility_node", "monitor_node", "swarm_node", "plant_node")
 
 
 def _setup_call() -> ast.Call:
@@ -73,13 +75,19 @@ def test_setup_installs_share_files_and_node_executables() -> None:
         assert folder in source
     scripts = ast.literal_eval(_setup_kw("entry_points"))["console_scripts"]
     names = {s.split("=")[0].strip(): s.split("=")[1].strip() for s in scripts}
-    assert "gossip-learning" in names
+    assert set(names) == {"gossip-learning"}  # the nodes are plain scripts (no entry-point scan)
+    entry = ast.parse((ROOT / "src/gossip_learning/nodes/entry.py").read_text(encoding="utf-8"))
+    funcs = {n.name for n in entry.body if isinstance(n, ast.FunctionDef)}
     for node in NODES:
-        module, _, func = names[node].partition(":")
-        path = ROOT / "src" / Path(*module.split(".")).with_suffix(".py")
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        funcs = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-        assert func in funcs, f"{module} has no {func}()"
+        script = ROOT / "scripts" / node
+        assert os.access(script, os.X_OK), script
+        body = ast.parse(script.read_text(encoding="utf-8")).body
+        imports = [n for n in body if isinstance(n, ast.Import | ast.ImportFrom)]
+        # one import, the SIGINT-first entry module, and the node's function from it
+        assert [
+            (i.module, [a.name for a in i.names]) for i in imports if isinstance(i, ast.ImportFrom)
+        ] == [("gossip_learning.nodes.start", [node.removesuffix("_node")])]
+        assert len(imports) == 1 and node.removesuffix("_node") in funcs
     assert (ROOT / "setup.cfg").read_text().count("$base/lib/gossip_learning") == 2
 
 
@@ -129,3 +137,30 @@ def test_colcon_build_installs_launch_worlds_config_and_nodes(tmp_path: Path) ->
     assert index.is_file()
     for node in NODES:  # where `ros2 run` and launch_ros look for executables
         assert (prefix / "lib" / "gossip_learning" / node).is_file(), node
+    _ctrl_c_once_the_entry_module_loaded(prefix / "lib" / "gossip_learning" / "robot_node")
+
+
+def _ctrl_c_once_the_entry_module_loaded(executable: Path) -> None:
+    """The installed executable loads nodes/start.py first (nothing scans the installed
+    distributions before it), and a Ctrl-C from that moment on ends it with 0 and no
+    traceback, before rclpy, numpy or the node's module have loaded."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", str(executable)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    before: list[str] = []
+    for line in proc.stderr:  # -X importtime: one line per module, as each finishes loading
+        name = line.rsplit("|", 1)[-1].strip()
+        if name == "gossip_learning.nodes.start":
+            proc.send_signal(signal.SIGINT)
+            break
+        before.append(name)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, rest[-2000:]
+    assert "Traceback" not in rest, rest[-2000:]
+    assert not {"importlib.metadata", "pkg_resources", "rclpy", "numpy"} & set(before), before

@@ -1,8 +1,9 @@
 """Console entry points of the node executables (``setup.py``): SIGINT is handled before rclpy,
 numpy and the node's module load (seconds on a busy robot), so a terminal Ctrl-C during start-up
-ends the process with status 0 and no traceback, like one later on. Only the wrapper that
-setuptools generates for an entry point runs before this (it loads ``importlib.metadata`` to
-find it: a fraction of a second); a Ctrl-C inside it still prints Python's traceback."""
+ends the process with status 0 and no traceback, like one later on. The executables are
+plain scripts (``scripts/*_node``) whose first import is :mod:`gossip_learning.nodes.start`, so
+no entry-point lookup runs before it (setuptools' wrapper scanned the installed distributions
+first: seconds on a loaded robot, in which a Ctrl-C printed a traceback)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ NODES = ("robot", "mobility", "monitor", "swarm", "plant")
 
 def main(node: str) -> int:
     """Run ``<node>_node`` (one of :data:`NODES`): SIGINT first, then the node's module."""
-    interrupt_once()
     if node not in NODES:
         raise SystemExit(f"unknown node {node!r}; one of {', '.join(NODES)}")
     try:
+        interrupt_once()  # inside the try: nodes/start.py's handler held until here
         run = importlib.import_module(f"gossip_learning.nodes.{node}").main
     except KeyboardInterrupt:
         return 0  # Ctrl-C while starting: nothing to tear down yet
