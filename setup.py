@@ -62,6 +62,8 @@ setup(
         ],
         # a robot whose head trains on an RP2040 coprocessor (docs/rp2040.md)
         "coprocessor": ["pyserial>=3.5"],
+        # per-robot Ed25519 keys (defence.identity: robot_keys; gossip-learning keys robots)
+        "identity": ["cryptography>=41"],
     },
     zip_safe=True,
     entry_points={
