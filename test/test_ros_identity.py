@@ -1,0 +1,111 @@
+"""Per-robot keys on ROS 2: the rclpy transport refuses a frame signed by one robot in another's
+name, and three robots, each a host in its own network namespace (the fleet harness:
+``unshare``, a bridge, real DDS discovery), run with only their own key and the keyring."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rclpy", reason="rclpy not installed (pip install ros-jazzy-rclpy)")
+pytest.importorskip("cryptography", reason="robot keys need cryptography (.[identity])")
+
+from gossip_learning.identity import RobotAuth
+from gossip_learning.keyring import create_fleet, load_keyring, signing_keys
+from gossip_learning.wire import encode
+from test_ros_contract import RosHarness, _beacon, _one_robot, harness  # noqa: F401
+from test_ros_nodes import ros_context  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.ros
+ROOT = Path(__file__).resolve().parents[1]
+SIGNATURE_REASONS = {"bad_signature", "unknown_signer", "unauthenticated", "revoked_key",
+                     "unknown_key", "version", "replay"}  # fmt: skip
+
+
+def _auth(folder: Path, *robots: int) -> RobotAuth:
+    ring = load_keyring(f"file:{folder / 'keyring.json'}", 7)
+    return RobotAuth(ring, signing_keys(f"file:{folder}", ring, list(robots)))
+
+
+def test_rclpy_transport_refuses_a_frame_in_another_robots_name(
+    harness: RosHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Robot 2 (a key holder) beacons in robot 1's name first: refused, and no pose is kept
+    for robot 1 from it, so robot 1's own beacon after it is taken."""
+    keys = tmp_path / "keys"
+    create_fleet(keys, [0, 1, 2], fleet_id=7)
+    t, got = _one_robot(harness, num_robots=3, auth=_auth(keys, 0))
+    harness.inject(1, "beacon", _auth(keys, 2).seal_as(encode(_beacon(1, x=9.0)), 2))
+    harness.inject(2, "beacon", encode(_beacon(2)))  # unsigned
+    harness.settle()
+    harness.inject(1, "beacon", encode(_beacon(1), _auth(keys, 1)))
+    harness.settle()
+    assert [(m.sender, m.beacon.x) for m in got if m.beacon] == [(1, 5.0)]
+    assert t.poses == {1: (5.0, 0.0)}
+    assert t.counters()["reasons"] == {"bad_signature": 1, "unauthenticated": 1}
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or any(shutil.which(t) is None for t in ("unshare", "ip", "nft", "tc")),
+    reason="the fleet harness needs root, unshare, ip, nft and tc",
+)
+def test_three_hosts_sign_with_their_own_keys(tmp_path: Path) -> None:
+    from test_fleet_harness import fleet_cmd, fleet_config
+
+    keys = tmp_path / "keys"
+    create_fleet(keys, [0, 1, 2], fleet_id=0)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        fleet_cmd(
+            str(fleet_config(tmp_path)),
+            "--robots",
+            "3",
+            "--rounds",
+            "3",
+            "--robot-keys",
+            str(keys),
+            "--out",
+            str(out),
+        ),
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    log = proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, log
+    r = json.loads((out / "fleet.json").read_text(encoding="utf-8"))
+    assert r["ok"] and r["exits"] == [0, 0, 0], log
+    assert [row["reporting"] for row in r["per_round"]] == [3, 3, 3]
+    assert r["merged_per_robot_round"] > 0  # models crossed, signed and verified
+    assert not set(r["rejected"]) & SIGNATURE_REASONS, r["rejected"]
+    private = [(keys / f"robot_{i}.key").read_text() for i in range(3)]
+    for f in out.rglob("*"):
+        if f.is_file():
+            text = f.read_text(encoding="utf-8", errors="replace")
+            assert not any(p.strip().splitlines()[1] in text for p in private), f
+    # a robot given another robot's key is refused before any work, naming the option
+    (keys / "robot_2.key").write_bytes((keys / "robot_1.key").read_bytes())
+    bad = subprocess.run(
+        fleet_cmd(
+            str(fleet_config(tmp_path)),
+            "--robots",
+            "3",
+            "--robot-keys",
+            str(keys),
+            "--out",
+            str(tmp_path / "bad"),
+        ),
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode != 0 and "--robot-keys" in bad.stderr, bad.stderr[-2000:]
+    assert "robot 2" in bad.stderr and not (tmp_path / "bad").exists()
