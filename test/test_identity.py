@@ -295,3 +295,48 @@ def test_a_simulation_with_robot_keys_equals_one_without(tmp_path: Path) -> None
     assert a["acc_mean"] == b["acc_mean"] and a["msgs_sent"] == b["msgs_sent"]
     assert signed.network.stats.bytes_sent > plain.network.stats.bytes_sent
     assert not signed.network.stats.reasons
+
+
+def test_a_coprocessor_stays_behind_its_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Robot 1 merges on the firmware (its host build): with robot keys its host verifies and
+    signs; every frame that reaches the chip is a version-1 frame (no signature, no key), and
+    the swarm ends where the all-host keyed swarm does."""
+    from contextlib import ExitStack
+
+    from gossip_learning.config import config_from_dict
+    from gossip_learning.coprocessor import CoprocessorAccumulator, CoprocessorTrainer, trainer
+    from gossip_learning.experiment import Swarm, load_data
+    from gossip_learning.protocol.window import Accumulator
+    from rp2040_support import device
+    from test_experiment import small
+
+    keys = tmp_path / "keys"
+    create_fleet(keys, list(range(6)), fleet_id=0)
+    raw = small(experiment={"rounds": 3, "methods": ["bilayer"]}, swarm={"num_robots": 6})
+    raw["defence"] = {"keyring": f"file:{keys / 'keyring.json'}", "robot_keys": f"file:{keys}"}
+    cfg = config_from_dict(raw)
+    data = load_data(cfg)
+    seen: list[int] = []
+    put = trainer.put_model
+    monkeypatch.setattr(trainer, "put_model", lambda c, frames, merge: (
+        seen.extend(f[2] for f in frames), put(c, frames, merge))[1])  # fmt: skip
+    host = Swarm(cfg, "bilayer", 0, data)
+    ref = [host.step()[0]["acc_mean"] for _ in range(3)]
+    lc = cfg.learning
+    accumulators: dict[int, Accumulator] = {}
+    with ExitStack() as stack:
+        for i in (1,):  # one host-build chip per process: its state is the library's
+            dev = stack.enter_context(device("host"))
+            x, y, _ = host.plan.robot_data(i)
+            CoprocessorTrainer(  # configures the chip's head; training stays on the host
+                dev, host.spec, x, y, 0, i, lr=lc.lr, weight_decay=lc.weight_decay,
+                epochs=lc.epochs, batch_size=lc.batch_size, optimizer=lc.optimizer,
+            ).configure()  # fmt: skip
+            accumulators[i] = CoprocessorAccumulator(dev, host.spec, i)
+        mixed = Swarm(cfg, "bilayer", 0, data, None, accumulators)
+        accs = [mixed.step()[0]["acc_mean"] for _ in range(3)]
+    assert seen and set(seen) == {1}, set(seen)
+    assert isinstance(mixed.network.auth, RobotAuth) and not mixed.network.stats.reasons
+    assert abs(accs[-1] - ref[-1]) <= 0.01, (accs, ref)
