@@ -340,3 +340,17 @@ def test_a_coprocessor_stays_behind_its_host(
     assert seen and set(seen) == {1}, set(seen)
     assert isinstance(mixed.network.auth, RobotAuth) and not mixed.network.stats.reasons
     assert abs(accs[-1] - ref[-1]) <= 0.01, (accs, ref)
+
+
+def test_the_length_is_checked_before_the_crc_and_the_signature(
+    keys: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = bytearray(wire.MAX_FRAME + TRAILER_SIZE + 1)
+    big[:3] = b"GL\x04"
+    rx = _auth(keys)
+    hashed: list[int] = []
+    monkeypatch.setattr(zlib, "crc32", lambda *a: hashed.append(1) or 0)
+    monkeypatch.setattr(rx, "_key_of", lambda *a: hashed.append(1))
+    with pytest.raises(WireError) as err:
+        rx.open(bytes(big))
+    assert err.value.reason == "too_long" and not hashed

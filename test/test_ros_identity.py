@@ -22,7 +22,6 @@ from test_ros_contract import RosHarness, _beacon, _one_robot, harness  # noqa: 
 from test_ros_nodes import ros_context  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.ros
-ROOT = Path(__file__).resolve().parents[1]
 SIGNATURE_REASONS = {"bad_signature", "unknown_signer", "unauthenticated", "revoked_key",
                      "unknown_key", "version", "replay"}  # fmt: skip
 
@@ -56,30 +55,24 @@ def test_rclpy_transport_refuses_a_frame_in_another_robots_name(
     reason="the fleet harness needs root, unshare, ip, nft and tc",
 )
 def test_three_hosts_sign_with_their_own_keys(tmp_path: Path) -> None:
-    from test_fleet_harness import fleet_cmd, fleet_config
+    from test_fleet_harness import env_with, fleet_cmd, fleet_config
+
+    def fleet(*args: str) -> tuple[int, str]:
+        config = str(fleet_config(tmp_path))
+        run = subprocess.run(
+            fleet_cmd(config, "--robots", "3", "--robot-keys", str(keys), *args),
+            env=env_with(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return run.returncode, run.stdout[-3000:] + run.stderr[-3000:]
 
     keys = tmp_path / "keys"
     create_fleet(keys, [0, 1, 2], fleet_id=0)
     out = tmp_path / "out"
-    proc = subprocess.run(
-        fleet_cmd(
-            str(fleet_config(tmp_path)),
-            "--robots",
-            "3",
-            "--rounds",
-            "3",
-            "--robot-keys",
-            str(keys),
-            "--out",
-            str(out),
-        ),
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    log = proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert proc.returncode == 0, log
+    status, log = fleet("--rounds", "3", "--out", str(out))
+    assert status == 0, log
     r = json.loads((out / "fleet.json").read_text(encoding="utf-8"))
     assert r["ok"] and r["exits"] == [0, 0, 0], log
     assert [row["reporting"] for row in r["per_round"]] == [3, 3, 3]
@@ -92,20 +85,6 @@ def test_three_hosts_sign_with_their_own_keys(tmp_path: Path) -> None:
             assert not any(p.strip().splitlines()[1] in text for p in private), f
     # a robot given another robot's key is refused before any work, naming the option
     (keys / "robot_2.key").write_bytes((keys / "robot_1.key").read_bytes())
-    bad = subprocess.run(
-        fleet_cmd(
-            str(fleet_config(tmp_path)),
-            "--robots",
-            "3",
-            "--robot-keys",
-            str(keys),
-            "--out",
-            str(tmp_path / "bad"),
-        ),
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode != 0 and "--robot-keys" in bad.stderr, bad.stderr[-2000:]
-    assert "robot 2" in bad.stderr and not (tmp_path / "bad").exists()
+    status, log = fleet("--out", str(tmp_path / "bad"))
+    assert status != 0 and "--robot-keys" in log and "robot 2" in log, log
+    assert not (tmp_path / "bad").exists()

@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from gossip_learning.auth import FleetAuth, read_secret
+from gossip_learning.auth import FleetAuth, check_envelope, read_secret
 from gossip_learning.errors import ConfigError, WireError
 from gossip_learning.keyring import Keyring, RobotKey, load_keyring, signing_keys
 
@@ -39,10 +39,8 @@ VERSION = 4
 SIG_SIZE = 64
 _TRAILER = struct.Struct("<IQI")  # fleet_id, counter, key epoch
 TRAILER_SIZE = _TRAILER.size + SIG_SIZE
-_HEADER_SIZE = 46
 _SENDER = struct.Struct("<I")
 _SENDER_OFFSET = 8
-_MAX_FRAME = 16 * 1024 * 1024  # wire.MAX_FRAME
 MODES = ("auto", "none", "fleet_key", "robot_keys")
 
 
@@ -84,30 +82,13 @@ class RobotAuth(FleetAuth):
         key, epoch = self._signers[signer]
         body = bytearray(frame[:-4])
         body[2] = VERSION
-        (sender,) = _SENDER.unpack_from(body, _SENDER_OFFSET)
-        counter = self._sent.get(sender, self.counter_start) + 1
-        if counter >= 1 << 64:
-            raise WireError(f"sender {sender} used up its 2^64 frame counters", "counter")
-        self._sent[sender] = counter
-        body += _TRAILER.pack(self.fleet_id, counter, epoch)
+        body += _TRAILER.pack(self.fleet_id, self._next_counter(body), epoch)
         body += key.sign(bytes(body))
         return bytes(body) + zlib.crc32(body).to_bytes(4, "little")
 
     def open(self, frame: bytes | bytearray | memoryview) -> bytes:
         """Check a version-4 frame and return its version-1 form; raise :class:`WireError`."""
-        if len(frame) > _MAX_FRAME + TRAILER_SIZE:  # before any byte is hashed
-            raise WireError(f"frame of {len(frame)} bytes is over MAX_FRAME", "too_long")
-        raw = bytes(frame)
-        if raw[:2] != b"GL":
-            raise WireError(f"foreign frame: magic {raw[:2]!r}", "foreign")
-        if len(raw) > 2 and raw[2] == 1:
-            raise WireError("version-1 frame without a signature", "unauthenticated")
-        if len(raw) > 2 and raw[2] != VERSION:
-            raise WireError(f"frame of version {raw[2]}, robot keys need {VERSION}", "version")
-        if len(raw) < _HEADER_SIZE + TRAILER_SIZE + 4:
-            raise WireError(f"frame of {len(raw)} bytes is too short to be signed", "too_short")
-        if zlib.crc32(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
-            raise WireError("CRC mismatch: frame corrupted in transit", "crc")
+        raw = check_envelope(frame, VERSION, TRAILER_SIZE, "signature")
         end = len(raw) - 4 - TRAILER_SIZE
         fleet_id, counter, epoch = _TRAILER.unpack_from(raw, end)
         if fleet_id != self.fleet_id:
