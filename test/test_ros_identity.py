@@ -15,6 +15,8 @@ import pytest
 pytest.importorskip("rclpy", reason="rclpy not installed (pip install ros-jazzy-rclpy)")
 pytest.importorskip("cryptography", reason="robot keys need cryptography (.[identity])")
 
+from rclpy.context import Context
+
 from gossip_learning.identity import RobotAuth
 from gossip_learning.keyring import create_fleet, load_keyring, signing_keys
 from gossip_learning.wire import encode
@@ -48,6 +50,46 @@ def test_rclpy_transport_refuses_a_frame_in_another_robots_name(
     assert [(m.sender, m.beacon.x) for m in got if m.beacon] == [(1, 5.0)]
     assert t.poses == {1: (5.0, 0.0)}
     assert t.counters()["reasons"] == {"bad_signature": 1, "unauthenticated": 1}
+
+
+def test_robot_node_takes_key_file_paths_and_signs_only_as_itself(
+    ros_context: Context,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """robot_node's ``robot_key_file``/``keyring_file`` parameters: paths in, the robot's own
+    key only; another robot's key file fails configure with an error naming the key."""
+    from rclpy.parameter import Parameter
+
+    from gossip_learning.nodes.robot import RobotNode
+    from test_ros_nodes import write_config
+
+    keys = tmp_path / "keys"
+    create_fleet(keys, [0, 1, 2], fleet_id=0)
+    cfg = write_config(tmp_path, num_robots=3)
+
+    def node(key: str) -> RobotNode:
+        params = {"robot_id": 1, "config_file": cfg, "autostart": False, "robot_key_file": key,
+                  "keyring_file": str(keys / "keyring.json")}  # fmt: skip
+        overrides = [Parameter(k, value=v) for k, v in params.items()]
+        return RobotNode(
+            context=ros_context, namespace=f"r{len(key)}", parameter_overrides=overrides
+        )
+
+    good = node(str(keys / "robot_1.key"))
+    try:
+        assert good.trigger_configure().to_label() == "transition_success", good.failure
+        auth = good.transport.auth
+        assert isinstance(auth, RobotAuth) and set(auth._signers) == {1}
+        values = [p.value for p in good._parameters.values()]
+        assert not any("PRIVATE KEY" in str(v) for v in values)
+    finally:
+        good.destroy_node()
+    bad = node(str(keys / "robot_2.key"))
+    try:
+        assert bad.trigger_configure().to_label() == "transition_failure"
+        assert "defence.robot_keys" in str(bad.failure) and "[1]" in str(bad.failure)
+    finally:
+        bad.destroy_node()
 
 
 @pytest.mark.skipif(
