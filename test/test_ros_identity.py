@@ -130,3 +130,27 @@ def test_three_hosts_sign_with_their_own_keys(tmp_path: Path) -> None:
     status, log = fleet("--out", str(tmp_path / "bad"))
     assert status != 0 and "--robot-keys" in log and "robot 2" in log, log
     assert not (tmp_path / "bad").exists()
+
+
+def test_robot_launch_passes_key_paths_only(tmp_path: Path) -> None:
+    pytest.importorskip("launch_ros", reason="the ROS 2 launch packages are not installed")
+    import yaml
+
+    from test_fleet_links import ROOT, _expand_robot, _node_params
+
+    keys = tmp_path / "keys"
+    create_fleet(keys, [0, 1], fleet_id=0)
+    key, ring = str(keys / "robot_1.key"), str(keys / "keyring.json")
+    config = str(ROOT / "config" / "ros_swarm.yaml")
+    for sim in ("real", "kinematic"):
+        (node,) = _expand_robot(
+            robot_id="1", sim=sim, config=config, robot_key_file=key, keyring_file=ring
+        )
+        p = _node_params(node)
+        text = {
+            k: yaml.safe_load("".join(getattr(x, "text", str(x)) for x in v))
+            for k, v in p.items()
+            if k in ("robot_key_file", "keyring_file")
+        }  # launch_ros: YAML
+        assert text == {"robot_key_file": key, "keyring_file": ring}
+        assert "PRIVATE KEY" not in json.dumps(p, default=str)
