@@ -126,7 +126,8 @@ def parse_keyring(raw: Any, fleet_id: int | None = None) -> Keyring:
 
 def _path(source: str, key: str) -> Path:
     if not source.startswith("file:") or not source[5:]:
-        raise ConfigError(key, f"give where the key is: file:PATH, not {source[:8]!r}...")
+        where = "file:PATH or env:NAME" if key == PRIVATE_KEY else "file:PATH"
+        raise ConfigError(key, f"give where the key is ({where}), never the key itself")
     return Path(source[5:]).expanduser()
 
 
