@@ -354,3 +354,26 @@ def test_the_length_is_checked_before_the_crc_and_the_signature(
     with pytest.raises(WireError) as err:
         rx.open(bytes(big))
     assert err.value.reason == "too_long" and not hashed
+
+
+def test_robot_keys_never_reach_the_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gossip_learning import cli
+
+    keys = tmp_path / "keys"
+    assert cli.main(["keys", "robots", str(keys), "--robots", "8"]) == 0
+    out = tmp_path / "res"
+    code = cli.main(["run", "config/quickstart.yaml", "-q", "--out", str(out),
+                     "--set", f"defence.keyring=file:{keys / 'keyring.json'}",
+                     "--set", f"defence.robot_keys=file:{keys}", "--set", "swarm.num_robots=8",
+                     "--set", "experiment.rounds=1", "--set", "learning.epochs=1",
+                     "--set", "experiment.map_rounds=[1]"])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr()
+    secrets = [key_file(keys, i).read_text().splitlines()[1] for i in range(8)]  # base64 body
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert files and f"file:{keys}" in (out / "config.yaml").read_text()
+    for p in files:
+        assert not any(s.encode() in p.read_bytes() for s in secrets), p
+    assert not any(s in printed.out + printed.err for s in secrets)
