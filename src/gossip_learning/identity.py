@@ -41,7 +41,6 @@ _TRAILER = struct.Struct("<IQI")  # fleet_id, counter, key epoch
 TRAILER_SIZE = _TRAILER.size + SIG_SIZE
 _SENDER = struct.Struct("<I")
 _SENDER_OFFSET = 8
-MODES = ("auto", "none", "fleet_key", "robot_keys")
 
 
 class RobotAuth(FleetAuth):
