@@ -92,6 +92,41 @@ def test_robot_node_takes_key_file_paths_and_signs_only_as_itself(
         bad.destroy_node()
 
 
+def test_a_swarm_node_host_signs_for_its_robots_from_a_key_folder(
+    ros_context: Context,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """One process hosting robots 0-3 (swarm_node's SharedHost) with a folder of keys: it holds
+    the keys of its robots only, and its robots hear each other's signed frames."""
+    import time
+
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from gossip_learning.config import load_config
+    from gossip_learning.nodes.host import SharedHost
+    from test_ros_nodes import spin_until, write_config
+
+    keys = tmp_path / "keys"
+    create_fleet(keys, list(range(5)), fleet_id=0)
+    path = write_config(tmp_path, 4, 2, channel={"comm_range": 200.0},
+                        defence={"keyring": f"file:{keys / 'keyring.json'}",
+                                 "robot_keys": f"file:{keys}"})  # fmt: skip
+    node, bus = Node("keyed_host", context=ros_context), Node("keyed_bus", context=ros_context)
+    host = SharedHost(node, bus, load_config(path), 0, [0, 1, 2, 3], epoch=time.time() + 1.0)
+    assert isinstance(host.auth, RobotAuth) and set(host.auth._signers) == {0, 1, 2, 3}
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(host.node)
+    try:
+        assert spin_until(lambda: ex.spin_once(timeout_sec=0.05), lambda: host.finished, 60)
+    finally:
+        ex.shutdown()
+    reasons = [tr.counters()["reasons"] for tr in host.transports]
+    assert host.delivered_frames > 0 and sum(a.window.merged_total for a in host.agents) > 0
+    assert not any(set(r) & SIGNATURE_REASONS for r in reasons), reasons
+    host.close()
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or any(shutil.which(t) is None for t in ("unshare", "ip", "nft", "tc")),
     reason="the fleet harness needs root, unshare, ip, nft and tc",
