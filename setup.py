@@ -63,6 +63,8 @@ setup(
         ],
         # a robot whose head trains on an RP2040 coprocessor (docs/rp2040.md)
         "coprocessor": ["pyserial>=3.5"],
+        # per-robot Ed25519 keys (defence.identity: robot_keys; gossip-learning keys robots)
+        "identity": ["cryptography>=41"],
     },
     zip_safe=True,
     # The node executables are plain scripts, not console_scripts: the wrapper setuptools writes

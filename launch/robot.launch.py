@@ -9,7 +9,9 @@
 runs ``swarm_node`` hosting this one robot with the engine's motion inside (the rehearsal on one
 machine: ``gossip-learning fleet --launch`` starts one of these per network namespace). The fleet
 key is read from ``fleet_key_file`` into a private copy of the config (never a parameter or an
-argument of the node). The launch ends when the robot has run its rounds; its exit status is the
+argument of the node). With ``robot_key_file`` and ``keyring_file`` the robot signs its frames
+with its own key and verifies every frame against the keyring; the node gets the two paths as
+parameters, never a key. The launch ends when the robot has run its rounds; its exit status is the
 robot's (a robot that fails makes the launch fail).
 """
 
@@ -39,6 +41,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "config": ("", "Experiment YAML shared by the whole fleet (empty: the built-in defaults)."),
     "data_dir": ("", "Folder with this robot's robot_<id>.npz (`gossip-learning partition`)."),
     "fleet_key_file": ("", "File (mode 600) holding the fleet key; empty: no authentication."),
+    "robot_key_file": ("", "This robot's private key file (mode 600): per-robot signatures."),
+    "keyring_file": ("", "The fleet's keyring.json (with robot_key_file; docs/fleet.md)."),
     "swarm_namespace": ("swarm", "Namespace of the fleet's shared topics."),
     "seed": ("0", "Experiment seed shared by the fleet."),
     "epoch": ("0", "Wall-clock time (s since 1970) at which round 1 starts, the same fleet-wide."),
@@ -77,6 +81,8 @@ def _expand(context: LaunchContext) -> list:
         "data_dir": _arg(context, "data_dir"),
         "swarm_namespace": _arg(context, "swarm_namespace"),
         "publish_model": parse_bool("publish_model", _arg(context, "publish_model")),
+        "robot_key_file": _arg(context, "robot_key_file"),  # paths: the keys stay in the files
+        "keyring_file": _arg(context, "keyring_file"),
     }
     log = ["--ros-args", "--log-level", _arg(context, "log_level")]
     if sim == "kinematic":

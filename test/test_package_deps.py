@@ -31,6 +31,7 @@ ROSDEP = {
     "yaml": "python3-yaml",
     "scipy": "python3-scipy",
     "serial": "python3-serial",
+    "cryptography": "python3-cryptography",
     "matplotlib": "python3-matplotlib",
     "sklearn": "python3-sklearn",
     "torch": "python3-torch",

@@ -770,8 +770,12 @@ def block_robustness_adversary(data: Data) -> str:
 
 AUTH_COST = (
     ("frame", "frame", ""), ("bytes_v1", "bytes v1", ","), ("bytes_v2", "bytes v3", ","),
+    ("bytes_v4", "bytes v4", ","),
     ("encode_v1_us", "encode v1 µs", ".1f"), ("encode_v2_us", "encode v3 µs", ".1f"),
+    ("encode_v4_us", "encode v4 µs", ".1f"),
     ("decode_v1_us", "decode v1 µs", ".1f"), ("decode_v2_us", "decode v3 µs", ".1f"),
+    ("decode_v4_us", "decode v4 µs", ".1f"),
+    ("sign_us", "Ed25519 sign µs", ".1f"), ("verify_us", "Ed25519 verify µs", ".1f"),
 )  # fmt: skip
 
 

@@ -136,6 +136,29 @@ def session_counter_start(now: float | None = None, state: str | Path | None = N
     return (session & 0xFFFFFFFF) << _SEQ_BITS
 
 
+def check_envelope(
+    frame: bytes | bytearray | memoryview, version: int, trailer_size: int, tag: str
+) -> bytes:
+    """The bytes of ``frame`` if its size, magic, version (``version``, with a
+    ``trailer_size``-byte trailer) and CRC are right, checked in that order, the size before any
+    byte is hashed; else :class:`WireError` (``tag``: what a version-1 frame lacks)."""
+    if len(frame) > _MAX_FRAME + trailer_size:  # before any byte is hashed
+        raise WireError(f"frame of {len(frame)} bytes is over MAX_FRAME", "too_long")
+    raw = bytes(frame)
+    if raw[:2] != b"GL":
+        raise WireError(f"foreign frame: magic {raw[:2]!r}", "foreign")
+    if len(raw) > 2 and raw[2] == 1:
+        raise WireError(f"version-1 frame without a {tag}", "unauthenticated")
+    if len(raw) > 2 and raw[2] != version:
+        raise WireError(f"authenticated frame of version {raw[2]}, this is {version}",
+                        "version")  # fmt: skip
+    if len(raw) < _HEADER_SIZE + trailer_size + 4:
+        raise WireError(f"frame of {len(raw)} bytes is too short to be sealed", "too_short")
+    if zlib.crc32(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
+        raise WireError("CRC mismatch: frame corrupted in transit", "crc")
+    return raw
+
+
 class FleetAuth:
     """One endpoint's fleet key: seals the frames it sends and opens the frames it hears."""
 
@@ -166,31 +189,22 @@ class FleetAuth:
         """The version-3 form of a version-1 ``frame`` (next counter of its sender)."""
         body = bytearray(frame[:-4])
         body[2] = VERSION
+        body += _TRAILER.pack(self.fleet_id, self._next_counter(body))
+        body += self._tag(bytes(body))
+        return bytes(body) + zlib.crc32(body).to_bytes(4, "little")
+
+    def _next_counter(self, body: bytes | bytearray) -> int:
+        """The next counter of the sender that the frame ``body`` names (used up: WireError)."""
         (sender,) = _SENDER.unpack_from(body, _SENDER_OFFSET)
         counter = self._sent.get(sender, self.counter_start) + 1
         if counter >= 1 << 64:
             raise WireError(f"sender {sender} used up its 2^64 frame counters", "counter")
         self._sent[sender] = counter
-        body += _TRAILER.pack(self.fleet_id, counter)
-        body += self._tag(bytes(body))
-        return bytes(body) + zlib.crc32(body).to_bytes(4, "little")
+        return counter
 
     def open(self, frame: bytes | bytearray | memoryview) -> bytes:
         """Check a version-3 frame and return its version-1 form; raise :class:`WireError`."""
-        if len(frame) > _MAX_FRAME + TRAILER_SIZE:  # before any byte is hashed
-            raise WireError(f"frame of {len(frame)} bytes is over MAX_FRAME", "too_long")
-        raw = bytes(frame)
-        if raw[:2] != b"GL":
-            raise WireError(f"foreign frame: magic {raw[:2]!r}", "foreign")
-        if len(raw) > 2 and raw[2] == 1:
-            raise WireError("version-1 frame without a fleet tag", "unauthenticated")
-        if len(raw) > 2 and raw[2] != VERSION:
-            raise WireError(f"authenticated frame of version {raw[2]}, this is {VERSION}",
-                            "version")  # fmt: skip
-        if len(raw) < _HEADER_SIZE + TRAILER_SIZE + 4:
-            raise WireError(f"frame of {len(raw)} bytes is too short to be sealed", "too_short")
-        if zlib.crc32(raw[:-4]) != int.from_bytes(raw[-4:], "little"):
-            raise WireError("CRC mismatch: frame corrupted in transit", "crc")
+        raw = check_envelope(frame, VERSION, TRAILER_SIZE, "fleet tag")
         end = len(raw) - 4 - TRAILER_SIZE
         fleet_id, counter = _TRAILER.unpack_from(raw, end)
         if fleet_id != self.fleet_id:

@@ -54,10 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     part.add_argument("--out", required=True, help="folder for robot_<i>.npz")
     part.add_argument("--seed", type=int, default=0, help="experiment seed (default 0)")
     part.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    keys = sub.add_parser("keys", help="write a random fleet secret (defence.fleet_key: file:PATH)")
-    keys.add_argument("action", choices=["new"], help="new: write a fresh secret (rotate: --force)")
-    keys.add_argument("path", help="key file to write (mode 0600)")
-    keys.add_argument("--force", action="store_true", help="replace an existing key file")
+    keys = sub.add_parser("keys", help="write a fleet secret, or per-robot keys and a keyring")
+    keys.add_argument(
+        "action", choices=["new", "robots", "rotate"],
+        help="new: a fresh fleet secret in PATH (rotate it: --force); robots: a key per robot and "
+        "keyring.json in folder PATH; rotate: a new key for --robot in folder PATH",
+    )  # fmt: skip
+    keys.add_argument("path", help="key file (new) or key folder (robots, rotate)")
+    keys.add_argument("--force", action="store_true", help="new: replace an existing key file")
+    keys.add_argument("--robots", type=int, default=0, help="robots: ids 0..N-1 get keys")
+    keys.add_argument("--fleet-id", type=int, default=0, help="robots: defence.fleet_id")
+    keys.add_argument("--robot", type=int, default=-1, help="rotate: the robot's id")
+    keys.add_argument("--overlap", action="store_true",
+                      help="rotate: keep accepting the old key until the robot is heard with "
+                      "the new one")  # fmt: skip
     sub.add_parser(
         "reproduce", help="rerun the paper's experiments (--help for options)", add_help=False
     )
@@ -142,11 +152,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"plot: {Path(args.out) / 'compare.png'}")
         elif args.command == "validate":
             print(dump_config(load_config(args.config, args.overrides)), end="")
-        elif args.command == "keys":
+        elif args.command == "keys" and args.action == "new":
             from gossip_learning.auth import write_secret
 
             write_secret(args.path, replace=args.force)
             print(f"wrote a new fleet secret to {args.path} (defence.fleet_key: file:{args.path})")
+        elif args.command == "keys":
+            from gossip_learning.keyring import keys_command
+
+            print(keys_command(args.action, args.path, args.robots, args.fleet_id, args.robot,
+                               args.overlap))  # fmt: skip
         elif args.command == "config":
             print(describe())
         elif args.command == "partition":

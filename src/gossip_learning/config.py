@@ -293,6 +293,25 @@ class DefenceConfig:
         "refused; empty: version-1 frames",
         secret=True,
     )
+    identity: str = _opt(
+        "auto",
+        "who may speak for a robot: none (version-1 frames), fleet_key (any holder of "
+        "defence.fleet_key), robot_keys (each robot signs with its own Ed25519 key, wire version "
+        "4: defence.keyring, defence.robot_keys); auto: robot_keys if a keyring is set, else "
+        "fleet_key if a fleet key is, else none",
+        choices=("auto", "none", "fleet_key", "robot_keys"),
+    )
+    keyring: str = _opt(
+        "",
+        "robot_keys: the fleet's keyring (robot id -> Ed25519 public key and epoch), file:PATH "
+        "(`gossip-learning keys robots DIR` writes DIR/keyring.json)",
+    )
+    robot_keys: str = _opt(
+        "",
+        "robot_keys: this process's private keys: file:PATH (a key file, or a folder of "
+        "robot_<id>.key, mode 0600) or env:NAME (one PEM key), never a key itself",
+        secret=True,
+    )
     fleet_id: int = _opt(0, "fleet/experiment id carried by authenticated frames", min=0,
                          max=2**32 - 1)  # fmt: skip
     replay_window: int = _opt(
@@ -511,10 +530,9 @@ def _cross_checks(cfg: Config) -> None:
     part = cfg.faults.partition_rounds
     if part and (len(part) != 2 or part[0] > part[1]):
         raise ConfigError("faults.partition_rounds", f"expected [first, last], got {part}")
-    if cfg.defence.fleet_key:  # the secret must be there and strong; it is not kept
-        from gossip_learning.auth import read_secret
+    from gossip_learning.identity import check  # keys there and strong; none is kept
 
-        read_secret(cfg.defence.fleet_key)
+    check(cfg)
     if cfg.faults.rogues and cfg.faults.rogue_attack == "none":
         raise ConfigError("faults.rogue_attack", "rogues are set: name what they do")
     for i, r in enumerate(cfg.experiment.map_rounds):

@@ -22,6 +22,7 @@ from gossip_learning.config import Config
 from gossip_learning.datasets import Dataset
 from gossip_learning.driver import RoundDriver
 from gossip_learning.faults import FaultPlan, Rogue, RoundFaults
+from gossip_learning.identity import insider
 from gossip_learning.learner import evaluate, fold_standardizer
 from gossip_learning.matching import OracleMatchmaker
 from gossip_learning.messages import Message
@@ -90,7 +91,7 @@ class Swarm:
             lambda: [a for a in self.driver.agents if isinstance(a, RobotAgent)],
             np.random.default_rng(np.random.SeedSequence([seed, 0x0AC1E])),
         )
-        auth = fleet_auth(cfg)
+        auth = fleet_auth(cfg, robots=range(n))
         self.network = InProcessNetwork(n + fc.rogues, channel_for(cfg), plan.channel_rng, auth)
         if fc.burst_enter > 0:
             self.network.burst = GilbertElliott(
@@ -122,7 +123,7 @@ class Swarm:
         self.rogue_positions = rogue_rng.uniform(0.25, 0.75, (fc.rogues, 2)) * area
         self.rogues = [
             Rogue(n + k, fc.rogue_attack, self.network, settings.num_params,
-                  settings.model_version, rogue_rng, _rogue_encoder(cfg))
+                  settings.model_version, rogue_rng, _rogue_encoder(cfg, n + k))
             for k in range(fc.rogues)
         ]  # fmt: skip
         self.server = CflServer(self.samples) if method == "cfl" else None
@@ -236,10 +237,14 @@ def run_one(
     return result
 
 
-def _rogue_encoder(cfg: Config) -> Callable[[Message], bytes]:
-    """How a rogue makes frames: unauthenticated, or (a foreign fleet's robot, when this fleet
-    has a key) sealed with another fleet's key and id."""
+def _rogue_encoder(cfg: Config, rogue: int) -> Callable[[Message], bytes]:
+    """How a rogue makes frames: unauthenticated, (a foreign fleet's robot, when this fleet
+    has a key) sealed with another fleet's key and id, or (robot keys, and ``defence.robot_keys``
+    holds the rogue's own key: an insider) signed with its own key whatever id it claims."""
     d = cfg.defence
+    own = insider(cfg, rogue)
+    if own is not None:
+        return lambda msg: own.seal_as(encode(msg), rogue)
     if cfg.faults.rogue_attack == "foreign_fleet" and d.fleet_key:
         secret = read_secret(d.fleet_key) + b"/other fleet"
         other = FleetAuth(secret, (d.fleet_id + 1) % (1 << 32), d.replay_window)

@@ -21,13 +21,14 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gossip_learning.auth import FleetAuth, read_secret
+from gossip_learning.auth import FleetAuth
 from gossip_learning.channel import Channel, make_channel
 from gossip_learning.config import Config
 from gossip_learning.learner import HeadSpec
@@ -66,14 +67,16 @@ def channel_for(cfg: Config) -> Channel:
     )
 
 
-def fleet_auth(cfg: Config, counter_start: int = 0) -> FleetAuth | None:
-    """The fleet key's sealer/opener (``defence.fleet_key``), or None for version-1 frames.
+def fleet_auth(
+    cfg: Config, counter_start: int = 0, robots: Iterable[int] | None = None
+) -> FleetAuth | None:
+    """What seals and opens frames (``defence.identity``): None for version-1 frames, the fleet
+    key, or the robot keys of ``robots`` (:func:`gossip_learning.identity.frame_auth`).
     ``counter_start``: see :class:`FleetAuth` (a robot process passes
     :func:`~gossip_learning.auth.session_counter_start`)."""
-    d = cfg.defence
-    if not d.fleet_key:
-        return None
-    return FleetAuth(read_secret(d.fleet_key), d.fleet_id, d.replay_window, counter_start)
+    from gossip_learning.identity import frame_auth
+
+    return frame_auth(cfg, counter_start, robots)
 
 
 def trainer_for(cfg: Config, spec: HeadSpec) -> NumpyTrainer | TorchTrainer:

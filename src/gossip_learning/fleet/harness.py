@@ -75,6 +75,7 @@ class FleetOptions:
     domain: int = 0
     robot_filter: bool = False
     engine: bool = False
+    robot_keys: str = ""  # folder of `gossip-learning keys robots`: robot i gets its own key
 
 
 def parser() -> argparse.ArgumentParser:
@@ -115,6 +116,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--engine", action="store_true", help="also run the in-process engine for comparison"
     )
+    p.add_argument(
+        "--robot-keys", default="", metavar="DIR",
+        help="per-robot keys (`gossip-learning keys robots DIR`): robot i is given only "
+        "DIR/robot_<i>.key and DIR/keyring.json",
+    )  # fmt: skip
     return p
 
 
@@ -135,7 +141,24 @@ def check_options(o: FleetOptions) -> Config:
     cfg = load_config(
         o.config, [*o.overrides, f"swarm.num_robots={o.robots}", f"experiment.rounds={o.rounds}"]
     )
+    if o.robot_keys:  # every robot's own key, in the keyring, before any work
+        from gossip_learning.keyring import load_keyring, signing_keys
+
+        for i in range(o.robots):
+            key, ring = _key_files(o, i)
+            try:
+                signing_keys(f"file:{key}", load_keyring(f"file:{ring}", cfg.defence.fleet_id), [i])
+            except ConfigError as exc:
+                raise ConfigError("--robot-keys", f"robot {i}: {exc}") from None
     return cfg
+
+
+def _key_files(o: FleetOptions, i: int) -> tuple[str, str]:
+    """Robot ``i``'s (private key file, keyring file) of ``--robot-keys`` ("" without)."""
+    if not o.robot_keys:
+        return "", ""
+    folder = Path(o.robot_keys).resolve()
+    return str(folder / f"robot_{i}.key"), str(folder / "keyring.json")
 
 
 def clock_offsets(n: int, skew_ms: float, drift_ppm: float, seed: int) -> list[tuple[float, float]]:
@@ -169,6 +192,7 @@ def robot_params(
         "range_filter": o.robot_filter,
         "clock_offset": clock[0],
         "clock_drift_ppm": clock[1],
+        **dict(zip(("robot_key_file", "keyring_file"), _key_files(o, i), strict=True)),
     }
 
 
@@ -184,6 +208,7 @@ def robot_command(params: dict[str, Any], launch: bool, params_file: Path) -> li
             "range_filter": str(params["range_filter"]).lower(),
             "clock_offset": repr(params["clock_offset"]),
             "clock_drift_ppm": repr(params["clock_drift_ppm"]),
+            "robot_key_file": params["robot_key_file"], "keyring_file": params["keyring_file"],
         }  # fmt: skip
         return ["ros2", "launch", "gossip_learning", "robot.launch.py",
                 *(f"{k}:={v}" for k, v in args.items())]  # fmt: skip
@@ -432,6 +457,7 @@ def options_of(args: argparse.Namespace) -> FleetOptions:
         overrides=list(args.overrides), mtu=args.mtu, rate=args.rate, skew_ms=args.skew_ms,
         drift_ppm=args.drift_ppm, launch=args.launch, start_delay=args.start_delay,
         domain=args.domain, robot_filter=args.robot_filter, engine=args.engine,
+        robot_keys=args.robot_keys,
     )  # fmt: skip
 
 

@@ -224,7 +224,7 @@ class SharedHost:
         self.motion = motion
         self.evaluate_models, self.publish_model = evaluate_models, publish_model
         self.channel = channel_for(cfg)
-        self.auth = fleet_auth(cfg, session_counter_start())
+        self.auth = fleet_auth(cfg, session_counter_start(), self.ids)
         parts = hosted_parts(cfg, seed, self.ids, data_dir)
         self.spec = parts[0].spec
         self.mobility = swarm_motion(cfg, seed)  # the engine's start poses and moves, no data

@@ -36,6 +36,7 @@ from std_msgs.msg import String, UInt8MultiArray
 from gossip_learning.auth import session_counter_start
 from gossip_learning.config import Config, load_config
 from gossip_learning.driver import RoundDriver
+from gossip_learning.identity import node_overrides
 from gossip_learning.learner import evaluate
 from gossip_learning.nodes.base import ManagedNode, run_node
 from gossip_learning.nodes.common import (
@@ -77,6 +78,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "loads only its own robot_<id>.npz from it; empty: cut its slice from the whole dataset.",
     ),
     "comm_range": (0.0, "Radio range in metres; 0 takes channel.comm_range from the config."),
+    "robot_key_file": (
+        "",
+        "File (mode 600) with this robot's Ed25519 private key, or a folder of robot_<id>.key "
+        "(`gossip-learning keys robots`); with keyring_file: frames signed per robot.",
+    ),
+    "keyring_file": ("", "The fleet's keyring.json (robot id -> public key); see robot_key_file."),
     "rounds": (0, "Rounds to take part in, then stop; 0 takes experiment.rounds."),
     "swarm_namespace": ("swarm", "Namespace of the shared swarm topics."),
     "epoch": (
@@ -190,7 +197,7 @@ class RobotNode(ManagedNode):
         self.clock = RoundClock(schedule, self.cfg.timing, start=self.epoch)
         self.transport = RosTransport(
             self, self.robot_id, channel_for(self.cfg), self.namespace_, rng, self.group,
-            auth=fleet_auth(self.cfg, session_counter_start()),  # restart-safe counters
+            auth=fleet_auth(self.cfg, session_counter_start(), [self.robot_id]),  # restart-safe
             num_robots=self.cfg.swarm.num_robots,
             peer_timeout_s=3 * self.clock.period,  # forget a sender silent for three rounds
             pose_check=PoseCheck(self.cfg.defence.max_speed, self.cfg.defence.pose_slack),
@@ -335,6 +342,7 @@ class RobotNode(ManagedNode):
             overrides.append(f"swarm.num_robots={int(p['num_robots'])}")
         if p["comm_range"]:
             overrides.append(f"channel.comm_range={float(p['comm_range'])}")
+        overrides += node_overrides(p["robot_key_file"], p["keyring_file"])
         return load_config(p["config_file"] or None, overrides)
 
     # -------------------------------------------------------------- callbacks

@@ -51,6 +51,7 @@ PASSED = [name for name in ROBOT_PARAMETERS if name != "robot_id"]
 SHARED = (
     "num_robots", "config_file", "method", "seed", "comm_range", "rounds",
     "swarm_namespace", "epoch", "tick_period", "evaluate", "publish_model", "data_dir",
+    "robot_key_file", "keyring_file",
 )  # fmt: skip
 #: swarm_node's parameters (the robots' own, where they mean the same, plus hosting and motion).
 HOST_PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -164,6 +165,9 @@ def host_config(p: dict[str, Any]) -> Any:
         overrides.append(f"mobility.speed={float(p['speed'])}")
     if p["mobility_model"]:
         overrides.append(f"mobility.model={p['mobility_model']}")
+    from gossip_learning.identity import node_overrides
+
+    overrides += node_overrides(p["robot_key_file"], p["keyring_file"])
     return load_config(p["config_file"] or None, overrides)
 
 
