@@ -269,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--json", help="also write the record here (e.g. docs/results/finetune.json)")
     a = p.parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -284,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         src = open_cifar10(a.source) if a.source else default_source(root / "datasets/cifar10")
         out = Path(a.out_dir).expanduser() if a.out_dir else root / "models" / "finetuned"
         command = ["gossip-learning", "finetune", *(argv or [])]
+        from ..provenance import refuse_dirty, run_info
+
+        refuse_dirty(run_info(command), a.json)
         path, record, hit = finetune_cached(src, schedule, out, load_backbone(a.model_dir),
                                             device, a.eval_per_class, not a.no_progress,
                                             command)  # fmt: skip
@@ -299,4 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{m['test_images']} test images: {m['head_test_accuracy']:.3f}"
     )
     print(f"use it: data.params.backbone_file={path}")
+    if a.json:
+        with atomic_path(Path(a.json)) as tmp:
+            Path(tmp).write_text(json.dumps({**record, "cache_hit": hit}, indent=2,
+                                            sort_keys=True) + "\n", encoding="utf-8")  # fmt: skip
     return 0
