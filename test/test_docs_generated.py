@@ -111,7 +111,6 @@ NOT_YET_RERUN = {
     "rp2040",
     "swarm_round",
     "swarm_round_before",
-    "window_coverage",
 }
 
 
