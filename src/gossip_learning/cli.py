@@ -1,5 +1,5 @@
 """Command line: ``gossip-learning run | compare | validate | config | partition | reproduce |
-sweep | features``."""
+sweep | features | finetune``."""
 
 from __future__ import annotations
 
