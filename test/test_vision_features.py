@@ -93,8 +93,10 @@ def test_changed_inputs_miss(tmp_path: Path, data: Path, net: bb.Backbone) -> No
     key = ft.cache_key("w", "d", None)
     real = ft.preprocess_params
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ft, "preprocess_params", lambda: {**real(), "resolution": 160})
+        mp.setattr(ft, "preprocess_params", lambda *a: {**real(*a), "version": -1})
         assert ft.cache_key("w", "d", None) != key
+    # Another input resolution (a fine-tuned backbone's); the default is the backbone's own.
+    assert ft.cache_key("w", "d", None, 96) != key == ft.cache_key("w", "d", None, 176)
 
 
 def test_corrupt_cache_is_reported_and_recomputed(

@@ -385,19 +385,30 @@ def _authors_logged(ref: Data, key: str) -> float | None:
     return None
 
 
+def _ours_or_paper(exps: Data, paper: Data, name: str, fallback: str) -> tuple[str, bool]:
+    """Our protocol's cell from the authors run (``name``), else from paper.json (``fallback``);
+    and whether paper.json was read."""
+    if name in exps:
+        return _gap_bytes(exps, name), False
+    return _gap_bytes(paper, fallback), bool(fallback)
+
+
 @_needs("authors")
 def block_authors_side_by_side(data: Data) -> str:
     """Issue 22: the authors' gossip beside ours and beside their logged gaps to CFL."""
     ref, paper, ours = data["paper_reference"], data["paper"]["experiments"], data["authors"]
     exps = ours["experiments"]
-    rows = []
+    rows, used_paper = [], False
     for key, cur, bcast, label in AUTHORS_ROWS:
         theirs = _authors_logged(ref, key)
         auth = exps.get(f"authors_{key}", {}).get("methods", {})
         gap = auth.get("bilayer", {}).get("gap_to_cfl_points")
         diff = "—" if theirs is None or gap is None else f"{gap - theirs:+.1f}"
+        pair, p1 = _ours_or_paper(exps, paper, f"ours_{key}", cur)
+        bc, p2 = _ours_or_paper(exps, paper, f"oursbc_{key}", bcast)
+        used_paper |= p1 or p2
         rows.append([
-            label, fmt(theirs, ".1f"), _gap_bytes(paper, cur), _gap_bytes(paper, bcast),
+            label, fmt(theirs, ".1f"), pair, bc,
             _gap_bytes(exps, f"authors_{key}"), diff,
             _gap_bytes(exps, "" if key in ("iid_n60", "iid_n100") else f"authorsel_{key}"),
             _gap_bytes(exps, f"authors750_{key}"),
@@ -410,10 +421,51 @@ def block_authors_side_by_side(data: Data) -> str:
         "at 750893b: + inter between any robots",
         "CFL final",
     )  # fmt: skip
+    names = ("authors", "paper") if used_paper else ("authors",)
     return (
         table(header, rows)
         + "\nGaps to CFL in points (+ = below CFL), MB sent per round by the whole swarm. "
-        + provenance(data, "authors", "paper").lstrip("\n")
+        + provenance(data, *names).lstrip("\n")
+    )
+
+
+def _weighted_gap(exps: Data, name: str, key: str) -> float | None:
+    """Gap to CFL in points with every robot's accuracy weighted by its samples (the authors'
+    evaluation), against the CFL of ``authors_<key>``."""
+    m = exps.get(name, {}).get("methods", {}).get("bilayer")
+    cfl = exps.get(f"authors_{key}", {}).get("methods", {}).get("cfl")
+    if m is None or cfl is None or m.get("final_acc_weighted_mean") is None:
+        return None
+    return 100.0 * (cfl["final_acc_weighted_mean"] - m["final_acc_weighted_mean"])
+
+
+@_needs("authors")
+def block_authors_causes(data: Data) -> str:
+    """Issue 22: what moves the gap of the authors' gossip towards their logs, one difference
+    between their simulator and ours at a time."""
+    ref, exps = data["paper_reference"], data["authors"]["experiments"]
+    rows = []
+    for key, _cur, _bcast, label in AUTHORS_ROWS:
+        if key in ("iid_n60", "iid_n100"):
+            continue
+        gap = exps.get(f"authors_{key}", {}).get("methods", {}).get("bilayer", {})
+        init = exps.get(f"authorsinit_{key}", {}).get("methods", {}).get("bilayer", {})
+        rows.append([
+            label, fmt(_authors_logged(ref, key), ".1f"),
+            fmt(gap.get("gap_to_cfl_points"), "+.1f"),
+            fmt(_weighted_gap(exps, f"authors_{key}", key), "+.1f"),
+            fmt(init.get("gap_to_cfl_points"), "+.1f") if init else "not run",
+            fmt(_weighted_gap(exps, f"authorsinit_{key}", key), "+.1f") if init else "not run",
+            fmt(init.get("final_acc_mean"), ".3f") if init else "not run",
+        ])  # fmt: skip
+    header = (
+        "setting", "authors' logged gap", "authors' gossip, our heads", "same, sample-weighted",
+        "authors' gossip, their initial heads", "same, sample-weighted", "their heads: final acc",
+    )  # fmt: skip
+    return (
+        table(header, rows)
+        + "\nGaps to CFL in points (+ = below CFL); CFL is the same run in every column. "
+        + provenance(data, "authors").lstrip("\n")
     )
 
 
@@ -1010,6 +1062,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "paper-summary": block_paper_summary,
     "paper-side-by-side": block_side_by_side,
     "authors-side-by-side": block_authors_side_by_side,
+    "authors-causes": block_authors_causes,
     "paper-iid": block_iid,
     "paper-dirichlet": block_dirichlet,
     "paper-range": block_range,

@@ -1,5 +1,5 @@
 """Command line: ``gossip-learning run | compare | validate | config | partition | reproduce |
-sweep | features``."""
+sweep | features | finetune``."""
 
 from __future__ import annotations
 
@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("features", help="extract/cache MCUNet-in3 features of CIFAR-10", add_help=False)
     sub.add_parser(
+        "finetune", help="fine-tune MCUNet-in3 on CIFAR-10, cached (--help)", add_help=False
+    )
+    sub.add_parser(
         "fleet",
         help="rehearse a fleet: each robot a host in its own network namespace (root; --help)",
         add_help=False,
@@ -114,6 +117,10 @@ def _delegate(command: str, rest: list[str]) -> int:
             from gossip_learning.sweep import main as sweep_main
 
             return sweep_main(rest)
+        if command == "finetune":
+            from gossip_learning.vision.finetune import main as finetune_main
+
+            return finetune_main(rest)
         from gossip_learning.vision import extract_features_main
 
         return extract_features_main(rest)
@@ -134,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gossip_learning.fleet.harness import main as fleet_main
 
         return fleet_main(argv[1:])
-    if argv and argv[0] in ("reproduce", "sweep", "features"):
+    if argv and argv[0] in ("reproduce", "sweep", "features", "finetune"):
         return _delegate(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     try:

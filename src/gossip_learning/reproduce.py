@@ -169,34 +169,56 @@ AUTHORS_SETTINGS = (
 #: neighbourhood: exactly one broadcast step in a round window (test_window.py checks the
 #: models are equal), at a fraction of the simulator's time. The reproduction runs that.
 AUTHORS_EQUIVALENT = ("gossip.mode=broadcast", "gossip.intra_steps=1")
+#: Their initial heads: every device re-draws its classifier (``reset_classifier_weights``:
+#: ``kaiming_normal_`` weights, zero biases) from one running torch generator, so no two
+#: devices start alike (../shared/DESIGN.md §1 cites their code).
+AUTHORS_INIT = ("learning.init=per_robot", "learning.init_scheme=kaiming_normal")
+#: The settings where our gap was smaller than theirs: run these first.
+AUTHORS_INIT_FIRST = ("a1", "a0.5")
 
 
 def authors_experiments() -> list[Experiment]:
     """Group ``authors`` (issue 22), in the order they run (what the authors logged a gap for
     first): config/paper_authors.yaml, the authors' gossip, with its own CFL, on Dirichlet
-    α = 0.1 / 0.5 / 1 / 10 and IID 30 robots; the same with their head election
-    (``clustering.election: paper``); IID 60 and 100 robots; then their commit 750893b's inter
-    layer between any robots of different clusters (heard in full here: the upper bound of their
-    10 inter matchings). The variants are compared with the CFL of the same setting."""
+    α = 0.1 / 0.5 / 1 / 10 and IID 30 robots; with their initial heads (``learning.init:
+    per_robot``, ``init_scheme: kaiming_normal``: every device of their simulator re-draws its
+    classifier with ``kaiming_normal_``) at α = 1 and 0.5; with their head election
+    (``clustering.election: paper``); IID 60 and 100 robots; their commit 750893b's inter layer
+    between any robots of different clusters (heard in full here: the upper bound of their 10
+    inter matchings); their initial heads on the other settings; then our own protocol
+    (config/paper_iid.yaml, pairwise G 2 / 1) and its broadcast on every setting, so the whole
+    side-by-side table comes from one run. The variants are compared with the CFL of the same
+    setting."""
 
     def exp(prefix: str, key: str, extra: tuple[str, ...], label: str, more: tuple[str, ...],
-            methods: str) -> Experiment:  # fmt: skip
+            methods: str = "[bilayer]", config: str = "paper_authors.yaml",
+            ) -> Experiment:  # fmt: skip
+        equivalent = AUTHORS_EQUIVALENT if config == "paper_authors.yaml" else ()
         return Experiment(
-            f"{prefix}_{key}", "authors", "paper_authors.yaml",
-            (*extra, *AUTHORS_EQUIVALENT, *more, f"experiment.methods={methods}"),
+            f"{prefix}_{key}", "authors", config,
+            (*extra, *equivalent, *more, f"experiment.methods={methods}"),
             label, ref="" if "cfl" in methods else f"authors_{key}",
         )  # fmt: skip
 
-    first = AUTHORS_SETTINGS[:5]
+    first, large = AUTHORS_SETTINGS[:5], AUTHORS_SETTINGS[5:]
+    init = [s for s in first if s[0] in AUTHORS_INIT_FIRST]
     out = [exp("authors", k, x, f"authors' gossip, {lab}", (), "[bilayer, cfl]")
            for k, x, lab in first]  # fmt: skip
+    out += [exp("authorsinit", k, x, f"authors' gossip and initial heads, {lab}", AUTHORS_INIT)
+            for k, x, lab in init]  # fmt: skip
     out += [exp("authorsel", k, x, f"authors' gossip and head election, {lab}",
-                ("clustering.election=paper",), "[bilayer]") for k, x, lab in first]  # fmt: skip
+                ("clustering.election=paper",)) for k, x, lab in first]  # fmt: skip
     out += [exp("authors", k, x, f"authors' gossip, {lab}", (), "[bilayer, cfl]")
-            for k, x, lab in AUTHORS_SETTINGS[5:]]  # fmt: skip
+            for k, x, lab in large]  # fmt: skip
     out += [exp("authors750", k, x, f"authors' gossip at 750893b, {lab}",
-                ("gossip.inter_steps=1", "gossip.inter_peers=any"), "[bilayer]")
+                ("gossip.inter_steps=1", "gossip.inter_peers=any"))
             for k, x, lab in AUTHORS_SETTINGS]  # fmt: skip
+    out += [exp("authorsinit", k, x, f"authors' gossip and initial heads, {lab}", AUTHORS_INIT)
+            for k, x, lab in first if (k, x, lab) not in init]  # fmt: skip
+    out += [exp("ours", k, x, f"ours, pairwise G 2 / 1, {lab}", (), config="paper_iid.yaml")
+            for k, x, lab in AUTHORS_SETTINGS]  # fmt: skip
+    out += [exp("oursbc", k, x, f"ours, broadcast G 2 / 1, {lab}", ("gossip.mode=broadcast",),
+                config="paper_iid.yaml") for k, x, lab in AUTHORS_SETTINGS]  # fmt: skip
     return out
 
 

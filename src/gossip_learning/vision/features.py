@@ -28,7 +28,7 @@ from ..atomic import atomic_path
 from ..datasets import Dataset
 from ..errors import ConfigError, DataError
 from ._paths import ENV_CIFAR, cache_root, shared_dir
-from .backbone import Backbone, load_backbone, resolve_model_files
+from .backbone import RESOLUTION, Backbone, load_backbone, resolve_model_files
 from .cifar import LAYOUTS_HELP, CifarSource, open_cifar10, torchvision_available
 from .preprocess import preprocess, preprocess_params
 
@@ -76,7 +76,12 @@ def extract_features(
     return out
 
 
-def cache_key(weights_id: str, data_fingerprint: str, limit_per_class: int | None) -> str:
+def cache_key(
+    weights_id: str,
+    data_fingerprint: str,
+    limit_per_class: int | None,
+    resolution: int = RESOLUTION,
+) -> str:
     """Hex sha256 over everything that determines the cached features."""
     parts = {
         "format": FEATURE_FORMAT,
@@ -84,7 +89,7 @@ def cache_key(weights_id: str, data_fingerprint: str, limit_per_class: int | Non
         "weights": weights_id,
         "data": data_fingerprint,
         "limit_per_class": limit_per_class,
-        "preprocess": preprocess_params(),
+        "preprocess": preprocess_params(resolution),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -190,7 +195,8 @@ def load_or_extract(
     else:
         src = open_cifar10(source, root / "datasets" / "cifar10")
     weights_id = _weights_id(model_dir) if backbone is None else backbone.weights_id
-    key = cache_key(weights_id, src.fingerprint(), limit_per_class)
+    resolution = RESOLUTION if backbone is None else backbone.resolution
+    key = cache_key(weights_id, src.fingerprint(), limit_per_class, resolution)
     path = cache_file(feature_dir, key)
 
     if path.is_file():
@@ -223,7 +229,7 @@ def load_or_extract(
         "source": src.describe(),
         "weights_sha256": weights_id,
         "limit_per_class": limit_per_class,
-        "preprocess": preprocess_params(),
+        "preprocess": preprocess_params(resolution),
         "class_names": raw.class_names,
         "torch": torch.__version__,
     }
@@ -258,6 +264,7 @@ def load_cifar10_mcunet(
     batch_size: int = 32,
     progress: bool = True,
     threads: int | None = None,
+    backbone_file: str | None = None,
 ) -> Dataset:
     """CIFAR-10 as 160-d MCUNet-in3 features (float32) with int64 labels, cached on disk.
 
@@ -267,11 +274,22 @@ def load_cifar10_mcunet(
     download). ``cache_dir``: feature cache folder (default ``<user cache>/gossip_learning/
     features``). ``limit_per_class``: keep the first N images per class and split (quick runs).
     ``batch_size`` 32 is the fastest on a 2-core CPU (larger batches overflow the caches).
+    ``backbone_file``: a fine-tuned backbone (``gossip-learning finetune``) instead of the
+    ImageNet one; its features are cached under its own sha256.
     """
+    backbone = _finetuned(backbone_file)
     dataset, _ = load_or_extract(
-        source, model_dir, cache_dir, limit_per_class, batch_size, progress, threads
+        source, model_dir, cache_dir, limit_per_class, batch_size, progress, threads, backbone
     )
     return dataset
+
+
+def _finetuned(backbone_file: str | None) -> Backbone | None:
+    if not backbone_file:
+        return None
+    from .finetune import load_finetuned
+
+    return load_finetuned(backbone_file)
 
 
 def extract_features_main(argv: Sequence[str] | None = None) -> int:
@@ -286,6 +304,7 @@ def extract_features_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--backbone-file", help="a fine-tuned backbone (gossip-learning finetune)")
     args = parser.parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -298,6 +317,7 @@ def extract_features_main(argv: Sequence[str] | None = None) -> int:
             args.batch_size,
             not args.no_progress,
             args.threads,
+            _finetuned(args.backbone_file),
         )
     except (DataError, ConfigError) as exc:
         print(f"error: {exc}")
