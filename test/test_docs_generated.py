@@ -106,7 +106,6 @@ NOT_YET_RERUN = {
     "robustness_cap1_seed2",
     "robustness_paper",
     "ros_acceptance",
-    "ros_config",
     "ros_swarm",
     "rp2040",
     "swarm_round",
