@@ -90,9 +90,7 @@ NOT_YET_RERUN = {
     "auth_cost",
     "authors",
     "feature_extraction",
-    "feature_probe",
     "fleet",
-    "matching_paper",
     "mutation",
     "paper",
     "pareto",
@@ -108,7 +106,6 @@ NOT_YET_RERUN = {
     "ros_acceptance",
     "ros_swarm",
     "rp2040",
-    "swarm_round",
     "swarm_round_before",
     "window_coverage",
 }
