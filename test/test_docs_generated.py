@@ -105,7 +105,6 @@ NOT_YET_RERUN = {
     "robustness_paper",
     "ros_acceptance",
     "ros_swarm",
-    "swarm_round_before",
     "window_coverage",
 }
 
