@@ -17,20 +17,42 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
 import shlex
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+import gossip_learning
 from gossip_learning import atomic
-from gossip_learning.provenance import git_record, refuse_dirty
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def provenance() -> ModuleType:
+    """``gossip_learning.provenance`` of the code that runs; for an older checkout measured
+    through ``PYTHONPATH`` that predates it (the before-rework benchmark), this checkout's module
+    asking git about that checkout (its commit and whether its tree is clean)."""
+    try:
+        from gossip_learning import provenance as own
+
+        return own
+    except ImportError:
+        pass
+    spec = importlib.util.spec_from_file_location(
+        "_provenance_of_older_checkout", ROOT / "src" / "gossip_learning" / "provenance.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.CHECKOUT = Path(gossip_learning.__file__).resolve().parent
+    return module
 
 
 def command_line(argv: list[str] | None = None) -> str:
@@ -108,8 +130,9 @@ class Report:
     ) -> None:
         self.name = name
         self.command = command_line(argv)
-        self.git = git_record(allow_dirty)
-        refuse_dirty(self.git, out)
+        prov = provenance()
+        self.git = prov.git_record(allow_dirty)
+        prov.refuse_dirty(self.git, out)
         self.load_before = load_avg()
         self.records: list[dict[str, Any]] = []
 

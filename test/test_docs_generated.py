@@ -87,10 +87,7 @@ def test_every_results_file_says_where_it_came_from() -> None:
 #: Result files made before runs recorded a clean commit, still to be rerun (the command in each
 #: file's ``command``; the page that shows it names it too). Empty this as they are rerun.
 NOT_YET_RERUN = {
-    "feature_extraction",
-    "feature_probe",
     "fleet",
-    "matching_paper",
     "mutation",
     "paper",
     "pareto",
@@ -104,11 +101,7 @@ NOT_YET_RERUN = {
     "robustness_cap1_seed2",
     "robustness_paper",
     "ros_acceptance",
-    "ros_config",
     "ros_swarm",
-    "rp2040",
-    "swarm_round",
-    "swarm_round_before",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,32 @@ def test_reproduce_records_the_commit_from_before_the_run(
     assert info["git_commit"] == before != _git(repo, "rev-parse", "HEAD")
     assert info["git_dirty"] is False
     assert len(info["machine"]["load_avg"]) == 3 and len(info["machine"]["load_avg_after"]) == 3
+
+
+def test_an_older_checkout_without_provenance_records_its_own_commit(tmp_path: Path) -> None:
+    """The before-rework benchmark runs today's script on an older checkout (PYTHONPATH) whose
+    package has no provenance module: the report names that checkout's commit and clean state."""
+    old = tmp_path / "old"
+    pkg = old / "src" / "gossip_learning"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "atomic.py").write_text(
+        "from pathlib import Path\n\n\ndef write_text(path, text):\n"
+        "    Path(path).write_text(text)\n"
+    )
+    _git(old, "init", "-q")
+    _git(old, "add", ".")
+    _git(old, "commit", "-qm", "old")
+    code = "import _report, json; print(json.dumps(_report.Report('b', ['b.py']).git))"
+    env = {"PYTHONPATH": f"{old / 'src'}:{BENCH}", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, check=True,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert json.loads(out) == {"git_commit": _git(old, "rev-parse", "HEAD"), "git_dirty": False}
+    (pkg / "__init__.py").write_text("x = 1\n")
+    dirty = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, check=True,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert json.loads(dirty)["git_changed"] == ["src/gossip_learning/__init__.py"]
