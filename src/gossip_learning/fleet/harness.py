@@ -282,8 +282,14 @@ class Fleet:
 
     @staticmethod
     def _spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        """Each host in a session of its own: with the kernel's autogroup scheduling, the
+        processes of one session share one group's CPU share, so 60 robots in the harness's
+        session got the share of one other job on this machine, as no fleet of separate computers
+        would; the harness stops them itself (:meth:`stop`), and the PID namespace ends them."""
         with open(log, "wb") as fh:
-            return subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def _apply(self) -> None:
         from gossip_learning.fleet.links import CUT, update
