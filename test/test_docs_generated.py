@@ -91,7 +91,7 @@ NOT_YET_RERUN = {
     "authors",
     "feature_extraction",
     "feature_probe",
-    "fleet",
+    "fleet_skew",
     "matching_paper",
     "mutation",
     "paper",
