@@ -3,6 +3,16 @@
     python benchmarks/fleet.py --sizes 30 60 --rounds 5 --skews 0 10 50 100 250 \
         --skew-robots 30 --json docs/results/fleet.json
 
+On a small machine, measure in parts (one size or the skew curve per call) into files of their
+own, then combine them; each part keeps its command, commit, date and load, and parts from
+different commits or a checkout with uncommitted changes are refused:
+
+    python benchmarks/fleet.py --sizes 30 --skews --json /tmp/fleet_30.json
+    python benchmarks/fleet.py --sizes 60 --skews --json /tmp/fleet_60.json
+    python benchmarks/fleet.py --sizes --clock-sync off on --json /tmp/fleet_skew.json
+    python benchmarks/fleet.py --combine /tmp/fleet_30.json /tmp/fleet_60.json \
+        /tmp/fleet_skew.json --json docs/results/fleet.json
+
 Per size (``--sizes``) and channel (``--channels``: the unit disk, where links are perfect or
 cut, and log-distance with shadowing, where in-range links lose frames too): robots reporting
 per round, final accuracy beside the in-process engine on the same config and seed, DDS
@@ -11,8 +21,10 @@ discovery, RTPS user traffic, IP continuation fragments) against the bytes the p
 (``bytes_sent``), the bandwidth a robot needs at the config's round length, and the loss the
 nftables rules applied against the loss they caused. Per clock skew (``--skews`` in ms, on
 ``--skew-robots`` robots and the config's own channel): the same, to read what the protocol
-tolerates. The config is ``config/ros_swarm.yaml`` with one-shot matching (7.2 s rounds); each
-run is one ``gossip-learning fleet`` command, recorded with its options in the JSON.
+tolerates, with the robots' clock anchoring on (``timing.clock_sync_max_s``, the default) and
+off (``--clock-sync off on``). The config is ``config/ros_swarm.yaml`` with one-shot matching
+(7.2 s rounds); each run is one ``gossip-learning fleet`` command, recorded with its options in
+the JSON.
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _report import ROOT, Report
+from _report import ROOT, Report, command_line
 
 from gossip_learning.provenance import run_info
 
@@ -39,7 +51,8 @@ KEYS = (
     "rtps_user_bytes_per_robot_round", "ip_fragments_bytes_per_robot_round",
     "other_bytes_per_robot_round", "robot_kbit_s", "bytes_per_packet", "loss_applied",
     "loss_seen", "lossy_frames", "cut_frames", "late", "round_period_s", "channel",
-    "merged_per_robot_round", "rounds_all_reported",
+    "merged_per_robot_round", "rounds_all_reported", "discovery_found_max", "discovery_half_s",
+    "clock_residual_ms",
 )  # fmt: skip
 
 
@@ -69,18 +82,40 @@ def run_fleet(
 
 
 def record(report: Report, kind: str, r: dict[str, Any], cmd: list[str], wall: float,
-           skew_ms: float, mtu: int) -> None:  # fmt: skip
+           skew_ms: float, mtu: int, clock_sync: bool = True) -> None:  # fmt: skip
     flat = {k: r.get(k) for k in KEYS}
+    udp = r.get("udp") or {}
+    flat.update({f"udp_{k}": udp.get(k) for k in ("received", "rcvbuf_errors", "in_errors")})
     flat["acc_gap_points"] = (
         100 * (r["acc_last"] - r["engine_acc_last"]) if r.get("engine_acc_last") else None
     )
     report.add(
         kind=kind, robots=r["robots"], rounds=r["rounds"], skew_ms=skew_ms, mtu=mtu,
+        clock_sync=clock_sync,
         wall_s=round(wall, 1), command=" ".join(cmd),
         reporting_per_round=" ".join(str(row["reporting"]) for row in r["per_round"]),
         exits=" ".join(str(e) for e in r["exits"]),
         **flat,
     )  # fmt: skip
+
+
+PROVENANCE = ("command", "git_commit", "git_dirty", "date", "machine")
+
+
+def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from reports of separate calls: every record names its part, every part keeps
+    its command, commit, date and machine (load). Parts must come from one clean commit."""
+    commits = {p.get("git_commit") for p in parts}
+    if len(commits) != 1 or any(p.get("git_dirty") for p in parts):
+        raise SystemExit(
+            f"error: --combine needs parts from one clean commit, got {sorted(map(str, commits))}"
+            f" (dirty: {[bool(p.get('git_dirty')) for p in parts]})"
+        )
+    out = {k: v for k, v in parts[0].items() if k != "records"}
+    out["date"] = max(str(p["date"]) for p in parts)
+    out["parts"] = [{k: p.get(k) for k in PROVENANCE} for p in parts]
+    out["records"] = [{**r, "part": k} for k, p in enumerate(parts) for r in p["records"]]
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,7 +138,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="start delay: 20 s + this many s per host (0: the harness's auto delay)",
     )
     ap.add_argument("--keep", help="keep every run's folder (fleet.json, logs) here")
+    ap.add_argument(
+        "--clock-sync",
+        nargs="+",
+        choices=["on", "off"],
+        default=["on"],
+        help="for --skews: the robots follow the most advanced clock heard (on, the default "
+        "timing.clock_sync_max_s) or keep their own (off: timing.clock_sync_max_s=0)",
+    )
+    ap.add_argument("--combine", nargs="+", metavar="PART", help="combine these reports")
     a = ap.parse_args(argv)
+    if a.combine:
+        combined = combine([json.loads(Path(p).read_text(encoding="utf-8")) for p in a.combine])
+        combined["command"] = command_line()
+        if a.json:
+            Path(a.json).write_text(json.dumps(combined, indent=1) + "\n", encoding="utf-8")
+        return 0
     report = Report("fleet")
     with tempfile.TemporaryDirectory(prefix="fleet_bench_") as tmp:
         folder = Path(a.keep or tmp)
@@ -113,10 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 r, cmd, wall = run_fleet(Path(a.config), n, a.rounds, a.seed, sets, 0.0, a.mtu,
                                          folder / channel, a.delay_per_host)  # fmt: skip
                 record(report, "size", r, cmd, wall, 0.0, a.mtu)
-        for skew in a.skews:
-            r, cmd, wall = run_fleet(Path(a.config), a.skew_robots, a.rounds, a.seed, BASE_SET,
-                                     skew, a.mtu, folder, a.delay_per_host)  # fmt: skip
-            record(report, "skew", r, cmd, wall, skew, a.mtu)
+        for sync in a.clock_sync:
+            sets = BASE_SET if sync == "on" else [*BASE_SET, "timing.clock_sync_max_s=0"]
+            for skew in a.skews:
+                r, cmd, wall = run_fleet(Path(a.config), a.skew_robots, a.rounds, a.seed, sets,
+                                         skew, a.mtu, folder / f"sync_{sync}",
+                                         a.delay_per_host)  # fmt: skip
+                record(report, "skew", r, cmd, wall, skew, a.mtu, sync == "on")
     out = report.as_dict()
     out["git_commit"] = run_info([])["git_commit"]  # the code measured (PYTHONPATH's checkout)
     if a.json:

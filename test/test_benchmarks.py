@@ -265,3 +265,25 @@ def test_window_coverage_finds_the_cheapest_retry_setting(
         assert 0 <= r["coverage_mean"] <= 1 and r["share_of_reference"] == r["distinct_mean"] / ref
     reaching = [r["intra_steps"] for r in runs[2:] if r["distinct_mean"] >= 0.95 * ref]
     assert summary["intra_steps"] == (reaching[0] if reaching else None)
+
+
+def test_fleet_parts_combine_only_from_one_clean_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = script("fleet", monkeypatch)
+
+    def part(commit: str, date: str, kind: str, dirty: bool = False) -> dict[str, Any]:
+        return {"benchmark": "fleet", "command": f"python benchmarks/fleet.py {kind}",
+                "git_commit": commit, "git_dirty": dirty, "date": date,
+                "machine": {"load_avg_before": [1.0]}, "records": [{"kind": kind}]}  # fmt: skip
+
+    out = fleet.combine([part("a" * 40, "2026-12-07T08", "size"), part("a" * 40, "2026-12-07T09",
+                                                                        "skew")])  # fmt: skip
+    assert [r["part"] for r in out["records"]] == [0, 1]
+    assert [p["command"] for p in out["parts"]] == [
+        "python benchmarks/fleet.py size",
+        "python benchmarks/fleet.py skew",
+    ]
+    assert out["date"] == "2026-12-07T09" and out["git_commit"] == "a" * 40
+    with pytest.raises(SystemExit, match="one clean commit"):
+        fleet.combine([part("a" * 40, "d", "size"), part("b" * 40, "d", "skew")])
+    with pytest.raises(SystemExit, match="one clean commit"):
+        fleet.combine([part("a" * 40, "d", "size", dirty=True)])

@@ -83,6 +83,35 @@ def test_eight_hosts_through_ros2_launch(launch_workspace: Path, tmp_path: Path)
         assert "swarm_node" in text and "finished 5 rounds" in text
 
 
+@NEEDS_ROOT
+@pytest.mark.ros
+def test_robots_follow_the_most_advanced_clock(tmp_path: Path) -> None:
+    """4 hosts whose clocks disagree by 400 ms (more than a phase): each robot behind moves its
+    clock forward to the phases it hears (protocol.clock_sync), so what is left of the skew at
+    the end is about a clock tick, and every robot reports every round."""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        fleet_cmd(
+            *(str(fleet_config(tmp_path)), "--robots", "4", "--rounds", "2"),
+            *("--skew-ms", "400", "--out", str(out)),
+        ),
+        env=env_with(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    log = proc.stdout[-3000:] + proc.stderr[-3000:]
+    r = json.loads((out / "fleet.json").read_text(encoding="utf-8"))
+    offsets, corrections = r["clock_offsets_s"], r["clock_corrections_s"]
+    assert max(offsets) - min(offsets) == pytest.approx(0.4), log
+    fastest = offsets.index(max(offsets))
+    assert corrections[fastest] == 0.0  # the most advanced clock never moves
+    for off, corr in zip(offsets, corrections, strict=True):
+        assert corr is not None and corr <= max(offsets) - off + 1e-6  # never past the fastest
+    assert r["clock_residual_ms"] < 150, (r["clock_residual_ms"], corrections, log)
+    assert [row["reporting"] for row in r["per_round"]] == [4, 4], log
+
+
 # ------------------------------------------------------------------ cleanup
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -120,6 +121,28 @@ def test_summary_counts_reporters_bytes_and_exits() -> None:
         clocks=[(0.0, 0.0)] * 2, channel="UnitDisk",
     )  # fmt: skip
     assert not bad["ok"] and bad["reporting_min"] == 1
+
+
+def test_summary_reports_discovery_progress_udp_drops_and_clock_residual() -> None:
+    statuses: list[dict] = [{"t": 5.0, "found": 1}, {"t": 7.0, "found": 2}]
+    statuses += [
+        {"t": 0.0, "status": {"id": i, "round": 1, "clock_correction_s": c}}
+        for i, c in enumerate([0.0, 0.3, 0.15])
+    ]  # robot 0 ran 0.3 s ahead of robot 1, which followed it to within 0 ms
+    udp0 = [[100, 0, 0], [100, 0, 0], None]
+    udp1 = [[400, 50, 50], [300, 0, 0], [70, 7, 7]]
+    samples = [{"round": r, "t": 0.0, "counters": [(0, 0, 0, 0)] * 4, "udp": u}
+               for r, u in ((0, udp0), (1, udp1), (2, udp1))]  # fmt: skip
+    out = summarise(
+        options={"robots": 3, "rounds": 1}, statuses=statuses, samples=samples, loss={},
+        applied=[], exits=[0, 0, 0], observer_exit=0, started=1.0, epoch=10.0, period=10.0,
+        clocks=[(0.15, 0.0), (-0.15, 0.0), (0.0, 0.0)], channel="UnitDisk",
+    )  # fmt: skip
+    assert out["discovery_found_max"] == 2 and out["discovery_half_s"] == 6.0
+    assert math.isnan(out["discovery_s"])  # never all three
+    assert out["udp"] == {"received": 500, "rcvbuf_errors": 50, "in_errors": 50}
+    assert out["clock_corrections_s"] == [0.0, 0.3, 0.15]
+    assert out["clock_residual_ms"] == pytest.approx(0.0)
 
 
 def test_clock_offsets_span_the_skew() -> None:

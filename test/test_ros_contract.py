@@ -234,3 +234,23 @@ def test_fleet_key_refuses_frames_without_it(harness: RosHarness) -> None:
     assert [m.sender for m in got] == [3]
     reasons = t.counters()["reasons"]
     assert sum(reasons.values()) == 2 and set(reasons) <= {"unauthenticated", "bad_tag"}, reasons
+
+
+def test_a_frame_from_a_clock_ahead_moves_the_robots_clock(harness: RosHarness) -> None:
+    """robot_node's transport follows a sender whose phases run ahead (protocol.clock_sync):
+    a beacon of a phase that starts 1.5 s from now on this robot's clock moves it on by that,
+    less the time the frame took."""
+    from gossip_learning.protocol.clock_sync import PhaseAnchor
+
+    offsets, period = [0.0, 0.2, 0.4, 0.6], 1.0
+    anchor = PhaseAnchor(0.0, period, offsets, max_jump_s=2.0)
+    t, got = _one_robot(harness, anchor=anchor)
+    before = t.now()
+    anchor.start = before + 1.5 - period - offsets[1]  # (round 2, slot 1) starts in 1.5 s
+    beacon = Message(Kind.BEACON, sender=1, round=2, step=1,
+                     beacon=Beacon(5.0, 0.0, Role.NONE, -1, 1))  # fmt: skip
+    harness.inject(1, "beacon", encode(beacon))
+    harness.settle()
+    assert got and anchor.jumps == 1
+    assert 0.1 < anchor.correction <= 1.5
+    assert t.now() - before >= 1.5  # now() includes the correction

@@ -242,6 +242,13 @@ class TimingConfig:
     train_phase_s: float = _opt(3.0, "local training", gt=0)
     gossip_phase_s: float = _opt(0.5, "each gossip sub-phase", gt=0)
     end_phase_s: float = _opt(0.5, "end of round (status, evaluation)", gt=0)
+    clock_sync_max_s: float = _opt(
+        1.0,
+        "separate computers: a robot moves its clock forward to the phase of a frame heard from "
+        "a robot whose clock runs ahead, by at most this many seconds at a time (0 = off: "
+        "every robot keeps its own clock)",
+        min=0,
+    )
 
 
 ATTACKS = (

@@ -54,6 +54,10 @@ DROPPED_ENV = (
     "ROS_STATIC_PEERS", "FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE",
     "ROS_LOCALHOST_ONLY", "RMW_FASTRTPS_USE_QOS_FROM_XML",
 )  # fmt: skip
+#: Fast DDS's UDP socket buffers (bytes; ``--socket-buffer``). The kernel's default (208 KiB)
+#: overflowed at 60 hosts sharing 2 cores: a third of the datagrams were dropped before the
+#: robots' receive threads ran, and discovery never completed. A robot computer runs one robot.
+SOCKET_BUFFER = 4 * 1024 * 1024
 GRACE_S = 40.0  # after the last round: linger, teardown, the last reports
 MAX_HOSTS = 250
 
@@ -76,6 +80,7 @@ class FleetOptions:
     robot_filter: bool = False
     engine: bool = False
     robot_keys: str = ""  # folder of `gossip-learning keys robots`: robot i gets its own key
+    socket_buffer: int = SOCKET_BUFFER
 
 
 def parser() -> argparse.ArgumentParser:
@@ -121,6 +126,12 @@ def parser() -> argparse.ArgumentParser:
         help="per-robot keys (`gossip-learning keys robots DIR`): robot i is given only "
         "DIR/robot_<i>.key and DIR/keyring.json",
     )  # fmt: skip
+    p.add_argument(
+        "--socket-buffer",
+        type=int,
+        default=SOCKET_BUFFER,
+        help=f"Fast DDS UDP socket buffer size in bytes (default {SOCKET_BUFFER}; 0: the OS's)",
+    )
     return p
 
 
@@ -136,6 +147,10 @@ def check_options(o: FleetOptions) -> Config:
         raise ConfigError("--rate", f"expected a tc rate such as 2mbit, got {o.rate!r}")
     if o.skew_ms < 0 or not math.isfinite(o.skew_ms):
         raise ConfigError("--skew-ms", f"must be >= 0, got {o.skew_ms}")
+    if not 0 <= o.socket_buffer <= 1 << 30:
+        raise ConfigError(
+            "--socket-buffer", f"must be in 0..{1 << 30} bytes, got {o.socket_buffer}"
+        )
     if not 0 <= o.domain <= 101:
         raise ConfigError("--domain", f"must be in 0..101, got {o.domain}")
     cfg = load_config(
@@ -169,9 +184,11 @@ def clock_offsets(n: int, skew_ms: float, drift_ppm: float, seed: int) -> list[t
     return [(float(spread[order[i]]), drift_ppm * (1 if i % 2 == 0 else -1)) for i in range(n)]
 
 
-def fleet_env(domain: int, log_dir: Path) -> dict[str, str]:
+def fleet_env(domain: int, log_dir: Path, socket_buffer: int = 0) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
     env.update(FLEET_DDS_ENV, ROS_DOMAIN_ID=str(domain), ROS_LOG_DIR=str(log_dir))
+    if socket_buffer:  # Fast DDS's own syntax for its built-in transport's options
+        env["FASTDDS_BUILTIN_TRANSPORTS"] += f"?sockets_size={socket_buffer}"
     return env
 
 
@@ -269,7 +286,7 @@ class Fleet:
         self._apply()
         logs = self.out / "logs"
         logs.mkdir(exist_ok=True)
-        env = fleet_env(o.domain, logs / "ros")
+        env = fleet_env(o.domain, logs / "ros", o.socket_buffer)
         delay = o.start_delay if o.start_delay >= 0 else start_delay("auto", o.robots) + 5.0
         self.started = time.time()
         epoch = float(math.ceil(self.started + delay))
@@ -290,8 +307,14 @@ class Fleet:
 
     @staticmethod
     def _spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        """Each host in a session of its own: with the kernel's autogroup scheduling, the
+        processes of one session share one group's CPU share, so 60 robots in the harness's
+        session got the share of one other job on this machine, as no fleet of separate computers
+        would; the harness stops them itself (:meth:`stop`), and the PID namespace ends them."""
         with open(log, "wb") as fh:
-            return subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def _apply(self) -> None:
         from gossip_learning.fleet.links import CUT, update
@@ -339,7 +362,7 @@ class Fleet:
     def _sample(self, rnd: int) -> None:
         self.samples.append({
             "round": rnd, "t": time.time(), "counters": self.net.counters(),
-            "classes": self.net.classes(),
+            "classes": self.net.classes(), "udp": [udp_counters(p.pid) for p in self.procs],
         })  # fmt: skip
 
     # ---------------------------------------------------------------- finish
@@ -396,6 +419,18 @@ class Fleet:
         self.net.close()
         subprocess.run(["umount", str(self.work)], capture_output=True, check=False)
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def udp_counters(pid: int) -> list[int] | None:
+    """UDP datagrams received, and those dropped for a full socket buffer or another error,
+    in the network namespace of process ``pid`` (None once it has exited)."""
+    try:
+        lines = [ln.split() for ln in Path(f"/proc/{pid}/net/snmp").read_text().splitlines()]
+    except OSError:
+        return None
+    head, values = (ln[1:] for ln in lines if ln and ln[0] == "Udp:")
+    row = dict(zip(head, map(int, values), strict=True))
+    return [row["InDatagrams"], row["RcvbufErrors"], row["InErrors"]]
 
 
 def engine_accuracy(cfg: Config, seed: int, rounds: int) -> float:
@@ -458,6 +493,7 @@ def options_of(args: argparse.Namespace) -> FleetOptions:
         drift_ppm=args.drift_ppm, launch=args.launch, start_delay=args.start_delay,
         domain=args.domain, robot_filter=args.robot_filter, engine=args.engine,
         robot_keys=args.robot_keys,
+        socket_buffer=args.socket_buffer,
     )  # fmt: skip
 
 

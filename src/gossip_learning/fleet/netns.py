@@ -102,7 +102,12 @@ class FleetNet:
         run(["mount", "-t", "tmpfs", "fleet-netns", str(netns_dir)])  # private: see module doc
         run(["mount", "-t", "sysfs", "fleet-sys", "/sys"])  # this namespace's interfaces
         run(["ip", "link", "set", "lo", "up"])
-        run(["ip", "link", "add", BRIDGE, "mtu", str(self.mtu), "type", "bridge"])
+        # IGMP snooping off: the bridge floods multicast to every host, as a WiFi access point or
+        # mesh sends a multicast frame to every station. With snooping on and no querier, the
+        # bridge forwarded DDS's discovery group only to the hosts whose IGMP joins it happened
+        # to register (35 of 61 at 60 robots), and the rest were never discovered.
+        run(["ip", "link", "add", BRIDGE, "mtu", str(self.mtu), "type", "bridge",
+             "mcast_snooping", "0"])  # fmt: skip
         self.made.append(f"link:{BRIDGE}")
         run(["ip", "link", "set", BRIDGE, "up"])
         for i in range(self.hosts):

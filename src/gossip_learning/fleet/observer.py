@@ -5,7 +5,8 @@
 It runs in its own network namespace (its links are never cut or lossy), subscribes to
 ``/<ns>/status`` and writes every robot's round report as one JSON line, with the wall-clock time
 it arrived. The first line records when DDS discovery, seen from here, had found every robot's
-beacon publisher (``discovered``). It exits after ``robots x (rounds + 1)`` reports (each robot
+beacon publisher (``discovered``); before it, one line each time it had found more of them
+(``found``). It exits after ``robots x (rounds + 1)`` reports (each robot
 also reports once before round 1), or on SIGINT/SIGTERM.
 """
 
@@ -47,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = open(a.out, "w", encoding="utf-8")  # noqa: SIM115 - closed in finally
     started = time.time()
     discovered: float | None = None
+    found = 0
 
     def on_status(msg: Any) -> None:
         nonlocal got
@@ -61,9 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         while got < expected and time.time() - started < a.timeout:
             executor.spin_once(timeout_sec=0.1)
-            if discovered is None and node.count_publishers(beacon) >= a.robots:
-                discovered = time.time()
-                out.write(json.dumps({"t": discovered, "discovered": a.robots}) + "\n")
+            if discovered is None:
+                count = node.count_publishers(beacon)
+                if count > found:  # discovery's progress: the robots found so far
+                    found = count
+                    out.write(json.dumps({"t": time.time(), "found": found}) + "\n")
+                if count >= a.robots:
+                    discovered = time.time()
+                    out.write(json.dumps({"t": discovered, "discovered": a.robots}) + "\n")
                 out.flush()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

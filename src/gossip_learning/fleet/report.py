@@ -54,6 +54,30 @@ def _wire(samples: Sequence[dict[str, Any]], rnd: int, hosts: int) -> dict[str, 
     return None
 
 
+def udp_totals(samples: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """UDP datagrams the robots' hosts received and dropped (socket buffer full, other
+    errors), from the first sample to the last each host was seen in."""
+    first: dict[int, list[int]] = {}
+    last: dict[int, list[int]] = {}
+    for s in samples:
+        for i, row in enumerate(s.get("udp") or []):
+            if row is not None:
+                first.setdefault(i, row)
+                last[i] = row
+    keys = ("received", "rcvbuf_errors", "in_errors")
+    return {k: sum(last[i][j] - first[i][j] for i in last) for j, k in enumerate(keys)}
+
+
+def clock_residual_ms(
+    clocks: Sequence[tuple[float, float]], last: dict[int, dict[str, Any]]
+) -> float:
+    """Largest pairwise disagreement of the robots' clocks at their last report: each robot's
+    offset plus the correction it made (``protocol.clock_sync``); drift not counted."""
+    now = [c[0] + float(last[i].get("clock_correction_s", 0.0)) for i, c in enumerate(clocks)
+           if i in last]  # fmt: skip
+    return 1000 * (max(now) - min(now)) if now else math.nan
+
+
 def loss_totals(loss: dict[int, tuple[int, int]]) -> dict[str, float]:
     """Frames through the lossy chains: the applied loss weighted by frames, the loss seen, and
     the frames of out-of-range pairs (all dropped)."""
@@ -106,6 +130,7 @@ def summarise(
             row.update({f"wire_{k}": v for k, v in wire.items()})
         per_round.append(row)
     discovered = [e["t"] for e in statuses if "discovered" in e]
+    found = [(e["t"] - started, int(e["found"])) for e in statuses if "found" in e]
     before = _wire(samples, 0, n)
     last = {i: s for r in sorted(by_round) for i, s in by_round[r].items()}
     reasons: Counter[str] = Counter()
@@ -150,6 +175,13 @@ def summarise(
         "acc_last": per_round[-1]["acc_mean"] if per_round else math.nan,
         "discovery_s": discovered[0] - started if discovered else math.nan,
         "epoch_after_s": epoch - started,
+        "discovery_found_max": max((f for _, f in found), default=0),
+        "discovery_half_s": next((t for t, f in found if 2 * f >= n), math.nan),
+        "udp": udp_totals(samples),
+        "clock_residual_ms": clock_residual_ms(clocks, last),
+        "clock_corrections_s": [
+            float(last[i].get("clock_correction_s", 0.0)) if i in last else None for i in range(n)
+        ],
         "startup_wire_bytes": before["sent_bytes"] if before else math.nan,
         "wire_bytes_per_robot_round": wire_per_robot_round,
         "computed_bytes_per_robot_round": computed_per_robot_round,

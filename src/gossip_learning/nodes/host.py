@@ -50,6 +50,7 @@ from gossip_learning.nodes.health import (
 )
 from gossip_learning.plan import swarm_motion
 from gossip_learning.protocol import RobotAgent
+from gossip_learning.protocol.clock_sync import PhaseAnchor
 from gossip_learning.robot_data import (
     RobotParts,
     agent_settings,
@@ -254,6 +255,10 @@ class SharedHost:
         self.y_test = parts[0].y_test
         schedule = build_schedule(self.method, cfg.clustering.passes, cfg.gossip)
         self.clock = RoundClock(schedule, cfg.timing, start=epoch)
+        # follow the most advanced clock heard (timing.clock_sync_max_s; 0: own clock only)
+        self.anchor = PhaseAnchor(
+            epoch, self.clock.period, self.clock.offsets, cfg.timing.clock_sync_max_s
+        )
         self.driver = JoiningDriver(
             self.agents, schedule, deliver=self.drain, after={PhaseKind.END: self._end_of_round}
         )
@@ -313,7 +318,8 @@ class SharedHost:
 
     def now(self) -> float:
         raw = self._raw_now()
-        return raw + self.clock_offset + self.clock_drift * (raw - self._clock_zero)
+        own = raw + self.clock_offset + self.clock_drift * (raw - self._clock_zero)
+        return own + self.anchor.correction
 
     def _qos(self, topic: str) -> Any:
         """The topic's QoS with a history deep enough for one phase of the whole swarm: every
@@ -389,6 +395,7 @@ class SharedHost:
             return
         if msg.kind == Kind.BEACON and msg.beacon is not None:
             self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
+        self.anchor.observe(msg.round, msg.step, self.now())  # a sender ahead moves the clock
         for tr in list(listeners.values()):
             tr.hear(topic, msg, len(frame))
 
@@ -477,6 +484,7 @@ class SharedHost:
             publishes_model=self.publish_model,
             frame=self.frame,
             joined_round=self.joined_round,
+            **self.anchor.counters(),
         )
         self._reports.append((model, String(data=json.dumps(status, allow_nan=True))))
         if self.on_status is not None:

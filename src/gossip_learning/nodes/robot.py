@@ -59,6 +59,7 @@ from gossip_learning.nodes.health import (
 from gossip_learning.nodes.typed import summary_publisher
 from gossip_learning.pose_check import PoseCheck
 from gossip_learning.protocol import RobotAgent
+from gossip_learning.protocol.clock_sync import PhaseAnchor
 from gossip_learning.robot_data import channel_for, fleet_auth, trainer_for
 from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
 from gossip_learning.training import LocalTrainer, ThreadedTrainer
@@ -201,6 +202,8 @@ class RobotNode(ManagedNode):
             num_robots=self.cfg.swarm.num_robots,
             peer_timeout_s=3 * self.clock.period,  # forget a sender silent for three rounds
             pose_check=PoseCheck(self.cfg.defence.max_speed, self.cfg.defence.pose_slack),
+            anchor=PhaseAnchor(self.epoch, self.clock.period, self.clock.offsets,
+                               self.cfg.timing.clock_sync_max_s),
         )  # fmt: skip
         trainer = None
         accumulator = None

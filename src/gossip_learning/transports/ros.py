@@ -51,6 +51,7 @@ from gossip_learning.auth import FleetAuth
 from gossip_learning.channel import Channel
 from gossip_learning.errors import WireError
 from gossip_learning.pose_check import PoseCheck
+from gossip_learning.protocol.clock_sync import PhaseAnchor
 from gossip_learning.transports.base import (
     BEACON_TOPIC,
     BatchHandler,
@@ -119,14 +120,17 @@ class RosTransport:
         num_robots: int = 0,
         peer_timeout_s: float = 0.0,
         pose_check: PoseCheck | None = None,
+        anchor: PhaseAnchor | None = None,
     ) -> None:
         """``auth``: the fleet key (frames sealed and opened with it; wire version 2).
         ``num_robots`` > 0 refuses sender ids outside 0..num_robots-1 before anything is kept
         for them; ``peer_timeout_s`` > 0 forgets a sender (pose and publisher) not heard for
         that long, so forged ids cannot pile up state; ``pose_check`` refuses beacons whose pose
         the sender could not have reached since its last accepted one (``implausible_pose``), so
-        a forger cannot move a robot out of everyone's range."""
+        a forger cannot move a robot out of everyone's range. ``anchor``: the clock follows a
+        sender whose phases run ahead (``protocol.clock_sync``; :meth:`now` includes it)."""
         self.node = node
+        self.anchor = anchor
         self.auth = auth
         self.num_robots = num_robots
         self.peer_timeout_s = peer_timeout_s
@@ -203,8 +207,10 @@ class RosTransport:
             self.node.destroy_subscription(sub)
 
     def now(self) -> float:
-        """ROS time in seconds (simulated time under ``use_sim_time``)."""
-        return float(self.node.get_clock().now().nanoseconds) * 1e-9
+        """ROS time in seconds (simulated time under ``use_sim_time``), plus the anchor's
+        correction."""
+        own = float(self.node.get_clock().now().nanoseconds) * 1e-9
+        return own + (self.anchor.correction if self.anchor is not None else 0.0)
 
     # ------------------------------------------------------------------ extras
     def set_position(self, x: float, y: float) -> None:
@@ -322,6 +328,8 @@ class RosTransport:
         if msg.receiver not in (BROADCAST, self.robot_id):
             self._count("rejected", "not_addressed_to_me")
             return
+        if self.anchor is not None:  # a sender whose phases run ahead moves this clock
+            self.anchor.observe(msg.round, msg.step, self.now())
         if msg.kind == Kind.BEACON and msg.beacon is not None:
             reason = self.pose_check.admit(msg.sender, msg.beacon.x, msg.beacon.y, self.now())
             if reason is not None:
