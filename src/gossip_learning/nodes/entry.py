@@ -36,6 +36,9 @@ def main(node: str) -> int:
     if node not in NODES:
         raise SystemExit(f"unknown node {node!r}; one of {', '.join(NODES)}")
     try:
+        from gossip_learning.nodes.process import lean_imports
+
+        lean_imports()
         run = importlib.import_module(f"gossip_learning.nodes.{node}").main
     except KeyboardInterrupt:
         return 0  # Ctrl-C while starting: nothing to tear down yet
