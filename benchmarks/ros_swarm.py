@@ -187,6 +187,9 @@ def run_one(
     single = mode == "single"
     delay = start_delay("auto", 1 if single else n)
     env = loopback_env(a.domain, tmp / "log", prefix)
+    site = next(prefix.glob("lib/python3*/site-packages"), None)
+    if site is not None:  # as the workspace's setup.bash: its package metadata (entry points)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(site)]))
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py",
            f"num_robots:={n}", f"rounds:={a.rounds}", f"single_process:={str(single).lower()}",
            f"discovery:={a.discovery}", f"motion:={a.motion}", f"seed:={seed}",
