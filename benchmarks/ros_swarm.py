@@ -319,6 +319,7 @@ def appended(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     machine = {**new["machine"], "load_avg_before": old["machine"]["load_avg_before"]}
     return {
         **new, "command": f"{old['command']} ; {new['command']}", "date": old["date"],
+        "git_dirty": bool(old.get("git_dirty", True) or new["git_dirty"]),
         "machine": machine, "records": [*old["records"], *new["records"]],
     }  # fmt: skip
 
