@@ -105,7 +105,6 @@ NOT_YET_RERUN = {
     "robustness_cap1_seed1",
     "robustness_cap1_seed2",
     "robustness_paper",
-    "ros_acceptance",
     "ros_config",
     "ros_swarm",
     "rp2040",
