@@ -187,6 +187,9 @@ def run_one(
     single = mode == "single"
     delay = start_delay("auto", 1 if single else n)
     env = loopback_env(a.domain, tmp / "log", prefix)
+    site = next(prefix.glob("lib/python3*/site-packages"), None)
+    if site is not None:  # as the workspace's setup.bash: its package metadata (entry points)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(site)]))
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py",
            f"num_robots:={n}", f"rounds:={a.rounds}", f"single_process:={str(single).lower()}",
            f"discovery:={a.discovery}", f"motion:={a.motion}", f"seed:={seed}",
@@ -304,6 +307,23 @@ def run_and_print(
         print(r["log_tail"], flush=True)
 
 
+def appended(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``new``'s records after ``old``'s, one report: both runs from one commit, the commands
+    joined with `` ; ``, the load before the first and after the last (each record keeps its
+    own load figures)."""
+    if old.get("git_commit") != new["git_commit"]:
+        raise SystemExit(
+            f"--append: {old.get('git_commit')} in the --json file, this checkout is "
+            f"{new['git_commit']}: one report comes from one commit"
+        )
+    machine = {**new["machine"], "load_avg_before": old["machine"]["load_avg_before"]}
+    return {
+        **new, "command": f"{old['command']} ; {new['command']}", "date": old["date"],
+        "git_dirty": bool(old.get("git_dirty", True) or new["git_dirty"]),
+        "machine": machine, "records": [*old["records"], *new["records"]],
+    }  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--robots", type=int, nargs="+", default=[10, 30, 60, 100])
@@ -324,6 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=1200, help="seconds per launch")
     p.add_argument("--domain", type=int, default=96, help="ROS_DOMAIN_ID of the runs")
     p.add_argument("--json", help="write the report here")
+    p.add_argument(
+        "--append", action="store_true",
+        help="add this call's records to the --json file's, which must be from the same commit "
+        "(split a long series into calls; the commands are joined with ' ; ')",
+    )  # fmt: skip
     allow_dirty_flag(p)
     a = p.parse_args(argv)
     report = Report(
@@ -347,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for seed in a.seeds:
                 run_and_print(a, report, engines, prefix, n, mode, seed)
     out = {**report.as_dict(), "git_commit": commit}
+    if a.append and a.json and Path(a.json).is_file():
+        out = appended(json.loads(Path(a.json).read_text(encoding="utf-8")), out)
     if a.json:
         atomic.write_text(a.json, json.dumps(out, indent=2) + "\n")
         print(f"wrote {a.json}")

@@ -85,6 +85,57 @@ def test_hosted_swarm_matches_the_engine_and_hears_every_frame_in_its_phase(
     host.close()
 
 
+def test_a_host_ready_before_round_1_joins_it_even_when_its_tick_comes_late(
+    ros_context: Context, tmp_path: Path
+) -> None:
+    """A host waiting for the epoch whose first tick after it lands past slot 0 (a busy CPU)
+    joins round 1 at once and runs the missed phases late; one that starts mid-round waits for
+    the next round's start, and still joins if that tick comes late too."""
+    path = write_config(tmp_path, 4, 3)
+    host = _host(ros_context, path, [0, 1])
+    clock, t = host.clock, [0.0]
+    host.now = lambda: t[0]  # type: ignore[method-assign]  # the host's clock, driven here
+    t[0] = clock.start - 0.05
+    host.tick()
+    assert host.driver.round == 0  # before the epoch
+    t[0] = clock.phase_start(1, 3) + 0.01  # the next tick, three phases late
+    host.tick()
+    assert (host.driver.round, host.joined_round) == (1, 1)
+    assert host.driver.late_phases == 0 and host.driver.next_slot == 4  # phases 0..3 ran
+
+    late = _host(ros_context, path, [2, 3])
+    late.now = lambda: t[0]  # type: ignore[method-assign]
+    clock = late.clock
+    t[0] = clock.phase_start(1, 2) + 0.01  # started mid-round 1
+    late.tick()
+    t[0] = clock.phase_start(1, 4) + 0.01
+    late.tick()
+    assert late.driver.round == 0  # waits for a round start
+    t[0] = clock.phase_start(2, 1) + 0.01  # round 2's start passed between two ticks
+    late.tick()
+    assert (late.driver.round, late.joined_round) == (2, 2)
+    host.close()
+    late.close()
+
+
+def test_a_host_waiting_for_round_1_ticks_slowly_until_just_before_it(
+    ros_context: Context, tmp_path: Path
+) -> None:
+    """Before the epoch a host ticks every IDLE_TICK_S (idle robot processes leave the CPU to
+    those still starting), at its own tick from two idle ticks before round 1."""
+    from gossip_learning.nodes.host import IDLE_TICK_S
+
+    host = _host(ros_context, write_config(tmp_path, 2, 1), [0], tick=0.05)
+    t = [host.clock.start - 10.0]
+    host.now = lambda: t[0]  # type: ignore[method-assign]
+    host.tick()
+    assert host.timer.timer_period_ns == round(IDLE_TICK_S * 1e9)
+    t[0] = host.clock.start - 0.9
+    host.tick()
+    assert host.timer.timer_period_ns == round(0.05 * 1e9)
+    host.close()
+
+
 def test_host_refuses_ids_outside_the_swarm(ros_context: Context, tmp_path: Path) -> None:
     path = write_config(tmp_path, 4, 1)
     with pytest.raises(ValueError, match="robot_ids"):
@@ -138,19 +189,25 @@ def test_a_host_from_data_files_is_the_host_from_the_plan(
 
 
 _PROBE = """
-import json, sys, rclpy
+import json, sys
+from gossip_learning.nodes.process import lean_imports
+if sys.argv[3] == "lean":
+    lean_imports()  # first, as swarm_node's entry point does
+import rclpy
 from rclpy.node import Node
 from gossip_learning.config import load_config
 from gossip_learning.nodes.host import SharedHost
+import gossip_learning.nodes.swarm  # what swarm_node imports besides
 rclpy.init()
 host = SharedHost(Node("h"), Node("b"), load_config(sys.argv[1]), 0, [2], data_dir=sys.argv[2])
-print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+print(json.dumps(sorted({m.split(".")[0] for m, mod in sys.modules.items() if mod is not None})))
 """
 
 
 def test_a_robot_process_from_its_data_file_imports_no_dataset_code(tmp_path: Path) -> None:
     """swarm_node hosting one robot from its file (what the launch starts per robot) imports no
-    scikit-learn, torch, scipy or matplotlib; without the file it loads the dataset (sklearn)."""
+    scikit-learn, torch, scipy, matplotlib or OpenSSL (the fleet key's HMAC, imported only with
+    a key); without the file it loads the dataset (sklearn)."""
     import json
     import os
     import subprocess
@@ -168,13 +225,18 @@ def test_a_robot_process_from_its_data_file_imports_no_dataset_code(tmp_path: Pa
         "ROS_DOMAIN_ID": str(next(test_ros_nodes._DOMAINS)),
     }
 
-    def modules(data_dir: str) -> set[str]:
+    def modules(data_dir: str, lean: str = "lean") -> set[str]:
         proc = subprocess.run(
-            loopback_only([sys.executable, "-c", _PROBE, path, data_dir]),
+            loopback_only([sys.executable, "-c", _PROBE, path, data_dir, lean]),
             capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         return set(json.loads(proc.stdout.strip().splitlines()[-1]))
 
-    assert not set(HEAVY) & modules(str(tmp_path / "parts"))
+    light = modules(str(tmp_path / "parts"))
+    assert not set(HEAVY) & light
+    # no OpenSSL (hashlib, hmac: 3-4 MB of RSS) without a fleet key, no IDL code generator
+    # (lark, empy, rosidl_parser: 7-8 MB) that rclpy's message type supports would pull in
+    assert not {"_hashlib", "_ssl", "lark", "em"} & light, light
+    assert {"lark", "_hashlib"} <= modules(str(tmp_path / "parts"), "full")  # the probe sees them
     assert "sklearn" in modules("")  # the probe sees the dataset loader when it runs

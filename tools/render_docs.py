@@ -724,11 +724,17 @@ def block_ros_acceptance(data: Data) -> str:
             "yes" if all(r["exit_code"] == 0 and r.get("processes_exit_0") ==
                          r.get("processes_started") for r in rs) else "no",
             fmt(sum(r.get("watchdog_fired", 0) for r in rs), ","),
+            " / ".join(fmt(r.get("joined_late", math.nan), ",") for r in rs),
+            fmt(max(r.get("active_s_max", math.nan) for r in rs), ".1f"),
+            fmt(max(r.get("rss_mb_max", math.nan) for r in rs), ".0f"),
+            fmt(max(r.get("busy", 0) for r in rs), ","),
+            " / ".join(fmt(r.get("load_during_mean", math.nan), ".1f") for r in rs),
         ])  # fmt: skip
     head = ("robots", "mode", "seeds", "launch final acc", "engine final acc",
             "local-only final acc", "gap to engine (points)", "engine std (points)",
             "above local-only (points)", "reporting (min)", "late", "every process exited 0",
-            "watchdog")  # fmt: skip
+            "watchdog", "late joins", "active s (max)", "robot RSS MB (max)",
+            "busy processes beside", "load during")  # fmt: skip
     return table(head, rows) + provenance(data, "ros_acceptance")
 
 

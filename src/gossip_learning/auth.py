@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import hmac
+import importlib
 import os
 import struct
 import time
@@ -63,6 +62,12 @@ KEY_SOURCES = ("file:", "env:")
 def derive_key(secret: bytes, fleet_id: int) -> bytes:
     """The 32-byte HMAC key of ``secret`` in fleet ``fleet_id`` (scrypt, the fleet id in the
     salt; about 0.1 s, once per process and fleet)."""
+    import hashlib  # here, not at import: OpenSSL is 3-4 MB of a robot process without a key
+    import sys
+
+    if sys.modules.get("_hashlib", True) is None:  # kept out (nodes.process.lean_imports)
+        del sys.modules["_hashlib"]
+        hashlib = importlib.reload(hashlib)  # scrypt is OpenSSL's only
     salt = SALT + fleet_id.to_bytes(4, "little")
     return hashlib.scrypt(secret, salt=salt, n=1 << 14, r=8, p=1, dklen=32)
 
@@ -183,6 +188,9 @@ class FleetAuth:
         self._seen: dict[int, dict[int, list[int]]] = {}
 
     def _tag(self, data: bytes) -> bytes:
+        import hashlib
+        import hmac
+
         return hmac.new(self._key, data, hashlib.sha256).digest()[:TAG_SIZE]
 
     def seal(self, frame: bytes) -> bytes:
@@ -211,6 +219,8 @@ class FleetAuth:
             raise WireError(
                 f"frame of fleet {fleet_id}, this is fleet {self.fleet_id}", "wrong_fleet"
             )
+        import hmac
+
         if not hmac.compare_digest(
             self._tag(raw[: end + _TRAILER.size]), raw[end + _TRAILER.size : -4]
         ):

@@ -17,7 +17,6 @@ the config keys that decide the data); reading it for another one is an error na
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -119,6 +118,8 @@ def fingerprint(cfg: Config, seed: int) -> str:
         "head": [lc.head, list(lc.hidden), lc.init, lc.init_seed, lc.init_scheme],
         "seed": seed,
     }
+    import hashlib  # here: imported at start-up, it loads OpenSSL before lean_imports can say no
+
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -50,12 +50,15 @@ class ParamNode(Node):
         namespace: str | None = None,
         context: Any = None,
         parameter_overrides: Sequence[Any] | None = None,
+        **options: Any,
     ) -> None:
+        """``options``: more of rclpy ``Node``'s keywords (``start_parameter_services``, ...)."""
         super().__init__(
             node_name,
             namespace=namespace,
             context=context,
             parameter_overrides=list(parameter_overrides or []),
+            **options,
         )
         self.params: dict[str, Any] = declare_read_only(self, parameters)
 

@@ -37,6 +37,9 @@ def main(node: str) -> int:
         raise SystemExit(f"unknown node {node!r}; one of {', '.join(NODES)}")
     try:
         interrupt_once()  # inside the try: nodes/start.py's handler held until here
+        from gossip_learning.nodes.process import lean_imports
+
+        lean_imports()
         run = importlib.import_module(f"gossip_learning.nodes.{node}").main
     except KeyboardInterrupt:
         return 0  # Ctrl-C while starting: nothing to tear down yet

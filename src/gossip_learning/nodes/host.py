@@ -69,6 +69,9 @@ from gossip_learning.wire import BROADCAST, Kind, Layer, Message, decode, encode
 MOTIONS = ("time", "round")
 REPORTS_PER_TICK = 8  # (model, status) pairs published per clock tick
 ROUND_LINES = 8  # per-robot info lines per round; the rest in one line
+#: Seconds between clock ticks while round 1 is more than two of them away: 60 robot processes
+#: waiting for the epoch at 20 ticks a second took CPU from the ones still starting.
+IDLE_TICK_S = 0.5
 
 
 class JoiningDriver(RoundDriver):
@@ -282,6 +285,8 @@ class SharedHost:
         self._reports: deque[tuple[UInt8MultiArray | None, String]] = deque()
         self.delivered_frames = 0  # frames taken from DDS by this process
         self._last_move: float | None = None
+        self._clock_round: int | None = None  # the clock's round at the last tick before joining
+        self.tick_s = tick
         self._place()
         self._status_pub = node.create_publisher(String, self.prefix + "status", reliable_qos())
         self._model_pub = node.create_publisher(
@@ -442,13 +447,26 @@ class SharedHost:
         self._move(now)
         self.drain()
         rnd, slot = self.clock.locate(now)
-        if rnd == 0 or (self.driver.round == 0 and slot != 0):
-            return  # before the epoch, or join at the start of the next round
         if self.driver.round == 0:
+            self._pace(now)
+            seen, self._clock_round = self._clock_round, rnd
+            # Join at a round's start: slot 0, or the first tick after a round boundary passed
+            # while this host waited (a tick that a busy CPU delayed past the first phase must
+            # not cost a whole round; the phases it missed run at once, counted as late).
+            if rnd == 0 or (slot != 0 and (seen is None or rnd <= seen)):
+                return  # before the epoch, or started mid-round: join at the next round start
             self._join(rnd, now)
         self.driver.advance_to(rnd, slot)
         if self.driver.round_done and not self.done:
             self.driver.begin(self.driver.round + 1)
+
+    def _pace(self, now: float) -> None:
+        """Tick every :data:`IDLE_TICK_S` while round 1 is further away than two of those ticks
+        (a period change takes effect from the next tick), at ``tick`` from then on."""
+        period = IDLE_TICK_S if self.clock.start - now > 2 * IDLE_TICK_S else self.tick_s
+        ns = round(period * 1e9)
+        if self.timer.timer_period_ns != ns:
+            self.timer.timer_period_ns = ns
 
     def _join(self, rnd: int, now: float) -> None:
         """Join the swarm at the start of round ``rnd`` and run ``rounds`` rounds from there. A

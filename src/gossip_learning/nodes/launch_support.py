@@ -189,8 +189,9 @@ def start_delay(text: str, processes: int) -> float:
 
 #: Seconds between the starts of two robot processes: one start-up (interpreter, imports, DDS
 #: participant, the robot's data) takes about half a CPU second (benchmarks/ros_swarm.py,
-#: ``active_s``), so on two cores processes started this far apart do not queue behind each other.
-STAGGER_PER_PROCESS_S = 0.3
+#: ``active_s``). At 0.3 s, 60 starts on two cores with one other CPU-bound job queued behind
+#: each other (a robot needed 60-80 s to become active); a second apart each starts on its own.
+STAGGER_PER_PROCESS_S = 1.0
 
 
 def stagger_s(robots: int, processes_per_robot: int, delay: float) -> float:

@@ -42,7 +42,7 @@ from gossip_learning.nodes.base import ManagedNode, run_node
 from gossip_learning.nodes.common import check_namespace, require
 from gossip_learning.protocol.report import RoundReport
 from gossip_learning.recorder import DDS_EVENTS, TRAFFIC, Recorder
-from gossip_learning.transports.ros import reliable_qos
+from gossip_learning.transports.ros import RELIABLE_QOS_DEPTH, reliable_qos
 from gossip_learning.wire import decode
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -65,6 +65,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "(0: it runs until shut down).",
     ),
 }
+
+#: Rounds of reports (a status and a model per robot) the monitor's subscriptions keep while it
+#: is busy: drawing the plots of 60 robots took longer than a round on two loaded cores, and a
+#: keep-last history of 64 dropped the reports of three whole rounds (60 robots, issue 18).
+ROUNDS_KEPT = 4
 
 _PALETTE = [
     (0.12, 0.47, 0.71), (1.0, 0.5, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16),
@@ -166,12 +171,10 @@ class MonitorNode(ManagedNode):
         code in the background (so the plots at shutdown, Ctrl-C included, are quick)."""
         if self.output_dir is not None:
             threading.Thread(target=_preload_plotting, name="preload", daemon=True).start()
-        ns = self.ns
+        ns, qos = self.ns, reliable_qos(max(RELIABLE_QOS_DEPTH, ROUNDS_KEPT * self.expected))
         self._entities = [
-            self.create_subscription(String, f"/{ns}/status", self._on_status, reliable_qos()),
-            self.create_subscription(
-                UInt8MultiArray, f"/{ns}/models", self._on_model, reliable_qos()
-            ),
+            self.create_subscription(String, f"/{ns}/status", self._on_status, qos),
+            self.create_subscription(UInt8MultiArray, f"/{ns}/models", self._on_model, qos),
         ]
         self._markers = self.create_lifecycle_publisher(MarkerArray, f"/{ns}/markers", 10)
 

@@ -29,6 +29,22 @@ from typing import Any, NoReturn
 WATCHDOG_MARK = "Timeout ("
 
 
+#: Modules a node process keeps out (``sys.modules`` entries of ``None``): rosidl_generator_py's
+#: code generator (lark, empy; 7-8 MB of memory per process), which its package imports beside
+#: the one function a message's type support needs at run time and treats as optional, and
+#: OpenSSL's ``_hashlib`` (3-4 MB), which ``numpy.random`` pulls in through ``secrets``/``hmac``
+#: and without which ``hashlib``/``hmac`` use Python's own SHA-2 (a fleet key's scrypt brings it
+#: back: :func:`gossip_learning.auth.derive_key`).
+LEAN_SKIPPED = ("rosidl_generator_py.generate_py_impl", "_hashlib")
+
+
+def lean_imports() -> None:
+    """Keep :data:`LEAN_SKIPPED` out of this process (a failed import, which their importers
+    handle). Call it first, before numpy, rclpy or any message type is imported."""
+    for name in LEAN_SKIPPED:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
 def process_age_s() -> float:
     """Seconds since this process started (from ``/proc``: interpreter start-up and imports
     included); NaN where ``/proc`` is not there."""

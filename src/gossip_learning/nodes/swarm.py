@@ -41,7 +41,7 @@ from gossip_learning.nodes.health import EXIT_UNHEALTHY, HEALTH_PARAMETERS, Heal
 from gossip_learning.nodes.host import SharedHost
 from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
 from gossip_learning.nodes.mobility import MobilityNode
-from gossip_learning.nodes.process import end_process, process_age_s
+from gossip_learning.nodes.process import end_process, lean_imports, process_age_s
 from gossip_learning.nodes.robot import PARAMETERS as ROBOT_PARAMETERS
 from gossip_learning.nodes.robot import RobotNode
 from gossip_learning.transports.ros import InvalidHandle, spin_tolerant
@@ -53,6 +53,8 @@ SHARED = (
     "swarm_namespace", "epoch", "tick_period", "evaluate", "publish_model", "data_dir",
     "robot_key_file", "keyring_file",
 )  # fmt: skip
+#: No ``~/get_type_description`` service (two DDS endpoints) on a node nobody queries.
+NO_TYPE_SERVICE = Parameter("start_type_description_service", value=False)
 #: swarm_node's parameters (the robots' own, where they mean the same, plus hosting and motion).
 HOST_PARAMETERS: dict[str, tuple[Any, str]] = {
     **{name: ROBOT_PARAMETERS[name] for name in SHARED},
@@ -202,7 +204,12 @@ def _host_nodes(
 ) -> tuple[Node, Node, dict[str, Any], list[RobotFace]]:
     """The host node (its one robot's :class:`RobotFace`, or ``swarm_host``), its parameters,
     the un-spun bus node that holds the shared subscriptions, and the robots' faces."""
-    probe = ParamNode("swarm_host_params", HOST_PARAMETERS)
+    # Nodes that nobody calls get no services and no rosout: every DDS endpoint is announced to,
+    # and kept by, every other robot process (memory, discovery traffic at start-up).
+    probe = ParamNode(
+        "swarm_host_params", HOST_PARAMETERS, start_parameter_services=False,
+        enable_rosout=False, parameter_overrides=[NO_TYPE_SERVICE],
+    )  # fmt: skip
     p = probe.params
     probe.destroy_node()
     ids = [int(i) for i in p["robot_ids"]]
@@ -217,8 +224,9 @@ def _host_nodes(
         node = Node(name, namespace=ns or None)
     # never spun: its parameter services could not answer, so it has none (fewer DDS endpoints)
     bus = Node(
-        f"{name}_bus", namespace=ns or None, start_parameter_services=False, enable_rosout=False
-    )
+        f"{name}_bus", namespace=ns or None, start_parameter_services=False, enable_rosout=False,
+        parameter_overrides=[NO_TYPE_SERVICE],
+    )  # fmt: skip
     return node, bus, p, faces
 
 
@@ -228,6 +236,7 @@ def main(args: list[str] | None = None) -> NoReturn:
     2 on a bad parameter, 3 when it gave up on a failure (see :mod:`gossip_learning.nodes.health`).
     The process ends here (:func:`~gossip_learning.nodes.process.end_process`)."""
     interrupt_once()
+    lean_imports()  # also when main is called without the console entry point (fleet)
     rclpy.init(args=args)
     nodes: list[Node] = []
     executor = None
