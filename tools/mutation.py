@@ -102,8 +102,13 @@ MODULES: dict[str, Module] = {
         "dkmeans.py",
         ("test/test_dkmeans.py", "test/test_clusters.py", "test/test_mutation_dkmeans.py"),
     ),
-    "learning.kernels": Module("learning/kernels.py", ("test/test_numpy_trainer.py",)),
-    "learning.numpy_trainer": Module("learning/numpy_trainer.py", ("test/test_numpy_trainer.py",)),
+    "learning.kernels": Module(
+        "learning/kernels.py", ("test/test_numpy_trainer.py", "test/test_mutation_learning.py")
+    ),
+    "learning.numpy_trainer": Module(
+        "learning/numpy_trainer.py",
+        ("test/test_numpy_trainer.py", "test/test_mutation_learning.py"),
+    ),
     **{
         f"protocol.{name}": Module(f"protocol/{name}.py", _PROTOCOL_TESTS)
         for name in ("window", "pairwise", "exchange", "inbox", "handoff", "membership", "outbox")
