@@ -75,3 +75,66 @@ def test_a_training_step_allocates_nothing_batch_by_classes_sized() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 1000 * 100 * 4 / 2, peak  # the probabilities (1000 x 100 float32) are reused
+
+
+def _linear_grad(spec: HeadSpec, p: np.ndarray, x: np.ndarray, label: int) -> np.ndarray:
+    """Cross-entropy gradient of a linear head on one sample, in float64."""
+    c, d = spec.num_classes, spec.in_dim
+    w, b = p[: c * d].astype(np.float64).reshape(c, d), p[c * d :].astype(np.float64)
+    logits = w @ x + b
+    prob = np.exp(logits - logits.max())
+    prob /= prob.sum()
+    prob[label] -= 1.0
+    return np.concatenate([np.outer(prob, x).ravel(), prob])
+
+
+def test_one_sgd_step_on_a_head_larger_than_a_chunk_with_weight_decay_one() -> None:
+    spec = HeadSpec("linear", 7000, 10)  # 70,010 parameters: two optimiser chunks
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=7000).astype(np.float32)
+    p = init_params(spec, 0)
+    trainer = NumpyTrainer(spec, lr=0.1, weight_decay=1.0, epochs=1, batch_size=1,
+                           optimizer="sgd")  # fmt: skip
+    new, _ = trainer.train(p, x[None, :], np.array([3]), seed=0)
+    g = _linear_grad(spec, p, x.astype(np.float64), 3) + 1.0 * p
+    np.testing.assert_allclose(new, p - 0.1 * g, rtol=1e-4, atol=1e-6)
+
+
+def test_one_adam_step_with_weight_decay_one() -> None:
+    spec = HeadSpec("linear", 4, 3)
+    x = np.array([0.5, -1.0, 2.0, 0.25])
+    p = init_params(spec, 0)
+    trainer = NumpyTrainer(spec, lr=0.01, weight_decay=1.0, epochs=1, batch_size=1)
+    new, _ = trainer.train(p, x[None, :].astype(np.float32), np.array([1]), seed=0)
+    g = _linear_grad(spec, p, x, 1) + 1.0 * p
+    # Adam's first step: m / (sqrt(v) / sqrt(1 - beta2) + eps) * lr / (1 - beta1) = lr g / |g|
+    np.testing.assert_allclose(new, p - 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-5, atol=1e-7)
+
+
+def test_train_many_refusals_name_what_is_wrong() -> None:
+    spec = HeadSpec("linear", 4, 2)
+    p = init_params(spec, 0)
+    X, y = np.zeros((3, 4), np.float32), np.array([0, 1, 1])
+    trainer = NumpyTrainer(spec)
+    with pytest.raises(ValueError, match=r"^train_many takes stacked models of shape \(R, P\)$"):
+        trainer.train_many(p, [(X, y)], [0])
+    with pytest.raises(ValueError, match=r"^need one \(X, y\) and one seed per robot: 2 robots, "
+                       r"1 data sets, 2 seeds$"):  # fmt: skip
+        trainer.train_many(np.stack([p, p]), [(X, y)], [0, 1])
+    for bad in (1.5, -1):
+        with pytest.raises(ValueError, match=rf"^seed of robot 1 must be an integer >= 0, got "
+                           rf"{bad!r}$"):  # fmt: skip
+            trainer.train_many(np.stack([p, p]), [(X, y), (X, y)], [0, bad])  # type: ignore[list-item]
+
+
+def test_train_many_takes_any_memory_layout() -> None:
+    spec = HeadSpec("mlp", 5, 3, (4,))
+    rng = np.random.default_rng(2)
+    params = np.stack([init_params(spec, s) for s in range(3)])
+    data = [(rng.normal(size=(n, 5)).astype(np.float32), rng.integers(0, 3, n)) for n in (7, 3, 5)]
+    trainer = NumpyTrainer(spec, epochs=2, batch_size=4)
+    want, _ = trainer.train_many(params, data, [0, 1, 2])
+    for layout in (np.asfortranarray(params), params.astype(np.float64)):
+        got, _ = trainer.train_many(layout, data, [0, 1, 2])
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
