@@ -124,7 +124,7 @@ def test_train_many_refusals_name_what_is_wrong() -> None:
     for bad in (1.5, -1):
         with pytest.raises(ValueError, match=rf"^seed of robot 1 must be an integer >= 0, got "
                            rf"{bad!r}$"):  # fmt: skip
-            trainer.train_many(np.stack([p, p]), [(X, y), (X, y)], [0, bad])  # type: ignore[list-item]
+            trainer.train_many(np.stack([p, p]), [(X, y), (X, y)], [0, bad])
 
 
 def test_train_many_takes_any_memory_layout() -> None:
