@@ -4,6 +4,8 @@ enough, and grows when it is not; every buffer is float32."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -138,3 +140,59 @@ def test_train_many_takes_any_memory_layout() -> None:
         got, _ = trainer.train_many(layout, data, [0, 1, 2])
         assert got.dtype == np.float32 and got.flags.c_contiguous
         np.testing.assert_array_equal(got, want)
+
+
+def _blas_threads_while_training(threads: int | None) -> list[int]:
+    """The BLAS pools' thread counts seen inside the training kernel."""
+    from threadpoolctl import ThreadpoolController
+
+    from gossip_learning.learning import numpy_trainer
+
+    seen: list[int] = []
+    real = numpy_trainer.run_group
+
+    def spy(*args: Any) -> np.ndarray:
+        seen.extend(p["num_threads"] for p in ThreadpoolController().info()
+                    if p["user_api"] == "blas")  # fmt: skip
+        return real(*args)
+
+    spec = HeadSpec("linear", 4, 2)
+    numpy_trainer.run_group = spy
+    try:
+        NumpyTrainer(spec, threads=threads).train(
+            init_params(spec, 0), np.zeros((3, 4), np.float32), np.array([0, 1, 1]), seed=0
+        )
+    finally:
+        numpy_trainer.run_group = real
+    return seen
+
+
+def test_threads_caps_the_blas_pools_during_training_only() -> None:
+    pytest.importorskip("threadpoolctl")
+    from threadpoolctl import ThreadpoolController
+
+    default = [p["num_threads"] for p in ThreadpoolController().info() if p["user_api"] == "blas"]
+    if not default or max(default) < 2:
+        pytest.skip("BLAS runs one thread here already")
+    assert _blas_threads_while_training(1) == [1] * len(default)
+    assert _blas_threads_while_training(None) == default
+
+
+def test_threads_without_threadpoolctl_trains_with_the_default_threads() -> None:
+    import sys
+
+    spec = HeadSpec("linear", 4, 2)
+    args = (init_params(spec, 0), np.zeros((3, 4), np.float32), np.array([0, 1, 1]))
+    want, _ = NumpyTrainer(spec).train(*args, seed=0)
+    saved = sys.modules.get("threadpoolctl")
+    sys.modules["threadpoolctl"] = None  # type: ignore[assignment]  # import fails
+    try:
+        trainer = NumpyTrainer(spec, threads=1)
+        for _ in range(2):  # the failed import is remembered
+            got, _ = trainer.train(*args, seed=0)
+            np.testing.assert_array_equal(got, want)
+    finally:
+        if saved is None:
+            del sys.modules["threadpoolctl"]
+        else:
+            sys.modules["threadpoolctl"] = saved
