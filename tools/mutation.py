@@ -88,7 +88,9 @@ MODULES: dict[str, Module] = {
         "pose_check.py", ("test/test_pose_check.py", "test/test_mutation_pose_check.py")
     ),
     "schedule": Module("schedule.py", ("test/test_schedule.py", "test/test_mutation_schedule.py")),
-    "auth": Module("auth.py", ("test/test_auth.py", "test/test_wire.py")),
+    "auth": Module(
+        "auth.py", ("test/test_auth.py", "test/test_wire.py", "test/test_mutation_auth.py")
+    ),
     "wire": Module(
         "wire.py",
         (
