@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gossip_learning.auth import _COUNTER_EPOCH, session_counter_start, write_secret
+from gossip_learning.auth import _COUNTER_EPOCH, read_secret, session_counter_start, write_secret
 from gossip_learning.errors import ConfigError
 
 
@@ -60,3 +60,10 @@ def test_the_persisted_session_is_the_floor_and_bad_state_files_are_ignored() ->
         state.write_text("not a number\n")
         assert _session(session_counter_start(_COUNTER_EPOCH + 5.0, state)) == 5
         assert state.read_text() == "5\n"
+
+
+def test_a_key_path_may_itself_hold_a_colon() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "fleet:a.key"
+        path.write_text("0123456789abcdef0123\n")
+        assert read_secret(f"file:{path}") == b"0123456789abcdef0123"
