@@ -14,8 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from gossip_learning.auth import _COUNTER_EPOCH, read_secret, session_counter_start, write_secret
-from gossip_learning.errors import ConfigError
+from gossip_learning.auth import (
+    _COUNTER_EPOCH,
+    FleetAuth,
+    read_secret,
+    session_counter_start,
+    write_secret,
+)
+from gossip_learning.errors import ConfigError, WireError
+from gossip_learning.messages import Kind, Message
+from gossip_learning.wire import encode
 
 
 def test_a_key_file_is_written_once_owner_only_and_replaced_only_when_asked() -> None:
@@ -67,3 +75,90 @@ def test_a_key_path_may_itself_hold_a_colon() -> None:
         path = Path(d) / "fleet:a.key"
         path.write_text("0123456789abcdef0123\n")
         assert read_secret(f"file:{path}") == b"0123456789abcdef0123"
+
+
+# ---- the replay window and the session tracks ----
+
+KEY = "fleet key for the mutation tests"
+PLAIN = encode(Message(Kind.STATUS, sender=3, text="{}"))
+
+
+def _frame(counter: int) -> bytes:
+    """PLAIN sealed with the 64-bit ``counter``."""
+    return FleetAuth(KEY, 7, counter_start=counter - 1).seal(PLAIN)
+
+
+def _refusal(rx: FleetAuth, frame: bytes) -> str | None:
+    try:
+        rx.open(frame)
+    except WireError as err:
+        return f"{err.reason}: {err}"
+    return None
+
+
+def test_the_replay_window_remembers_each_counter_of_the_last_window() -> None:
+    rx = FleetAuth(KEY, 7, window=4)
+    f = {seq: _frame(seq) for seq in range(6, 14)}
+    assert _refusal(rx, f[10]) is None
+    assert _refusal(rx, f[10]) == "replay: frame 10 of sender 3 was seen or is too old"
+    assert _refusal(rx, f[12]) is None  # two ahead: 11 is still open
+    assert _refusal(rx, f[12]) is not None
+    assert _refusal(rx, f[10]) is not None  # remembered across the shift
+    assert _refusal(rx, f[11]) is None  # late, inside the window
+    assert _refusal(rx, f[11]) is not None
+    assert _refusal(rx, f[9]) is None  # age 3 of a window of 4
+    assert _refusal(rx, f[8]) is not None  # age 4: too old
+    assert _refusal(rx, f[13]) is None
+    assert [_refusal(rx, f[s]) is None for s in (9, 10, 11, 12, 13)] == [False] * 5
+
+
+def test_a_jump_past_the_window_forgets_the_older_counters() -> None:
+    rx = FleetAuth(KEY, 7, window=4)
+    for seq in (1, 2, 3):
+        assert _refusal(rx, _frame(seq)) is None
+    assert _refusal(rx, _frame(9)) is None  # 6 ahead of a window of 4
+    assert _refusal(rx, _frame(6)) is None  # age 3: open again
+    assert _refusal(rx, _frame(5)) is not None  # age 4: too old
+
+
+def test_sessions_the_oldest_refused_the_fewest_framed_newest_dropped() -> None:
+    rx = FleetAuth(KEY, 7)
+    first = {s: _frame((s << 32) + 1) for s in (1, 2, 3, 4, 5)}
+    for s in (1, 2, 3, 4):
+        assert _refusal(rx, first[s]) is None
+    for seq in (2, 3):  # session 1 has the most frames
+        assert _refusal(rx, _frame((1 << 32) + seq)) is None
+    assert _refusal(rx, first[5]) is None  # a fifth session: session 4 (fewest, newest) goes
+    assert _refusal(rx, first[3]) is not None  # still tracked: a replay
+    assert _refusal(rx, first[2]) is not None
+    assert _refusal(rx, first[4]) is None  # dropped: its frame opens a track again
+    assert _refusal(rx, _frame(7)) == "replay: frame of sender 3's old session 0"
+
+
+def _config_error(source: str, key: str = "defence.fleet_key") -> tuple[str, str]:
+    with pytest.raises(ConfigError) as err:
+        read_secret(source, key)
+    return err.value.key, str(err.value)
+
+
+def test_key_source_refusals_name_the_key_and_what_is_wrong() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        missing = Path(d) / "none.key"
+        assert _config_error(f"file:{missing}", "defence.robot_keys") == (
+            "defence.robot_keys",
+            f"config key 'defence.robot_keys': cannot read the key file {str(missing)!r}: "
+            "No such file or directory",
+        )
+        weak = Path(d) / "weak.key"
+        weak.write_text("short\n")
+        key, text = _config_error(f"file:{weak}", "defence.robot_keys")
+        assert key == "defence.robot_keys" and "is 5 bytes" in text
+    name = "GL_MUTATION_TEST_UNSET_KEY"
+    os.environ.pop(name, None)
+    assert _config_error(f"env:{name}", "k.x") == (
+        "k.x", f"config key 'k.x': environment variable {name!r} is not set")  # fmt: skip
+    assert _config_error("0123456789abcdef0123") == (
+        "defence.fleet_key",
+        "config key 'defence.fleet_key': give where the key is, not the key: file:PATH or "
+        "env:NAME (a key in a config or on a command line ends up in results and logs)",
+    )
