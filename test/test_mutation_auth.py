@@ -162,3 +162,49 @@ def test_key_source_refusals_name_the_key_and_what_is_wrong() -> None:
         "config key 'defence.fleet_key': give where the key is, not the key: file:PATH or "
         "env:NAME (a key in a config or on a command line ends up in results and logs)",
     )
+
+
+def test_the_last_counter_is_refused_before_it_wraps() -> None:
+    tx = FleetAuth(KEY, 7, counter_start=(1 << 64) - 2)
+    tx.seal(PLAIN)  # counter 2^64 - 1: the last one
+    with pytest.raises(WireError) as err:
+        tx.seal(PLAIN)
+    assert err.value.reason == "counter"
+
+
+def test_the_replay_bitmap_stays_within_the_window() -> None:
+    rx = FleetAuth(KEY, 7, window=8)
+    for seq in range(1, 200, 3):
+        rx.open(_frame(seq))
+    ((_newest, bits, _frames),) = rx._seen[3].values()
+    assert 0 < bits < 1 << 8  # bounded state per sender, whatever it sent
+
+
+def _tracks_after(frames: dict[int, list[int]]) -> FleetAuth:
+    """A receiver that heard, per session, the frames of these sequence numbers in order."""
+    rx = FleetAuth(KEY, 7)
+    for session, seqs in frames.items():
+        for seq in seqs:
+            assert _refusal(rx, _frame((session << 32) + seq)) is None
+    return rx
+
+
+@pytest.mark.parametrize(
+    ("frames", "kept", "dropped"),
+    [
+        # late frames count as frames: session 2 (one on time, one late) ties session 4 (two
+        # on time), and the newer of the two goes
+        ({1: [1, 2, 3], 2: [2, 1], 3: [1, 2, 3], 4: [1, 2]}, 2, 4),
+        # ... and count one each: session 2 has the fewest
+        ({1: [1, 2, 3], 2: [2, 1], 3: [1, 2, 3], 4: [1, 2, 3]}, 4, 2),
+        ({1: [1, 2, 3], 2: [2, 1], 3: [1], 4: [1]}, 2, 4),
+    ],
+)
+def test_a_fifth_session_drops_the_one_with_the_fewest_frames_late_ones_included(
+    frames: dict[int, list[int]], kept: int, dropped: int
+) -> None:
+    rx = _tracks_after(frames)
+    assert _refusal(rx, _frame((5 << 32) + 1)) is None
+    first = {s: _frame((s << 32) + seqs[0]) for s, seqs in frames.items()}
+    assert _refusal(rx, first[kept]) is not None  # still tracked: a replay
+    assert _refusal(rx, first[dropped]) is None  # dropped: opens a track again
