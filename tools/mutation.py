@@ -299,12 +299,13 @@ def write_record(out: Path, entries: list[dict[str, Any]], info: dict[str, Any] 
 
 
 def merge_into(out: Path, other: dict[str, Any]) -> int:
-    """Copy ``other``'s module entries into ``out`` (refused: entries from a dirty tree)."""
+    """Copy ``other``'s module entries into ``out`` (refused: entries from a dirty tree); its
+    ``run_info`` (the run that made it) becomes the record's latest run."""
     entries = [m for m in other.get("modules", []) if m.get("key") in MODULES]
     dirty = [m["key"] for m in entries if m["run_info"].get("dirty")]
     if dirty and out.resolve().is_relative_to(RESULTS.resolve()):
         raise SystemExit(f"error: measured with uncommitted changes: {', '.join(dirty)}")
-    write_record(out, entries, other.get("run_info") if not out.is_file() else None)
+    write_record(out, entries, other.get("run_info"))  # the latest run, if it has one
     print(f"merged {', '.join(m['key'] for m in entries)} into {out}")
     return 0
 
