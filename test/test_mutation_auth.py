@@ -16,6 +16,8 @@ import pytest
 
 from gossip_learning.auth import (
     _COUNTER_EPOCH,
+    _MAX_FRAME,
+    TRAILER_SIZE,
     FleetAuth,
     read_secret,
     session_counter_start,
@@ -208,3 +210,22 @@ def test_a_fifth_session_drops_the_one_with_the_fewest_frames_late_ones_included
     first = {s: _frame((s << 32) + seqs[0]) for s, seqs in frames.items()}
     assert _refusal(rx, first[kept]) is not None  # still tracked: a replay
     assert _refusal(rx, first[dropped]) is None  # dropped: opens a track again
+
+
+def test_open_names_each_refusal() -> None:
+    rx = FleetAuth(KEY, 7)
+    assert _refusal(rx, b"XY" + bytes(100)) == "foreign: foreign frame: magic b'XY'"
+    v2 = bytearray(_frame(1))
+    v2[2] = 2
+    assert _refusal(rx, bytes(v2)) == "version: authenticated frame of version 2, this is 3"
+    assert _refusal(rx, b"GL") == "too_short: frame of 2 bytes is too short to be sealed"
+    assert _refusal(rx, b"GL\x03" + bytes(40)) == (
+        "too_short: frame of 43 bytes is too short to be sealed"
+    )
+
+
+def test_a_frame_of_exactly_the_largest_sealed_size_is_not_too_long() -> None:
+    rx = FleetAuth(KEY, 7)
+    largest = b"GL\x03" + bytes(_MAX_FRAME + TRAILER_SIZE - 3)
+    assert _refusal(rx, largest) == "crc: CRC mismatch: frame corrupted in transit"
+    assert _refusal(rx, largest + b"\0").startswith("too_long: ")
