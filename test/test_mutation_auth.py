@@ -229,3 +229,17 @@ def test_a_frame_of_exactly_the_largest_sealed_size_is_not_too_long() -> None:
     largest = b"GL\x03" + bytes(_MAX_FRAME + TRAILER_SIZE - 3)
     assert _refusal(rx, largest) == "crc: CRC mismatch: frame corrupted in transit"
     assert _refusal(rx, largest + b"\0").startswith("too_long: ")
+
+
+def test_a_fleet_endpoint_counts_from_one_and_refuses_bad_ids_and_secrets_by_name() -> None:
+    frame = FleetAuth(KEY, 7).seal(PLAIN)
+    end = len(frame) - 4 - TRAILER_SIZE
+    assert int.from_bytes(frame[end + 4 : end + 12], "little") == 1  # counter 1 comes first
+    with pytest.raises(ValueError, match=r"^fleet_id must be in 0\.\.2\^32-1, got 4294967296$"):
+        FleetAuth(KEY, 1 << 32)
+    with pytest.raises(ConfigError) as err:
+        FleetAuth("short", 7)
+    assert str(err.value) == (
+        "config key 'defence.fleet_key': the fleet secret is 5 bytes: use at least 16 "
+        "(`gossip-learning keys new FILE` writes a random one)"
+    )
