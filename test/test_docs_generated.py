@@ -93,7 +93,6 @@ NOT_YET_RERUN = {
     "feature_probe",
     "fleet",
     "matching_paper",
-    "mutation",
     "paper",
     "pareto",
     "pareto_targets",
