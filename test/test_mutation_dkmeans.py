@@ -150,13 +150,20 @@ def test_a_neighbour_that_still_names_this_robot_as_head_is_a_rival_not_a_relay(
     assert out == fresh  # out-voted by robot 3, and robot 3 anchors nothing for it
 
 
+def _near_unlike_far_alike(
+    role: Role, heads: tuple[int, int], clusters: tuple[int, int]
+) -> dict[int, Beacon]:
+    """Robot 1 near with labels unlike (1, 0), robot 2 far with labels alike."""
+    return {
+        1: Beacon(1.0, 0.0, role, heads[0], 0, (0.0, 1.0), id=1, cluster=clusters[0]),
+        2: Beacon(9.0, 0.0, role, heads[1], 0, (1.0, 0.0), id=2, cluster=clusters[1]),
+    }
+
+
 def test_a_relayed_member_joins_the_nearest_anchored_cluster_by_its_criterion() -> None:
     cfg = ClusteringConfig(min_cluster_size=5, criterion="emd")
     crit = Criterion(cfg, 10.0)
-    table = {
-        1: Beacon(1.0, 0.0, Role.MEMBER, 8, 0, (0.0, 1.0), id=1, cluster=5),  # near, unlike
-        2: Beacon(9.0, 0.0, Role.MEMBER, 9, 0, (1.0, 0.0), id=2, cluster=6),  # far, alike
-    }
+    table = _near_unlike_far_alike(Role.MEMBER, (8, 9), (5, 6))
     fresh = ClusterState(Role.NONE, NO_CLUSTER, -1, -1, 1, 3)
     dist = np.array([1.0, 0.0])
     out = assign(4, fresh, 0.0, 0.0, dist, table, cfg, crit, 7).state
@@ -211,9 +218,6 @@ def test_a_head_steps_down_at_exactly_min_cluster_size_neighbours_or_members() -
 def test_a_head_that_steps_down_joins_the_nearest_head_by_its_criterion() -> None:
     cfg = ClusteringConfig(min_cluster_size=3, criterion="emd")
     crit = Criterion(cfg, 10.0)
-    table = {
-        1: Beacon(1.0, 0.0, Role.HEAD, 1, 0, (0.0, 1.0), id=1, cluster=11),  # near, unlike
-        2: Beacon(9.0, 0.0, Role.HEAD, 2, 0, (1.0, 0.0), id=2, cluster=12),  # far, alike
-    }
+    table = _near_unlike_far_alike(Role.HEAD, (1, 2), (11, 12))
     out = assign(0, HEAD, 0.0, 0.0, np.array([1.0, 0.0]), table, cfg, crit, 5).state
     assert out == ClusterState(Role.MEMBER, 12, 2, -1, 1, 7)
