@@ -243,3 +243,12 @@ def test_a_fleet_endpoint_counts_from_one_and_refuses_bad_ids_and_secrets_by_nam
         "config key 'defence.fleet_key': the fleet secret is 5 bytes: use at least 16 "
         "(`gossip-learning keys new FILE` writes a random one)"
     )
+
+
+def test_a_secret_of_few_distinct_bytes_is_refused_by_text() -> None:
+    with pytest.raises(ConfigError) as err:
+        FleetAuth("abcabcabcabcabcabcab", 7)
+    assert str(err.value) == (
+        "config key 'defence.fleet_key': the fleet secret has fewer than 8 distinct characters: "
+        "too weak"
+    )
