@@ -88,3 +88,14 @@ def test_a_sender_that_declared_no_sample_count_is_not_held_to_one() -> None:
     assert inbox.vet(model(samples=50), -1, {2: undeclared}) is None
     declared = Beacon(0.0, 0.0, Role.MEMBER, 3, 0, id=2, cluster=0, samples=20)
     assert inbox.vet(model(samples=50), -1, {2: declared}) == "samples_over_declared"
+
+
+def test_a_head_model_from_another_head_is_refused_while_this_robot_names_its_head() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    other = Beacon(0.0, 0.0, Role.HEAD, 5, 0, id=5, cluster=9)
+    head_model = Message(Kind.MODEL, sender=5, receiver=1, round=3, step=5, layer=Layer.HEAD,
+                         cluster=9, samples=10, model=np.zeros(SIZE, np.float32))  # fmt: skip
+    assert inbox.vet(head_model, 3, {5: other}) == "not_my_head"  # its head is robot 3
+    assert inbox.vet(head_model, -1, {5: other}) is None  # names no head: the beacon decides
+    handover = Message(Kind.HANDOVER, sender=5, receiver=1, round=3, step=5, cluster=9)
+    assert inbox.vet(handover, 3, {5: other}) is None  # a hand-over crosses its own decision

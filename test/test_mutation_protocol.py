@@ -9,7 +9,7 @@ import pytest
 
 from gossip_learning.aggregation import CumulativeFedAvg
 from gossip_learning.channel import make_channel
-from gossip_learning.config import ClusteringConfig, DefenceConfig
+from gossip_learning.config import ClusteringConfig, DefenceConfig, GossipConfig
 from gossip_learning.dkmeans import ClusterState
 from gossip_learning.errors import ConfigError
 from gossip_learning.matching import OracleMatchmaker
@@ -18,7 +18,7 @@ from gossip_learning.protocol.exchange import Broadcast
 from gossip_learning.protocol.handoff import HandOff
 from gossip_learning.protocol.membership import Membership
 from gossip_learning.protocol.outbox import Outbox, Subscriptions
-from gossip_learning.protocol.pairwise import Pairwise
+from gossip_learning.protocol.pairwise import Pairwise, make_exchange
 from gossip_learning.protocol.window import MergeWindow
 from gossip_learning.schedule import Phase, PhaseKind
 from gossip_learning.transports.base import BEACON_TOPIC, INTER_TOPIC, cluster_topic, robot_topic
@@ -453,3 +453,35 @@ def test_a_handed_over_cluster_is_headed_from_the_next_beacon() -> None:
     b = m.beacon(0.0, 0.0, ())
     assert (b.role, b.head, b.cluster) == (Role.HEAD, 4, CLUSTER)
     assert m.state.head_since == -1  # the pass before the first one
+
+
+def test_a_member_of_the_cluster_takes_a_handover_from_a_head_it_no_longer_hears() -> None:
+    m = membership("bilayer")
+    m.state = ClusterState(Role.MEMBER, CLUSTER, 1)
+    m.table = {}  # the head's beacon of this pass was lost
+    assert m.on_handover(Message(Kind.HANDOVER, sender=1, receiver=4, cluster=CLUSTER)) is None
+    m.state = ClusterState(Role.MEMBER, 8, 2)  # a member of another cluster: not for it
+    assert m.on_handover(Message(Kind.HANDOVER, sender=1, receiver=4, cluster=CLUSTER)) == (
+        "wrong_cluster"
+    )
+
+
+def test_make_exchange_hands_the_matchmaker_to_oracle_matching_only() -> None:
+    net = network()
+    r = Robot(net, 0, {0: 0, 1: 0}, 1.0)
+    parts = (r.membership, r.window, r.outbox, lambda: r.model, r.window.merge)
+    oracle = OracleMatchmaker(lambda: [], np.random.default_rng(0))  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    ex = make_exchange(GossipConfig(matching="oracle"), parts, rng, oracle)
+    assert isinstance(ex, Pairwise) and ex.matchmaker is oracle
+    ex = make_exchange(GossipConfig(matching="single"), parts, rng, oracle)
+    assert isinstance(ex, Pairwise) and ex.matchmaker is None
+
+
+def test_a_single_pass_round_lets_a_lone_head_step_down() -> None:
+    cfg = ClusteringConfig(passes=1, min_cluster_size=1)
+    m = Membership(4, "bilayer", cfg, 10.0, "all", np.random.default_rng(0))
+    m.state = ClusterState(Role.HEAD, CLUSTER, 4, 0, 1)
+    m.begin_round()
+    m.assign(1, 0.0, 0.0, np.zeros(0))  # heard no one: too small, and one pass is no last pass
+    assert m.state.role == Role.NONE

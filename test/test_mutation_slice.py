@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SLICE = ("pose_check", "schedule")
+SLICE = ("pose_check", "schedule", "dkmeans")
 MAX_MUTANTS = 40  # per module
 SEED = 17
 

@@ -155,6 +155,11 @@ def test_merging_keeps_each_modules_run_and_refuses_dirty_ones(tmp_path: Path) -
         ("schedule", "c"), ("auth", "b")
     ]  # fmt: skip
     assert "schedule" not in rec["not_run"] and "wire" in rec["not_run"]
+    assert rec["run_info"] == {"git_commit": "a"}  # the second file named no run of its own
+    mutation.merge_into(
+        out, {"run_info": {"git_commit": "e"}, "modules": [entry("wire", "e", False)]}
+    )
+    assert json.loads(out.read_text(encoding="utf-8"))["run_info"] == {"git_commit": "e"}
     with pytest.raises(SystemExit, match="uncommitted changes: auth"):
         mutation.merge_into(
             mutation.RESULTS / "never_written.json", {"modules": [entry("auth", "d", True)]}

@@ -88,7 +88,9 @@ MODULES: dict[str, Module] = {
         "pose_check.py", ("test/test_pose_check.py", "test/test_mutation_pose_check.py")
     ),
     "schedule": Module("schedule.py", ("test/test_schedule.py", "test/test_mutation_schedule.py")),
-    "auth": Module("auth.py", ("test/test_auth.py", "test/test_wire.py")),
+    "auth": Module(
+        "auth.py", ("test/test_auth.py", "test/test_wire.py", "test/test_mutation_auth.py")
+    ),
     "wire": Module(
         "wire.py",
         (
@@ -102,8 +104,13 @@ MODULES: dict[str, Module] = {
         "dkmeans.py",
         ("test/test_dkmeans.py", "test/test_clusters.py", "test/test_mutation_dkmeans.py"),
     ),
-    "learning.kernels": Module("learning/kernels.py", ("test/test_numpy_trainer.py",)),
-    "learning.numpy_trainer": Module("learning/numpy_trainer.py", ("test/test_numpy_trainer.py",)),
+    "learning.kernels": Module(
+        "learning/kernels.py", ("test/test_numpy_trainer.py", "test/test_mutation_learning.py")
+    ),
+    "learning.numpy_trainer": Module(
+        "learning/numpy_trainer.py",
+        ("test/test_numpy_trainer.py", "test/test_mutation_learning.py"),
+    ),
     **{
         f"protocol.{name}": Module(f"protocol/{name}.py", _PROTOCOL_TESTS)
         for name in ("window", "pairwise", "exchange", "inbox", "handoff", "membership", "outbox")
@@ -292,12 +299,13 @@ def write_record(out: Path, entries: list[dict[str, Any]], info: dict[str, Any] 
 
 
 def merge_into(out: Path, other: dict[str, Any]) -> int:
-    """Copy ``other``'s module entries into ``out`` (refused: entries from a dirty tree)."""
+    """Copy ``other``'s module entries into ``out`` (refused: entries from a dirty tree); its
+    ``run_info`` (the run that made it) becomes the record's latest run."""
     entries = [m for m in other.get("modules", []) if m.get("key") in MODULES]
     dirty = [m["key"] for m in entries if m["run_info"].get("dirty")]
     if dirty and out.resolve().is_relative_to(RESULTS.resolve()):
         raise SystemExit(f"error: measured with uncommitted changes: {', '.join(dirty)}")
-    write_record(out, entries, other.get("run_info") if not out.is_file() else None)
+    write_record(out, entries, other.get("run_info"))  # the latest run, if it has one
     print(f"merged {', '.join(m['key'] for m in entries)} into {out}")
     return 0
 
