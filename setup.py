@@ -1,9 +1,11 @@
 """Setup for pip (`pip install -e .`) and colcon (ament_python): both read the metadata here."""
 
 import os
+import sys
 from glob import glob
 
 from setuptools import find_packages, setup
+from setuptools.command.install_scripts import install_scripts
 
 PACKAGE = "gossip_learning"
 
@@ -16,6 +18,21 @@ def tree(src: str) -> list[tuple[str, list[str]]]:
             paths = sorted(os.path.join(folder, f) for f in files)
             entries.append((os.path.join("share", PACKAGE, folder), paths))
     return entries
+
+
+class InstallScripts(install_scripts):
+    """setuptools writes ``#!python`` into a script's copy for a wheel installer to replace; pip
+    does, ``setup.py install`` (colcon's ament_python build) does not, so this names the
+    interpreter that runs the install, as its entry-point wrappers do."""
+
+    def run(self) -> None:
+        super().run()
+        for path in self.get_outputs():
+            with open(path, "rb") as fh:
+                text = fh.read()
+            if text.startswith(b"#!python"):
+                with open(path, "wb") as fh:
+                    fh.write(b"#!" + os.fsencode(sys.executable) + text[len(b"#!python") :])
 
 
 setup(
@@ -71,5 +88,6 @@ setup(
     # for an entry point (colcon's install) scans the installed distributions before any of the
     # package's code runs, seconds on a loaded robot in which a Ctrl-C printed a traceback.
     scripts=sorted(glob("scripts/*_node")),
+    cmdclass={"install_scripts": InstallScripts},
     entry_points={"console_scripts": ["gossip-learning = gossip_learning.cli:main"]},
 )

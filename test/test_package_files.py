@@ -145,8 +145,11 @@ def _ctrl_c_once_the_entry_module_loaded(executable: Path) -> None:
     distributions before it), and a Ctrl-C from that moment on ends it with 0 and no
     traceback, before rclpy, numpy or the node's module have loaded."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPROFILEIMPORTTIME"] = "1"  # -X importtime, for the executable run as it is
+    interpreter = executable.read_text(encoding="utf-8").splitlines()[0].removeprefix("#!")
+    assert os.access(interpreter.split()[0], os.X_OK), interpreter  # not setuptools' `#!python`
     proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", str(executable)],
+        [str(executable)],  # its own #! line, as ros2 run and launch start it
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,

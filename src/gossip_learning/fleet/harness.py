@@ -227,8 +227,9 @@ def robot_command(params: dict[str, Any], launch: bool, params_file: Path) -> li
             "clock_drift_ppm": repr(params["clock_drift_ppm"]),
             "robot_key_file": params["robot_key_file"], "keyring_file": params["keyring_file"],
         }  # fmt: skip
+        # launch refuses `name:=` with nothing after it: an unset key file is left out
         return ["ros2", "launch", "gossip_learning", "robot.launch.py",
-                *(f"{k}:={v}" for k, v in args.items())]  # fmt: skip
+                *(f"{k}:={v}" for k, v in args.items() if str(v) != "")]  # fmt: skip
     params_file.write_text(
         yaml.safe_dump({"/**": {"ros__parameters": params}}, sort_keys=False), encoding="utf-8"
     )
