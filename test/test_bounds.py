@@ -181,10 +181,12 @@ def test_a_forged_accept_first_on_the_air_is_refused_and_the_partners_is_merged(
 
 
 @pytest.mark.parametrize("ratio", [1.0, 0.0])
-def test_an_adopted_head_model_pointing_away_is_refused(ratio: float) -> None:
-    """The adopt path: a head model of honest norm pointing 90° away (a forgery that came
-    alone: the real head's was lost) is not adopted with dist_ratio; off, it is."""
-    a, sched = _bounded(mode="pairwise")
+@pytest.mark.parametrize("handoff", ["adopt", "merge"])
+def test_a_head_model_pointing_away_is_refused_on_both_handoffs(ratio: float, handoff: str) -> None:
+    """A head model of honest norm pointing 90° away (a forgery that came alone: the real
+    head's was lost) is neither adopted (``adopt``) nor merged (``merge``, through the merge
+    window's bounds) with dist_ratio; off, it is."""
+    a, sched = _member(handoff=handoff)
     a.bounds.dist_ratio = ratio
     step = _run(a, sched, PhaseKind.HEAD_SEND)
     a.handle(_model_msg(Kind.MODEL, HEAD, step, Layer.HEAD, model=_orthogonal()))
@@ -192,18 +194,5 @@ def test_an_adopted_head_model_pointing_away_is_refused(ratio: float) -> None:
     if ratio:
         assert a.inbox.rejected == {"dist_ratio": 1} and np.allclose(a.params, 1.0)
     else:
-        assert not a.inbox.rejected and np.allclose(a.params, _orthogonal())
-
-
-@pytest.mark.parametrize("ratio", [1.0, 0.0])
-def test_the_merge_handoff_bounds_the_head_model_too(ratio: float) -> None:
-    """``gossip.handoff: merge``: the head model goes through the merge window's bounds."""
-    a, sched = _member(handoff="merge")
-    a.bounds.dist_ratio = ratio
-    step = _run(a, sched, PhaseKind.HEAD_SEND)
-    a.handle(_model_msg(Kind.MODEL, HEAD, step, Layer.HEAD, model=_orthogonal()))
-    _run(a, sched, PhaseKind.HEAD_FINISH)
-    if ratio:
-        assert a.inbox.rejected == {"dist_ratio": 1} and np.allclose(a.params, 1.0)
-    else:
-        assert not a.inbox.rejected and np.allclose(a.params, (1.0 + _orthogonal()) / 2)
+        taken = _orthogonal() if handoff == "adopt" else (1.0 + _orthogonal()) / 2
+        assert not a.inbox.rejected and np.allclose(a.params, taken)
