@@ -790,6 +790,11 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
     the clean run with the same defence, seed by seed); then what the defences cost honest
     runs. From the report's ``threats`` and records."""
     rep = data[name]
+    if "threats" not in rep:
+        return (
+            f"\n_Not generated yet: `docs/results/{name}.json` predates the threat model; rerun "
+            f"`python benchmarks/robustness.py --jobs 2 --json docs/results/{name}.json`._\n"
+        )
     runs = _robustness_runs(rep["records"])
     seeds = sorted({r["seed"] for r in rep["records"]})
     defences = ("none", "fixed", "checks", "key")
