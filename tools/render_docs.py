@@ -723,7 +723,7 @@ def _at_95(runs: list[dict[str, Any]]) -> str:
     return f"{sum(r['acc_final'] >= 0.95 * r['cfl_final'] for r in runs)}/{len(runs)}"
 
 
-def _reasons(rejected: str, top: int = 2) -> str:
+def _reasons(rejected: str, top: int = 3) -> str:
     """The ``top`` most frequent reasons of a record's ``rejected`` ("a 3, b 5")."""
     if rejected == "none":
         return "nothing"
