@@ -827,9 +827,9 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
         if not checks:
             continue
         cells = [scenario]
-        for base in ("none", "fixed"):
-            got = runs.get((scenario, base))
-            cells.append(fmt(_points_lost(checks, got), "+.1fpts") if got else "·")
+        for ref in ("none", "fixed"):
+            unchecked = runs.get((scenario, ref))
+            cells.append(fmt(_points_lost(checks, unchecked), "+.1fpts") if unchecked else "·")
         honest.append(cells)
     summary = "".join(
         f"With `{d}` the farthest attack costs {fmt(pts, '.1fpts')} points (`{a}`). "
