@@ -98,7 +98,6 @@ NOT_YET_RERUN = {
     "pareto",
     "pareto_targets",
     "robot_footprint",
-    "robustness_paper",
     "ros_acceptance",
     "ros_config",
     "ros_swarm",
