@@ -1,18 +1,24 @@
-"""The robustness table (docs/robustness.md): the quickstart swarm (bilayer) under faults and
-rogues, with and without the defences. Final accuracy, rounds to 95 % of the clean CFL run's
-final accuracy, and what the robots and the medium refused, by reason. Prints the table and the
-machine's load average; ``--json`` writes the report the docs are rendered from.
+"""The robustness tables (docs/robustness.md): the quickstart swarm (bilayer) under faults and
+rogues, with and without the defences, over several seeds (mean ± std in the docs). Final
+accuracy, rounds to 95 % of the clean CFL run's final accuracy (per seed), and what the robots
+and the medium refused, by reason. Prints the table and the machine's load average; ``--json``
+writes the report the docs are rendered from, with the threat model of each attack (who holds
+what; ``THREATS``) for the docs' threat-model table.
 
 Scenarios: (a) no faults, (b) 30 % independent loss, (c) 20 % of robots crashing each round and
 rejoining the next with their model, (b+c) both, (d) the arena cut in two halves for rounds
 4..10 (heals at round 11), (e) one rogue radio of each kind. Defences: ``none`` (the unchecked
-protocol: ``defence.checks=false``, no norm bound), ``checks`` (the defaults: no-key checks and
-the norm bound), ``clip`` (checks + clipping at 0.2 of the own model's norm), ``key`` (clip +
-a fleet key: authenticated frames).
+protocol: ``defence.checks=false``, no norm bound), ``fixed`` (the checks before issue 20: no
+relative bounds), ``checks`` (the defaults: no-key checks, the fixed and the relative bounds),
+``key`` (checks + a fleet key: authenticated frames); ``clip`` and ``cap1`` on request. The
+default table runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the
+rogues, ``fixed`` on the clean run and issue 20's rogues (``TABLE``).
 
-    python benchmarks/robustness.py --json docs/results/robustness.json
-    python benchmarks/robustness.py --config config/paper_iid.yaml \
-        --json docs/results/robustness_paper.json   # MCUNet-in3 features of CIFAR-10
+    python benchmarks/robustness.py --jobs 2 --json docs/results/robustness.json
+    python benchmarks/robustness.py --config config/paper_iid.yaml --jobs 2 \
+        --scenario a --scenario b+c --scenario "e: rogue dominate_cap" \
+        --scenario "e: rogue near_bound" --scenario "e: rogue accept_forge" \
+        --defence fixed --defence checks --json docs/results/robustness_paper.json
 """
 
 from __future__ import annotations
@@ -59,13 +65,47 @@ DEFENCES: dict[str, list[str]] = {
         "defence.max_rms=0",
         "defence.norm_ratio=0",
         "defence.samples_ratio=0",
+        "defence.dist_ratio=0",
     ],
-    "fixed": ["defence.norm_ratio=0", "defence.samples_ratio=0"],  # checks before issue 20
+    # the checks before issue 20 (no relative bounds)
+    "fixed": ["defence.norm_ratio=0", "defence.samples_ratio=0", "defence.dist_ratio=0"],
     "checks": [],
-    "cap1": ["defence.samples_ratio=1"],  # checks, merge weight at most the median declared
-    "clip": ["defence.clip_ratio=0.2"],
-    "key": ["defence.clip_ratio=0.2", "defence.fleet_key=env:GL_BENCH_FLEET_KEY"],
+    "key": ["defence.fleet_key=env:GL_BENCH_FLEET_KEY"],
+    "clip": ["defence.clip_ratio=0.2"],  # on request: checks + clipping at 0.2 of the own norm
+    "cap1": ["defence.samples_ratio=1"],  # on request: merge weight at most the median declared
 }
+ISSUE20 = ("head_forge", "handover_forge", "dominate_cap", "near_bound", "accept_forge")
+CLEAN = "a: no faults"
+ROGUES = [s for s in SCENARIOS if s.startswith("e:")]
+# the default table: which scenarios each defence runs on
+TABLE: dict[str, list[str]] = {
+    "none": list(SCENARIOS),
+    "fixed": [CLEAN, *(f"e: rogue {a}" for a in ISSUE20)],
+    "checks": list(SCENARIOS),
+    "key": [CLEAN, *ROGUES],
+}
+# who holds what and what each attack does (the docs' threat-model table)
+RADIO, NOTHING = "radio in range", "nothing"
+THREATS: dict[str, tuple[str, str, str]] = {
+    "head_hijack": (RADIO, NOTHING, "head-layer models naming each cluster, in its own id"),
+    "handover": (RADIO, NOTHING, "HANDOVERs to every member, in its own id"),
+    "fake_head": (RADIO, NOTHING, "heads a cluster that does not exist"),
+    "dominate": (RADIO, NOTHING, "a member declaring 2^32-1 samples"),
+    "overflow": (RADIO, NOTHING, "a member whose models are 3e38 in every weight"),
+    "impersonate": (RADIO, NOTHING, "ACCEPTs in neighbours' names, first on the air"),
+    "propose_flood": (RADIO, NOTHING, "20 proposals per robot and step, then poisoned REPLYs"),
+    "foreign_fleet": (RADIO, "another fleet's key", "a robot of another fleet, same head"),
+    "head_forge": (RADIO, NOTHING, "head models in each heard head's own id, honest norm"),
+    "handover_forge": (RADIO, NOTHING, "HANDOVERs in each member's own head's id"),
+    "dominate_cap": (RADIO, NOTHING, "10^6 samples (the fixed cap), honest-norm random models"),
+    "near_bound": (RADIO, NOTHING, "models just under the fixed 1000 RMS bound"),
+    "accept_forge": (RADIO, NOTHING, "ACCEPTs in neighbours' names with what they declared, "
+                     "honest-norm random models"),
+    # no scenario yet: the row kind for an insider that holds its own per-robot key (issue 20,
+    # item 2; branch i20-keys), measurable once a rogue attack of this name exists
+    "insider": ("fleet robot", "its own per-robot key",
+                "lies as itself: honest-norm random models, 10^6 samples, in its own id only"),
+}  # fmt: skip
 
 
 # the benchmark's (public) fleet secret, from the environment like any fleet secret
@@ -107,16 +147,14 @@ def _table(
     defences: dict[str, list[str]],
     backend: Backend,
 ) -> None:
-    """Every scenario under every defence, per seed: one task per run on ``backend``, the rows
-    written in the table's order whatever order the tasks finish in."""
+    """Each defence on its scenarios (``defences``: defence -> scenario names), per seed: one
+    task per run on ``backend``, the rows written in the table's order whatever order the tasks
+    finish in."""
+    pairs = [(s, d) for s in scenarios for d in defences if s in defences[d]]
     tasks: list[Task] = []
     for seed in seeds:
         tasks.append((config, (), "cfl", seed))
-        tasks += [
-            (config, (*s_over, *d_over), "bilayer", seed)
-            for s_over in scenarios.values()
-            for d_over in defences.values()
-        ]
+        tasks += [(config, (*scenarios[s], *DEFENCES[d]), "bilayer", seed) for s, d in pairs]
     cfg = load_config(config)
     datasets = {data_key(cfg): load_data(cfg)}
     bar = Progress(len(tasks))
@@ -128,27 +166,25 @@ def _table(
         cfl = results[(config, (), "cfl", seed)][0][-1]["acc_mean"]
         target = 0.95 * cfl
         print(f"{config}, seed {seed}: clean CFL final {cfl:.3f}, 95 % = {target:.3f}")
-        for scenario, s_over in scenarios.items():
-            for defence, d_over in defences.items():
-                rows, refused = results[(config, (*s_over, *d_over), "bilayer", seed)]
-                reached = rounds_to_reach(rows, "bilayer", target)
-                rec = report.add(
-                    config=config, seed=seed, scenario=scenario, defence=defence,
-                    acc_final=rows[-1]["acc_mean"], cfl_final=cfl,
-                    rounds_to_95_cfl=None if math.isnan(reached) else int(reached),
-                    rejected=", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none",
-                    rogue_frames=sum(r["rogue_frames"] for r in rows),
-                )  # fmt: skip
-                print(f"{scenario:<24} {defence:<7} acc {rec['acc_final']:.3f} "
-                      f"r95 {rec['rounds_to_95_cfl']} refused: {rec['rejected']}")  # fmt: skip
+        for scenario, defence in pairs:
+            rows, refused = results[
+                (config, (*scenarios[scenario], *DEFENCES[defence]), "bilayer", seed)
+            ]
+            reached = rounds_to_reach(rows, "bilayer", target)
+            rec = report.add(
+                config=config, seed=seed, scenario=scenario, defence=defence,
+                acc_final=rows[-1]["acc_mean"], cfl_final=cfl,
+                rounds_to_95_cfl=None if math.isnan(reached) else int(reached),
+                rejected=", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none",
+                rogue_frames=sum(r["rogue_frames"] for r in rows),
+            )  # fmt: skip
+            print(f"{scenario:<24} {defence:<7} acc {rec['acc_final']:.3f} "
+                  f"r95 {rec['rounds_to_95_cfl']} refused: {rec['rejected']}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--seeds", type=int, nargs="+", default=None, help="several seeds (overrides --seed)"
-    )
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--config", default=CONFIG, help="experiment YAML (e.g. config/paper_iid.yaml)")
     p.add_argument("--json", default=None, help="write the report here")
     p.add_argument(
@@ -169,15 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     allow_dirty_flag(p)
     args = p.parse_args(argv)
     backend = backend_from_args(args)
-    whole = ("robustness.json", "robustness_paper.json")  # the docs' full tables
-    if args.json and (args.scenario or args.defence) and os.path.basename(args.json) in whole:
+    if args.json and (args.scenario or args.defence) and args.json.endswith("/robustness.json"):
         p.error("that file holds the whole table: drop --scenario/--defence")
     scenarios = {
         k: v
         for k, v in SCENARIOS.items()
         if not args.scenario or any(k.startswith(s) for s in args.scenario)
     }
-    defences = {k: v for k, v in DEFENCES.items() if not args.defence or k in args.defence}
+    defences = (
+        {d: list(scenarios) for d in args.defence}
+        if args.defence
+        else {d: [s for s in TABLE[d] if s in scenarios] for d in TABLE}
+    )
     if not scenarios:
         p.error(f"--scenario matches none of: {', '.join(SCENARIOS)}")
     report = Report(
@@ -187,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         allow_dirty=args.allow_dirty,
     )
     config = args.config
-    _table(report, config, args.seeds or [args.seed], scenarios, defences, backend)
+    _table(report, config, args.seeds, scenarios, defences, backend)
     out = report.as_dict()
+    out["threats"] = {a: dict(zip(("attacker", "holds", "attack"), t, strict=True))
+                      for a, t in THREATS.items()}  # fmt: skip
     out["sweep"] = backend_info(backend)
     if args.json:
         atomic.write_text(args.json, json.dumps(out, indent=2) + "\n")

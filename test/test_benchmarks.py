@@ -229,7 +229,7 @@ def test_robustness_runs_a_chosen_scenario_and_defence(
     cfg = Path(__file__).resolve().parents[1] / "config" / "quickstart.yaml"
     text = cfg.read_text(encoding="utf-8").replace("num_robots: 20", "num_robots: 8")
     small.write_text(text.replace("rounds: 15", "rounds: 3"), encoding="utf-8")
-    argv = ["--config", str(small), "--scenario", "b", "--defence", "checks"]
+    argv = ["--config", str(small), "--seeds", "0", "--scenario", "b", "--defence", "checks"]
     assert robustness.main(argv) == 0
     out = capsys.readouterr().out.splitlines()[1:-1]
     rows = [s.split()[:3] for s in out]

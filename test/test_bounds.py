@@ -122,3 +122,77 @@ def test_a_headship_handed_over_in_the_heads_name_is_given_back_if_the_head_stil
         assert a.state.cluster == CLUSTER and a.membership.forged_handovers == 1
     else:  # DK-means then decides as for any head (here: too few neighbours, it steps down)
         assert a.membership.forged_handovers == 0 and a.state.head != HEAD
+
+
+def _orthogonal() -> np.ndarray:
+    """A model of the own model's norm (all ones) pointing 90° away: +1, -1, +1, ..."""
+    return np.where(np.arange(N) % 2 == 0, 1.0, -1.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.0])
+def test_a_model_pointing_away_from_the_own_is_refused_though_its_norm_is_honest(
+    ratio: float,
+) -> None:
+    """``dominate_cap``'s model: random weights of an honest norm. Its norm passes norm_ratio,
+    but it lies sqrt(2) norms from the own model: refused as dist_ratio; a near model (1.2,
+    0.17 norms away) is merged. The control: dist_ratio off merges the orthogonal model."""
+    a, sched = _bounded()
+    a.bounds.dist_ratio = ratio
+    slot = _send_step(a, sched)
+    a.handle(_model_msg(Kind.MODEL, 2, slot, Layer.INTRA, model=_orthogonal()))
+    a.handle(_model_msg(Kind.MODEL, 0, slot, Layer.INTRA, model=np.full(N, 1.2, np.float32)))
+    _finish(a, sched, slot)
+    if ratio:
+        assert a.inbox.rejected == {"dist_ratio": 1}
+        assert np.allclose(a.params, (1.0 + 1.2) / 2)
+    else:
+        assert not a.inbox.rejected
+        assert np.allclose(a.params, (1.0 + 1.2 + _orthogonal()) / 3)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.0])
+def test_a_forged_accept_first_on_the_air_is_refused_and_the_partners_is_merged(
+    ratio: float,
+) -> None:
+    """``accept_forge``: robot 1 proposed to a neighbour; a forger answers first in its name
+    with a model of honest norm and declared samples. With dist_ratio the forgery is refused
+    and the neighbour's real ACCEPT, second on the air, is merged; off, the forgery is merged
+    and the real answer refused as a second model in one name."""
+    a, sched = _bounded(mode="pairwise")
+    a.bounds.dist_ratio = ratio
+    propose = next(p for p in sched if p.kind == PhaseKind.PROPOSE and p.layer == Layer.INTRA)
+    finish = next(p for p in sched if p.kind == PhaseKind.FINISH and p.slot > propose.slot)
+    a.exchange.propose_prob = 1.0  # type: ignore[attr-defined]
+    a.run_phase(propose, finish.slot)
+    partner = a.exchange._proposed_to  # type: ignore[attr-defined]
+    assert partner in (HEAD, 2)
+    accept = next(p for p in sched if p.kind == PhaseKind.ACCEPT and p.slot > propose.slot)
+    a.run_phase(accept, finish.slot)
+    a.handle(_model_msg(Kind.ACCEPT, partner, accept.slot, Layer.INTRA, model=_orthogonal()))
+    a.handle(_model_msg(Kind.ACCEPT, partner, accept.slot, Layer.INTRA,
+                        model=np.full(N, 1.2, np.float32)))  # fmt: skip
+    a.run_phase(finish, -1)
+    if ratio:
+        assert a.inbox.rejected == {"dist_ratio": 1}
+        assert np.allclose(a.params, (1.0 + 1.2) / 2)
+    else:
+        assert a.inbox.rejected == {"repeat_sender": 1}
+        assert np.allclose(a.params, (1.0 + _orthogonal()) / 2)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.0])
+@pytest.mark.parametrize("handoff", ["adopt", "merge"])
+def test_a_head_model_pointing_away_is_refused_on_both_handoffs(ratio: float, handoff: str) -> None:
+    """A head model of honest norm pointing 90° away (a forgery that came alone: the real
+    head's was lost) is neither adopted (``adopt``) nor merged (``merge``, through the merge
+    window's bounds) with dist_ratio; off, it is."""
+    a, sched = _member(handoff=handoff)
+    a.bounds.dist_ratio = ratio
+    step = _run(a, sched, PhaseKind.HEAD_SEND)
+    a.handle(_model_msg(Kind.MODEL, HEAD, step, Layer.HEAD, model=_orthogonal()))
+    _run(a, sched, PhaseKind.HEAD_FINISH)
+    if ratio:
+        assert a.inbox.rejected == {"dist_ratio": 1} and np.allclose(a.params, 1.0)
+    else:
+        taken = _orthogonal() if handoff == "adopt" else (1.0 + _orthogonal()) / 2
+        assert not a.inbox.rejected and np.allclose(a.params, taken)

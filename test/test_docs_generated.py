@@ -92,13 +92,6 @@ NOT_YET_RERUN = {
     "pareto",
     "pareto_targets",
     "robot_footprint",
-    "robustness_adversary_seed0",
-    "robustness_adversary_seed1",
-    "robustness_adversary_seed2",
-    "robustness_cap1_seed0",
-    "robustness_cap1_seed1",
-    "robustness_cap1_seed2",
-    "robustness_paper",
     "ros_swarm",
 }
 

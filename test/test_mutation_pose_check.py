@@ -1,5 +1,5 @@
 """Pose plausibility at its edges: the bound itself, defaults, elapsed time from a later anchor,
-one-axis moves and the re-anchoring run (cases mutation testing found unguarded)."""
+one-axis moves and the tracks (cases mutation testing found unguarded)."""
 
 from __future__ import annotations
 
@@ -61,21 +61,22 @@ def test_refused_beacons_that_disagree_never_reanchor() -> None:
         assert check.admit(1, x, 0.0, 1.0) == IMPLAUSIBLE_POSE
 
 
-def test_an_accepted_beacon_breaks_the_run_of_refused_ones() -> None:
+def test_an_interleaving_forger_is_heard_beside_the_robot_never_instead() -> None:
     check = PoseCheck(max_speed=1.0, slack_m=1.0, reanchor=2)
     check.admit(1, 0.0, 0.0, 0.0)
-    for k in range(1, 6):  # the forger needs two agreeing refusals in a row: never gets them
-        assert check.admit(1, 80.0, 0.0, float(k)) == IMPLAUSIBLE_POSE
+    assert check.admit(1, 80.0, 0.0, 1.0) == IMPLAUSIBLE_POSE
+    for k in range(2, 6):  # the forger's second agreeing beacon confirms its track
+        assert check.admit(1, 80.0, 0.0, float(k)) is None
         assert check.admit(1, 0.0, 0.0, float(k)) is None
 
 
-def test_after_reanchoring_the_new_pose_is_the_anchor() -> None:
+def test_after_reanchoring_both_poses_are_kept() -> None:
     check = PoseCheck(max_speed=1.0, slack_m=1.0, reanchor=2)
     check.admit(1, 0.0, 0.0, 0.0)
     assert check.admit(1, 50.0, 0.0, 1.0) == IMPLAUSIBLE_POSE
     assert check.admit(1, 50.0, 0.0, 1.0) is None
-    assert check.admit(1, 0.0, 0.0, 1.0) == IMPLAUSIBLE_POSE  # the old place is now too far
-    assert len(check) == 1
+    assert check.admit(1, 0.0, 0.0, 1.0) is None  # the old place is still a track of robot 1
+    assert sorted(check.poses(1)) == [(0.0, 0.0), (50.0, 0.0)] and len(check) == 1
 
 
 def test_forgetting_an_unknown_sender_is_harmless() -> None:

@@ -32,7 +32,7 @@ def _member(handoff: str = "adopt", mode: str = "pairwise") -> tuple[RobotAgent,
     st = contract.settings("bilayer", mode, handoff=handoff)
     agents = contract.make_agents(h, pos, st)
     a = agents[1]
-    a.bounds.norm_ratio = 0.0  # the checks alone (the relative bounds: test_bounds.py)
+    a.bounds.norm_ratio = a.bounds.dist_ratio = 0.0  # the checks alone (bounds: test_bounds.py)
     a.begin_round(1)
     a.membership.state = ClusterState(Role.MEMBER, CLUSTER, HEAD, -1, 0)
     a.membership.table = {

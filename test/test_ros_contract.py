@@ -220,6 +220,23 @@ def test_a_forged_far_pose_cannot_move_a_real_robot_out_of_range(harness: RosHar
     assert t.counters()["reasons"] == {"implausible_pose": 1}
 
 
+def test_a_forger_who_speaks_first_does_not_lock_a_real_robot_out(harness: RosHarness) -> None:
+    """Without a key, a forger speaks in robot 1's name first, from out of range, and keeps
+    beaconing between robot 1's beacons. Robot 1's beacons confirm a track of their own after
+    three (the forger's never replaces it), so from the third on robot 1 is heard; the forger's
+    beacons claim a pose out of range and are not."""
+    from gossip_learning.pose_check import PoseCheck
+
+    t, got = _one_robot(harness, num_robots=3, pose_check=PoseCheck(max_speed=1.0, slack_m=1.0))
+    for k in range(5):
+        harness.inject(1, "beacon", encode(_beacon(1, x=500.0)))  # the forger
+        harness.settle()
+        harness.inject(1, "beacon", encode(_beacon(1, x=5.0 + 0.01 * k)))  # robot 1
+        harness.settle()
+    assert [round(m.beacon.x, 2) for m in got if m.beacon is not None] == [5.02, 5.03, 5.04]
+    assert t.counters()["reasons"] == {"implausible_pose": 2, "out_of_range": 5}
+
+
 def test_fleet_key_refuses_frames_without_it(harness: RosHarness) -> None:
     """With the fleet key only sealed frames of the fleet get through; others are counted."""
     from gossip_learning.auth import FleetAuth

@@ -764,65 +764,147 @@ def block_features(data: Data) -> str:
     )
 
 
+def _robustness_runs(recs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(scenario, defence) -> its records, one per seed, in the report's order."""
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in recs:
+        runs.setdefault((r["scenario"], r["defence"]), []).append(r)
+    return runs
+
+
+def _mean_std(values: Sequence[float]) -> str:
+    return f"{fmt(statistics.mean(values), '.3f')} ± {fmt(statistics.pstdev(values), '.3f')}"
+
+
+def _at_95(runs: list[dict[str, Any]]) -> str:
+    """How many seeds end at or over 95 % of their clean CFL run."""
+    return f"{sum(r['acc_final'] >= 0.95 * r['cfl_final'] for r in runs)}/{len(runs)}"
+
+
+def _reasons(rejected: str, top: int = 3) -> str:
+    """The ``top`` most frequent reasons of a record's ``rejected`` ("a 3, b 5")."""
+    if rejected == "none":
+        return "nothing"
+    counts = [(int(n), k) for k, n in (part.rsplit(" ", 1) for part in rejected.split(", "))]
+    return ", ".join(f"`{k}`" for _, k in sorted(counts, reverse=True)[:top])
+
+
 def block_robustness(data: Data, name: str = "robustness") -> str:
+    """Every scenario under every defence it ran with: final accuracy, mean ± std over the seeds,
+    and on how many seeds it ends at 95 % of that seed's clean CFL run (· = not in the table)."""
     recs = data[name]["records"]
-    defences = list(dict.fromkeys(r["defence"] for r in recs))
-    by = {(r["scenario"], r["defence"]): r for r in recs}
+    runs = _robustness_runs(recs)
+    seeds = sorted({r["seed"] for r in recs})
+    order = ("none", "fixed", "checks", "key")
+    defences = sorted({r["defence"] for r in recs}, key=lambda d: (d not in order, order.index(d)
+                      if d in order else 0, d))  # fmt: skip
     rows = []
     for scenario in dict.fromkeys(r["scenario"] for r in recs):
         cells = [scenario]
         for d in defences:
-            r = by[(scenario, d)]
-            cells.append(f"{fmt(r['acc_final'], '.3f')} ({fmt(r['rounds_to_95_cfl'], 'd')})")
+            got = runs.get((scenario, d))
+            cells.append(
+                f"{_mean_std([r['acc_final'] for r in got])} ({_at_95(got)})" if got else "·"
+            )
         rows.append(cells)
-    head = ["scenario", *(f"{d}: acc (rounds to 95 % CFL)" for d in defences)]
+    head = ["scenario", *(f"{d}: acc (seeds at 95 % CFL)" for d in defences)]
+    cfl = {r["seed"]: r["cfl_final"] for r in recs}
+    bc = runs.get(("b+c", "checks"), [])
+    per_seed = "; ".join(
+        f"seed {r['seed']}: {fmt(r['acc_final'], '.3f')} against "
+        f"{fmt(0.95 * r['cfl_final'], '.3f')}"
+        for r in bc
+    )
     refused = [  # attacks; and under loss, with no rogue, what honest robots refused
         [r["scenario"], r["defence"], r["rejected"]]
         for r in recs
-        if (r["defence"] in ("checks", "key") and r["scenario"].startswith("e:"))
-        or (r["defence"] == "checks" and r["scenario"].startswith("b"))
+        if r["seed"] == seeds[0]
+        and (
+            (r["defence"] in ("checks", "key") and r["scenario"].startswith("e:"))
+            or (r["defence"] == "checks" and r["scenario"].startswith("b"))
+        )
     ]
-    cfl = recs[0]["cfl_final"]
     return (
-        f"Clean CFL final accuracy {fmt(cfl, '.3f')}; 95 % of it is "
-        f"{fmt(0.95 * cfl, '.3f')}.\n\n"
+        f"Seeds {', '.join(map(str, seeds))}. Clean CFL final accuracy "
+        f"{_mean_std(list(cfl.values()))}; 95 % of it: "
+        + ", ".join(f"{fmt(0.95 * c, '.3f')} (seed {s})" for s, c in sorted(cfl.items()))
+        + ".\n\n"
         + table(head, rows)
-        + "\nRefused, by reason (the robots' inboxes and the medium, whole run):\n\n"
-        + table(("scenario", "defence", "refused"), refused)
-        + provenance(data, name)
+        + (f"\n(b)+(c) with `checks`, per seed: {per_seed}.\n" if bc else "")
+        + f"\nRefused, by reason (seed {seeds[0]}; the robots' inboxes and the medium, whole "
+        "run):\n\n" + table(("scenario", "defence", "refused"), refused) + provenance(data, name)
     )
 
 
-ADVERSARY_SEEDS = ("robustness_adversary_seed0", "robustness_adversary_seed1",
-                   "robustness_adversary_seed2")  # fmt: skip
+def _points_lost(runs: list[dict[str, Any]], base: list[dict[str, Any]]) -> float:
+    """Mean over seeds of (base run's final accuracy - this run's), both of one seed."""
+    ref = {r["seed"]: r["acc_final"] for r in base}
+    return statistics.mean(ref[r["seed"]] - r["acc_final"] for r in runs)
 
 
-def block_robustness_adversary(data: Data) -> str:
-    """Issue 20: the attack variants under the fixed checks and with the relative bounds, final
-    accuracy as mean ± std over the seeds (one report per seed)."""
-    missing = [n for n in ADVERSARY_SEEDS if n not in data]
-    if missing:
-        return f"\n_Not run yet: `docs/results/{missing[0]}.json` is missing (command below)._\n"
-    recs = [r for n in ADVERSARY_SEEDS for r in data[n]["records"]]
-    defences = list(dict.fromkeys(r["defence"] for r in recs))
-    seeds = sorted({r["seed"] for r in recs})
+def block_robustness_threats(data: Data, name: str = "robustness") -> str:
+    """The threat model: each attack (who holds what, what it does), its final accuracy under
+    each defence, what the defaults refused and the points it still costs with them (against
+    the clean run with the same defence, seed by seed); then what the defences cost honest
+    runs. From the report's ``threats`` and records."""
+    rep = data[name]
+    if "threats" not in rep:
+        return (
+            f"\n_Not generated yet: `docs/results/{name}.json` predates the threat model; rerun "
+            f"`python benchmarks/robustness.py --jobs 2 --json docs/results/{name}.json`._\n"
+        )
+    runs = _robustness_runs(rep["records"])
+    seeds = sorted({r["seed"] for r in rep["records"]})
+    defences = ("none", "fixed", "checks", "key")
     rows = []
-    for scenario in dict.fromkeys(r["scenario"] for r in recs):
-        cells = [scenario]
+    worst: dict[str, tuple[float, str]] = {}
+    for attack, t in rep["threats"].items():
+        scenario = f"e: rogue {attack}"
+        cells = [f"`{attack}`", t["attacker"], t["holds"], t["attack"]]
+        if not any((scenario, d) in runs for d in defences):
+            rows.append([*cells, *(["not measured yet"] * len(defences)), "—", "—"])
+            continue
+        lost: dict[str, float] = {}
         for d in defences:
-            acc = [r["acc_final"] for r in recs if r["scenario"] == scenario and r["defence"] == d]
-            mean, std = statistics.mean(acc), statistics.pstdev(acc)
-            cells.append(f"{fmt(mean, '.3f')} ± {fmt(std, '.3f')}")
+            got = runs.get((scenario, d))
+            cells.append(_mean_std([r["acc_final"] for r in got]) if got else "·")
+            base = runs.get(("a: no faults", d))
+            if got and base and d in ("checks", "key"):
+                lost[d] = _points_lost(got, base)
+                worst[d] = max(worst.get(d, (-1.0, "")), (lost[d], attack))
+        first = runs.get((scenario, "checks"))
+        cells.append(_reasons(first[0]["rejected"]) if first else "·")
+        cells.append(fmt(lost["checks"], ".1fpts") if "checks" in lost else "·")
         rows.append(cells)
-    head = ["scenario", *(f"{d}: final acc (mean ± std)" for d in defences)]
-    refused = [[r["scenario"], r["rejected"]] for r in recs
-               if r["seed"] == seeds[0] and r["defence"] == "checks"]  # fmt: skip
+    head = ("attack", "attacker", "holds", "what it does", *(f"{d}: acc" for d in defences),
+            f"refused most with checks (seed {seeds[0]})", "points lost with checks")  # fmt: skip
+    honest = []
+    for scenario in ("a: no faults", "b: 30 % loss", "c: 20 % crash + rejoin", "b+c",
+                     "d: partition 4..10"):  # fmt: skip
+        checks = runs.get((scenario, "checks"))
+        if not checks:
+            continue
+        cells = [scenario]
+        for ref in ("none", "fixed"):
+            unchecked = runs.get((scenario, ref))
+            cells.append(fmt(_points_lost(checks, unchecked), "+.1fpts") if unchecked else "·")
+        honest.append(cells)
+    summary = "".join(
+        f"With `{d}` the farthest attack costs {fmt(pts, '.1fpts')} points (`{a}`). "
+        for d, (pts, a) in sorted(worst.items())
+    )
     return (
-        f"Seeds {', '.join(map(str, seeds))}.\n\n"
+        f"Seeds {', '.join(map(str, seeds))}; accuracy: mean ± std of the final accuracy (· = "
+        "not in the table); points lost: against the clean run with the same defence, per seed, "
+        "averaged. "
+        + summary
+        + "\n\n"
         + table(head, rows)
-        + f"\nRefused with `checks`, by reason (seed {seeds[0]}, whole run):\n\n"
-        + table(("scenario", "refused"), refused)
-        + provenance(data, *ADVERSARY_SEEDS)
+        + "\nWhat the defaults (`checks`) cost honest runs, in points of final accuracy against "
+        "the same run unchecked (`none`) and with the checks before issue 20 (`fixed`), per seed, "
+        "averaged (positive: the defaults end lower):\n\n"
+        + table(("scenario", "vs none", "vs fixed"), honest)
+        + provenance(data, name)
     )
 
 
@@ -1081,7 +1163,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "sweep-backends": block_sweep_backends,
     "robustness-paper": lambda data: block_robustness(data, "robustness_paper"),
     "robustness": block_robustness,
-    "robustness-adversary": block_robustness_adversary,
+    "robustness-threats": block_robustness_threats,
     "rp2040-memory": block_rp2040_memory,
     "rp2040-cycles": block_rp2040_cycles,
     "rp2040-fixed": block_rp2040_fixed,

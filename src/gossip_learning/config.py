@@ -286,6 +286,12 @@ class DefenceConfig:
         "this round's beacons, the robot's own included (0 = off)",
         min=0,
     )
+    dist_ratio: float = _opt(
+        1.0,
+        "refuse a model (merged or adopted) farther from the robot's own model than this "
+        "multiple of the larger of the two norms (dist_ratio; 0 = off)",
+        min=0,
+    )
     clip_ratio: float = _opt(
         0.0,
         "clip a merged model's distance from the own model to this multiple of max(own model "

@@ -12,6 +12,12 @@ its neighbours declared, so they follow the swarm:
   median of the sample counts declared in this round's beacons (the robot's own included):
   a sender that declares 10^6 samples weighs as much as a large honest neighbour, no more
   (counted in :attr:`Bounds.capped`, not a refusal).
+* ``defence.dist_ratio``: a model farther from the own model than ``dist_ratio`` times the larger
+  of the two norms is refused (``dist_ratio``). At 1 that is a model pointing more than 60°
+  away from the own one at equal norms: honest neighbours, trained from the same head on the same
+  task, stay within about half their norm of each other (0.56 at most on the quickstart), while
+  a model of random weights lies about 1.4 norms away whatever its scale. The test is symmetric:
+  two robots agree on whether their models are too far apart.
 
 Both apply to the merge window (pairwise, broadcast and the head model in ``merge`` hand-off,
 whatever the accumulator: numpy or the RP2040 coprocessor, since they run on the host before it)
@@ -27,6 +33,7 @@ import numpy as np
 from gossip_learning.config import DefenceConfig
 
 NORM_RATIO = "norm_ratio"
+DIST_RATIO = "dist_ratio"
 
 
 class Bounds:
@@ -37,6 +44,7 @@ class Bounds:
         self.norm_ratio = defence.norm_ratio
         self.max_rms = defence.max_rms
         self.samples_ratio = defence.samples_ratio
+        self.dist_ratio = defence.dist_ratio
         self.capped = 0  # merged models whose weight was capped
         self._cap = 0.0  # the weight cap of this round (0 = none)
 
@@ -57,11 +65,17 @@ class Bounds:
 
     def refuse(self, model: np.ndarray, own: np.ndarray) -> str | None:
         """A reason to refuse ``model`` given the robot's own model ``own``, or None."""
-        if not self.norm_ratio:
+        if not (self.norm_ratio or self.dist_ratio):
             return None
-        with np.errstate(over="ignore"):  # finite float32 weights near 3e38: the norm is inf
+        with np.errstate(over="ignore", invalid="ignore"):  # finite float32 near 3e38: inf
             norm = float(np.linalg.norm(model))
-        if self.max_rms and not norm <= self.max_rms * np.sqrt(model.size):
-            return "norm_bound"  # the fixed bound's reason, as the merge window gives it
-        own_norm = float(np.linalg.norm(own))
-        return NORM_RATIO if own_norm > 0 and norm > self.norm_ratio * own_norm else None
+            if self.max_rms and not norm <= self.max_rms * np.sqrt(model.size):
+                return "norm_bound"  # the fixed bound's reason, as the merge window gives it
+            own_norm = float(np.linalg.norm(own))
+            if self.norm_ratio and own_norm > 0 and norm > self.norm_ratio * own_norm:
+                return NORM_RATIO
+            if self.dist_ratio and not (
+                float(np.linalg.norm(model - own)) <= self.dist_ratio * max(norm, own_norm)
+            ):
+                return DIST_RATIO
+        return None

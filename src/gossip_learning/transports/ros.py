@@ -340,7 +340,8 @@ class RosTransport:
             self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
             self._last_heard[msg.sender] = time.monotonic()
             self._forget_silent_peers()
-        if not self._heard(msg.sender):
+        at = None if msg.beacon is None else (msg.beacon.x, msg.beacon.y)
+        if not self._heard(msg.sender, at):
             return
         handler = self._handlers.get(topic)
         if handler is None:
@@ -366,7 +367,9 @@ class RosTransport:
                 self.node.destroy_publisher(pub)
             self.forgotten += 1
 
-    def _heard(self, sender: int) -> bool:
+    def _heard(self, sender: int, at: tuple[float, float] | None = None) -> bool:
+        """Whether a message of ``sender`` reaches this robot: from the pose a beacon claims
+        (``at``), else from the nearest pose the sender's id may be at."""
         pose = self.poses.get(sender)
         if pose is None:
             self._count("dropped", "sender_position_unknown")
@@ -374,7 +377,9 @@ class RosTransport:
         if math.isnan(self.x):
             self._count("dropped", "own_position_unknown")
             return False
-        dist = math.hypot(pose[0] - self.x, pose[1] - self.y)
+        # a forger's track in this id's name never hides the robot's (pose_check.py)
+        poses = [at] if at is not None else self.pose_check.poses(sender) or [pose]
+        dist = min(math.hypot(px - self.x, py - self.y) for px, py in poses)
         p = float(np.asarray(self.channel.reception_probability(np.array([dist])))[0])
         if p <= 0.0:
             self._count("dropped", "out_of_range")

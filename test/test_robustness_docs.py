@@ -1,0 +1,47 @@
+"""The robustness tables of docs/robustness.md (tools/render_docs.py): mean ± std over seeds,
+seeds at 95 % of CFL, and the threat-model table from the report's threats and records."""
+
+from __future__ import annotations
+
+from test_docs_generated import render_docs
+
+
+def _rec(seed: int, scenario: str, defence: str, acc: float, rejected: str = "none") -> dict:
+    return {"seed": seed, "scenario": scenario, "defence": defence, "acc_final": acc,
+            "cfl_final": 0.96, "rounds_to_95_cfl": None, "rejected": rejected}  # fmt: skip
+
+
+def _report() -> dict:
+    recs = []
+    for seed, clean, attacked in ((0, 0.95, 0.93), (1, 0.93, 0.90)):
+        recs += [
+            _rec(seed, "a: no faults", "none", clean + 0.01),
+            _rec(seed, "a: no faults", "checks", clean),
+            _rec(seed, "e: rogue dominate_cap", "none", 0.3),
+            _rec(seed, "e: rogue dominate_cap", "checks", attacked, "dist_ratio 9, unexpected 4"),
+        ]
+    threats = {
+        "dominate_cap": {"attacker": "radio", "holds": "nothing", "attack": "cap"},
+        "insider": {"attacker": "fleet robot", "holds": "its own key", "attack": "lies"},
+    }
+    return {"robustness": {"records": recs, "threats": threats, "command": "c",
+                           "git_commit": "a" * 40, "git_dirty": False, "date": "d",
+                           "machine": {"cpus": 2}}}  # fmt: skip
+
+
+def test_the_threat_table_averages_seeds_and_names_what_the_defaults_refused() -> None:
+    out = render_docs.block_robustness_threats(_report())
+    row = next(line for line in out.splitlines() if line.startswith("| `dominate_cap`"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4:] == ["0.300 ± 0.000", "·", "0.915 ± 0.015", "·",
+                         "`dist_ratio`, `unexpected`", "2.5"]  # fmt: skip
+    insider = next(line for line in out.splitlines() if line.startswith("| `insider`"))
+    assert "not measured yet" in insider
+    honest = next(line for line in out.splitlines() if line.startswith("| a: no faults"))
+    assert honest.split("|")[2].strip() == "+1.0"  # checks end a point under none
+
+
+def test_the_scenario_table_counts_the_seeds_at_95_percent_of_cfl() -> None:
+    out = render_docs.block_robustness(_report())
+    row = next(line for line in out.splitlines() if line.startswith("| e: rogue dominate_cap"))
+    assert "| 0.915 ± 0.015 (1/2) |" in row  # 95 % of CFL is 0.912: seed 1's 0.90 is under
