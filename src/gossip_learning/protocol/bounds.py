@@ -26,6 +26,7 @@ and to the adopted head model (``adopt`` hand-off).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -74,8 +75,8 @@ class Bounds:
             own_norm = float(np.linalg.norm(own))
             if self.norm_ratio and own_norm > 0 and norm > self.norm_ratio * own_norm:
                 return NORM_RATIO
-            if self.dist_ratio and not (
-                float(np.linalg.norm(model - own)) <= self.dist_ratio * max(norm, own_norm)
-            ):
-                return DIST_RATIO
+            if self.dist_ratio:  # |a-b|^2 from norms and a dot product: no model-sized temporary
+                square = norm * norm + own_norm * own_norm - 2.0 * float(np.dot(model, own))
+                if not math.sqrt(max(square, 0.0)) <= self.dist_ratio * max(norm, own_norm):
+                    return DIST_RATIO
         return None
