@@ -289,7 +289,8 @@ class DefenceConfig:
     dist_ratio: float = _opt(
         1.0,
         "refuse a model (merged or adopted) farther from the robot's own model than this "
-        "multiple of the larger of the two norms (dist_ratio; 0 = off)",
+        "multiple of the larger of the two norms (dist_ratio; 0 = off; only with learning.init: "
+        "shared, since robots starting from their own random heads are about 1.4 norms apart)",
         min=0,
     )
     clip_ratio: float = _opt(
@@ -484,6 +485,7 @@ def _known_datasets() -> list[str]:
 #: imported) accepts in ``data.params``; a test keeps it equal to the loader's signature.
 CIFAR_PARAMS = (
     "source", "model_dir", "cache_dir", "limit_per_class", "batch_size", "progress", "threads",
+    "backbone_file",
 )  # fmt: skip
 #: Deepest nesting of mappings and lists a config may have (``data.params`` included).
 MAX_DEPTH = 32
