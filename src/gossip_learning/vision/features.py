@@ -292,6 +292,12 @@ def _finetuned(backbone_file: str | None) -> Backbone | None:
     return load_finetuned(backbone_file)
 
 
+def log_to_stderr() -> None:
+    """INFO lines on stderr for a command line run, unless logging is already set up."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
 def extract_features_main(argv: Sequence[str] | None = None) -> int:
     """CLI: extract (or find cached) CIFAR-10 MCUNet-in3 features and print throughput."""
     parser = argparse.ArgumentParser(
@@ -306,8 +312,7 @@ def extract_features_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--backbone-file", help="a fine-tuned backbone (gossip-learning finetune)")
     args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    log_to_stderr()
     try:
         dataset, report = load_or_extract(
             args.source,

@@ -39,6 +39,7 @@ from ..errors import ConfigError, DataError
 from ._paths import cache_root, sha256_file
 from .backbone import Backbone, build_backbone, load_backbone, mcunet_in3_config
 from .cifar import LAYOUTS_HELP, CifarSource, open_cifar10
+from .features import log_to_stderr
 from .preprocess import preprocess
 
 log = logging.getLogger(__name__)
@@ -271,8 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", help="also write the record here (e.g. docs/results/finetune.json)")
     a = p.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    log_to_stderr()
     limit = a.limit_per_class or None
     schedule = Schedule(a.train_blocks, a.resolution, limit, a.epochs, a.batch_size, a.lr,
                         d.weight_decay, a.seed)  # fmt: skip
