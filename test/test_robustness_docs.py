@@ -72,13 +72,15 @@ def test_the_insider_table_gives_the_points_lost_and_the_goals() -> None:
     cells = [c.strip() for c in row.strip("|").split("|")]
     # checks: (0.95 - 0.89 + 0.93 - 0.92) / 2 = 3.5 points; keys: (0.018 + 0.008) / 2 = 1.3
     assert cells[1:] == ["0.905 ± 0.015", "0.925 ± 0.005", "3.5", "1.3", "`dist_ratio`"]
-    assert "With `checks` the insider that costs most costs 3.5 points (`insider_near`" in out
-    assert "With `keys` the insider that costs most costs 1.3 points (`insider_near`" in out
-    assert "at most 3: **not met**)" in out and "at most 3: met)" in out
+    assert "costs 3.5 points (`insider_near`). " in out  # no goal without keys
+    assert (
+        "costs 1.3 points (`insider_near`; issue 20's goal with per-robot keys, at most 3: met)"
+        in (out)
+    )
     assert "+0.2 points against `checks` (positive: lower; issue 20's goal, at most 0.5: met)" in (
         out
     )
-    assert "`keys`, seed 0: 40 of 50" in out and "`checks`, seed 1: 0 of 50" in out
+    assert "`keys`, seed 0: 40 of 50; `keys`, seed 1: 40 of 50." in out
     threats = render_docs.block_robustness_threats(data)
     insider = next(line for line in threats.splitlines() if line.startswith("| `insider`"))
     assert "not measured yet" in insider  # `insider` itself is not in this insider report

@@ -927,14 +927,14 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def block_robustness_insider(data: Data) -> str:
-    """The insider scenarios (a fleet robot holding its own key) under each defence of
-    ``robustness_insider.json``: final accuracy, points lost against the clean run with the same
-    defence, what the last defence refused; the clean run's cost of each defence against the
-    first; frames in other robots' ids refused as bad signatures."""
-    if INSIDER not in data:
-        return f"\n_Not generated yet: no `docs/results/{INSIDER}.json`._\n"
-    recs = data[INSIDER]["records"]
+def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
+    """The insider scenarios (a fleet robot holding its own key) under each defence of report
+    ``name`` (``robustness_insider.json``): final accuracy, points lost against the clean run
+    with the same defence, what the last defence refused; the clean run's cost of each defence
+    against the first; frames in other robots' ids refused as bad signatures."""
+    if name not in data:
+        return f"\n_Not generated yet: no `docs/results/{name}.json`._\n"
+    recs = data[name]["records"]
     runs = _robustness_runs(recs)
     seeds = sorted({r["seed"] for r in recs})
     defences = list(dict.fromkeys(r["defence"] for r in recs))
@@ -967,15 +967,21 @@ def block_robustness_insider(data: Data) -> str:
     )
     summary = "".join(
         f"With `{d}` the insider that costs most costs {fmt(pts, '.1fpts')} points "
-        f"(`{scenario.removeprefix('e: rogue ')}`; issue 20's goal with per-robot keys, at most "
-        f"{fmt(INSIDER_GOAL, '.0fpts')}: {_met(pts <= INSIDER_GOAL)}). "
+        f"(`{scenario.removeprefix('e: rogue ')}`"
+        + (
+            f"; issue 20's goal with per-robot keys, at most {fmt(INSIDER_GOAL, '.0fpts')}: "
+            f"{_met(pts <= INSIDER_GOAL)}"
+            if d == "keys"
+            else ""
+        )
+        + "). "
         for d, (pts, scenario) in worst.items()
     )
     forged = [
         f"`{r['defence']}`, seed {r['seed']}: "
         f"{_reason_counts(r['rejected']).get('bad_signature', 0):,} of {r['rogue_frames']:,}"
         for r in recs
-        if r["scenario"] == "e: rogue insider_forge"
+        if r["scenario"] == "e: rogue insider_forge" and r["defence"] == "keys"
     ]
     return (
         f"Seeds {', '.join(map(str, seeds))}; accuracy: mean ± std of the final accuracy; "
@@ -985,12 +991,12 @@ def block_robustness_insider(data: Data) -> str:
         + "\n\n"
         + table(head, rows)
         + (
-            "\n`insider_forge`: its frames refused as `bad_signature`, of all it sent (those in "
-            "its own id verify): " + "; ".join(forged) + ".\n"
+            "\n`insider_forge` with `keys`: its frames refused as `bad_signature`, of all it sent "
+            "(those in its own id verify): " + "; ".join(forged) + ".\n"
             if forged
             else ""
         )
-        + provenance(data, INSIDER)
+        + provenance(data, name)
     )
 
 
@@ -1251,6 +1257,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "robustness": block_robustness,
     "robustness-threats": block_robustness_threats,
     "robustness-insider": block_robustness_insider,
+    "robustness-insider-clip": lambda data: block_robustness_insider(data, INSIDER + "_clip"),
     "rp2040-memory": block_rp2040_memory,
     "rp2040-cycles": block_rp2040_cycles,
     "rp2040-fixed": block_rp2040_fixed,
