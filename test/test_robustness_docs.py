@@ -77,10 +77,10 @@ def test_the_insider_table_gives_the_points_lost_and_the_goals() -> None:
         "costs 1.3 points (`insider_near`; issue 20's goal with per-robot keys, at most 3: met)"
         in (out)
     )
-    assert "+0.2 points against `checks` (positive: lower; issue 20's goal, at most 0.5: met)" in (
+    assert "+0.20 points against `checks` (positive: lower; issue 20's goal, at most 0.5: met)" in (
         out
     )
-    assert "`keys`, seed 0: 40 of 50; `keys`, seed 1: 40 of 50." in out
+    assert "sent (those in its own id verify): seed 0: 40 of 50; seed 1: 40 of 50." in out
     threats = render_docs.block_robustness_threats(data)
     insider = next(line for line in threats.splitlines() if line.startswith("| `insider`"))
     assert "not measured yet" in insider  # `insider` itself is not in this insider report

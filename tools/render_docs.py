@@ -958,7 +958,7 @@ def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
             f"refused most with {defences[-1]} (seed {seeds[0]})")  # fmt: skip
     first = defences[0]
     costs = "".join(
-        f"The clean run with `{d}` ends {fmt(cost, '+.1fpts')} points against `{first}` "
+        f"The clean run with `{d}` ends {fmt(cost, '+.2fpts')} points against `{first}` "
         f"(positive: lower; issue 20's goal, at most {fmt(HONEST_GOAL, '.1fpts')}: "
         f"{_met(cost <= HONEST_GOAL)}). "
         for d in defences[1:]
@@ -978,7 +978,7 @@ def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
         for d, (pts, scenario) in worst.items()
     )
     forged = [
-        f"`{r['defence']}`, seed {r['seed']}: "
+        f"seed {r['seed']}: "
         f"{_reason_counts(r['rejected']).get('bad_signature', 0):,} of {r['rogue_frames']:,}"
         for r in recs
         if r["scenario"] == "e: rogue insider_forge" and r["defence"] == "keys"
