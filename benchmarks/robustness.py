@@ -12,10 +12,10 @@ protocol: ``defence.checks=false``, no norm bound), ``fixed`` (the checks before
 relative bounds), ``checks`` (the defaults: no-key checks, the fixed and the relative bounds),
 ``key`` (checks + a fleet key: authenticated frames), ``keys`` (checks + per-robot Ed25519
 keys, made afresh for each run in a temporary folder: an ``insider*`` rogue holds its own key,
-every other rogue none); ``clip`` and ``cap1`` on request. The default table runs ``none`` and
-``checks`` on every scenario, ``key`` on the clean run and the rogues, ``fixed`` on the clean run
-and issue 20's rogues, ``keys`` on the clean run and the insiders (``TABLE``). Under ``key`` an
-insider holds the fleet key, as every robot of the fleet does.
+every other rogue none); ``clip``, ``clip_half`` and ``cap1`` on request. The default table
+runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the rogues,
+``fixed`` on the clean run and issue 20's rogues, ``keys`` on the clean run and the insiders
+(``TABLE``). Under ``key`` an insider holds the fleet key, as every robot of the fleet does.
 
     python benchmarks/robustness.py --jobs 2 --json docs/results/robustness.json
     python benchmarks/robustness.py --config config/paper_iid.yaml --jobs 2 \
@@ -24,6 +24,9 @@ insider holds the fleet key, as every robot of the fleet does.
         --defence fixed --defence checks --json docs/results/robustness_paper.json
     python benchmarks/robustness.py --scenario a --scenario "e: rogue insider" \
         --defence checks --defence keys --json docs/results/robustness_insider.json
+    python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
+        --defence checks --defence clip --defence clip_half \
+        --json docs/results/robustness_insider_clip.json
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ DEFENCES: dict[str, list[str]] = {
     "key": ["defence.fleet_key=env:GL_BENCH_FLEET_KEY"],
     "keys": [ROBOT_KEYS],  # run_task makes the keys (see _robot_keys)
     "clip": ["defence.clip_ratio=0.2"],  # on request: checks + clipping at 0.2 of the own norm
+    "clip_half": ["defence.clip_ratio=0.5"],  # on request: checks + clipping at 0.5
     "cap1": ["defence.samples_ratio=1"],  # on request: merge weight at most the median declared
 }
 ISSUE20 = ("head_forge", "handover_forge", "dominate_cap", "near_bound", "accept_forge")
