@@ -72,10 +72,10 @@ def test_the_insider_table_gives_the_points_lost_and_the_goals() -> None:
     cells = [c.strip() for c in row.strip("|").split("|")]
     # checks: (0.95 - 0.89 + 0.93 - 0.92) / 2 = 3.5 points; keys: (0.018 + 0.008) / 2 = 1.3
     assert cells[1:] == ["0.905 ± 0.015", "0.925 ± 0.005", "3.5", "1.3", "`dist_ratio`"]
-    assert "costs 3.5 points (`insider_near`). " in out  # no goal without keys
+    assert "costs 3.5 points (`insider_near`; 6.0 on its worst seed). " in out  # no goal
     assert (
-        "costs 1.3 points (`insider_near`; issue 20's goal with per-robot keys, at most 3: met)"
-        in (out)
+        "costs 1.3 points (`insider_near`; 1.8 on its worst seed; issue 20's goal with per-robot "
+        "keys, at most 3: met)" in out
     )
     assert "+0.20 points against `checks` (positive: lower; issue 20's goal, at most 0.5: met)" in (
         out

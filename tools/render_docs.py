@@ -923,6 +923,12 @@ INSIDER = "robustness_insider"
 INSIDER_GOAL, HONEST_GOAL = 0.03, 0.005  # issue 20: an insider as itself, keys on honest runs
 
 
+def _worst_seed(runs: dict[tuple[str, str], list[dict[str, Any]]], scenario: str, d: str) -> float:
+    """The most points ``scenario`` loses on one seed against the clean run, both with ``d``."""
+    ref = {r["seed"]: r["acc_final"] for r in runs[("a: no faults", d)]}
+    return max(ref[r["seed"]] - r["acc_final"] for r in runs[(scenario, d)])
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -967,7 +973,8 @@ def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
     )
     summary = "".join(
         f"With `{d}` the insider that costs most costs {fmt(pts, '.1fpts')} points "
-        f"(`{scenario.removeprefix('e: rogue ')}`"
+        f"(`{scenario.removeprefix('e: rogue ')}`; {fmt(_worst_seed(runs, scenario, d), '.1fpts')} "
+        "on its worst seed"
         + (
             f"; issue 20's goal with per-robot keys, at most {fmt(INSIDER_GOAL, '.0fpts')}: "
             f"{_met(pts <= INSIDER_GOAL)}"
