@@ -10,15 +10,23 @@ rejoining the next with their model, (b+c) both, (d) the arena cut in two halves
 4..10 (heals at round 11), (e) one rogue radio of each kind. Defences: ``none`` (the unchecked
 protocol: ``defence.checks=false``, no norm bound), ``fixed`` (the checks before issue 20: no
 relative bounds), ``checks`` (the defaults: no-key checks, the fixed and the relative bounds),
-``key`` (checks + a fleet key: authenticated frames); ``clip`` and ``cap1`` on request. The
-default table runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the
-rogues, ``fixed`` on the clean run and issue 20's rogues (``TABLE``).
+``key`` (checks + a fleet key: authenticated frames), ``keys`` (checks + per-robot Ed25519
+keys, made afresh for each run in a temporary folder: an ``insider*`` rogue holds its own key,
+every other rogue none); ``clip``, ``clip_half`` and ``cap1`` on request. The default table
+runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the rogues,
+``fixed`` on the clean run and issue 20's rogues, ``keys`` on the clean run and the insiders
+(``TABLE``). Under ``key`` an insider holds the fleet key, as every robot of the fleet does.
 
     python benchmarks/robustness.py --jobs 2 --json docs/results/robustness.json
     python benchmarks/robustness.py --config config/paper_iid.yaml --jobs 2 \
         --scenario a --scenario b+c --scenario "e: rogue dominate_cap" \
         --scenario "e: rogue near_bound" --scenario "e: rogue accept_forge" \
         --defence fixed --defence checks --json docs/results/robustness_paper.json
+    python benchmarks/robustness.py --scenario a --scenario "e: rogue insider" \
+        --defence checks --defence keys --json docs/results/robustness_insider.json
+    python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
+        --defence checks --defence clip --defence clip_half \
+        --json docs/results/robustness_insider_clip.json
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ import json
 import math
 import os
 import sys
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 from _report import Report, allow_dirty_flag, format_load
 
@@ -44,13 +54,15 @@ from gossip_learning.backends import (
 from gossip_learning.config import load_config
 from gossip_learning.datasets import Dataset
 from gossip_learning.experiment import Swarm, load_data
+from gossip_learning.keyring import KEYRING_FILE, create_fleet
 from gossip_learning.results import rounds_to_reach
 from gossip_learning.sweep import data_key
 
 CONFIG = "config/quickstart.yaml"
+ROBOT_KEYS = "defence.identity=robot_keys"
 ATTACKS = ("head_hijack", "handover", "fake_head", "dominate", "overflow", "impersonate",
            "propose_flood", "foreign_fleet", "head_forge", "handover_forge", "dominate_cap",
-           "near_bound", "accept_forge")  # fmt: skip
+           "near_bound", "accept_forge", "insider", "insider_near", "insider_forge")  # fmt: skip
 SCENARIOS: dict[str, list[str]] = {
     "a: no faults": [],
     "b: 30 % loss": ["channel.loss_prob=0.3"],
@@ -71,21 +83,26 @@ DEFENCES: dict[str, list[str]] = {
     "fixed": ["defence.norm_ratio=0", "defence.samples_ratio=0", "defence.dist_ratio=0"],
     "checks": [],
     "key": ["defence.fleet_key=env:GL_BENCH_FLEET_KEY"],
+    "keys": [ROBOT_KEYS],  # run_task makes the keys (see _robot_keys)
     "clip": ["defence.clip_ratio=0.2"],  # on request: checks + clipping at 0.2 of the own norm
+    "clip_half": ["defence.clip_ratio=0.5"],  # on request: checks + clipping at 0.5
     "cap1": ["defence.samples_ratio=1"],  # on request: merge weight at most the median declared
 }
 ISSUE20 = ("head_forge", "handover_forge", "dominate_cap", "near_bound", "accept_forge")
 CLEAN = "a: no faults"
 ROGUES = [s for s in SCENARIOS if s.startswith("e:")]
+INSIDERS = [s for s in ROGUES if s.startswith("e: rogue insider")]
 # the default table: which scenarios each defence runs on
 TABLE: dict[str, list[str]] = {
     "none": list(SCENARIOS),
     "fixed": [CLEAN, *(f"e: rogue {a}" for a in ISSUE20)],
     "checks": list(SCENARIOS),
     "key": [CLEAN, *ROGUES],
+    "keys": [CLEAN, *INSIDERS],
 }
 # who holds what and what each attack does (the docs' threat-model table)
 RADIO, NOTHING = "radio in range", "nothing"
+FLEET, OWN_KEY = "fleet robot", "its own per-robot key"
 THREATS: dict[str, tuple[str, str, str]] = {
     "head_hijack": (RADIO, NOTHING, "head-layer models naming each cluster, in its own id"),
     "handover": (RADIO, NOTHING, "HANDOVERs to every member, in its own id"),
@@ -101,10 +118,13 @@ THREATS: dict[str, tuple[str, str, str]] = {
     "near_bound": (RADIO, NOTHING, "models just under the fixed 1000 RMS bound"),
     "accept_forge": (RADIO, NOTHING, "ACCEPTs in neighbours' names with what they declared, "
                      "honest-norm random models"),
-    # no scenario yet: the row kind for an insider that holds its own per-robot key (issue 20,
-    # item 2; branch i20-keys), measurable once a rogue attack of this name exists
-    "insider": ("fleet robot", "its own per-robot key",
+    # a fleet robot (with ``keys``: its own per-robot key; with ``key``: the fleet key)
+    "insider": (FLEET, OWN_KEY,
                 "lies as itself: honest-norm random models, 10^6 samples, in its own id only"),
+    "insider_near": (FLEET, OWN_KEY, "insider whose model for each robot is that robot's last "
+                     "model plus an orthogonal 2.7 norms: inside the default relative bounds"),
+    "insider_forge": (FLEET, OWN_KEY, "insider, plus accept_forge and handover_forge in other "
+                      "robots' ids, signed with its own key"),
 }  # fmt: skip
 
 
@@ -116,6 +136,16 @@ os.environ.setdefault(BENCH_KEY_VAR, BENCH_KEY)
 Task = tuple[str, tuple[str, ...], str, int]  # config, overrides, method, seed
 
 
+def _robot_keys(config: str, overrides: tuple[str, ...], folder: Path) -> list[str]:
+    """A fresh fleet of per-robot keys in ``folder`` for the run's robots (and its rogues, if
+    they are insiders: each then holds its own key) and the overrides that point at it."""
+    cfg = load_config(config, [o for o in overrides if o != ROBOT_KEYS])
+    n, fc = cfg.swarm.num_robots, cfg.faults
+    insiders = fc.rogues if fc.rogue_attack.startswith("insider") else 0
+    create_fleet(folder, list(range(n + insiders)), cfg.defence.fleet_id)
+    return [f"defence.keyring=file:{folder / KEYRING_FILE}", f"defence.robot_keys=file:{folder}"]
+
+
 def run_task(
     task: Task, datasets: dict[str, Dataset] | None = None
 ) -> tuple[list[dict], dict[str, int]]:
@@ -123,9 +153,11 @@ def run_task(
     The data comes from ``datasets`` (shipped once per node), else from the config."""
     config, overrides, method, seed = task
     os.environ.setdefault(BENCH_KEY_VAR, BENCH_KEY)  # a Ray worker has not imported this file
-    cfg = load_config(config, [*overrides, f"experiment.seeds=[{seed}]"])
-    sw = Swarm(cfg, method, seed, datasets[data_key(cfg)] if datasets else load_data(cfg))
-    rows = [sw.step()[0] for _ in range(cfg.experiment.rounds)]
+    with tempfile.TemporaryDirectory(prefix="gl-bench-keys-") as tmp:
+        keys = _robot_keys(config, overrides, Path(tmp)) if ROBOT_KEYS in overrides else []
+        cfg = load_config(config, [*overrides, *keys, f"experiment.seeds=[{seed}]"])
+        sw = Swarm(cfg, method, seed, datasets[data_key(cfg)] if datasets else load_data(cfg))
+        rows = [sw.step()[0] for _ in range(cfg.experiment.rounds)]
     refused: Counter[str] = Counter(sw.network.stats.reasons)
     for a in sw.agents:
         refused.update(a.inbox.rejected)

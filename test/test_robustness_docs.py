@@ -45,3 +45,46 @@ def test_the_scenario_table_counts_the_seeds_at_95_percent_of_cfl() -> None:
     out = render_docs.block_robustness(_report())
     row = next(line for line in out.splitlines() if line.startswith("| e: rogue dominate_cap"))
     assert "| 0.915 ± 0.015 (1/2) |" in row  # 95 % of CFL is 0.912: seed 1's 0.90 is under
+
+
+def _insider_report() -> dict:
+    recs = []
+    for seed, clean, near in ((0, 0.95, (0.89, 0.93)), (1, 0.93, (0.92, 0.92))):
+        for d, acc in zip(("checks", "keys"), near, strict=True):
+            recs += [
+                _rec(seed, "a: no faults", d, clean - (0.002 if d == "keys" else 0.0)),
+                _rec(seed, "e: rogue insider_near", d, acc, "dist_ratio 3"),
+                {**_rec(seed, "e: rogue insider_forge", d, clean,
+                        "bad_signature 40, dist_ratio 2" if d == "keys" else "unknown_sender 9"),
+                 "rogue_frames": 50},
+            ]  # fmt: skip
+    return {"records": recs, "command": "c", "git_commit": "b" * 40, "git_dirty": False,
+            "date": "d", "machine": {"cpus": 2}}  # fmt: skip
+
+
+def test_the_insider_table_gives_the_points_lost_and_the_goals() -> None:
+    """Points lost against the same defence's clean run (seed by seed, averaged), issue 20's
+    goals (an insider at most 3 points; keys at most 0.5 on an honest run), the forged frames
+    refused as bad signatures; the threat table points at it for the insider rows."""
+    data = {**_report(), "robustness_insider": _insider_report()}
+    out = render_docs.block_robustness_insider(data)
+    row = next(line for line in out.splitlines() if line.startswith("| e: rogue insider_near"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # checks: (0.95 - 0.89 + 0.93 - 0.92) / 2 = 3.5 points; keys: (0.018 + 0.008) / 2 = 1.3
+    assert cells[1:] == ["0.905 ± 0.015", "0.925 ± 0.005", "3.5", "1.3", "`dist_ratio`"]
+    assert "costs 3.5 points (`insider_near`; 6.0 on its worst seed). " in out  # no goal
+    assert (
+        "costs 1.3 points (`insider_near`; 1.8 on its worst seed; issue 20's goal with per-robot "
+        "keys, at most 3: met)" in out
+    )
+    assert "+0.20 points against `checks` (positive: lower; issue 20's goal, at most 0.5: met)" in (
+        out
+    )
+    assert "sent (those in its own id verify): seed 0: 40 of 50; seed 1: 40 of 50." in out
+    threats = render_docs.block_robustness_threats(data)
+    insider = next(line for line in threats.splitlines() if line.startswith("| `insider`"))
+    assert "not measured yet" in insider  # `insider` itself is not in this insider report
+    data["robustness_insider"]["records"].append(_rec(0, "e: rogue insider", "keys", 0.9))
+    threats = render_docs.block_robustness_threats(data)
+    insider = next(line for line in threats.splitlines() if line.startswith("| `insider`"))
+    assert "in the insider table" in insider

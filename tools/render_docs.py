@@ -781,11 +781,18 @@ def _at_95(runs: list[dict[str, Any]]) -> str:
     return f"{sum(r['acc_final'] >= 0.95 * r['cfl_final'] for r in runs)}/{len(runs)}"
 
 
+def _reason_counts(rejected: str) -> dict[str, int]:
+    """A record's ``rejected`` ("a 3, b 5"; "none") as reason -> count."""
+    if rejected == "none":
+        return {}
+    return {k: int(n) for k, n in (part.rsplit(" ", 1) for part in rejected.split(", "))}
+
+
 def _reasons(rejected: str, top: int = 3) -> str:
     """The ``top`` most frequent reasons of a record's ``rejected`` ("a 3, b 5")."""
-    if rejected == "none":
+    counts = [(n, k) for k, n in _reason_counts(rejected).items()]
+    if not counts:
         return "nothing"
-    counts = [(int(n), k) for k, n in (part.rsplit(" ", 1) for part in rejected.split(", "))]
     return ", ".join(f"`{k}`" for _, k in sorted(counts, reverse=True)[:top])
 
 
@@ -862,7 +869,11 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
         scenario = f"e: rogue {attack}"
         cells = [f"`{attack}`", t["attacker"], t["holds"], t["attack"]]
         if not any((scenario, d) in runs for d in defences):
-            rows.append([*cells, *(["not measured yet"] * len(defences)), "—", "—"])
+            apart = INSIDER in data and any(
+                r["scenario"] == scenario for r in data[INSIDER]["records"]
+            )
+            note = "in the insider table" if apart else "not measured yet"
+            rows.append([*cells, *([note] * len(defences)), "—", "—"])
             continue
         lost: dict[str, float] = {}
         for d in defences:
@@ -904,6 +915,94 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
         "the same run unchecked (`none`) and with the checks before issue 20 (`fixed`), per seed, "
         "averaged (positive: the defaults end lower):\n\n"
         + table(("scenario", "vs none", "vs fixed"), honest)
+        + provenance(data, name)
+    )
+
+
+INSIDER = "robustness_insider"
+INSIDER_GOAL, HONEST_GOAL = 0.03, 0.005  # issue 20: an insider as itself, keys on honest runs
+
+
+def _worst_seed(runs: dict[tuple[str, str], list[dict[str, Any]]], scenario: str, d: str) -> float:
+    """The most points ``scenario`` loses on one seed against the clean run, both with ``d``."""
+    ref = {r["seed"]: r["acc_final"] for r in runs[("a: no faults", d)]}
+    return max(ref[r["seed"]] - r["acc_final"] for r in runs[(scenario, d)])
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
+    """The insider scenarios (a fleet robot holding its own key) under each defence of report
+    ``name`` (``robustness_insider.json``): final accuracy, points lost against the clean run
+    with the same defence, what the last defence refused; the clean run's cost of each defence
+    against the first; frames in other robots' ids refused as bad signatures."""
+    if name not in data:
+        return f"\n_Not generated yet: no `docs/results/{name}.json`._\n"
+    recs = data[name]["records"]
+    runs = _robustness_runs(recs)
+    seeds = sorted({r["seed"] for r in recs})
+    defences = list(dict.fromkeys(r["defence"] for r in recs))
+    clean = {d: runs.get(("a: no faults", d), []) for d in defences}
+    rows: list[list[str]] = []
+    worst: dict[str, tuple[float, str]] = {}
+    for scenario in dict.fromkeys(r["scenario"] for r in recs):
+        cells = [scenario]
+        lost = []
+        for d in defences:
+            got = runs.get((scenario, d))
+            cells.append(_mean_std([r["acc_final"] for r in got]) if got else "·")
+            pts = _points_lost(got, clean[d]) if got and clean[d] else None
+            lost.append(fmt(pts, ".1fpts") if pts is not None else "·")
+            if pts is not None and scenario != "a: no faults":
+                worst[d] = max(worst.get(d, (-1.0, "")), (pts, scenario))
+        last = runs.get((scenario, defences[-1]))
+        rows.append([*cells, *lost, _reasons(last[0]["rejected"]) if last else "·"])
+    head = ("scenario", *(f"{d}: acc" for d in defences),
+            *(f"points lost with {d}" for d in defences),
+            f"refused most with {defences[-1]} (seed {seeds[0]})")  # fmt: skip
+    first = defences[0]
+    costs = "".join(
+        f"The clean run with `{d}` ends {fmt(cost, '+.2fpts')} points against `{first}` "
+        f"(positive: lower; issue 20's goal, at most {fmt(HONEST_GOAL, '.1fpts')}: "
+        f"{_met(cost <= HONEST_GOAL)}). "
+        for d in defences[1:]
+        if clean[d] and clean[first]
+        for cost in [_points_lost(clean[d], clean[first])]
+    )
+    summary = "".join(
+        f"With `{d}` the insider that costs most costs {fmt(pts, '.1fpts')} points "
+        f"(`{scenario.removeprefix('e: rogue ')}`; {fmt(_worst_seed(runs, scenario, d), '.1fpts')} "
+        "on its worst seed"
+        + (
+            f"; issue 20's goal with per-robot keys, at most {fmt(INSIDER_GOAL, '.0fpts')}: "
+            f"{_met(pts <= INSIDER_GOAL)}"
+            if d == "keys"
+            else ""
+        )
+        + "). "
+        for d, (pts, scenario) in worst.items()
+    )
+    forged = [
+        f"seed {r['seed']}: "
+        f"{_reason_counts(r['rejected']).get('bad_signature', 0):,} of {r['rogue_frames']:,}"
+        for r in recs
+        if r["scenario"] == "e: rogue insider_forge" and r["defence"] == "keys"
+    ]
+    return (
+        f"Seeds {', '.join(map(str, seeds))}; accuracy: mean ± std of the final accuracy; "
+        "points lost: against the clean run with the same defence, per seed, averaged. "
+        + summary
+        + costs
+        + "\n\n"
+        + table(head, rows)
+        + (
+            "\n`insider_forge` with `keys`: its frames refused as `bad_signature`, of all it sent "
+            "(those in its own id verify): " + "; ".join(forged) + ".\n"
+            if forged
+            else ""
+        )
         + provenance(data, name)
     )
 
@@ -1164,6 +1263,8 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "robustness-paper": lambda data: block_robustness(data, "robustness_paper"),
     "robustness": block_robustness,
     "robustness-threats": block_robustness_threats,
+    "robustness-insider": block_robustness_insider,
+    "robustness-insider-clip": lambda data: block_robustness_insider(data, INSIDER + "_clip"),
     "rp2040-memory": block_rp2040_memory,
     "rp2040-cycles": block_rp2040_cycles,
     "rp2040-fixed": block_rp2040_fixed,

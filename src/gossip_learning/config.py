@@ -254,7 +254,7 @@ class TimingConfig:
 ATTACKS = (
     "none", "head_hijack", "handover", "fake_head", "dominate", "overflow", "impersonate",
     "propose_flood", "foreign_fleet", "head_forge", "handover_forge", "dominate_cap", "near_bound",
-    "accept_forge",
+    "accept_forge", "insider", "insider_near", "insider_forge",
 )  # fmt: skip
 
 

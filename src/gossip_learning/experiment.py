@@ -23,6 +23,7 @@ from gossip_learning.datasets import Dataset
 from gossip_learning.driver import RoundDriver
 from gossip_learning.faults import FaultPlan, Rogue, RoundFaults
 from gossip_learning.identity import insider
+from gossip_learning.identity import mode as identity_mode
 from gossip_learning.learner import evaluate, fold_standardizer
 from gossip_learning.matching import OracleMatchmaker
 from gossip_learning.messages import Message
@@ -239,12 +240,16 @@ def run_one(
 
 def _rogue_encoder(cfg: Config, rogue: int) -> Callable[[Message], bytes]:
     """How a rogue makes frames: unauthenticated, (a foreign fleet's robot, when this fleet
-    has a key) sealed with another fleet's key and id, or (robot keys, and ``defence.robot_keys``
-    holds the rogue's own key: an insider) signed with its own key whatever id it claims."""
+    has a key) sealed with another fleet's key and id, (robot keys, and ``defence.robot_keys``
+    holds the rogue's own key: an insider) signed with its own key whatever id it claims, or (an
+    ``insider*`` attack with a fleet key) sealed with the fleet key, which every robot holds."""
     d = cfg.defence
     own = insider(cfg, rogue)
     if own is not None:
         return lambda msg: own.seal_as(encode(msg), rogue)
+    if cfg.faults.rogue_attack.startswith("insider") and identity_mode(cfg) == "fleet_key":
+        fleet = FleetAuth(read_secret(d.fleet_key), d.fleet_id, d.replay_window)
+        return lambda msg: encode(msg, fleet)
     if cfg.faults.rogue_attack == "foreign_fleet" and d.fleet_key:
         secret = read_secret(d.fleet_key) + b"/other fleet"
         other = FleetAuth(secret, (d.fleet_id + 1) % (1 << 32), d.replay_window)

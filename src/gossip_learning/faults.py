@@ -4,7 +4,11 @@ Everything here is drawn from one generator seeded by the run's seed, so a (conf
 the same faults every time. :class:`FaultPlan` says, round by round, which robots are down and
 which links are cut; :class:`Rogue` is a radio among the robots that runs one attack of
 ``faults.rogue_attack`` (see docs/robustness.md). Rogues speak unauthenticated frames: they do not
-hold the fleet key; the ``foreign_fleet`` rogue holds another fleet's key.
+hold the fleet key; the ``foreign_fleet`` rogue holds another fleet's key. With per-robot keys
+(``defence.identity: robot_keys``) a rogue whose own key is in ``defence.robot_keys`` is an
+insider: every frame it sends is signed with that key (``identity.RobotAuth.seal_as``, the
+simulator's encoder), so what it sends in its own id verifies and what it sends in another
+robot's id does not. The ``insider*`` attacks are what such a robot does.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ from gossip_learning.wire import encode
 MAX_DECLARED = 2**32 - 1  # what the "dominate" rogue claims as its sample count
 FLOOD = 20  # proposals per robot and step from the "propose_flood" rogue
 CAP_DECLARED = 1_000_000  # what "dominate_cap" claims: defence.max_samples' default
+HONEST_RMS = 0.07  # about the RMS weight of an honest quickstart model
+# insider_near: the perturbation's norm, in norms of the receiver's model: orthogonal to it, the
+# sum is farther than the default dist_ratio (1) allows only past sqrt(1 + 2.7^2) = 2.88 norms,
+# under the default norm_ratio (3)
+NEAR_SCALE = 2.7
 
 
 @dataclass
@@ -96,20 +105,38 @@ class Rogue:
         self.encoder = encoder  # wire.encode, or another fleet's authenticating encoder
         self.round = 0
         self.sent = 0
+        self.forged = 0  # frames sent in another robot's id
         self.heard: dict[int, Beacon] = {}
+        self.proposals: list[Message] = []  # PROPOSEs to it since its last ACCEPT phase
+        self.accepts: list[Message] = []  # ACCEPTs to it since its last REPLY phase
+        self.models: dict[int, np.ndarray] = {}  # the last model each robot sent it
         self.cluster = NO_CLUSTER  # the cluster it poses in (dominate, flood, foreign fleet)
         self.fake_cluster = 0x7F000000 + rogue_id  # an id no robot founds
-        network.endpoint(rogue_id).subscribe(BEACON_TOPIC, self._hear)
+        endpoint = network.endpoint(rogue_id)
+        endpoint.subscribe(BEACON_TOPIC, self._hear)
+        if attack.startswith("insider"):  # it answers what is sent to it, like a robot
+            endpoint.subscribe(robot_topic(rogue_id), self._hear_own)
 
     def _hear(self, msg: Message) -> None:
         if msg.beacon is not None and msg.sender != self.id:
             self.heard[msg.sender] = msg.beacon
+
+    def _hear_own(self, msg: Message) -> None:
+        if msg.receiver != self.id:
+            return
+        if msg.model is not None:
+            self.models[msg.sender] = msg.model.copy()
+        if msg.kind == Kind.PROPOSE:
+            self.proposals.append(msg)
+        elif msg.kind == Kind.ACCEPT:
+            self.accepts.append(msg)
 
     # ------------------------------------------------------------ the driver's calls
     def begin_round(self, round_no: int) -> None:
         """A new round: what it heard last round is old news."""
         self.round = round_no
         self.heard = {}
+        self.proposals, self.accepts = [], []
 
     def run_phase(self, phase: Phase, finish_slot: int = -1) -> None:
         """Attack in ``phase`` (each kind acts in the phases where it does harm)."""
@@ -122,6 +149,7 @@ class Rogue:
     def _send(self, topic: str, msg: Message) -> None:
         self.network.inject(self.id, topic, self.encoder(msg))
         self.sent += 1
+        self.forged += msg.sender != self.id
 
     def _say(self, topic: str, kind: Kind, phase: Phase, **kw: object) -> None:
         self._send(topic, self._msg(kind, phase, **kw))
@@ -332,6 +360,68 @@ class Rogue:
                     self._say(robot_topic(rid), Kind.ACCEPT, phase, sender=other, receiver=rid,
                               layer=phase.layer, cluster=b.cluster, samples=max(1, ob.samples),
                               model=self._poison(0.07))  # fmt: skip
+
+    # ------------------------------- insiders (issue 20): a fleet robot that holds its own key
+    def _insider(self, phase: Phase) -> None:
+        """A member that lies only as itself: it beacons 10^6 samples, proposes to every member
+        of its cluster once a step, accepts every proposal and replies to every acceptance, each
+        time with an honest-norm random model declaring 10^6 samples (and broadcasts one in the
+        SEND phases of broadcast gossip)."""
+        self._as_itself(phase, lambda _: self._poison(HONEST_RMS))
+
+    def _insider_near(self, phase: Phase) -> None:
+        """``insider`` whose model for robot r is the last model r sent it plus a random
+        perturbation orthogonal to it, ``NEAR_SCALE`` times its norm: inside the default
+        relative bounds (honest-norm random until r has sent it a model)."""
+        self._as_itself(phase, self._near)
+
+    def _insider_forge(self, phase: Phase) -> None:
+        """``insider`` plus ``accept_forge`` and ``handover_forge``: frames in other robots' ids,
+        signed with its own key (with robot keys each is refused as ``bad_signature``)."""
+        self._insider(phase)
+        self._accept_forge(phase)
+        self._handover_forge(phase)
+
+    def _as_itself(self, phase: Phase, model_for: Callable[[int], np.ndarray]) -> None:
+        """The pairwise exchange as a member of its cluster, every model from ``model_for``
+        (receiver -> model) declaring 10^6 samples."""
+        kind = phase.kind
+        if kind in (PhaseKind.BEACON, PhaseKind.FINAL_BEACON):
+            self._pose(phase, samples=CAP_DECLARED)
+        elif kind == PhaseKind.ACCEPT:
+            asked, self.proposals = self.proposals, []
+            for rid in dict.fromkeys(m.sender for m in asked if m.layer == phase.layer):
+                self._answer(Kind.ACCEPT, phase, rid, model_for(rid))
+        elif kind == PhaseKind.REPLY:
+            got, self.accepts = self.accepts, []
+            for rid in dict.fromkeys(m.sender for m in got if m.layer == phase.layer):
+                self._answer(Kind.REPLY, phase, rid, model_for(rid))
+        elif phase.layer != Layer.INTRA or self.cluster == NO_CLUSTER:
+            return
+        elif kind == PhaseKind.SEND:
+            self._model_to_cluster(phase, self._poison(HONEST_RMS), CAP_DECLARED)
+        elif kind == PhaseKind.PROPOSE and phase.attempt == 0:
+            for rid, b in self.heard.items():
+                if b.cluster == self.cluster:
+                    self._say(robot_topic(rid), Kind.PROPOSE, phase, receiver=rid,
+                              layer=Layer.INTRA, cluster=self.cluster)  # fmt: skip
+
+    def _answer(self, kind: Kind, phase: Phase, rid: int, model: np.ndarray) -> None:
+        self._say(robot_topic(rid), kind, phase, receiver=rid, layer=phase.layer,
+                  cluster=self.cluster, samples=CAP_DECLARED, model=model)  # fmt: skip
+
+    def _near(self, rid: int) -> np.ndarray:
+        """Robot ``rid``'s last model plus ``NEAR_SCALE`` of its norm, orthogonally."""
+        own = self.models.get(rid)
+        if own is None:
+            return self._poison(HONEST_RMS)
+        base = own.astype(np.float64)
+        noise = self.rng.normal(0.0, 1.0, base.size)
+        square = float(base @ base)
+        if square > 0:
+            noise -= float(noise @ base) / square * base
+        noise *= NEAR_SCALE * np.sqrt(square) / max(float(np.linalg.norm(noise)), 1e-30)
+        return (base + noise).astype(np.float32)
 
 
 __all__ = ["BROADCAST", "FaultPlan", "Rogue", "RoundFaults"]
