@@ -85,7 +85,8 @@ def record(report: Report, kind: str, r: dict[str, Any], cmd: list[str], wall: f
            skew_ms: float, mtu: int, clock_sync: bool = True) -> None:  # fmt: skip
     flat = {k: r.get(k) for k in KEYS}
     udp = r.get("udp") or {}
-    flat.update({f"udp_{k}": udp.get(k) for k in ("received", "rcvbuf_errors", "in_errors")})
+    keys = ("received", "rcvbuf_errors", "in_errors", "sndbuf_errors")
+    flat.update({f"udp_{k}": udp.get(k) for k in keys})
     flat["acc_gap_points"] = (
         100 * (r["acc_last"] - r["engine_acc_last"]) if r.get("engine_acc_last") else None
     )

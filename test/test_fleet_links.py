@@ -129,8 +129,8 @@ def test_summary_reports_discovery_progress_udp_drops_and_clock_residual() -> No
         {"t": 0.0, "status": {"id": i, "round": 1, "clock_correction_s": c}}
         for i, c in enumerate([0.0, 0.3, 0.15])
     ]  # robot 0 ran 0.3 s ahead of robot 1, which followed it to within 0 ms
-    udp0 = [[100, 0, 0], [100, 0, 0], None]
-    udp1 = [[400, 50, 50], [300, 0, 0], [70, 7, 7]]
+    udp0 = [[100, 0, 0, 0], [100, 0, 0, 1], None]
+    udp1 = [[400, 50, 50, 0], [300, 0, 0, 9], [70, 7, 7, 7]]
     samples = [{"round": r, "t": 0.0, "counters": [(0, 0, 0, 0)] * 4, "udp": u}
                for r, u in ((0, udp0), (1, udp1), (2, udp1))]  # fmt: skip
     out = summarise(
@@ -140,7 +140,9 @@ def test_summary_reports_discovery_progress_udp_drops_and_clock_residual() -> No
     )  # fmt: skip
     assert out["discovery_found_max"] == 2 and out["discovery_half_s"] == 6.0
     assert math.isnan(out["discovery_s"])  # never all three
-    assert out["udp"] == {"received": 500, "rcvbuf_errors": 50, "in_errors": 50}
+    assert out["udp"] == {
+        "received": 500, "rcvbuf_errors": 50, "in_errors": 50, "sndbuf_errors": 8
+    }  # fmt: skip
     assert out["clock_corrections_s"] == [0.0, 0.3, 0.15]
     assert out["clock_residual_ms"] == pytest.approx(0.0)
 

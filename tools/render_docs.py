@@ -1193,13 +1193,13 @@ def block_fleet_sizes(data: Data) -> str:
             fmt(r["computed_bytes_per_robot_round"], ",.0f"), fmt(r["wire_over_computed"], ".1f"),
             fmt(r["robot_kbit_s"], ".0f"), fmt(r["loss_applied"], ".3f"),
             fmt(r["loss_seen"], ".3f"), f"{r['late']:,}", fmt(r.get("udp_rcvbuf_errors"), ",.0f"),
-            fmt(r["wall_s"], ".0f"),
+            fmt(r.get("udp_sndbuf_errors"), ",.0f"), fmt(r["wall_s"], ".0f"),
         ])  # fmt: skip
     head = ("hosts", "channel", "rounds all reported", "reporting per round", "exit 0",
             "final acc", "engine acc", "gap (points)", "discovery s", "wire B/robot/round",
             "of it RTPS discovery", "RTPS user", "IP fragments", "package bytes_sent",
             "wire / package", "kbit/s per robot", "loss applied", "loss seen", "late",
-            "UDP dropped (buffer full)", "wall s")  # fmt: skip
+            "UDP dropped (buffer full)", "UDP sends failed (ENOBUFS)", "wall s")  # fmt: skip
     return table(head, rows) + _fleet_provenance(data, "size")
 
 

@@ -423,15 +423,16 @@ class Fleet:
 
 
 def udp_counters(pid: int) -> list[int] | None:
-    """UDP datagrams received, and those dropped for a full socket buffer or another error,
-    in the network namespace of process ``pid`` (None once it has exited)."""
+    """UDP datagrams received, those dropped for a full socket buffer or another error, and
+    sends that failed for want of a buffer (``SndbufErrors``: ENOBUFS, e.g. no neighbour
+    entry), in the network namespace of process ``pid`` (None once it has exited)."""
     try:
         lines = [ln.split() for ln in Path(f"/proc/{pid}/net/snmp").read_text().splitlines()]
     except OSError:
         return None
     head, values = (ln[1:] for ln in lines if ln and ln[0] == "Udp:")
     row = dict(zip(head, map(int, values), strict=True))
-    return [row["InDatagrams"], row["RcvbufErrors"], row["InErrors"]]
+    return [row["InDatagrams"], row["RcvbufErrors"], row["InErrors"], row["SndbufErrors"]]
 
 
 def engine_accuracy(cfg: Config, seed: int, rounds: int) -> float:

@@ -75,6 +75,22 @@ def netns_name(index: int) -> str:
     return f"fleet{index}"
 
 
+def host_mac(index: int) -> str:
+    """MAC address of host ``index``'s ``eth0`` (locally administered, unicast; fixed so that
+    every host's neighbour table can be written before any frame is sent)."""
+    return "02:77:" + ":".join(f"{b:02x}" for b in (index + 1).to_bytes(4, "big"))
+
+
+def neighbour_batch(me: int, hosts: int) -> str:
+    """``ip -batch`` text that gives host ``me`` a permanent neighbour entry for every other
+    host (see :meth:`FleetNet._neighbours`)."""
+    return "".join(
+        f"neigh replace {host_address(j)} lladdr {host_mac(j)} dev eth0 nud permanent\n"
+        for j in range(hosts)
+        if j != me
+    )
+
+
 @dataclass
 class FleetNet:
     """``hosts`` network namespaces on one bridge (the last one is the observer's), with MTU
@@ -114,8 +130,9 @@ class FleetNet:
             ns, port = netns_name(i), port_name(i)
             run(["ip", "netns", "add", ns])
             self.made.append(f"netns:{ns}")
-            run(["ip", "link", "add", port, "mtu", str(self.mtu), "type", "veth",
-                 "peer", "name", "eth0", "mtu", str(self.mtu), "netns", ns])  # fmt: skip
+            run(["ip", "link", "add", port, "mtu", str(self.mtu), "type", "veth", "peer",
+                 "name", "eth0", "address", host_mac(i), "mtu", str(self.mtu),
+                 "netns", ns])  # fmt: skip
             run(["ip", "link", "set", port, "master", BRIDGE, "up"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
             run(["ip", "-n", ns, "addr", "add", f"{host_address(i)}/16", "dev", "eth0"])
@@ -124,8 +141,28 @@ class FleetNet:
             if self.rate:
                 run(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "eth0", "root",
                      "tbf", "rate", self.rate, "burst", "32kbit", "latency", "400ms"])  # fmt: skip
+        self._neighbours()
         run(["nft", "-f", "-"], ruleset(observer=port_name(self.hosts - 1)))
         self.made.append(f"table:{TABLE}")
+
+    def _neighbours(self) -> None:
+        """Every host knows every other host's MAC address from the start (permanent entries).
+
+        The kernel keeps one ARP table for all network namespaces of the machine, and its
+        limits (``net.ipv4.neigh.default.gc_thresh1/2/3``: 128/512/1024 by default) exist only
+        in the machine's first namespace and count the entries of every namespace together. A
+        fleet of N hosts that talk to each other needs N(N-1) entries: 3,660 at 60 robots and
+        the observer. Past 1,024 the kernel refused new entries, sends to the hosts without one
+        failed with ENOBUFS (a UDP socket without ``IP_RECVERR`` counts them as
+        ``SndbufErrors`` and returns success), each namespace ended up with about 1024/N
+        neighbours, and DDS discovery, which answers the multicast announcements by unicast,
+        never completed (the observer found 15 of 60 robots). A computer of a real fleet has
+        its own table. Permanent entries are exempt from those limits, need no ARP exchange
+        and take nothing from the machine's table that other programs use; nothing outside
+        the harness's own namespaces is changed.
+        """
+        for i in range(self.hosts):
+            run(["ip", "-n", netns_name(i), "-batch", "-"], neighbour_batch(i, self.hosts))
 
     def exec_prefix(self, index: int) -> list[str]:
         """Prefix that runs a command inside host ``index``'s namespace."""

@@ -56,7 +56,8 @@ def _wire(samples: Sequence[dict[str, Any]], rnd: int, hosts: int) -> dict[str, 
 
 def udp_totals(samples: Sequence[dict[str, Any]]) -> dict[str, int]:
     """UDP datagrams the robots' hosts received and dropped (socket buffer full, other
-    errors), from the first sample to the last each host was seen in."""
+    errors) and the sends that failed for want of a buffer, from the first sample to the last
+    each host was seen in."""
     first: dict[int, list[int]] = {}
     last: dict[int, list[int]] = {}
     for s in samples:
@@ -64,7 +65,7 @@ def udp_totals(samples: Sequence[dict[str, Any]]) -> dict[str, int]:
             if row is not None:
                 first.setdefault(i, row)
                 last[i] = row
-    keys = ("received", "rcvbuf_errors", "in_errors")
+    keys = ("received", "rcvbuf_errors", "in_errors", "sndbuf_errors")
     return {k: sum(last[i][j] - first[i][j] for i in last) for j, k in enumerate(keys)}
 
 
