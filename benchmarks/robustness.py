@@ -10,15 +10,18 @@ rejoining the next with their model, (b+c) both, (d) the arena cut in two halves
 4..10 (heals at round 11), (e) one rogue radio of each kind. Defences: ``none`` (the unchecked
 protocol: ``defence.checks=false``, no norm bound), ``fixed`` (the checks before issue 20: no
 relative bounds), ``checks`` (the defaults: no-key checks, the fixed and the relative bounds),
-``key`` (checks + a fleet key: authenticated frames); ``clip`` and ``cap1`` on request. The
-default table runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the
-rogues, ``fixed`` on the clean run and issue 20's rogues (``TABLE``).
+``key`` (checks + a fleet key: authenticated frames); ``clip``, ``cap1`` and ``nofix`` (checks
+without the fault fixes: ``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``)
+on request. The default table runs ``none`` and ``checks`` on every scenario, ``key`` on the
+clean run and the rogues, ``fixed`` on the clean run and issue 20's rogues (``TABLE``).
 
     python benchmarks/robustness.py --jobs 2 --json docs/results/robustness.json
     python benchmarks/robustness.py --config config/paper_iid.yaml --jobs 2 \
         --scenario a --scenario b+c --scenario "e: rogue dominate_cap" \
         --scenario "e: rogue near_bound" --scenario "e: rogue accept_forge" \
         --defence fixed --defence checks --json docs/results/robustness_paper.json
+    python benchmarks/robustness.py --scenario a --scenario b --defence none \
+        --defence checks --defence nofix --seeds 0 1 2 3 --json docs/results/robustness_faults.json
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
 from collections import Counter
 
@@ -73,6 +77,9 @@ DEFENCES: dict[str, list[str]] = {
     "key": ["defence.fleet_key=env:GL_BENCH_FLEET_KEY"],
     "clip": ["defence.clip_ratio=0.2"],  # on request: checks + clipping at 0.2 of the own norm
     "cap1": ["defence.samples_ratio=1"],  # on request: merge weight at most the median declared
+    # on request: checks, with DK-means deciding on each pass's beacons alone and robots in no
+    # cluster not gossiping (the protocol before issue 20's fault fixes)
+    "nofix": ["clustering.beacon_memory=0", "clustering.unclustered_gossip=false"],
 }
 ISSUE20 = ("head_forge", "handover_forge", "dominate_cap", "near_bound", "accept_forge")
 CLEAN = "a: no faults"
@@ -126,6 +133,7 @@ def run_task(
     cfg = load_config(config, [*overrides, f"experiment.seeds=[{seed}]"])
     sw = Swarm(cfg, method, seed, datasets[data_key(cfg)] if datasets else load_data(cfg))
     rows = [sw.step()[0] for _ in range(cfg.experiment.rounds)]
+    rows[-1]["merges_per_robot"] = sum(a.window.merged_total for a in sw.agents) / len(sw.agents)
     refused: Counter[str] = Counter(sw.network.stats.reasons)
     for a in sw.agents:
         refused.update(a.inbox.rejected)
@@ -177,6 +185,10 @@ def _table(
                 rounds_to_95_cfl=None if math.isnan(reached) else int(reached),
                 rejected=", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none",
                 rogue_frames=sum(r["rogue_frames"] for r in rows),
+                # how the clusters held (rounds 2.. : round 1 forms them), and gossip that happened
+                alone_per_round=statistics.mean(r["singletons"] for r in rows[1:]),
+                moved_per_round=statistics.mean(r["membership_changes"] for r in rows[1:]),
+                merges_per_robot=rows[-1].get("merges_per_robot"),
             )  # fmt: skip
             print(f"{scenario:<24} {defence:<7} acc {rec['acc_final']:.3f} "
                   f"r95 {rec['rounds_to_95_cfl']} refused: {rec['rejected']}")  # fmt: skip
