@@ -77,7 +77,7 @@ class Membership:
         since. With no final beacon heard at all, the table's beacons count as earlier ones."""
         if self._stale:
             return {}, ChainMap(self._seen, self.table)
-        return self._fresh, self._seen
+        return (self._fresh if self._missed else self.table), self._seen
 
     def end_round(self) -> None:
         """Drop whatever was heard after the last decision."""
