@@ -12,10 +12,12 @@ protocol: ``defence.checks=false``, no norm bound), ``fixed`` (the checks before
 relative bounds), ``checks`` (the defaults: no-key checks, the fixed and the relative bounds),
 ``key`` (checks + a fleet key: authenticated frames), ``keys`` (checks + per-robot Ed25519
 keys, made afresh for each run in a temporary folder: an ``insider*`` rogue holds its own key,
-every other rogue none); ``clip``, ``clip_half`` and ``cap1`` on request. The default table
-runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the rogues,
-``fixed`` on the clean run and issue 20's rogues, ``keys`` on the clean run and the insiders
-(``TABLE``). Under ``key`` an insider holds the fleet key, as every robot of the fleet does.
+every other rogue none); ``clip``, ``clip_half``, ``cap1`` and ``nofix`` (checks without the
+fault fixes: ``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``) on request.
+The default table runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the
+rogues, ``fixed`` on the clean run and issue 20's rogues, ``keys`` on the clean run and the
+insiders (``TABLE``). Under ``key`` an insider holds the fleet key, as every robot of the
+fleet does.
 
     python benchmarks/robustness.py --jobs 2 --json docs/results/robustness.json
     python benchmarks/robustness.py --config config/paper_iid.yaml --jobs 2 \
@@ -27,6 +29,8 @@ runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the
     python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
         --defence checks --defence clip --defence clip_half \
         --json docs/results/robustness_insider_clip.json
+    python benchmarks/robustness.py --scenario a --scenario b --defence none \
+        --defence checks --defence nofix --seeds 0 1 2 3 --json docs/results/robustness_faults.json
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 from collections import Counter
@@ -87,6 +92,9 @@ DEFENCES: dict[str, list[str]] = {
     "clip": ["defence.clip_ratio=0.2"],  # on request: checks + clipping at 0.2 of the own norm
     "clip_half": ["defence.clip_ratio=0.5"],  # on request: checks + clipping at 0.5
     "cap1": ["defence.samples_ratio=1"],  # on request: merge weight at most the median declared
+    # on request: checks, with DK-means deciding on each pass's beacons alone and robots in no
+    # cluster not gossiping (the protocol before issue 20's fault fixes)
+    "nofix": ["clustering.beacon_memory=0", "clustering.unclustered_gossip=false"],
 }
 ISSUE20 = ("head_forge", "handover_forge", "dominate_cap", "near_bound", "accept_forge")
 CLEAN = "a: no faults"
@@ -158,6 +166,9 @@ def run_task(
         cfg = load_config(config, [*overrides, *keys, f"experiment.seeds=[{seed}]"])
         sw = Swarm(cfg, method, seed, datasets[data_key(cfg)] if datasets else load_data(cfg))
         rows = [sw.step()[0] for _ in range(cfg.experiment.rounds)]
+        rows[-1]["merges_per_robot"] = sum(a.window.merged_total for a in sw.agents) / len(
+            sw.agents
+        )
     refused: Counter[str] = Counter(sw.network.stats.reasons)
     for a in sw.agents:
         refused.update(a.inbox.rejected)
@@ -209,6 +220,10 @@ def _table(
                 rounds_to_95_cfl=None if math.isnan(reached) else int(reached),
                 rejected=", ".join(f"{k} {v}" for k, v in sorted(refused.items())) or "none",
                 rogue_frames=sum(r["rogue_frames"] for r in rows),
+                # how the clusters held (rounds 2.. : round 1 forms them), and gossip that happened
+                alone_per_round=statistics.mean(r["singletons"] for r in rows[1:]),
+                moved_per_round=statistics.mean(r["membership_changes"] for r in rows[1:]),
+                merges_per_robot=rows[-1].get("merges_per_robot"),
             )  # fmt: skip
             print(f"{scenario:<24} {defence:<7} acc {rec['acc_final']:.3f} "
                   f"r95 {rec['rounds_to_95_cfl']} refused: {rec['rejected']}")  # fmt: skip

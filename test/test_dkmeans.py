@@ -256,3 +256,34 @@ def test_settle_keeps_a_head_whose_final_beacon_was_lost() -> None:
     t = table(nb(1, 1, 0, Role.MEMBER, 500, -1))  # head 2 not heard
     assert dkmeans.settle(st, t, 0, heads_kept=True) == st
     assert dkmeans.settle(st, t, 0, heads_kept=False).role == Role.NONE
+
+
+def test_remember_keeps_a_missed_neighbour_for_beacon_memory_passes() -> None:
+    """A neighbour whose beacons are missed stays in the table (its last beacon) for ``keep``
+    passes in a row, then leaves; a beacon heard again replaces it and restarts the count."""
+    head = nb(1, 1, 0, Role.HEAD, 100, 1)
+    tbl, missed = dkmeans.remember({}, {}, table(head), keep=2)
+    assert tbl == {1: head} and missed == {}
+    for n in (1, 2):  # missed twice: still there, counted
+        tbl, missed = dkmeans.remember(tbl, missed, table(nb(2, 2, 0)), keep=2)
+        assert tbl[1] is head and missed == {1: n} and 2 in tbl
+    tbl, missed = dkmeans.remember(tbl, missed, {}, keep=2)  # a third miss: gone
+    assert 1 not in tbl and missed == {2: 1}
+    moved = nb(2, 5, 0, Role.MEMBER, 100, 1)
+    tbl, missed = dkmeans.remember(tbl, missed, table(moved), keep=2)
+    assert tbl == {2: moved} and missed == {}
+    assert dkmeans.remember(table(head), {}, {}, keep=0) == ({}, {})  # the paper's rule
+
+
+def test_a_head_that_misses_members_beacons_does_not_step_down() -> None:
+    """Four members name head 0; in the next pass the head hears only two of them (lost
+    beacons). On those alone it steps down (≤ min_cluster_size members); with the table that
+    remembers the missed two it stays head."""
+    around = [(1, 0), (-1, 0), (0, 1), (0, -1)]  # the head sits at its members' centroid
+    members = [nb(i, x, y, Role.MEMBER, 100, 0) for i, (x, y) in enumerate(around, 1)]
+    head = ClusterState(Role.HEAD, 100, 0, head_since=0)
+    full, missed = dkmeans.remember({}, {}, table(*members), keep=2)
+    heard = table(*members[:2])
+    assert assign(0, head, 0, 0, D, heard, CFG, CRIT, pass_no=5).state.role != Role.HEAD
+    kept, _ = dkmeans.remember(full, missed, heard, keep=2)
+    assert assign(0, head, 0, 0, D, kept, CFG, CRIT, pass_no=5).state.role == Role.HEAD

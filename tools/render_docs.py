@@ -843,6 +843,37 @@ def block_robustness(data: Data, name: str = "robustness") -> str:
     )
 
 
+def block_robustness_per_seed(data: Data, name: str = "robustness_faults") -> str:
+    """Final accuracy of every (scenario, defence) run, one row per seed, beside 95 % of that
+    seed's clean CFL run; * marks a run at or over it."""
+    recs = data[name]["records"]
+    pairs = list(dict.fromkeys((r["scenario"], r["defence"]) for r in recs))
+    by = {(r["seed"], r["scenario"], r["defence"]): r for r in recs}
+    rows = []
+    for seed in sorted({r["seed"] for r in recs}):
+        target = 0.95 * next(r["cfl_final"] for r in recs if r["seed"] == seed)
+        cells = [str(seed), fmt(target, ".3f")]
+        for sc, d in pairs:
+            r = by.get((seed, sc, d))
+            ok = r is not None and r["acc_final"] >= target
+            cells.append("·" if r is None else fmt(r["acc_final"], ".3f") + (" *" if ok else ""))
+        rows.append(cells)
+    head = ["seed", "95 % of CFL", *(f"{sc.split(':')[0]} {d}" for sc, d in pairs)]
+    runs = _robustness_runs(recs)
+    held = [
+        [sc, d, *(fmt(statistics.mean(r[k] for r in runs[(sc, d)]), ".1f") for k in
+                  ("alone_per_round", "moved_per_round", "merges_per_robot"))]
+        for sc, d in pairs
+    ]  # fmt: skip
+    return (
+        table(head, rows)
+        + "\nHow the clusters held and how much gossip happened (mean over the seeds):\n\n"
+        + table(("scenario", "defence", "robots in no cluster / round",
+                 "robots that changed cluster / round", "merges per robot, whole run"), held)
+        + provenance(data, name)
+    )  # fmt: skip
+
+
 def _points_lost(runs: list[dict[str, Any]], base: list[dict[str, Any]]) -> float:
     """Mean over seeds of (base run's final accuracy - this run's), both of one seed."""
     ref = {r["seed"]: r["acc_final"] for r in base}
@@ -1261,6 +1292,8 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "auth-cost": block_auth_cost,
     "sweep-backends": block_sweep_backends,
     "robustness-paper": lambda data: block_robustness(data, "robustness_paper"),
+    "robustness-faults": lambda data: block_robustness(data, "robustness_faults"),
+    "robustness-faults-seeds": block_robustness_per_seed,
     "robustness": block_robustness,
     "robustness-threats": block_robustness_threats,
     "robustness-insider": block_robustness_insider,

@@ -128,6 +128,18 @@ class ClusteringConfig:
         "ties won by the lower id)",
         choices=("paper", "local_max"),
     )
+    beacon_memory: int = _opt(
+        5,
+        "passes in a row a neighbour's beacon may be missed before it leaves the neighbour table "
+        "(its last beacon stands in; 0 = decide on the beacons heard in each pass only)",
+        min=0,
+        max=MAX_STEPS,
+    )
+    unclustered_gossip: bool = _opt(
+        True,
+        "robots in no cluster gossip with each other on the intra-cluster layer (false: they "
+        "keep their own model until they join a cluster)",
+    )
 
 
 @dataclass

@@ -90,6 +90,30 @@ def initial_state(robot_id: int, is_head: bool) -> ClusterState:
     return ClusterState(Role.NONE, NO_CLUSTER, -1, -1, 0)
 
 
+def remember(
+    table: Mapping[int, Neighbour],
+    missed: Mapping[int, int],
+    heard: Mapping[int, Neighbour],
+    keep: int,
+) -> tuple[dict[int, Neighbour], dict[int, int]]:
+    """The neighbour table after a pass that heard ``heard``, and how many beacons in a row
+    each neighbour kept from ``table`` has missed: every beacon heard, plus the last beacon of
+    each earlier neighbour whose beacons were missed at most ``keep`` times in a row
+    (``missed`` counts them up to this pass). With ``keep = 0`` the table is what was heard.
+
+    On a lossy channel a robot misses some neighbours' beacons each pass. Deciding on the
+    heard beacons alone, a member that missed its head's beacon joins another cluster or
+    promotes itself, and a head that missed members' beacons steps down: clusters dissolve and
+    re-form every pass, and the gossip partners change with them."""
+    out = dict(heard)
+    misses: dict[int, int] = {}
+    for k, b in table.items():
+        n = missed.get(k, 0) + 1
+        if k not in heard and n <= keep:
+            out[k], misses[k] = b, n
+    return out, misses
+
+
 def label_distance(p: Sequence[float] | np.ndarray, q: Sequence[float] | np.ndarray) -> float:
     """Σ|p−q| between two label distributions (0 when either is empty or they differ in size)."""
     if len(p) == 0 or len(q) == 0 or len(p) != len(q):

@@ -28,19 +28,17 @@ class Membership:
         self, robot_id: int, method: str, clustering: ClusteringConfig, comm_range: float,
         inter_peers: str, rng: np.random.Generator,
     ) -> None:  # fmt: skip
-        self.id = robot_id
-        self.method = method
-        self.cfg = clustering
-        self.inter_peers = inter_peers
+        self.id, self.method, self.cfg, self.inter_peers = robot_id, method, clustering, inter_peers
         self._crit = dkmeans.Criterion(clustering, comm_range)
         if method == "flat":
             self.state = dkmeans.ClusterState(Role.MEMBER, FLAT_CLUSTER, -1)
         else:
-            is_head = bool(rng.random() < clustering.head_prob)
-            self.state = dkmeans.initial_state(robot_id, is_head)
+            self.state = dkmeans.initial_state(robot_id, bool(rng.random() < clustering.head_prob))
         self.pass_no = 0  # passes since the start (for a head's age)
         self.round_pass = 0  # passes this round (the last one only assigns)
-        self.table: dict[int, Beacon] = {}
+        self.table: dict[int, Beacon] = {}  # with beacons missed lately (beacon_memory)
+        self._missed: dict[int, int] = {}  # sender -> beacons missed in a row, kept in table
+        self._fresh: dict[int, Beacon] = {}  # the beacons heard for the last decision
         self._heard: dict[int, dict[int, Beacon]] = {}  # step -> sender -> beacon
         self._seen: dict[int, Beacon] = {}  # this round's newest beacon per sender, any pass
         self._handover: int | None = None
@@ -58,12 +56,9 @@ class Membership:
         """Forget everything a restarted robot loses: its cluster, neighbours and hand-over."""
         if self.method != "flat":
             self.state = dkmeans.initial_state(self.id, False)
-        self.table = {}
-        self._heard.clear()
-        self._seen.clear()
-        self._handover = None
-        self._took_over = None
-        self._stale = False
+        self.table, self._missed, self._fresh = {}, {}, {}
+        self._handover = self._took_over = None
+        self.begin_round()
 
     def begin_round(self) -> None:
         """Forget the beacons of the last round."""
@@ -75,15 +70,14 @@ class Membership:
     @property
     def senders(self) -> tuple[Mapping[int, Beacon], Mapping[int, Beacon]]:
         """Who a message may come from, for :meth:`Inbox.vet`: (the beacons whose clusters are
-        current: the final beacons, or during the passes those of the last decision; this
+        current: the final beacons heard, or during the passes those of the last decision; this
         round's newest beacon per robot from earlier passes). A robot whose final beacon was
-        lost is then no ``unknown_sender`` (one never heard this round still is), but its
-        earlier beacon may name a cluster it has left since. If this robot heard no final
-        beacon at all, its table is older (the last pass's, or with ``flat`` the last
-        round's): those beacons count as earlier ones too."""
+        lost (kept in the table by ``beacon_memory``) is then no ``unknown_sender`` (one never
+        heard this round still is), but its earlier beacon may name a cluster it has left
+        since. With no final beacon heard at all, the table's beacons count as earlier ones."""
         if self._stale:
             return {}, ChainMap(self._seen, self.table)
-        return self.table, self._seen
+        return (self._fresh if self._missed else self.table), self._seen
 
     def end_round(self) -> None:
         """Drop whatever was heard after the last decision."""
@@ -99,8 +93,7 @@ class Membership:
         self._heard.setdefault(step, {})[sender] = beacon
 
     def hear_all(self, step: int, senders: list[int], beacons: list[Beacon]) -> None:
-        """Keep many decoded beacons of ``step`` (a decoded beacon already names its sender
-        and cluster)."""
+        """Keep many decoded beacons of ``step`` (each already names its sender and cluster)."""
         self._heard.setdefault(step, {}).update(zip(senders, beacons, strict=True))
 
     def on_beacon(self, msg: Message) -> str | None:
@@ -153,8 +146,9 @@ class Membership:
 
     def assign(self, slot: int, x: float, y: float, label_dist: np.ndarray) -> int | None:
         """One DK-means pass on the beacons of ``slot - 1``; return who to hand headship to."""
-        self.table = self._heard.pop(slot - 1, {})
-        self._seen.update(self.table)
+        heard = self._heard.pop(slot - 1, {})
+        self._seen.update(heard)
+        self._take(heard)
         self._undo_forged_handover()
         self.round_pass += 1
         last = self.cfg.passes > 1 and self.round_pass >= self.cfg.passes
@@ -166,13 +160,18 @@ class Membership:
         self.pass_no += 1
         return decision.handover_to
 
+    def _take(self, heard: dict[int, Beacon]) -> None:
+        """The table after a pass: ``heard`` and the neighbours missed lately."""
+        self._fresh, keep = heard, self.cfg.beacon_memory
+        self.table, self._missed = dkmeans.remember(self.table, self._missed, heard, keep)
+
     def settle(self, slot: int) -> None:
         """After the passes: the final beacons become the table; a bilayer member whose head is
         gone rejoins or leaves its cluster (:func:`dkmeans.settle`)."""
         finals = [s for s in self._heard if s < slot]
         self._stale = not finals
         if finals:
-            self.table = self._heard.pop(max(finals))
+            self._take(self._heard.pop(max(finals)))
             self._undo_forged_handover()
             if self.method == "bilayer":
                 kept = self.cfg.passes > 1  # the last pass only assigned
@@ -190,7 +189,7 @@ class Membership:
         """In-range robots this robot may exchange with on ``layer``, by id."""
         mine = self.state.cluster
         if layer == Layer.INTRA:
-            if mine == NO_CLUSTER:
+            if not self._intra():
                 return []
             return sorted(n.id for n in self.table.values() if n.cluster == mine)
         if not self.inter_eligible():
@@ -206,10 +205,14 @@ class Membership:
         """Whether a ``layer`` message from a robot of ``cluster`` is for this robot."""
         mine = self.state.cluster
         if layer == Layer.INTRA:
-            return mine != NO_CLUSTER and cluster == mine
+            return self._intra() and cluster == mine
         if layer == Layer.INTER:
             return self.inter_eligible() and cluster not in (mine, NO_CLUSTER)
         return False
+
+    def _intra(self) -> bool:
+        """Whether this robot gossips on the intra layer (``clustering.unclustered_gossip``)."""
+        return self.state.cluster != NO_CLUSTER or self.cfg.unclustered_gossip
 
     def has_members(self) -> bool:
         """A head with at least one member in range that names it."""
@@ -220,7 +223,7 @@ class Membership:
     def topics(self) -> set[str]:
         """The topics this robot must hear now."""
         wanted = {BEACON_TOPIC, robot_topic(self.id)}
-        if self.state.cluster != NO_CLUSTER:
+        if self._intra():
             wanted.add(cluster_topic(self.state.cluster))
         if self.inter_eligible():
             wanted.add(INTER_TOPIC)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gossip_learning.messages import Message
+from gossip_learning.messages import NO_CLUSTER, Message
 
 Handler = Callable[[Message], None]
 #: Takes many broadcast messages at once that share topic, kind, round, step and receiver.
@@ -76,8 +76,8 @@ def robot_topic(robot_id: int) -> str:
 
 
 def cluster_topic(cluster_id: int) -> str:
-    """Topic for one cluster's broadcasts."""
-    return f"cluster_{cluster_id}"
+    """Topic for one cluster's broadcasts (robots in no cluster: ``unclustered``)."""
+    return "unclustered" if cluster_id == NO_CLUSTER else f"cluster_{cluster_id}"
 
 
 BEACON_TOPIC = "beacon"
