@@ -78,6 +78,11 @@ REFUSALS: dict[str, tuple[Callable[[], object], str, str]] = {
         "unknown_code",
         "unknown code in header: 200 is not a valid Kind",
     ),
+    "reserved flags set": (
+        lambda: wire.decode(_patched(wire.encode(STATUS), 6, b"\x01")),
+        "reserved_flags",
+        "reserved flags 0x0001 set (must be 0)",
+    ),
     "chunk index equal to count": (
         lambda: wire.decode(_patched(wire.encode(STATUS), 22, struct.pack("<HH", 1, 1))),
         "bad_chunk",
