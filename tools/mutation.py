@@ -98,6 +98,7 @@ MODULES: dict[str, Module] = {
             "test/test_wire_fuzz.py",
             "test/test_auth.py",
             "test/test_mutation_wire.py",
+            "test/test_mutation_wire2.py",
         ),
     ),
     "dkmeans": Module(
