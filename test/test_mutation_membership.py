@@ -130,6 +130,13 @@ def test_only_the_rounds_last_pass_keeps_a_lone_head() -> None:
         assert m.state == lone
 
 
+def test_a_fresh_robots_first_pass_is_not_the_last_one() -> None:
+    m = member(passes=2, min_cluster_size=1)
+    m.state = ClusterState(Role.HEAD, CLUSTER, ME, 0, 1)
+    m.assign(1, 0.0, 0.0, np.zeros(0))  # no begin_round() yet: still the first of two passes
+    assert m.state.role == Role.NONE
+
+
 def test_the_emd_criterion_joins_the_head_with_the_nearest_label_distribution() -> None:
     m = member(criterion="emd")
     near = Beacon(0.1, 0.0, Role.HEAD, 2, 0, (1.0, 0.0), id=2, cluster=20)
