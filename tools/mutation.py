@@ -79,6 +79,7 @@ _PROTOCOL_TESTS = (
     "test/test_driver.py",
     "test/test_mutation_protocol.py",
     "test/test_mutation_inbox.py",
+    "test/test_mutation_membership.py",
 )
 MODULES: dict[str, Module] = {
     "aggregation": Module(
