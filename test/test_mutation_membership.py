@@ -213,3 +213,23 @@ def test_a_head_has_members_only_if_one_names_it_in_its_cluster() -> None:
     assert not m.has_members()
     m.table[6] = beacon(6, Role.MEMBER, ME)
     assert m.has_members()
+
+
+@pytest.mark.parametrize("unclustered", [True, False])
+def test_a_clustered_robot_gossips_inside_its_cluster_whatever_unclustered_gossip_says(
+    unclustered: bool,
+) -> None:
+    m = member(unclustered_gossip=unclustered)
+    m.state = ClusterState(Role.MEMBER, CLUSTER, OLD)
+    m.table = {OLD: beacon(OLD, Role.HEAD, OLD), 9: beacon(9, Role.MEMBER, OLD, cluster=3)}
+    assert m.partners(Layer.INTRA) == [OLD]
+    assert m.accepts(Layer.INTRA, CLUSTER) and not m.accepts(Layer.INTRA, 3)
+
+
+@pytest.mark.parametrize("unclustered", [True, False])
+def test_a_robot_in_no_cluster_gossips_only_with_unclustered_gossip(unclustered: bool) -> None:
+    m = member(unclustered_gossip=unclustered)
+    m.state = ClusterState(Role.MEMBER, NO_CLUSTER, -1)
+    m.table = {5: beacon(5, Role.MEMBER, -1, cluster=NO_CLUSTER)}
+    assert m.partners(Layer.INTRA) == ([5] if unclustered else [])
+    assert m.accepts(Layer.INTRA, NO_CLUSTER) is unclustered
