@@ -160,6 +160,35 @@ def test_import_run_copies_summary_and_provenance(
         render_docs.main(["--import-run", str(tmp_path / "missing"), "x"])
 
 
+def test_import_reproduction_records_each_experiments_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reproduction folder extended from a later commit: the record names both commits and
+    which experiments ran on each; an experiment with no clean commit is refused."""
+    run = tmp_path / "run"
+    (run / "x").mkdir(parents=True)
+    (run / "y").mkdir()
+    (run / "tables.json").write_text(json.dumps({"x": {}, "y": {}}), encoding="utf-8")
+    info = {"command": "c", "git_commit": "b" * 40, "git_dirty": False, "date": "2026-12-07"}
+    (run / "run_info.json").write_text(json.dumps(info), encoding="utf-8")
+    for exp, commit in (("x", "a" * 40), ("y", "b" * 40)):
+        exp_info = {**info, "git_commit": commit}
+        (run / exp / "run_info.json").write_text(json.dumps(exp_info), encoding="utf-8")
+    out = tmp_path / "results"
+    out.mkdir()
+    monkeypatch.setattr(render_docs, "RESULTS", out)
+    monkeypatch.setattr(render_docs, "ROOT", tmp_path)
+    monkeypatch.setattr(render_docs, "PAGES", ())
+    assert render_docs.main(["--import-reproduction", str(run), "--name", "rep"]) == 0
+    record = json.loads((out / "rep.json").read_text())
+    assert record["run_info"]["experiment_commits"] == {"a" * 40: ["x"], "b" * 40: ["y"]}
+    line = render_docs.provenance({"rep": record}, "rep")
+    assert "commits aaaaaaaaaa (x); bbbbbbbbbb (y)" in line
+    (run / "y" / "run_info.json").write_text(json.dumps({**info, "git_dirty": True}))
+    with pytest.raises(SystemExit, match="no clean commit"):
+        render_docs.main(["--import-reproduction", str(run), "--name", "rep2"])
+
+
 # A figure: a number with two or more decimals, or a number with a unit of size, time, share or
 # ratio. Outside the generated parts (blocks, values), code and link targets, every such figure
 # must be one of these, which are not measurements: definitions (95 % of CFL), config inputs,

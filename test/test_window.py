@@ -41,13 +41,17 @@ def _one_round(*overrides: str) -> tuple[Swarm, dict[str, np.ndarray]]:
         snaps[Layer(phase.layer).name] = np.stack([a.model for a in swarm.agents]).copy()
 
     swarm.driver.after.update({PhaseKind.TRAIN: trained, PhaseKind.FINISH: finished})
+    snaps["untrained"] = np.stack([a.model for a in swarm.agents]).copy()
     swarm.step()
     return swarm, snaps
 
 
-def _assert_window_means(swarm: Swarm, before: np.ndarray, after: np.ndarray, layer: int) -> int:
+def _assert_window_means(
+    swarm: Swarm, before: np.ndarray, after: np.ndarray, layer: int, own: np.ndarray | None = None
+) -> int:
     """Every robot's model after the layer is the weighted mean of ``before`` over its window's
-    senders; return the number of robots that merged at least two others."""
+    senders (its own term from ``own`` when given); return the number of robots that merged at
+    least two others."""
     samples = np.array([a.num_samples for a in swarm.agents], dtype=np.float64)
     rich = 0
     for a in swarm.agents:
@@ -55,7 +59,10 @@ def _assert_window_means(swarm: Swarm, before: np.ndarray, after: np.ndarray, la
         assert len(rows) <= 1, rows  # one window per layer
         senders = sorted(rows[0]) if rows else [a.id]
         w = samples[senders] / samples[senders].sum()
-        np.testing.assert_allclose(after[a.id], w @ before[senders], atol=1e-5, err_msg=str(a.id))
+        models = before[senders].copy()
+        if own is not None and rows:
+            models[senders.index(a.id)] = own[a.id]
+        np.testing.assert_allclose(after[a.id], w @ models, atol=1e-5, err_msg=str(a.id))
         rich += len(senders) > 2
     return rich
 
@@ -91,6 +98,25 @@ def test_step_window_is_not_one_mean_of_post_training_models() -> None:
         _assert_window_means(swarm, snaps["trained"], snaps["INTRA"], Layer.INTRA)
 
 
+@pytest.mark.parametrize("exchange", ["gossip.matching=oracle", "gossip.mode=broadcast"])
+def test_window_start_before_training_takes_the_untrained_own_term(exchange: str) -> None:
+    """``gossip.window_start: before_training``: the round's window starts from the model the
+    robot held before training and merges its neighbours' trained models; a robot that merged
+    nobody keeps its trained model. The default (trained) is the control that must miss it."""
+    args = (exchange, "gossip.window=round", "gossip.intra_steps=12", "gossip.inter_steps=0")
+    swarm, snaps = _one_round(*args, "gossip.window_start=before_training")
+    assert not np.allclose(snaps["untrained"], snaps["trained"])
+    merged = _assert_window_means(
+        swarm, snaps["trained"], snaps["INTRA"], Layer.INTRA, own=snaps["untrained"]
+    )
+    assert merged > 0
+    control, csnaps = _one_round(*args)
+    with pytest.raises(AssertionError):
+        _assert_window_means(
+            control, csnaps["trained"], csnaps["INTRA"], Layer.INTRA, own=csnaps["untrained"]
+        )
+
+
 def test_round_window_inter_layer_with_any_peers() -> None:
     """``inter_peers: any``: members gossip across clusters too; the inter window merges the
     models the robots left the intra layer with, each sender once."""
@@ -107,7 +133,8 @@ def test_round_window_inter_layer_with_any_peers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("gossip.window", "layer"), ("gossip.inter_peers", "all")]
+    ("key", "value"),
+    [("gossip.window", "layer"), ("gossip.inter_peers", "all"), ("gossip.window_start", "pre")],
 )
 def test_bad_window_or_peers_is_refused_naming_the_key(key: str, value: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -91,6 +91,11 @@ def provenance(data: Data, *names: str) -> str:
         dirty = info.get("git_dirty") or "+" in commit
         commit = commit[:10] + (" with uncommitted changes" if dirty else "")
         commit_s = f"commit {commit}, " if commit else ""
+        by_commit = info.get("experiment_commits", {})
+        if len(by_commit) > 1:  # a reproduction folder resumed or extended from another commit
+            commit_s = "commits " + "; ".join(
+                f"{c[:10]} ({', '.join(exps)})" for c, exps in sorted(by_commit.items())
+            ) + ", "  # fmt: skip
         parts.append(
             f"`docs/results/{name}.json` from `{info.get('command', '?')}` "
             f"({commit_s}{str(info.get('date', '?'))[:10]}, "
@@ -442,25 +447,26 @@ def _weighted_gap(exps: Data, name: str, key: str) -> float | None:
 @_needs("authors")
 def block_authors_causes(data: Data) -> str:
     """Issue 22: what moves the gap of the authors' gossip towards their logs, one difference
-    between their simulator and ours at a time."""
+    between their simulator and ours at a time, then both together."""
     ref, exps = data["paper_reference"], data["authors"]["experiments"]
-    rows = []
-    for key, _cur, _bcast, label in AUTHORS_ROWS:
-        if key in ("iid_n60", "iid_n100"):
-            continue
-        gap = exps.get(f"authors_{key}", {}).get("methods", {}).get("bilayer", {})
-        init = exps.get(f"authorsinit_{key}", {}).get("methods", {}).get("bilayer", {})
-        rows.append([
-            label, fmt(_authors_logged(ref, key), ".1f"),
-            fmt(gap.get("gap_to_cfl_points"), "+.1f"),
-            fmt(_weighted_gap(exps, f"authors_{key}", key), "+.1f"),
-            fmt(init.get("gap_to_cfl_points"), "+.1f") if init else "not run",
-            fmt(_weighted_gap(exps, f"authorsinit_{key}", key), "+.1f") if init else "not run",
-            fmt(init.get("final_acc_mean"), ".3f") if init else "not run",
-        ])  # fmt: skip
+
+    def gap(name: str) -> str:
+        m = exps.get(name, {}).get("methods", {}).get("bilayer")
+        return "not run" if m is None else fmt(m.get("gap_to_cfl_points"), "+.1f")
+
+    def weighted(name: str, key: str) -> str:
+        return fmt(_weighted_gap(exps, name, key), "+.1f") if name in exps else "not run"
+
+    rows = [
+        [label, fmt(_authors_logged(ref, key), ".1f"), gap(f"authors_{key}"),
+         weighted(f"authors_{key}", key), gap(f"authorsinit_{key}"), gap(f"authorspre_{key}"),
+         gap(f"authorsboth_{key}"), weighted(f"authorsboth_{key}", key)]
+        for key, _cur, _bcast, label in AUTHORS_ROWS
+        if key not in ("iid_n60", "iid_n100")
+    ]  # fmt: skip
     header = (
         "setting", "authors' logged gap", "authors' gossip, our heads", "same, sample-weighted",
-        "authors' gossip, their initial heads", "same, sample-weighted", "their heads: final acc",
+        "their initial heads", "their untrained start", "both", "both, sample-weighted",
     )  # fmt: skip
     return (
         table(header, rows)
@@ -1361,6 +1367,22 @@ def stale_parts(old: str, new: str) -> list[str]:
     return out
 
 
+def _experiment_commits(folder: Path, summary_file: str, allow_dirty: bool) -> dict[str, list[str]]:
+    """The commit each experiment of a reproduction folder ran on (its own ``run_info.json``):
+    a folder may hold experiments run from several commits (resumed, or extended later)."""
+    names = json.loads((folder / summary_file).read_text(encoding="utf-8"))
+    commits: dict[str, list[str]] = {}
+    for exp in sorted(names):
+        f = folder / exp / "run_info.json"
+        info = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+        commit = str(info.get("git_commit", ""))
+        clean = re.fullmatch(r"[0-9a-f]{40}", commit) and not info.get("git_dirty")
+        if not clean and not allow_dirty:
+            raise SystemExit(f"error: {f} records no clean commit ({commit or 'none'})")
+        commits.setdefault(commit, []).append(exp)
+    return commits
+
+
 def _import(folder: Path, name: str, summary_file: str, key: str, allow_dirty: bool) -> None:
     info_file = folder / "run_info.json"
     for f in (folder / summary_file, info_file):
@@ -1376,6 +1398,8 @@ def _import(folder: Path, name: str, summary_file: str, key: str, allow_dirty: b
                 "clean checkout, or pass --allow-dirty (recorded in the file)"
             )
         info["allow_dirty"] = True
+    if key == "experiments":
+        info["experiment_commits"] = _experiment_commits(folder, summary_file, allow_dirty)
     record = {
         "run_info": info,
         key: json.loads((folder / summary_file).read_text(encoding="utf-8")),

@@ -164,6 +164,13 @@ class GossipConfig:
         "models are exchanged in every step and each distinct sender is merged once)",
         choices=("step", "round"),
     )
+    window_start: str = _opt(
+        "trained",
+        "the robot's own term in its merge window: trained (its model after this round's local "
+        "training) or before_training (the model it held before training, as one version of the "
+        "authors' code: its own training then reaches it only through its neighbours' models)",
+        choices=("trained", "before_training"),
+    )
     handoff: str = _opt(
         "adopt",
         "what members do with their head's model after inter gossip",

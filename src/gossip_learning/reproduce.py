@@ -173,6 +173,8 @@ AUTHORS_EQUIVALENT = ("gossip.mode=broadcast", "gossip.intra_steps=1")
 #: ``kaiming_normal_`` weights, zero biases) from one running torch generator, so no two
 #: devices start alike (../shared/DESIGN.md §1 cites their code).
 AUTHORS_INIT = ("learning.init=per_robot", "learning.init_scheme=kaiming_normal")
+#: One version of their device.py: the cumulative sum starts from the model before training.
+AUTHORS_START = ("gossip.window_start=before_training",)
 #: The settings where our gap was smaller than theirs: run these first.
 AUTHORS_INIT_FIRST = ("a1", "a0.5")
 
@@ -185,7 +187,9 @@ def authors_experiments() -> list[Experiment]:
     classifier with ``kaiming_normal_``) at α = 1 and 0.5; with their head election
     (``clustering.election: paper``); IID 60 and 100 robots; their commit 750893b's inter layer
     between any robots of different clusters (heard in full here: the upper bound of their 10
-    inter matchings); their initial heads on the other settings; then our own protocol
+    inter matchings); their initial heads on the other settings; the round window started from
+    the model before local training (``gossip.window_start: before_training``, one version of
+    their code), alone and with their initial heads; then our own protocol
     (config/paper_iid.yaml, pairwise G 2 / 1) and its broadcast on every setting, so the whole
     side-by-side table comes from one run. The variants are compared with the CFL of the same
     setting."""
@@ -215,6 +219,10 @@ def authors_experiments() -> list[Experiment]:
             for k, x, lab in AUTHORS_SETTINGS]  # fmt: skip
     out += [exp("authorsinit", k, x, f"authors' gossip and initial heads, {lab}", AUTHORS_INIT)
             for k, x, lab in first if (k, x, lab) not in init]  # fmt: skip
+    out += [exp("authorspre", k, x, f"authors' gossip from the untrained model, {lab}",
+                AUTHORS_START) for k, x, lab in first]  # fmt: skip
+    out += [exp("authorsboth", k, x, f"authors' gossip, their heads, untrained start, {lab}",
+                (*AUTHORS_INIT, *AUTHORS_START)) for k, x, lab in first]  # fmt: skip
     out += [exp("ours", k, x, f"ours, pairwise G 2 / 1, {lab}", (), config="paper_iid.yaml")
             for k, x, lab in AUTHORS_SETTINGS]  # fmt: skip
     out += [exp("oursbc", k, x, f"ours, broadcast G 2 / 1, {lab}", ("gossip.mode=broadcast",),

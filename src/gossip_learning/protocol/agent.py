@@ -66,8 +66,9 @@ class RobotAgent(AgentViews):
         )
         self.inbox = Inbox(robot_id, settings.model_version, settings.num_params, settings.defence)
         self.window = MergeWindow(
-            robot_id, settings.num_params, settings.defence, accumulator, g.window == "round"
-        )
+            robot_id, settings.num_params, settings.defence, accumulator, g.window == "round",
+            g.window_start == "before_training",
+        )  # fmt: skip
         self.bounds = Bounds(settings.defence)
         self.outbox = Outbox(
             robot_id, transport, self.membership, self.num_samples, settings.model_version,
@@ -212,6 +213,7 @@ class RobotAgent(AgentViews):
         beacons = self.membership.senders[0].values()
         self.bounds.set_declared(self.num_samples, (b.samples for b in beacons))
         self.subscriptions.sync(self.membership.topics())
+        self.window.hold_untrained(self._params)
         self.learning.start(self._params, self.round)
 
     def _finish_step(self, phase: Phase, _: int) -> None:

@@ -6,6 +6,9 @@ window per layer spans all of its steps; it opens at the layer's first step and 
 FINISH of its last one, so the model a robot sends in every step of the layer is the one it
 entered the layer with (the post-training model on the intra layer), and a sender heard again in
 a later step of the window is merged once (a repeat in another step is counted, not refused).
+``gossip.window_start: before_training`` (one version of the authors' code): the round's first
+window starts from the model the robot held before this round's local training, while the
+models it receives are post-training ones; a robot that merges nobody keeps its trained model.
 A model is merged only while a window is open for its step, and each sender at most once. The
 window also logs, for the recorder, each window's mixing row and whether each step completed an
 exchange.
@@ -58,10 +61,14 @@ class MergeWindow:
         defence: DefenceConfig | None = None,
         acc: Accumulator | None = None,
         per_round: bool = False,
+        untrained_own: bool = False,
     ) -> None:
         defence = defence or DefenceConfig()
         self.robot_id = robot_id
         self.per_round = per_round  # gossip.window: round
+        # the model before training, held for the round's first window (``_held``)
+        self._untrained = np.zeros(num_params) if untrained_own else None
+        self._held = False
         self.acc: Accumulator = (
             CumulativeFedAvg(num_params, defence.max_rms, defence.clip_ratio)
             if acc is None
@@ -79,13 +86,20 @@ class MergeWindow:
 
     @property
     def nbytes(self) -> int:
-        """Model-sized memory of the accumulator."""
-        return self.acc.nbytes
+        """Model-sized memory of the accumulator (and of the held untrained model)."""
+        return self.acc.nbytes + (0 if self._untrained is None else self._untrained.nbytes)
 
     def begin_round(self) -> None:
         """Forget the last round's logs."""
         self.mix_log = []
         self.exchanges = []
+
+    def hold_untrained(self, model: np.ndarray) -> None:
+        """Keep ``model`` (the one before local training) as the own term of the round's first
+        window, when the window was made with ``untrained_own``."""
+        if self._untrained is not None:
+            self._untrained[:] = model
+            self._held = True
 
     def open(self, own: np.ndarray, weight: float, first: int, finish: int) -> None:
         """Start a step at slot ``first`` whose FINISH is at slot ``finish``. With a round window
@@ -94,6 +108,8 @@ class MergeWindow:
         if self.per_round and self._span is not None and self.acc.active:
             self._span = (self._span[0], finish)
         else:
+            if self._held and self._untrained is not None:
+                own, self._held = self._untrained, False
             self.acc.reset(self.robot_id, own, weight)
             self._span = (first, finish)
         self._step_senders = set()
