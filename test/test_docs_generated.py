@@ -172,7 +172,7 @@ def test_import_reproduction_records_each_experiments_commit(
     info = {"command": "c", "git_commit": "b" * 40, "git_dirty": False, "date": "2026-12-07"}
     (run / "run_info.json").write_text(json.dumps(info), encoding="utf-8")
     for exp, commit in (("x", "a" * 40), ("y", "b" * 40)):
-        exp_info = {**info, "git_commit": commit}
+        exp_info = {**info, "git_commit": commit, "command": f"run {exp}"}
         (run / exp / "run_info.json").write_text(json.dumps(exp_info), encoding="utf-8")
     out = tmp_path / "results"
     out.mkdir()
@@ -181,9 +181,12 @@ def test_import_reproduction_records_each_experiments_commit(
     monkeypatch.setattr(render_docs, "PAGES", ())
     assert render_docs.main(["--import-reproduction", str(run), "--name", "rep"]) == 0
     record = json.loads((out / "rep.json").read_text())
-    assert record["run_info"]["experiment_commits"] == {"a" * 40: ["x"], "b" * 40: ["y"]}
+    assert record["run_info"]["experiment_runs"] == [
+        {"command": "run x", "git_commit": "a" * 40, "experiments": ["x"]},
+        {"command": "run y", "git_commit": "b" * 40, "experiments": ["y"]},
+    ]
     line = render_docs.provenance({"rep": record}, "rep")
-    assert "commits aaaaaaaaaa (x); bbbbbbbbbb (y)" in line
+    assert "`run x` (commit aaaaaaaaaa: x_* (1)); `run y` (commit bbbbbbbbbb: y_* (1))" in line
     (run / "y" / "run_info.json").write_text(json.dumps({**info, "git_dirty": True}))
     with pytest.raises(SystemExit, match="no clean commit"):
         render_docs.main(["--import-reproduction", str(run), "--name", "rep2"])

@@ -77,6 +77,14 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _by_prefix(names: Sequence[str]) -> str:
+    """``authors_a1, authors_a10, authorsinit_a1`` → ``authors_* (2), authorsinit_* (1)``."""
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n.split("_")[0]] = counts.get(n.split("_")[0], 0) + 1
+    return ", ".join(f"{p}_* ({k})" for p, k in counts.items())
+
+
 def provenance(data: Data, *names: str) -> str:
     """One line saying which command, commit and machine produced ``names``."""
     parts = []
@@ -91,13 +99,16 @@ def provenance(data: Data, *names: str) -> str:
         dirty = info.get("git_dirty") or "+" in commit
         commit = commit[:10] + (" with uncommitted changes" if dirty else "")
         commit_s = f"commit {commit}, " if commit else ""
-        by_commit = info.get("experiment_commits", {})
-        if len(by_commit) > 1:  # a reproduction folder resumed or extended from another commit
-            commit_s = "commits " + "; ".join(
-                f"{c[:10]} ({', '.join(exps)})" for c, exps in sorted(by_commit.items())
-            ) + ", "  # fmt: skip
+        command = f"`{info.get('command', '?')}`"
+        runs = info.get("experiment_runs", [])
+        if len({r["git_commit"] for r in runs}) > 1:  # a folder extended from another commit
+            command = "; ".join(
+                f"`{r['command']}` (commit {r['git_commit'][:10]}: {_by_prefix(r['experiments'])})"
+                for r in runs
+            )  # fmt: skip
+            commit_s = ""
         parts.append(
-            f"`docs/results/{name}.json` from `{info.get('command', '?')}` "
+            f"`docs/results/{name}.json` from {command} "
             f"({commit_s}{str(info.get('date', '?'))[:10]}, "
             f"{machine.get('cpus', '?')} CPUs{load_s})"
         )
@@ -1367,11 +1378,11 @@ def stale_parts(old: str, new: str) -> list[str]:
     return out
 
 
-def _experiment_commits(folder: Path, summary_file: str, allow_dirty: bool) -> dict[str, list[str]]:
-    """The commit each experiment of a reproduction folder ran on (its own ``run_info.json``):
-    a folder may hold experiments run from several commits (resumed, or extended later)."""
+def _experiment_runs(folder: Path, summary_file: str, allow_dirty: bool) -> list[Data]:
+    """The command and commit each experiment of a reproduction folder ran with (its own
+    ``run_info.json``), grouped: a folder may be resumed or extended from other commits."""
     names = json.loads((folder / summary_file).read_text(encoding="utf-8"))
-    commits: dict[str, list[str]] = {}
+    runs: dict[tuple[str, str], list[str]] = {}
     for exp in sorted(names):
         f = folder / exp / "run_info.json"
         info = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
@@ -1379,8 +1390,11 @@ def _experiment_commits(folder: Path, summary_file: str, allow_dirty: bool) -> d
         clean = re.fullmatch(r"[0-9a-f]{40}", commit) and not info.get("git_dirty")
         if not clean and not allow_dirty:
             raise SystemExit(f"error: {f} records no clean commit ({commit or 'none'})")
-        commits.setdefault(commit, []).append(exp)
-    return commits
+        runs.setdefault((str(info.get("command", "?")), commit), []).append(exp)
+    return [
+        {"command": cmd, "git_commit": commit, "experiments": exps}
+        for (cmd, commit), exps in runs.items()
+    ]
 
 
 def _import(folder: Path, name: str, summary_file: str, key: str, allow_dirty: bool) -> None:
@@ -1399,7 +1413,7 @@ def _import(folder: Path, name: str, summary_file: str, key: str, allow_dirty: b
             )
         info["allow_dirty"] = True
     if key == "experiments":
-        info["experiment_commits"] = _experiment_commits(folder, summary_file, allow_dirty)
+        info["experiment_runs"] = _experiment_runs(folder, summary_file, allow_dirty)
     record = {
         "run_info": info,
         key: json.loads((folder / summary_file).read_text(encoding="utf-8")),
