@@ -952,6 +952,7 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
 
 INSIDER = "robustness_insider"
 INSIDER_GOAL, HONEST_GOAL = 0.03, 0.005  # issue 20: an insider as itself, keys on honest runs
+GOAL_DEFENCES = ("keys", "bounded")  # per-robot keys: the insider goal applies
 
 
 def _worst_seed(runs: dict[tuple[str, str], list[dict[str, Any]]], scenario: str, d: str) -> float:
@@ -964,14 +965,20 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
+def block_robustness_insider(data: Data, name: str = INSIDER, baseline: str = "") -> str:
     """The insider scenarios (a fleet robot holding its own key) under each defence of report
     ``name`` (``robustness_insider.json``): final accuracy, points lost against the clean run
     with the same defence, what the last defence refused; the clean run's cost of each defence
-    against the first; frames in other robots' ids refused as bad signatures."""
-    if name not in data:
-        return f"\n_Not generated yet: no `docs/results/{name}.json`._\n"
+    against the first; frames in other robots' ids refused as bad signatures. ``baseline``: a
+    report whose ``keys`` runs of the same scenarios come first (the defence compared against)."""
+    names = [n for n in (name, baseline) if n]
+    if missing := [n for n in names if n not in data]:
+        return f"\n_Not generated yet: no `docs/results/{missing[0]}.json`._\n"
     recs = data[name]["records"]
+    if baseline:
+        scenarios = {r["scenario"] for r in recs}
+        recs = [r for r in data[baseline]["records"]
+                if r["defence"] == "keys" and r["scenario"] in scenarios] + recs  # fmt: skip
     runs = _robustness_runs(recs)
     seeds = sorted({r["seed"] for r in recs})
     defences = list(dict.fromkeys(r["defence"] for r in recs))
@@ -1009,7 +1016,7 @@ def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
         + (
             f"; issue 20's goal with per-robot keys, at most {fmt(INSIDER_GOAL, '.0fpts')}: "
             f"{_met(pts <= INSIDER_GOAL)}"
-            if d == "keys"
+            if d in GOAL_DEFENCES
             else ""
         )
         + "). "
@@ -1034,7 +1041,7 @@ def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
             if forged
             else ""
         )
-        + provenance(data, name)
+        + provenance(data, *names)
     )
 
 
@@ -1298,6 +1305,9 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "robustness-threats": block_robustness_threats,
     "robustness-insider": block_robustness_insider,
     "robustness-insider-clip": lambda data: block_robustness_insider(data, INSIDER + "_clip"),
+    "robustness-insider-bounded": lambda data: block_robustness_insider(
+        data, INSIDER + "_bounded", INSIDER
+    ),
     "rp2040-memory": block_rp2040_memory,
     "rp2040-cycles": block_rp2040_cycles,
     "rp2040-fixed": block_rp2040_fixed,
