@@ -1015,7 +1015,7 @@ def block_robustness_insider(data: Data, name: str = INSIDER, baseline: str = ""
         "on its worst seed"
         + (
             f"; issue 20's goal with per-robot keys, at most {fmt(INSIDER_GOAL, '.0fpts')}: "
-            f"{_met(pts <= INSIDER_GOAL)}"
+            f"{_met(max(pts, _worst_seed(runs, scenario, d)) <= INSIDER_GOAL)}"
             if d in GOAL_DEFENCES
             else ""
         )
