@@ -158,7 +158,8 @@ class RobotAgent(AgentViews):
             self.inbox.reject(reason)
 
     def _on_model(self, msg: Message) -> str | None:
-        if msg.layer == Layer.HEAD:  # the adopt path: the same bounds as a merge
+        if msg.layer == Layer.HEAD:
+            assert msg.model is not None  # the adopt path: the same bounds as a merge
             admitted = self.bounds.admit(msg, self._params)
             if not isinstance(admitted, str) and self.window.acc.out_of_bound(msg.model):
                 admitted = "norm_bound"
