@@ -33,6 +33,8 @@ fleet does.
         --json docs/results/robustness_insider_clip.json
     python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
         --defence bounded --json docs/results/robustness_insider_bounded.json
+    python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
+        --defence median15 --defence median1 --json docs/results/robustness_insider_median.json
     python benchmarks/robustness.py --scenario a --scenario b --defence none \
         --defence checks --defence nofix --seeds 0 1 2 3 --json docs/results/robustness_faults.json
 """
@@ -99,6 +101,9 @@ DEFENCES: dict[str, list[str]] = {
     # on request: every defence on (issue 20): per-robot keys, merged and adopted models pulled
     # to 1.5 x the robot's own median training move, merge weight at most the median declared
     "bounded": [ROBOT_KEYS, "defence.dist_median=1.5", "defence.samples_ratio=1"],
+    # on request: the two halves of bounded, and bounded with a tighter radius
+    "median15": [ROBOT_KEYS, "defence.dist_median=1.5"],
+    "median1": [ROBOT_KEYS, "defence.dist_median=1", "defence.samples_ratio=1"],
     # on request: checks, with DK-means deciding on each pass's beacons alone and robots in no
     # cluster not gossiping (the protocol before issue 20's fault fixes)
     "nofix": ["clustering.beacon_memory=0", "clustering.unclustered_gossip=false"],
