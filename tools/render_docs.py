@@ -1022,6 +1022,17 @@ def block_robustness_insider(data: Data, name: str = INSIDER, baseline: str = ""
         + "). "
         for d, (pts, scenario) in worst.items()
     )
+    if baseline:  # what the insider costs against the honest run without the bound
+        summary += "".join(
+            f"Against the clean run with `{first}`, `{scenario.removeprefix('e: rogue ')}` with "
+            f"`{d}` costs {fmt(_points_lost(got, clean[first]), '.1fpts')} points "
+            f"({fmt(max(ref[r['seed']] - r['acc_final'] for r in got), '.1fpts')} on its worst "
+            "seed). "
+            for d in defences[1:]
+            for scenario in dict.fromkeys(r["scenario"] for r in recs)
+            if scenario != "a: no faults" and (got := runs.get((scenario, d))) and clean[first]
+            for ref in [{r["seed"]: r["acc_final"] for r in clean[first]}]
+        )
     forged = [
         f"seed {r['seed']}: "
         f"{_reason_counts(r['rejected']).get('bad_signature', 0):,} of {r['rogue_frames']:,}"
