@@ -121,3 +121,37 @@ def test_learning_reports_how_far_training_moved_the_model() -> None:
     learning.start(model, 1)
     assert learning.settle(model, lock) == pytest.approx(0.75)
     assert model[0] == 4.0
+
+
+def test_the_bounds_at_their_edges() -> None:
+    """Exactly on each bound is inside it: a norm of exactly 3 own norms, a sample count exactly
+    at the cap (not counted as capped), a model at distance 0 from an own model of norm 0 (no
+    0/0). An own model of norm 0 refuses nothing by norm_ratio. A message the bounds leave alone
+    comes back as it is; a clipped one keeps its declared count, even 1."""
+    b = Bounds()
+    own = np.ones(4, np.float32)  # norm 2
+    assert b.refuse(np.full(4, 3.0, np.float32), own) is None  # norm 6 = 3 x 2; 4 away <= 6
+    assert b.refuse(np.full(4, 3.1, np.float32), own) == "norm_ratio"
+    assert b.refuse(own, np.zeros(4, np.float32)) is None  # dist = norm: inside dist_ratio
+    b.set_declared(10, [10])  # cap 40
+    assert b.weight(40) == 40.0 and b.capped == 0
+    b.dist_median = 2.0
+    b.trained(0.1)
+    zeros = np.zeros(4, np.float32)
+    assert b.clip(zeros, zeros) is zeros and b.clipped == 0
+    msg = _model_msg(Kind.MODEL, 2, 0, Layer.INTRA, samples=40, model=np.full(N, 1.1, np.float32))
+    assert b.admit(msg, np.ones(N, np.float32)) is msg
+    far = _model_msg(Kind.MODEL, 2, 0, Layer.INTRA, samples=1, model=np.full(N, FAR, np.float32))
+    pulled = b.admit(far, np.ones(N, np.float32))
+    assert not isinstance(pulled, str) and pulled.samples == 1 and b.clipped == 1
+
+
+def test_the_distance_of_models_near_the_float32_limit_raises_no_overflow() -> None:
+    """Finite float32 weights near 3e38 overflow a norm: the distance is inf, silently, whatever
+    the caller's numpy error setting."""
+    from gossip_learning.protocol.bounds import gap
+
+    big = np.full(4, 3e38, np.float32)
+    with np.errstate(over="raise", invalid="raise"):
+        dist, norm, _ = gap(big, np.ones(4, np.float32))
+    assert norm == np.inf and not dist < np.inf
