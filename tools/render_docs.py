@@ -952,7 +952,7 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
 
 INSIDER = "robustness_insider"
 INSIDER_GOAL, HONEST_GOAL = 0.03, 0.005  # issue 20: an insider as itself, keys on honest runs
-GOAL_DEFENCES = ("keys", "bounded")  # per-robot keys: the insider goal applies
+GOAL_DEFENCES = ("keys", "bounded", "median15", "median1")  # per-robot keys: the insider goal
 
 
 def _worst_seed(runs: dict[tuple[str, str], list[dict[str, Any]]], scenario: str, d: str) -> float:
@@ -1318,6 +1318,12 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "robustness-insider-clip": lambda data: block_robustness_insider(data, INSIDER + "_clip"),
     "robustness-insider-bounded": lambda data: block_robustness_insider(
         data, INSIDER + "_bounded", INSIDER
+    ),
+    "robustness-insider-median": lambda data: block_robustness_insider(
+        data, INSIDER + "_median", INSIDER
+    ),
+    "robustness-paper-insider": lambda data: block_robustness_insider(
+        data, "robustness_paper_insider"
     ),
     "rp2040-memory": block_rp2040_memory,
     "rp2040-cycles": block_rp2040_cycles,
