@@ -12,8 +12,10 @@ protocol: ``defence.checks=false``, no norm bound), ``fixed`` (the checks before
 relative bounds), ``checks`` (the defaults: no-key checks, the fixed and the relative bounds),
 ``key`` (checks + a fleet key: authenticated frames), ``keys`` (checks + per-robot Ed25519
 keys, made afresh for each run in a temporary folder: an ``insider*`` rogue holds its own key,
-every other rogue none); ``clip``, ``clip_half``, ``cap1`` and ``nofix`` (checks without the
-fault fixes: ``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``) on request.
+every other rogue none); ``clip``, ``clip_half``, ``cap1``, ``median15`` (``keys`` with
+``defence.dist_median`` 1.5: every defence on), ``median1`` and ``bounded`` (``keys`` with
+``dist_median`` 1 or 1.5 and ``samples_ratio`` 1) and ``nofix`` (checks without the fault
+fixes: ``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``) on request.
 The default table runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the
 rogues, ``fixed`` on the clean run and issue 20's rogues, ``keys`` on the clean run and the
 insiders (``TABLE``). Under ``key`` an insider holds the fleet key, as every robot of the
@@ -29,6 +31,13 @@ fleet does.
     python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
         --defence checks --defence clip --defence clip_half \
         --json docs/results/robustness_insider_clip.json
+    python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
+        --defence bounded --json docs/results/robustness_insider_bounded.json
+    python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
+        --defence median15 --defence median1 --json docs/results/robustness_insider_median.json
+    python benchmarks/robustness.py --config config/paper_iid.yaml --seeds 0 --scenario a \
+        --scenario "e: rogue insider_near" --defence keys --defence median15 \
+        --json docs/results/robustness_paper_insider.json
     python benchmarks/robustness.py --scenario a --scenario b --defence none \
         --defence checks --defence nofix --seeds 0 1 2 3 --json docs/results/robustness_faults.json
 """
@@ -92,6 +101,12 @@ DEFENCES: dict[str, list[str]] = {
     "clip": ["defence.clip_ratio=0.2"],  # on request: checks + clipping at 0.2 of the own norm
     "clip_half": ["defence.clip_ratio=0.5"],  # on request: checks + clipping at 0.5
     "cap1": ["defence.samples_ratio=1"],  # on request: merge weight at most the median declared
+    # on request (issue 20): per-robot keys, merged and adopted models pulled to 1.5 x the
+    # robot's own median training move (every defence on); also with the merge weight at most
+    # the median declared, and with that and a radius of 1 x
+    "median15": [ROBOT_KEYS, "defence.dist_median=1.5"],
+    "bounded": [ROBOT_KEYS, "defence.dist_median=1.5", "defence.samples_ratio=1"],
+    "median1": [ROBOT_KEYS, "defence.dist_median=1", "defence.samples_ratio=1"],
     # on request: checks, with DK-means deciding on each pass's beacons alone and robots in no
     # cluster not gossiping (the protocol before issue 20's fault fixes)
     "nofix": ["clustering.beacon_memory=0", "clustering.unclustered_gossip=false"],

@@ -134,3 +134,18 @@ def test_the_benchmarks_keys_defence_gives_only_an_insider_its_key(
         assert extra[1] == f"defence.robot_keys=file:{folder}"
     table = robustness.TABLE["keys"]
     assert "e: rogue insider" in table and robustness.CLEAN in table
+
+
+def test_dist_median_keeps_an_insider_near_the_own_model_from_taking_the_swarm(
+    tmp_path: Path,
+) -> None:
+    """The learning control: ``insider_near`` on the same 12 robots, 3 rounds, with and without
+    ``defence.dist_median`` 1.5. Without it the robots' mean accuracy collapses; with it the
+    insider's models are pulled to 1.5 training moves of each receiver and the swarm learns."""
+    keys = _fleet(tmp_path, True)
+    acc = {}
+    for k in ("0", "1.5"):
+        sw = _swarm("insider_near", keys, f"defence.dist_median={k}")
+        acc[k] = [sw.step()[0]["acc_mean"] for _ in range(3)][-1]
+        assert (sum(a.bounds.clipped for a in sw.agents) > 0) == (k != "0")
+    assert acc["1.5"] > acc["0"] + 0.2, acc

@@ -34,6 +34,7 @@ def test_the_listed_modules_are_the_protocols_guarantees() -> None:
         "aggregation", "pose_check", "schedule", "auth", "wire", "dkmeans", "learning.kernels",
         "learning.numpy_trainer", "protocol.window", "protocol.pairwise", "protocol.exchange",
         "protocol.inbox", "protocol.handoff", "protocol.membership", "protocol.outbox",
+        "protocol.bounds",
     }  # fmt: skip
     assert mutation.MODULES["protocol.window"].dotted == "gossip_learning.protocol.window"
 

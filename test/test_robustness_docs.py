@@ -88,3 +88,30 @@ def test_the_insider_table_gives_the_points_lost_and_the_goals() -> None:
     threats = render_docs.block_robustness_threats(data)
     insider = next(line for line in threats.splitlines() if line.startswith("| `insider`"))
     assert "in the insider table" in insider
+
+
+def test_the_bounded_table_takes_keys_from_the_insider_report_as_its_baseline() -> None:
+    """``robustness_insider_bounded`` holds only the ``bounded`` runs; the ``keys`` runs of the
+    same scenarios come from ``robustness_insider`` (its other scenarios and defences stay out),
+    the goals apply to ``bounded`` and both files are named in the provenance."""
+    bounded = {**_insider_report(), "records": [
+        _rec(s, sc, "bounded", acc) for s, sc, acc in (
+            (0, "a: no faults", 0.949), (0, "e: rogue insider_near", 0.933),
+            (1, "a: no faults", 0.926), (1, "e: rogue insider_near", 0.89))]}  # fmt: skip
+    data = {"robustness_insider": _insider_report(), "robustness_insider_bounded": bounded}
+    out = render_docs.BLOCKS["robustness-insider-bounded"](data)
+    row = next(line for line in out.splitlines() if line.startswith("| e: rogue insider_near"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # keys: 1.3 (as above); bounded: (0.949 - 0.933 + 0.926 - 0.89) / 2 = 2.6
+    assert [cells[1], cells[3], cells[4]] == ["0.925 ± 0.005", "1.3", "2.6"]
+    assert "insider_forge" not in out and "`checks`" not in out
+    assert "costs 2.6 points (`insider_near`; 3.6 on its worst seed; issue 20's goal" in out
+    assert "at most 3: **not met**)" in out  # 2.6 <= 3 on the mean, yet one seed loses 3.6
+    # the clean runs: keys 0.948 and 0.928, bounded 0.949 and 0.926
+    assert "`bounded` ends +0.05 points against `keys`" in out
+    # against keys' clean runs (0.948, 0.928): (0.015 + 0.038) / 2 = 2.65, worst seed 3.8
+    assert "`insider_near` with `bounded` costs 2.6 points (3.8 on its worst seed)" in out
+    assert "robustness_insider_bounded.json" in out and "robustness_insider.json" in out
+    assert "Not generated yet" in render_docs.BLOCKS["robustness-insider-bounded"](
+        {"robustness_insider_bounded": bounded}
+    )

@@ -113,6 +113,9 @@ MODULES: dict[str, Module] = {
         "learning/numpy_trainer.py",
         ("test/test_numpy_trainer.py", "test/test_mutation_learning.py"),
     ),
+    "protocol.bounds": Module(
+        "protocol/bounds.py", ("test/test_bounds.py", "test/test_dist_median.py")
+    ),
     **{
         f"protocol.{name}": Module(f"protocol/{name}.py", _PROTOCOL_TESTS)
         for name in ("window", "pairwise", "exchange", "inbox", "handoff", "membership", "outbox")

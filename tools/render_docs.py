@@ -969,6 +969,7 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
 
 INSIDER = "robustness_insider"
 INSIDER_GOAL, HONEST_GOAL = 0.03, 0.005  # issue 20: an insider as itself, keys on honest runs
+GOAL_DEFENCES = ("keys", "bounded", "median15", "median1")  # per-robot keys: the insider goal
 
 
 def _worst_seed(runs: dict[tuple[str, str], list[dict[str, Any]]], scenario: str, d: str) -> float:
@@ -981,14 +982,20 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
-def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
+def block_robustness_insider(data: Data, name: str = INSIDER, baseline: str = "") -> str:
     """The insider scenarios (a fleet robot holding its own key) under each defence of report
     ``name`` (``robustness_insider.json``): final accuracy, points lost against the clean run
     with the same defence, what the last defence refused; the clean run's cost of each defence
-    against the first; frames in other robots' ids refused as bad signatures."""
-    if name not in data:
-        return f"\n_Not generated yet: no `docs/results/{name}.json`._\n"
+    against the first; frames in other robots' ids refused as bad signatures. ``baseline``: a
+    report whose ``keys`` runs of the same scenarios come first (the defence compared against)."""
+    names = [n for n in (name, baseline) if n]
+    if missing := [n for n in names if n not in data]:
+        return f"\n_Not generated yet: no `docs/results/{missing[0]}.json`._\n"
     recs = data[name]["records"]
+    if baseline:
+        scenarios = {r["scenario"] for r in recs}
+        recs = [r for r in data[baseline]["records"]
+                if r["defence"] == "keys" and r["scenario"] in scenarios] + recs  # fmt: skip
     runs = _robustness_runs(recs)
     seeds = sorted({r["seed"] for r in recs})
     defences = list(dict.fromkeys(r["defence"] for r in recs))
@@ -1025,13 +1032,24 @@ def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
         "on its worst seed"
         + (
             f"; issue 20's goal with per-robot keys, at most {fmt(INSIDER_GOAL, '.0fpts')}: "
-            f"{_met(pts <= INSIDER_GOAL)}"
-            if d == "keys"
+            f"{_met(max(pts, _worst_seed(runs, scenario, d)) <= INSIDER_GOAL)}"
+            if d in GOAL_DEFENCES
             else ""
         )
         + "). "
         for d, (pts, scenario) in worst.items()
     )
+    if baseline:  # what the insider costs against the honest run without the bound
+        summary += "".join(
+            f"Against the clean run with `{first}`, `{scenario.removeprefix('e: rogue ')}` with "
+            f"`{d}` costs {fmt(_points_lost(got, clean[first]), '.1fpts')} points "
+            f"({fmt(max(ref[r['seed']] - r['acc_final'] for r in got), '.1fpts')} on its worst "
+            "seed). "
+            for d in defences[1:]
+            for scenario in dict.fromkeys(r["scenario"] for r in recs)
+            if scenario != "a: no faults" and (got := runs.get((scenario, d))) and clean[first]
+            for ref in [{r["seed"]: r["acc_final"] for r in clean[first]}]
+        )
     forged = [
         f"seed {r['seed']}: "
         f"{_reason_counts(r['rejected']).get('bad_signature', 0):,} of {r['rogue_frames']:,}"
@@ -1051,7 +1069,7 @@ def block_robustness_insider(data: Data, name: str = INSIDER) -> str:
             if forged
             else ""
         )
-        + provenance(data, name)
+        + provenance(data, *names)
     )
 
 
@@ -1315,6 +1333,15 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "robustness-threats": block_robustness_threats,
     "robustness-insider": block_robustness_insider,
     "robustness-insider-clip": lambda data: block_robustness_insider(data, INSIDER + "_clip"),
+    "robustness-insider-bounded": lambda data: block_robustness_insider(
+        data, INSIDER + "_bounded", INSIDER
+    ),
+    "robustness-insider-median": lambda data: block_robustness_insider(
+        data, INSIDER + "_median", INSIDER
+    ),
+    "robustness-paper-insider": lambda data: block_robustness_insider(
+        data, "robustness_paper_insider"
+    ),
     "rp2040-memory": block_rp2040_memory,
     "rp2040-cycles": block_rp2040_cycles,
     "rp2040-fixed": block_rp2040_fixed,

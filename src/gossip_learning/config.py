@@ -312,6 +312,13 @@ class DefenceConfig:
         "shared, since robots starting from their own random heads are about 1.4 norms apart)",
         min=0,
     )
+    dist_median: float = _opt(
+        0.0,
+        "pull a model (merged or adopted) farther from the robot's own model than this multiple "
+        "of the median distance the robot's own training moved its model in its last 5 rounds "
+        "(in own-model norms) onto that sphere before it is weighted (0 = off)",
+        min=0,
+    )
     clip_ratio: float = _opt(
         0.0,
         "clip a merged model's distance from the own model to this multiple of max(own model "

@@ -8,7 +8,6 @@ knows which. Nothing outside the agent writes its model.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import numpy as np
@@ -121,13 +120,8 @@ class RobotAgent(AgentViews):
     def _merge(self, msg: Message) -> str | None:
         assert msg.model is not None
         self.peak_bytes = max(self.peak_bytes, self._held_bytes(msg.model))
-        refused = self.bounds.refuse(msg.model, self._params)
-        if refused is not None:
-            return refused
-        weight = self.bounds.weight(msg.samples)
-        if weight < msg.samples:
-            msg = dataclasses.replace(msg, samples=max(1, int(weight)))
-        return self.window.merge(msg)
+        admitted = self.bounds.admit(msg, self._params)  # refused, or clipped and capped
+        return admitted if isinstance(admitted, str) else self.window.merge(admitted)
 
     def set_position(self, x: float, y: float) -> None:
         """Update the robot's own position (from mobility or odometry)."""
@@ -167,10 +161,10 @@ class RobotAgent(AgentViews):
     def _on_model(self, msg: Message) -> str | None:
         if msg.layer == Layer.HEAD:
             assert msg.model is not None  # the adopt path: the same bounds as a merge
-            refused = self.bounds.refuse(msg.model, self._params)
-            if refused is None and self.window.acc.out_of_bound(msg.model):
-                refused = "norm_bound"
-            reason = refused or self.handoff.on_model(msg)
+            admitted = self.bounds.admit(msg, self._params)
+            if not isinstance(admitted, str) and self.window.acc.out_of_bound(msg.model):
+                admitted = "norm_bound"
+            reason = admitted if isinstance(admitted, str) else self.handoff.on_model(admitted)
             if reason is None and self.handoff.held is not None:
                 self.peak_bytes = max(self.peak_bytes, self._held_bytes())
             return reason
@@ -190,7 +184,7 @@ class RobotAgent(AgentViews):
 
     def settle_training(self) -> None:
         """Wait for the training started in TRAIN (if any) and take its result as the model."""
-        self.learning.settle(self._params, self.lock)
+        self.bounds.trained(self.learning.settle(self._params, self.lock))
 
     def run_phase(self, phase: Phase, finish_slot: int = -1) -> None:
         """Do this robot's part of ``phase``. ``finish_slot`` is the slot closing its step."""

@@ -19,22 +19,40 @@ its neighbours declared, so they follow the swarm:
   a model of random weights lies about 1.4 norms away whatever its scale. The test is symmetric:
   two robots agree on whether their models are too far apart.
 
-Both apply to the merge window (pairwise, broadcast and the head model in ``merge`` hand-off,
+* ``defence.dist_median``: a model farther from the own model than ``dist_median`` times the
+  median distance the robot's own training moved its model over its last rounds (both in norms
+  of the own model) is pulled onto that sphere before it is weighted (counted in
+  :attr:`Bounds.clipped`). The radius follows the robot's own data, not what others send, so no
+  sender can widen it; honest neighbours lie about one training step apart.
+
+All apply to the merge window (pairwise, broadcast and the head model in ``merge`` hand-off,
 whatever the accumulator: numpy or the RP2040 coprocessor, since they run on the host before it)
 and to the adopted head model (``adopt`` hand-off).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections import deque
 from collections.abc import Iterable
 
 import numpy as np
 
 from gossip_learning.config import DefenceConfig
+from gossip_learning.messages import Message
 
 NORM_RATIO = "norm_ratio"
 DIST_RATIO = "dist_ratio"
+MOVES = 5  # training moves a robot keeps for dist_median (scalars: O(1))
+
+
+def gap(model: np.ndarray, own: np.ndarray) -> tuple[float, float, float]:
+    """(‖model − own‖, ‖model‖, ‖own‖), from norms and a dot product: no model-sized temporary."""
+    with np.errstate(over="ignore", invalid="ignore"):  # finite float32 near 3e38: inf
+        norm, own_norm = float(np.linalg.norm(model)), float(np.linalg.norm(own))
+        square = norm * norm + own_norm * own_norm - 2.0 * float(np.dot(model, own))
+    return math.sqrt(max(square, 0.0)), norm, own_norm  # NaN stays NaN: refused
 
 
 class Bounds:
@@ -46,8 +64,42 @@ class Bounds:
         self.max_rms = defence.max_rms
         self.samples_ratio = defence.samples_ratio
         self.dist_ratio = defence.dist_ratio
+        self.dist_median = defence.dist_median
         self.capped = 0  # merged models whose weight was capped
+        self.clipped = 0  # models pulled onto the dist_median sphere
         self._cap = 0.0  # the weight cap of this round (0 = none)
+        self._moves: deque[float] = deque(maxlen=MOVES)  # training moves, in own norms
+
+    def trained(self, moved: float | None) -> None:
+        """The robot's own training moved its model ``moved`` own norms (None: no training)."""
+        if moved is not None and math.isfinite(moved):
+            self._moves.append(moved)
+
+    def admit(self, msg: Message, own: np.ndarray) -> Message | str:
+        """``msg`` as it may be taken (its model clipped, its weight capped), or a reason to
+        refuse it."""
+        assert msg.model is not None
+        refused = self.refuse(msg.model, own)
+        if refused is not None:
+            return refused
+        model, weight = self.clip(msg.model, own), self.weight(msg.samples)
+        if model is msg.model and weight >= msg.samples:
+            return msg
+        return dataclasses.replace(msg, model=model, samples=max(1, min(msg.samples, int(weight))))
+
+    def clip(self, model: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """``model``, or a copy pulled to ``dist_median`` times the median training move of the
+        own model (unchanged while the robot has not trained)."""
+        if not (self.dist_median and self._moves):
+            return model
+        dist, _, own_norm = gap(model, own)
+        radius = self.dist_median * float(np.median(self._moves)) * own_norm
+        if not dist > radius:
+            return model
+        self.clipped += 1
+        pulled = (model - own) * np.float32(radius / dist)  # dist > radius >= 0: finite
+        pulled += own
+        return pulled
 
     def set_declared(self, own: int, declared: Iterable[int]) -> None:
         """This round's sample counts declared in the beacons heard (and the robot's own)."""
@@ -68,15 +120,11 @@ class Bounds:
         """A reason to refuse ``model`` given the robot's own model ``own``, or None."""
         if not (self.norm_ratio or self.dist_ratio):
             return None
-        with np.errstate(over="ignore", invalid="ignore"):  # finite float32 near 3e38: inf
-            norm = float(np.linalg.norm(model))
-            if self.max_rms and not norm <= self.max_rms * np.sqrt(model.size):
-                return "norm_bound"  # the fixed bound's reason, as the merge window gives it
-            own_norm = float(np.linalg.norm(own))
-            if self.norm_ratio and own_norm > 0 and norm > self.norm_ratio * own_norm:
-                return NORM_RATIO
-            if self.dist_ratio:  # |a-b|^2 from norms and a dot product: no model-sized temporary
-                square = norm * norm + own_norm * own_norm - 2.0 * float(np.dot(model, own))
-                if not math.sqrt(max(square, 0.0)) <= self.dist_ratio * max(norm, own_norm):
-                    return DIST_RATIO
+        dist, norm, own_norm = gap(model, own)
+        if self.max_rms and not norm <= self.max_rms * np.sqrt(model.size):
+            return "norm_bound"  # the fixed bound's reason, as the merge window gives it
+        if self.norm_ratio and own_norm > 0 and norm > self.norm_ratio * own_norm:
+            return NORM_RATIO
+        if self.dist_ratio and not dist <= self.dist_ratio * max(norm, own_norm):
+            return DIST_RATIO
         return None

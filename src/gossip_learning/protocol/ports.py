@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from gossip_learning.messages import Layer
+from gossip_learning.protocol.bounds import gap
 
 
 class TrainJob(Protocol):
@@ -48,16 +49,19 @@ class Learning:
         if self.trainer is not None:
             self._job = self.trainer.start(model.copy(), round_no)
 
-    def settle(self, model: np.ndarray, lock: threading.RLock) -> None:
+    def settle(self, model: np.ndarray, lock: threading.RLock) -> float | None:
         """Wait for the started job (outside ``lock``: messages are handled meanwhile), then
-        write its result into ``model`` under ``lock``."""
+        write its result into ``model`` under ``lock``; return how far it moved the model, in
+        norms of the result (None: no job)."""
         job, self._job = self._job, None
         if job is None:
-            return
+            return None
         params, loss = job.result()
         with lock:
+            moved, norm, _ = gap(params, model)
             np.copyto(model, params)
             self.loss = loss
+        return moved / norm if norm > 0 else None
 
 
 class Matchmaker(Protocol):
