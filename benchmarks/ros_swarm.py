@@ -54,6 +54,7 @@ STARTED = re.compile(r"\[INFO\] \[([\w.-]+)\]: process started with pid \[(\d+)\
 CLEAN = re.compile(r"\[INFO\] \[([\w.-]+)\]: process has finished cleanly \[pid (\d+)\]")
 DIED = re.compile(r"\[([\w.-]+)\]: process has died \[pid (\d+), exit code (-?\d+)")
 DISCOVERY = re.compile(r"discovery (\w+):")
+PHASE_SCALE = re.compile(r"phase_scale ([\d.]+): ")
 
 
 def build_workspace(ws: Path) -> Path:
@@ -109,6 +110,7 @@ class LaunchLog:
         self.joined_late = 0
         self.watchdog = 0
         self.discovery = ""
+        self.phase_scale = float("nan")  # the launch's phase_scale (nodes/pacing.py)
 
     def read(self, line: str) -> None:
         if m := STARTED.search(line):
@@ -125,6 +127,8 @@ class LaunchLog:
             self.joined_late += 1
         elif m := DISCOVERY.search(line):
             self.discovery = m.group(1)
+        elif m := PHASE_SCALE.search(line):
+            self.phase_scale = float(m.group(1))
         if WATCHDOG_MARK in line:
             self.watchdog += 1
 
@@ -175,6 +179,20 @@ def engine_accuracy(config: Path, n: int, rounds: int, seed: int, method: str = 
     return float(row["acc_mean"])
 
 
+def round_period(config: str | Path, scale: float) -> float:
+    """Seconds of one bilayer round of ``config`` with its phases times ``scale`` (NaN if the
+    launch did not say its scale)."""
+    from gossip_learning.config import load_config
+    from gossip_learning.nodes.pacing import scaled
+    from gossip_learning.schedule import RoundClock, build_schedule
+
+    if scale != scale:
+        return float("nan")
+    cfg = scaled(load_config(config), scale)
+    schedule = build_schedule("bilayer", cfg.clustering.passes, cfg.gossip)
+    return round(RoundClock(schedule, cfg.timing).period, 2)
+
+
 def run_one(
     prefix: Path,
     n: int,
@@ -193,7 +211,8 @@ def run_one(
     cmd = [shutil.which("ros2") or "ros2", "launch", "gossip_learning", "swarm.launch.py",
            f"num_robots:={n}", f"rounds:={a.rounds}", f"single_process:={str(single).lower()}",
            f"discovery:={a.discovery}", f"motion:={a.motion}", f"seed:={seed}",
-           f"config:={Path(a.config).resolve()}", f"output_dir:={tmp / 'out'}"]  # fmt: skip
+           f"config:={Path(a.config).resolve()}", f"output_dir:={tmp / 'out'}",
+           f"phase_scale:={a.phase_scale}"]  # fmt: skip
     cmd = loopback_only(cmd)
     load_before = os.getloadavg()[0]
     busy = _busy(a.busy)
@@ -248,6 +267,7 @@ def run_one(
         "mode": mode, "robots": n, "seed": seed, "rounds": a.rounds,
         "discovery": log.discovery or a.discovery, "motion": a.motion,
         "config": Path(a.config).name, "busy": a.busy, "ok": ok,
+        "phase_scale": log.phase_scale, "round_period_s": round_period(a.config, log.phase_scale),
         "exit_code": code, **procs, "wall_s": round(wall, 1), "start_delay_s": delay,
         "robots_up": log.up, "all_up_s": round(up_s, 1),
         "rounds_done": len(rows), "rounds_per_min": round(60 * len(rows) / run_s, 2),
@@ -294,7 +314,8 @@ def run_and_print(
     print(
         f"{n:4d} {mode:12s} seed {seed} {'ok' if r['ok'] else 'FAILED'} exit {r['exit_code']} "
         f"({r['processes_exit_0']}/{r['processes_started']} processes exit 0, watchdog "
-        f"{r['watchdog_fired']}) {r['discovery']} up {r['all_up_s']:6.1f} s active "
+        f"{r['watchdog_fired']}) {r['discovery']} phase_scale {r['phase_scale']:g}  "
+        f"up {r['all_up_s']:6.1f} s active "
         f"{r['active_s_mean']:.1f}/{r['active_s_max']:.1f} s  reporting {r['reporting']}  "
         f"late joins {r['joined_late']}  clusters {r['clusters_mean']:.1f}  "
         f"acc {r['acc_first']:.3f}->{r['acc_last']:.3f} (engine {r['engine_acc_last']:.3f}, "
@@ -340,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--config", default=str(ROOT / "config" / "ros_swarm.yaml"),
                    help="experiment YAML for the launch (config:=) and the engine")  # fmt: skip
     p.add_argument("--busy", type=int, default=0, help="CPU-bound processes beside each launch")
+    p.add_argument(
+        "--phase-scale", default="auto", help="launch phase_scale:= (auto or a number > 0)"
+    )
     p.add_argument("--workspace", help="colcon workspace to build into (default: a temp folder)")
     p.add_argument("--timeout", type=float, default=1200, help="seconds per launch")
     p.add_argument("--domain", type=int, default=96, help="ROS_DOMAIN_ID of the runs")

@@ -32,6 +32,7 @@ from gossip_learning.nodes.launch_support import (
     parse_number,
     robot_name,
 )
+from gossip_learning.nodes.pacing import parse_phase_scale
 
 PACKAGE = "gossip_learning"
 
@@ -55,6 +56,11 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "clock_offset": ("0", "sim:=kinematic: seconds added to this robot's clock (rehearsal)."),
     "clock_drift_ppm": ("0", "sim:=kinematic: clock drift in parts per million (rehearsal)."),
     "log_level": ("info", "Log level of the robot's node."),
+    "phase_scale": (
+        "1",
+        "Factor on every timing.*_phase_s and the clock tick, the same on every robot of the "
+        "fleet (a number > 0; one robot per computer needs 1).",
+    ),
 }
 
 
@@ -83,6 +89,7 @@ def _expand(context: LaunchContext) -> list:
         "publish_model": parse_bool("publish_model", _arg(context, "publish_model")),
         "robot_key_file": _arg(context, "robot_key_file"),  # paths: the keys stay in the files
         "keyring_file": _arg(context, "keyring_file"),
+        "phase_scale": parse_phase_scale(_arg(context, "phase_scale"), 1),
     }
     log = ["--ros-args", "--log-level", _arg(context, "log_level")]
     if sim == "kinematic":

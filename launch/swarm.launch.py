@@ -59,6 +59,7 @@ from gossip_learning.nodes.launch_support import (
     world_name,
     write_bridge_config,
 )
+from gossip_learning.nodes.pacing import parse_phase_scale
 from gossip_learning.plan import start_poses
 from gossip_learning.robot_data import write_robot_files
 
@@ -135,6 +136,12 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
         "auto",
         "Seconds from launch to round 1 on the chosen clock (start-up: imports, data, discovery); "
         "auto grows with the number of processes.",
+    ),
+    "phase_scale": (
+        "auto",
+        "Factor on every timing.*_phase_s of the config and on the robots' clock tick: auto "
+        "stretches the phases when this host runs more robot processes than its CPUs serve in "
+        "time (1 for single_process:=true and small swarms; nodes/pacing.py), or a number > 0.",
     ),
     "coprocessors": (
         "",
@@ -221,6 +228,8 @@ def _expand(context: LaunchContext) -> list:
     motion = _arg(context, "motion")
     if motion not in ("time", "round"):
         raise ValueError(f"launch argument motion:={motion!r} must be time or round")
+    processes = 1 if single else n  # robot processes on this host (each decodes every beacon)
+    scale = parse_phase_scale(_arg(context, "phase_scale"), processes)
     # config/ sits beside launch/ in the source tree and in share/gossip_learning alike
     profile = Path(__file__).resolve().parent.parent / "config" / "fastdds_localhost.xml"
     with_monitor = parse_bool("monitor", _arg(context, "monitor"))
@@ -265,12 +274,14 @@ def _expand(context: LaunchContext) -> list:
         "swarm_namespace": namespace,
         "use_sim_time": use_sim_time,
         "swarm_frame": swarm_frame,
+        "phase_scale": scale,
     }
     file_params = [params_file] if params_file else []
     chips = _coprocessors(_arg(context, "coprocessors"), n, sim)
     actions: list = [
         LogInfo(msg=f"discovery {discovery.reason}"),
         LogInfo(msg=f"gossip_learning: {n} robots, sim:={sim}, output_dir {output_dir}"),
+        LogInfo(msg=f"phase_scale {scale:g}: {processes} robot process(es), {os.cpu_count()} CPUs"),
         _remove_at_shutdown(data_dir),
         _remove_at_shutdown(dds_dir),
     ]

@@ -33,6 +33,7 @@ DOCUMENTED = (
     "swarm_namespace",
     "log_level",
     "start_delay",
+    "phase_scale",
     "coprocessors",
 )
 
@@ -219,6 +220,21 @@ def test_coprocessors_argument_gives_those_robots_their_serial_device() -> None:
             _expand(num_robots="3", sim="plant", coprocessors=bad)
     with pytest.raises(ValueError, match="sim:=plant"):
         _expand(num_robots="3", coprocessors="1=/dev/x")
+
+
+@NEEDS_LAUNCH
+def test_phase_scale_reaches_every_robot_process_and_a_bad_one_stops_the_launch() -> None:
+    # pragma: no cover - needs ROS
+    def scales(**args: str) -> list[float]:
+        nodes = _expand(num_robots="3", **args)
+        return [_params(n)["phase_scale"] for n in nodes if n.node_executable == "swarm_node"]
+
+    assert scales() == [1.0, 1.0, 1.0]  # auto: three processes fit any host
+    assert scales(phase_scale="2.5") == [2.5, 2.5, 2.5]
+    assert scales(single_process="true", phase_scale="auto") == [1.0]
+    for bad in ("0", "-2", "soon"):
+        with pytest.raises(ValueError, match="phase_scale"):
+            _expand(num_robots="3", phase_scale=bad)
 
 
 def test_bad_discovery_and_motion_are_rejected() -> None:

@@ -100,6 +100,7 @@ def test_launch_gossips_to_the_engines_accuracy_and_every_process_exits_0(
     # differ: at 12 robots after 6 rounds that moved the end point by 0 to 16 points in our runs
     assert abs(launched - engine) <= 0.25, (launched, engine, alone)
     assert (out / "plots" / "accuracy.png").is_file()
+    assert "phase_scale 1: 12 robot process(es)" in text, log  # auto: 12 processes need no more
 
 
 def test_a_mistyped_argument_is_rejected_with_the_valid_ones(
@@ -110,6 +111,16 @@ def test_a_mistyped_argument_is_rejected_with_the_valid_ones(
     text = proc.stdout + proc.stderr
     assert "unknown launch argument(s) num_robot" in text
     assert "num_robots" in text.split("valid arguments:")[1]
+
+
+def test_a_bad_phase_scale_is_named_before_any_process_starts(
+    workspace: Path, tmp_path: Path
+) -> None:
+    proc = _launch(workspace, ["num_robots:=3", "phase_scale:=0"], tmp_path, domain=99)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text[-3000:]
+    assert "phase_scale:='0' must be auto or a number > 0" in text, text[-3000:]
+    assert "process started" not in text
 
 
 def test_a_discovery_that_cannot_hold_the_swarm_stops_the_launch_before_any_process(

@@ -718,9 +718,9 @@ def block_ros_swarm(data: Data) -> str:
     return out + provenance(data, "ros_swarm")
 
 
-def block_ros_acceptance(data: Data) -> str:
+def _acceptance(data: Data, name: str) -> str:
     """Launch vs engine over seeds: the final accuracy of each, mean and std, per size and mode."""
-    recs = [r for r in data["ros_acceptance"]["records"] if not r.get("skipped")]
+    recs = [r for r in data[name]["records"] if not r.get("skipped")]
     groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for r in recs:
         groups.setdefault((r["robots"], r["mode"]), []).append(r)
@@ -733,11 +733,14 @@ def block_ros_acceptance(data: Data) -> str:
         alone = [float(r.get("local_acc_last", math.nan)) for r in rs]
         above = statistics.fmean(ros) - statistics.fmean(alone)
         rows.append([
-            fmt(n, ","), mode, " ".join(str(r["seed"]) for r in rs),
+            fmt(n, ","), mode, " / ".join(fmt(r.get("phase_scale", 1.0), "g") for r in rs),
+            " / ".join(fmt(r.get("round_period_s"), ".1f") for r in rs),
+            " ".join(str(r["seed"]) for r in rs),
             " / ".join(fmt(v, ".3f") for v in ros), " / ".join(fmt(v, ".3f") for v in eng),
             " / ".join(fmt(v, ".3f") for v in alone),
             fmt(gap * 100, "+.1f"), fmt(std * 100, ".1f"), fmt(above * 100, "+.1f"),
             f"{min(r['reporting_min'] for r in rs)}/{n}", fmt(sum(r["late"] for r in rs), ","),
+            fmt(sum(r["rejected"] for r in rs), ","),
             "yes" if all(r["exit_code"] == 0 and r.get("processes_exit_0") ==
                          r.get("processes_started") for r in rs) else "no",
             fmt(sum(r.get("watchdog_fired", 0) for r in rs), ","),
@@ -747,12 +750,20 @@ def block_ros_acceptance(data: Data) -> str:
             fmt(max(r.get("busy", 0) for r in rs), ","),
             " / ".join(fmt(r.get("load_during_mean", math.nan), ".1f") for r in rs),
         ])  # fmt: skip
-    head = ("robots", "mode", "seeds", "launch final acc", "engine final acc",
-            "local-only final acc", "gap to engine (points)", "engine std (points)",
-            "above local-only (points)", "reporting (min)", "late", "every process exited 0",
-            "watchdog", "late joins", "active s (max)", "robot RSS MB (max)",
-            "busy processes beside", "load during")  # fmt: skip
-    return table(head, rows) + provenance(data, "ros_acceptance")
+    head = ("robots", "mode", "phase scale", "round (s)", "seeds", "launch final acc",
+            "engine final acc", "local-only final acc", "gap to engine (points)",
+            "engine std (points)", "above local-only (points)", "reporting (min)", "late",
+            "rejected", "every process exited 0", "watchdog", "late joins", "active s (max)",
+            "robot RSS MB (max)", "busy processes beside", "load during")  # fmt: skip
+    return table(head, rows) + provenance(data, name)
+
+
+def block_ros_acceptance(data: Data) -> str:
+    return _acceptance(data, "ros_acceptance")
+
+
+def block_ros_acceptance_before(data: Data) -> str:
+    return _acceptance(data, "ros_acceptance_before")
 
 
 def block_features(data: Data) -> str:
@@ -1350,6 +1361,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "robot-footprint": block_robot_footprint,
     "ros-swarm": block_ros_swarm,
     "ros-acceptance": block_ros_acceptance,
+    "ros-acceptance-before": block_ros_acceptance_before,
     "swarm-round-before": block_swarm_round_before,
     "features": block_features,
     "quickstart": block_quickstart,

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
 from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 
@@ -205,6 +206,7 @@ class SharedHost:
         health: Health | None = None,
         log_rounds: bool = True,
         frame: str = "world",
+        phase_scale: float = 1.0,
     ) -> None:
         if method not in DECENTRALISED_METHODS:
             raise ValueError(
@@ -226,6 +228,7 @@ class SharedHost:
         self.rounds = rounds or cfg.experiment.rounds
         self.prefix = f"/{namespace.strip('/')}/"
         self.motion = motion
+        self.phase_scale = phase_scale  # cfg.timing is already scaled (nodes/pacing.py)
         self.evaluate_models, self.publish_model = evaluate_models, publish_model
         self.channel = channel_for(cfg)
         self.auth = fleet_auth(cfg, session_counter_start(), self.ids)
@@ -502,6 +505,8 @@ class SharedHost:
             publishes_model=self.publish_model,
             frame=self.frame,
             joined_round=self.joined_round,
+            phase_scale=self.phase_scale,
+            round_period_s=self.clock.period,
             **self.anchor.counters(),
         )
         self._reports.append((model, String(data=json.dumps(status, allow_nan=True))))
@@ -594,6 +599,14 @@ class SharedHost:
         pairs = [evaluate(self.spec, a.model, t, self.y_test) for a, t in
                  zip(self.agents, self.tests, strict=True)]  # fmt: skip
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+    def await_reports(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` until every subscriber (the monitor) acknowledged the last
+        statuses and models: a reliable frame lost on a busy host is sent again only after the
+        writer's next heartbeat, which a process that exits a second after its last report never
+        sends (its last round then missed the monitor)."""
+        wait = Duration(seconds=timeout_s)
+        return all([pub.wait_for_all_acked(wait) for pub in (self._status_pub, self._model_pub)])
 
     def close(self) -> None:
         for timer in (self.timer, self.health_timer):

@@ -56,6 +56,7 @@ from gossip_learning.nodes.health import (
     peers_message,
     round_line,
 )
+from gossip_learning.nodes.pacing import scaled, scaled_tick
 from gossip_learning.nodes.typed import summary_publisher
 from gossip_learning.pose_check import PoseCheck
 from gossip_learning.protocol import RobotAgent
@@ -93,6 +94,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         "(0: rounds counted from the clock's zero).",
     ),
     "tick_period": (0.05, "Seconds between checks of the round clock (0.001..1)."),
+    "phase_scale": (
+        1.0,
+        "Factor on every timing.*_phase_s and on tick_period (nodes/pacing.py); the same on "
+        "every robot of a swarm. swarm.launch.py sets it for the robot processes of one host.",
+    ),
     "evaluate": (True, "Evaluate the model on the test set after every round."),
     "publish_model": (True, "Publish the model after every round for the monitor."),
     "coprocessor_port": (
@@ -152,8 +158,9 @@ class RobotNode(ManagedNode):
         require("method", p["method"], p["method"] in DECENTRALISED_METHODS, f"one of {methods}")
         self.rounds = int(p["rounds"]) or self.cfg.experiment.rounds
         self.namespace_ = check_namespace(str(p["swarm_namespace"]))
-        self.tick = require(
-            "tick_period", p["tick_period"], 0.001 <= p["tick_period"] <= 1.0, "0.001..1"
+        self.tick = scaled_tick(
+            require("tick_period", p["tick_period"], 0.001 <= p["tick_period"] <= 1.0, "0.001..1"),
+            p["phase_scale"],
         )
         self.evaluate_ = bool(p["evaluate"])
         self.publish_model = bool(p["publish_model"])
@@ -346,7 +353,7 @@ class RobotNode(ManagedNode):
         if p["comm_range"]:
             overrides.append(f"channel.comm_range={float(p['comm_range'])}")
         overrides += node_overrides(p["robot_key_file"], p["keyring_file"])
-        return load_config(p["config_file"] or None, overrides)
+        return scaled(load_config(p["config_file"] or None, overrides), p["phase_scale"])
 
     # -------------------------------------------------------------- callbacks
     def _on_odom(self, msg: Odometry) -> None:
@@ -434,6 +441,8 @@ class RobotNode(ManagedNode):
             seed=self.seed,
             publishes_model=self.publish_model,  # the monitor waits for the model too
             frame=self.frame.swarm_frame,
+            phase_scale=float(self.params["phase_scale"]),
+            round_period_s=self.clock.period,
         )
         self._status_pub.publish(String(data=json.dumps(status, allow_nan=True)))
         self._summary_pub.publish(String(data=summary_line(status)))

@@ -41,6 +41,7 @@ from gossip_learning.nodes.health import EXIT_UNHEALTHY, HEALTH_PARAMETERS, Heal
 from gossip_learning.nodes.host import SharedHost
 from gossip_learning.nodes.mobility import PARAMETERS as MOBILITY_PARAMETERS
 from gossip_learning.nodes.mobility import MobilityNode
+from gossip_learning.nodes.pacing import scaled, scaled_tick
 from gossip_learning.nodes.process import end_process, lean_imports, process_age_s
 from gossip_learning.nodes.robot import PARAMETERS as ROBOT_PARAMETERS
 from gossip_learning.nodes.robot import RobotNode
@@ -51,8 +52,10 @@ PASSED = [name for name in ROBOT_PARAMETERS if name != "robot_id"]
 SHARED = (
     "num_robots", "config_file", "method", "seed", "comm_range", "rounds",
     "swarm_namespace", "epoch", "tick_period", "evaluate", "publish_model", "data_dir",
-    "robot_key_file", "keyring_file",
+    "robot_key_file", "keyring_file", "phase_scale",
 )  # fmt: skip
+#: Seconds a finished swarm_node waits for its last reports to be acknowledged (SharedHost).
+REPORT_ACK_S = 10.0
 #: No ``~/get_type_description`` service (two DDS endpoints) on a node nobody queries.
 NO_TYPE_SERVICE = Parameter("start_type_description_service", value=False)
 #: swarm_node's parameters (the robots' own, where they mean the same, plus hosting and motion).
@@ -170,7 +173,7 @@ def host_config(p: dict[str, Any]) -> Any:
     from gossip_learning.identity import node_overrides
 
     overrides += node_overrides(p["robot_key_file"], p["keyring_file"])
-    return load_config(p["config_file"] or None, overrides)
+    return scaled(load_config(p["config_file"] or None, overrides), p["phase_scale"])
 
 
 def hosted_ids(p: dict[str, Any]) -> list[int]:
@@ -191,11 +194,13 @@ def make_host(node: Node, bus: Node, p: dict[str, Any]) -> SharedHost:
         node, bus, cfg, int(p["seed"]), ids,
         method=str(p["method"]), epoch=float(p["epoch"]), rounds=int(p["rounds"]),
         namespace=check_namespace(str(p["swarm_namespace"])), motion=str(p["motion"]),
-        tick=float(p["tick_period"]), evaluate_models=bool(p["evaluate"]),
+        tick=scaled_tick(float(p["tick_period"]), p["phase_scale"]),
+        evaluate_models=bool(p["evaluate"]),
         publish_model=bool(p["publish_model"]), data_dir=str(p["data_dir"]),
         range_filter=bool(p["range_filter"]), clock_offset=float(p["clock_offset"]),
         clock_drift_ppm=float(p["clock_drift_ppm"]),
         health=health, log_rounds=bool(p["log_rounds"]), frame=str(p["swarm_frame"]),
+        phase_scale=float(p["phase_scale"]),
     )  # fmt: skip
 
 
@@ -270,6 +275,7 @@ def main(args: list[str] | None = None) -> NoReturn:
         if executor.context.ok():
             end = time.monotonic() + LINGER_S  # let the last statuses reach the monitor
             spin_tolerant(executor, until=lambda: time.monotonic() > end)
+            host.await_reports(REPORT_ACK_S)
     except (ValueError, GossipLearningError) as exc:
         print(f"swarm_node: {exc}", file=sys.stderr)
         code = 2
