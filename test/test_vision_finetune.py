@@ -140,3 +140,28 @@ def test_gpu_asked_for_without_one() -> None:
     assert fn.pick_device("auto").type == "cpu"
     with pytest.raises(ConfigError, match="--device"):
         fn.pick_device("cuda")
+
+
+def test_features_from_the_frozen_pass_equal_a_full_extraction(
+    tmp_path: Path, net: bb.Backbone
+) -> None:
+    """``--features``: the features cached from the one frozen pass are what a full pass through
+    the saved backbone gives, and ``load_or_extract`` finds them (no second pass)."""
+    src = open_cifar10(_pickles(tmp_path / "cifar-10-batches-py"))
+    sched = fn.Schedule(train_blocks=3, resolution=32, limit_per_class=None, epochs=1,
+                        batch_size=16)  # fmt: skip
+    path, record, _ = fn.finetune_cached(src, sched, tmp_path / "ft", net, torch.device("cpu"),
+                                         progress=False, features_dir=tmp_path / "fc")  # fmt: skip
+    assert record["measured"]["test_images"] == 20  # the whole test split when caching features
+    tuned = fn.load_finetuned(path)
+    ds, rep = ft.load_or_extract(src, cache_dir=tmp_path / "fc", progress=False, backbone=tuned)
+    assert rep.cache_hit
+    full, rep2 = ft.load_or_extract(src, cache_dir=tmp_path / "full", progress=False,
+                                    backbone=tuned)  # fmt: skip
+    assert not rep2.cache_hit and rep2.cache_path.name == rep.cache_path.name
+    np.testing.assert_allclose(ds.X_train, full.X_train, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ds.X_test, full.X_test, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(ds.y_test, full.y_test)
+    with pytest.raises(ConfigError, match="--limit-per-class"):
+        fn.finetune_cached(src, fn.Schedule(limit_per_class=5), tmp_path / "ft", net,
+                           torch.device("cpu"), features_dir=tmp_path / "fc")  # fmt: skip

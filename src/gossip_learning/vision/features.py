@@ -223,6 +223,23 @@ def load_or_extract(
         "y_test": raw.y_test,
     }
     t2 = time.perf_counter()
+    store_features(path, key, src, weights_id, limit_per_class, resolution, arrays)
+    n = len(raw.x_train) + len(raw.x_test)
+    return _dataset(arrays), ExtractionReport(path, False, n, t2 - t0, t2 - t1)
+
+
+def store_features(
+    path: Path,
+    key: str,
+    src: CifarSource,
+    weights_id: str,
+    limit_per_class: int | None,
+    resolution: int,
+    arrays: dict[str, np.ndarray],
+) -> None:
+    """Write computed features where :func:`load_or_extract` looks for them, with their meta."""
+    from .cifar import CLASS_NAMES
+
     meta = {
         "key": key,
         "dataset": DATASET_NAME,
@@ -230,12 +247,10 @@ def load_or_extract(
         "weights_sha256": weights_id,
         "limit_per_class": limit_per_class,
         "preprocess": preprocess_params(resolution),
-        "class_names": raw.class_names,
+        "class_names": list(CLASS_NAMES),
         "torch": torch.__version__,
     }
     save_features(path, arrays, meta)
-    n = len(raw.x_train) + len(raw.x_test)
-    return _dataset(arrays), ExtractionReport(path, False, n, t2 - t0, t2 - t1)
 
 
 def _weights_id(model_dir: str | os.PathLike[str] | None) -> str:
