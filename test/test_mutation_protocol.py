@@ -93,6 +93,31 @@ def test_closing_logs_the_mixing_row_under_the_robots_id_and_slot() -> None:
     np.testing.assert_allclose(model, 1.6)
 
 
+def test_an_untrained_start_is_the_own_term_of_the_next_window_only() -> None:
+    """``gossip.window_start: before_training``: the model held before training is the own term
+    of the next window opened, once; the buffer counts in ``nbytes``; without the option the
+    held model is ignored."""
+    w = MergeWindow(3, SIZE, untrained_own=True)
+    plain = MergeWindow(3, SIZE)
+    assert w.nbytes == plain.nbytes + SIZE * 8
+    untrained = np.full(SIZE, 2.0, np.float32)
+    for win in (w, plain):
+        win.hold_untrained(untrained)
+    untrained[:] = 100.0  # the window keeps its own copy
+    trained = np.full(SIZE, 6.0, np.float32)
+    for win, want in ((w, 3.0), (plain, 5.0)):
+        model = trained.copy()
+        win.open(model, 10.0, 0, 1)
+        assert win.merge(model_msg(1, 0, 4.0, samples=10)) is None
+        win.close(1, model)
+        np.testing.assert_allclose(model, want)  # (2 or 6)·10 + 4·10 over 20
+    model = trained.copy()
+    w.open(model, 10.0, 1, 2)  # the next window starts from the trained model again
+    assert w.merge(model_msg(1, 1, 4.0, samples=10)) is None
+    w.close(2, model)
+    np.testing.assert_allclose(model, 5.0)
+
+
 def test_closing_with_nothing_merged_or_never_opened_merges_nothing() -> None:
     w = MergeWindow(3, SIZE)
     model = np.ones(SIZE, np.float32)
