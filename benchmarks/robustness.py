@@ -13,7 +13,8 @@ relative bounds), ``checks`` (the defaults: no-key checks, the fixed and the rel
 ``key`` (checks + a fleet key: authenticated frames), ``keys`` (checks + per-robot Ed25519
 keys, made afresh for each run in a temporary folder: an ``insider*`` rogue holds its own key,
 every other rogue none); ``clip``, ``clip_half``, ``cap1`` and ``nofix`` (checks without the
-fault fixes: ``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``) on request.
+fault fixes: ``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``,
+``gossip.repeat_loss=1``) on request.
 The default table runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the
 rogues, ``fixed`` on the clean run and issue 20's rogues, ``keys`` on the clean run and the
 insiders (``TABLE``). Under ``key`` an insider holds the fleet key, as every robot of the
@@ -93,8 +94,12 @@ DEFENCES: dict[str, list[str]] = {
     "clip_half": ["defence.clip_ratio=0.5"],  # on request: checks + clipping at 0.5
     "cap1": ["defence.samples_ratio=1"],  # on request: merge weight at most the median declared
     # on request: checks, with DK-means deciding on each pass's beacons alone and robots in no
-    # cluster not gossiping (the protocol before issue 20's fault fixes)
-    "nofix": ["clustering.beacon_memory=0", "clustering.unclustered_gossip=false"],
+    # cluster not gossiping, no frame sent twice (the protocol before issue 20's fault fixes)
+    "nofix": [
+        "clustering.beacon_memory=0",
+        "clustering.unclustered_gossip=false",
+        "gossip.repeat_loss=1",
+    ],
 }
 ISSUE20 = ("head_forge", "handover_forge", "dominate_cap", "near_bound", "accept_forge")
 CLEAN = "a: no faults"
