@@ -188,9 +188,10 @@ class GossipConfig:
     repeat_loss: float = _opt(
         0.15,
         "send every frame but beacons twice (proposals, models, hand-offs, hand-overs) in a round "
-        "in which this robot missed more than this share of its neighbours' beacons so far "
-        "(counted through clustering.beacon_memory: with 0 nothing is counted); the receiver "
-        "drops the copy. On a lossless channel nothing is repeated; 1: never",
+        "in which this robot lost more than this share of its neighbours' beacons so far: a "
+        "beacon missed counts once the neighbour is heard again (through "
+        "clustering.beacon_memory: with 0 nothing counts), so neighbours that left or went down "
+        "do not; the receiver drops the copy. 1: never",
         min=0, max=1,
     )  # fmt: skip
     dtype: str = _opt(

@@ -64,7 +64,7 @@ class Membership:
         self._heard, self._seen = {}, {}
         self.round_pass = 0  # passes this round (the last one only assigns)
         self._stale = False  # no final beacon heard: the table is the last pass's
-        self.beacons: Counter[str] = Counter()  # this round: "heard", "missed" (beacon_memory)
+        self.beacons: Counter[str] = Counter()  # this round: "heard"; "missed", then heard again
 
     @property
     def senders(self) -> tuple[Mapping[int, Beacon], Mapping[int, Beacon]]:
@@ -162,8 +162,8 @@ class Membership:
     def _take(self, heard: dict[int, Beacon]) -> None:
         """The table after a pass: ``heard`` and the neighbours missed lately."""
         self._fresh, keep = heard, self.cfg.beacon_memory
+        self.beacons.update(heard=len(heard), missed=sum(self._missed.get(k, 0) for k in heard))
         self.table, self._missed = dkmeans.remember(self.table, self._missed, heard, keep)
-        self.beacons.update(heard=len(heard), missed=len(self._missed))
 
     def settle(self, slot: int) -> None:
         """After the passes: the final beacons become the table; a bilayer member whose head is

@@ -60,8 +60,9 @@ class Outbox:
 
     def copies(self) -> int:
         """How many times a frame other than a beacon is sent now: twice in a round in which
-        this robot missed more than ``repeat_loss`` of its neighbours' beacons so far (each
-        copy is lost on its own; the receiver's inbox drops the second), else once."""
+        this robot lost more than ``repeat_loss`` of its neighbours' beacons so far (missed,
+        then heard again: :attr:`Membership.beacons`; each copy is lost on its own, the
+        receiver's inbox drops the second), else once."""
         beacons = self.membership.beacons
         missed = beacons["missed"]
         return 2 if missed > self.repeat_loss * (missed + beacons["heard"]) else 1
