@@ -54,7 +54,7 @@ class Inbox:
         self._finite = np.empty(num_params, dtype=bool)  # scratch of the finiteness check
         self.copies = 0  # second copies of frames dropped (gossip.repeat_loss): not refused
         self._copy_at = (0, -1)  # (round, slot) the newest keys were heard in
-        self._keys: tuple[set[tuple], set[tuple]] = (set(), set())  # that slot's, the one before
+        self._keys: tuple[dict[tuple, int], dict[tuple, int]] = ({}, {})  # key -> times heard
 
     @property
     def nbytes(self) -> int:
@@ -148,22 +148,22 @@ class Inbox:
         return refused is None
 
     def is_copy(self, msg: Message, round_no: int, slot: int) -> bool:
-        """Whether ``msg`` repeats, field for field and model for model, a frame heard in this
-        slot or the one before (a sender's copy under ``gossip.repeat_loss``); counted in
-        :attr:`copies`. A frame of the next round (kept for it) is not remembered: it is checked
-        again when its round starts."""
+        """Whether ``msg`` is the second of a frame heard in this slot or the one before (field
+        for field, model for model): a sender's copy under ``gossip.repeat_loss``, counted in
+        :attr:`copies`. A sender sends a frame at most twice: a third is no copy and meets the
+        checks (a flood is refused and counted). A frame of the next round (kept for it) is not
+        remembered: it is checked again when its round starts."""
         if (round_no, slot) != self._copy_at:
-            self._copy_at, self._keys = (round_no, slot), (set(), self._keys[0])
+            self._copy_at, self._keys = (round_no, slot), ({}, self._keys[0])
         m = msg.model
         digest = b"" if m is None else hashlib.blake2b(np.ascontiguousarray(m).data).digest()
         key = (msg.kind, msg.sender, msg.receiver, msg.round, msg.step, msg.layer, msg.cluster,
                msg.samples, msg.dtype, digest)  # fmt: skip
-        if key in self._keys[0] or key in self._keys[1]:
-            self.copies += 1
-            return True
+        heard = (self._keys[0].get(key) or self._keys[1].get(key, 0)) + 1
         if msg.round <= round_no:
-            self._keys[0].add(key)
-        return False
+            self._keys[0][key] = heard
+        self.copies += heard == 2
+        return heard == 2
 
     def vet(
         self,
