@@ -15,7 +15,8 @@ keys, made afresh for each run in a temporary folder: an ``insider*`` rogue hold
 every other rogue none); ``clip``, ``clip_half``, ``cap1``, ``median15`` (``keys`` with
 ``defence.dist_median`` 1.5: every defence on), ``median1`` and ``bounded`` (``keys`` with
 ``dist_median`` 1 or 1.5 and ``samples_ratio`` 1) and ``nofix`` (checks without the fault
-fixes: ``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``) on request.
+fixes: ``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``,
+``gossip.repeat_loss=1``) on request.
 The default table runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the
 rogues, ``fixed`` on the clean run and issue 20's rogues, ``keys`` on the clean run and the
 insiders (``TABLE``). Under ``key`` an insider holds the fleet key, as every robot of the
@@ -108,8 +109,12 @@ DEFENCES: dict[str, list[str]] = {
     "bounded": [ROBOT_KEYS, "defence.dist_median=1.5", "defence.samples_ratio=1"],
     "median1": [ROBOT_KEYS, "defence.dist_median=1", "defence.samples_ratio=1"],
     # on request: checks, with DK-means deciding on each pass's beacons alone and robots in no
-    # cluster not gossiping (the protocol before issue 20's fault fixes)
-    "nofix": ["clustering.beacon_memory=0", "clustering.unclustered_gossip=false"],
+    # cluster not gossiping, no frame sent twice (the protocol before issue 20's fault fixes)
+    "nofix": [
+        "clustering.beacon_memory=0",
+        "clustering.unclustered_gossip=false",
+        "gossip.repeat_loss=1",
+    ],
 }
 ISSUE20 = ("head_forge", "handover_forge", "dominate_cap", "near_bound", "accept_forge")
 CLEAN = "a: no faults"

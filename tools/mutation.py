@@ -80,6 +80,7 @@ _PROTOCOL_TESTS = (
     "test/test_mutation_protocol.py",
     "test/test_mutation_inbox.py",
     "test/test_mutation_membership.py",
+    "test/test_repeat_loss.py",
 )
 MODULES: dict[str, Module] = {
     "aggregation": Module(

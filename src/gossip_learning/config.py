@@ -192,6 +192,15 @@ class GossipConfig:
         4, "pairwise, matching retry: propose/accept/reply shots per gossip step", min=1,
         max=MAX_ATTEMPTS,
     )  # fmt: skip
+    repeat_loss: float = _opt(
+        0.15,
+        "send every frame but beacons twice (proposals, models, hand-offs, hand-overs) in a round "
+        "in which this robot lost more than this share of its neighbours' beacons so far: a "
+        "beacon missed counts once the neighbour is heard again (through "
+        "clustering.beacon_memory: with 0 nothing counts), so neighbours that left or went down "
+        "do not; the receiver drops the copy. 1: never",
+        min=0, max=1,
+    )  # fmt: skip
     dtype: str = _opt(
         "f32", "model encoding on the wire", choices=("f32", "f16", "int8", "int8_block")
     )

@@ -71,7 +71,7 @@ class RobotAgent(AgentViews):
         self.bounds = Bounds(settings.defence)
         self.outbox = Outbox(
             robot_id, transport, self.membership, self.num_samples, settings.model_version,
-            DTYPE_NAMES[g.dtype],
+            DTYPE_NAMES[g.dtype], g.repeat_loss,
         )  # fmt: skip
         parts = (self.membership, self.window, self.outbox, lambda: self._params, self._merge)
         self.exchange = make_exchange(g, parts, rng, matchmaker)  # matchmaker: simulator only

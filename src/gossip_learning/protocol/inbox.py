@@ -14,6 +14,7 @@ proposals one round early (a robot whose clock runs ahead) are kept for the next
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from operator import attrgetter
@@ -51,6 +52,9 @@ class Inbox:
         self.rejected: Counter[str] = Counter()
         self._early: list[Message] = []
         self._finite = np.empty(num_params, dtype=bool)  # scratch of the finiteness check
+        self.copies = 0  # second copies of frames dropped (gossip.repeat_loss): not refused
+        self._copy_at = (0, -1)  # (round, slot) the newest keys were heard in
+        self._keys: tuple[dict[tuple, int], dict[tuple, int]] = ({}, {})  # key -> times heard
 
     @property
     def nbytes(self) -> int:
@@ -134,13 +138,32 @@ class Inbox:
         table: Mapping[int, Beacon],
         earlier: Mapping[int, Beacon] = _NONE,
     ) -> bool:
-        """:meth:`admit`, then (with checks on) :meth:`vet`; a refusal is counted."""
-        if not self.admit(msg, round_no, slot):
+        """:meth:`admit`, then (with checks on) :meth:`vet`; a refusal is counted. A second
+        copy of a frame (:meth:`is_copy`) is dropped first."""
+        if self.is_copy(msg, round_no, slot) or not self.admit(msg, round_no, slot):
             return False
         refused = self.vet(msg, head, table, earlier) if self.checks else None
         if refused is not None:
             self.reject(refused)
         return refused is None
+
+    def is_copy(self, msg: Message, round_no: int, slot: int) -> bool:
+        """Whether ``msg`` is the second of a frame heard in this slot or the one before (field
+        for field, model for model): a sender's copy under ``gossip.repeat_loss``, counted in
+        :attr:`copies`. A sender sends a frame at most twice: a third is no copy and meets the
+        checks (a flood is refused and counted). A frame of the next round (kept for it) is not
+        remembered: it is checked again when its round starts."""
+        if (round_no, slot) != self._copy_at:
+            self._copy_at, self._keys = (round_no, slot), ({}, self._keys[0])
+        m = msg.model
+        digest = b"" if m is None else hashlib.blake2b(np.ascontiguousarray(m).data).digest()
+        key = (msg.kind, msg.sender, msg.receiver, msg.round, msg.step, msg.layer, msg.cluster,
+               msg.samples, msg.dtype, digest)  # fmt: skip
+        heard = (self._keys[0].get(key) or self._keys[1].get(key, 0)) + 1
+        if msg.round <= round_no:
+            self._keys[0][key] = heard
+        self.copies += heard == 2
+        return heard == 2
 
     def vet(
         self,

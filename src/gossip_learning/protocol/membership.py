@@ -7,7 +7,7 @@ each round's passes start from the last round's clusters, not from fresh random 
 
 from __future__ import annotations
 
-from collections import ChainMap
+from collections import ChainMap, Counter
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -35,7 +35,6 @@ class Membership:
         else:
             self.state = dkmeans.initial_state(robot_id, bool(rng.random() < clustering.head_prob))
         self.pass_no = 0  # passes since the start (for a head's age)
-        self.round_pass = 0  # passes this round (the last one only assigns)
         self.table: dict[int, Beacon] = {}  # with beacons missed lately (beacon_memory)
         self._missed: dict[int, int] = {}  # sender -> beacons missed in a row, kept in table
         self._fresh: dict[int, Beacon] = {}  # the beacons heard for the last decision
@@ -45,7 +44,7 @@ class Membership:
         self._handover_from = -1
         self._took_over: tuple[int, int] | None = None  # (old head, cluster) of a hand-over
         self.forged_handovers = 0  # headships given back: the old head still headed
-        self._stale = False  # no final beacon heard: the table is the last pass's
+        self.begin_round()
 
     @property
     def cluster(self) -> int:
@@ -62,10 +61,10 @@ class Membership:
 
     def begin_round(self) -> None:
         """Forget the beacons of the last round."""
-        self._heard.clear()
-        self._seen.clear()
-        self.round_pass = 0
-        self._stale = False
+        self._heard, self._seen = {}, {}
+        self.round_pass = 0  # passes this round (the last one only assigns)
+        self._stale = False  # no final beacon heard: the table is the last pass's
+        self.beacons: Counter[str] = Counter()  # this round: "heard"; "missed", then heard again
 
     @property
     def senders(self) -> tuple[Mapping[int, Beacon], Mapping[int, Beacon]]:
@@ -163,6 +162,7 @@ class Membership:
     def _take(self, heard: dict[int, Beacon]) -> None:
         """The table after a pass: ``heard`` and the neighbours missed lately."""
         self._fresh, keep = heard, self.cfg.beacon_memory
+        self.beacons.update(heard=len(heard), missed=sum(self._missed.get(k, 0) for k in heard))
         self.table, self._missed = dkmeans.remember(self.table, self._missed, heard, keep)
 
     def settle(self, slot: int) -> None:

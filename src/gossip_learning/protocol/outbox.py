@@ -21,8 +21,10 @@ class Outbox:
         samples: int,
         model_version: int,
         dtype: DType,
+        repeat_loss: float = 1.0,
     ) -> None:
         self.id = robot_id
+        self.repeat_loss = repeat_loss  # gossip.repeat_loss
         self.transport = transport
         self.membership = membership
         self.samples = samples
@@ -39,23 +41,31 @@ class Outbox:
         layer: Layer = Layer.NONE,
         **fields: Any,
     ) -> None:
-        """Publish one message of ``kind`` on ``topic``."""
-        self.transport.publish(
-            topic,
-            Message(
-                kind=kind,
-                sender=self.id,
-                receiver=receiver,
-                round=self.round,
-                step=self.slot,
-                layer=layer,
-                cluster=self.membership.cluster,
-                samples=self.samples,
-                model_version=self.model_version,
-                dtype=self.dtype,
-                **fields,
-            ),
+        """Publish one message of ``kind`` on ``topic`` (twice: see :meth:`copies`)."""
+        msg = Message(
+            kind=kind,
+            sender=self.id,
+            receiver=receiver,
+            round=self.round,
+            step=self.slot,
+            layer=layer,
+            cluster=self.membership.cluster,
+            samples=self.samples,
+            model_version=self.model_version,
+            dtype=self.dtype,
+            **fields,
         )
+        for _ in range(1 if kind is Kind.BEACON else self.copies()):
+            self.transport.publish(topic, msg)
+
+    def copies(self) -> int:
+        """How many times a frame other than a beacon is sent now: twice in a round in which
+        this robot lost more than ``repeat_loss`` of its neighbours' beacons so far (missed,
+        then heard again: :attr:`Membership.beacons`; each copy is lost on its own, the
+        receiver's inbox drops the second), else once."""
+        beacons = self.membership.beacons
+        missed = beacons["missed"]
+        return 2 if missed > self.repeat_loss * (missed + beacons["heard"]) else 1
 
 
 class Subscriptions:
