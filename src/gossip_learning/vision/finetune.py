@@ -96,7 +96,7 @@ def split_network(net: nn.Module, train_blocks: int) -> tuple[nn.Module, nn.Modu
     ``net``'s modules, and ``tail(prefix(x)) == net(x)``."""
     blocks = cast(nn.ModuleList, net.blocks)
     cut = len(blocks) - train_blocks
-    mix = cast("nn.Module | None", getattr(net, "feature_mix_layer", None))
+    mix: nn.Module | None = getattr(net, "feature_mix_layer", None)
     prefix = nn.Sequential(cast(nn.Module, net.first_conv), *blocks[:cut])
     tail = nn.Sequential(*blocks[cut:], *([mix] if mix is not None else []), _Pool(),
                          cast(nn.Module, net.classifier))  # fmt: skip
