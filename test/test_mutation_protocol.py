@@ -118,6 +118,38 @@ def test_an_untrained_start_is_the_own_term_of_the_next_window_only() -> None:
     np.testing.assert_allclose(model, 5.0)
 
 
+def test_a_step_window_restarts_at_each_open_and_a_round_window_spans_its_steps() -> None:
+    """Step window (the default): a second open starts afresh, so a sender merged in the last
+    step is merged again. Round window: the second open joins the first, whose span still
+    starts at the first step; a sender already merged is a repeat, a second copy in one step
+    is refused; ``close_step`` closes it by default (the layer's last step)."""
+    step = MergeWindow(3, SIZE)
+    for first in (0, 1):
+        step.open(np.zeros(SIZE, np.float32), 1.0, first, first + 1)
+        assert step.merge(model_msg(1, first, 1.0)) is None
+    assert step.repeats == 0 and step.acc.merged == 1
+    rnd = MergeWindow(3, SIZE, per_round=True)
+    rnd.open(np.zeros(SIZE, np.float32), 1.0, 2, 3)
+    assert rnd.merge(model_msg(1, 2, 1.0)) is None
+    rnd.open(np.zeros(SIZE, np.float32), 1.0, 3, 5)
+    assert rnd.is_open_for(2) and rnd.is_open_for(4) and not rnd.is_open_for(5)
+    assert rnd.merge(model_msg(1, 3, 1.0)) is None and rnd.repeats == 1
+    assert rnd.merge(model_msg(1, 3, 1.0)) == "repeat_sender"
+    model = np.zeros(SIZE, np.float32)
+    rnd.close_step(5, Layer.INTRA, model)
+    assert not rnd.is_open_for(4)
+    np.testing.assert_allclose(model, 10 / 11)
+
+
+def test_an_untrained_start_never_held_leaves_the_own_term_alone() -> None:
+    w = MergeWindow(3, SIZE, untrained_own=True)
+    model = np.full(SIZE, 6.0, np.float32)
+    w.open(model, 10.0, 0, 1)
+    assert w.merge(model_msg(1, 0, 4.0, samples=10)) is None
+    w.close(1, model)
+    np.testing.assert_allclose(model, 5.0)
+
+
 def test_closing_with_nothing_merged_or_never_opened_merges_nothing() -> None:
     w = MergeWindow(3, SIZE)
     model = np.ones(SIZE, np.float32)
