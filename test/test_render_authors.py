@@ -29,6 +29,8 @@ def _data(with_ours: bool) -> dict[str, Any]:
             }
         },
         "authorsinit_a0.5": {"methods": {"bilayer": _method(0.62, 0.60, 10.0)}},
+        "authorspre_a0.5": {"methods": {"bilayer": _method(0.68, 0.68, 4.0)}},
+        "authorsboth_a0.5": {"methods": {"bilayer": _method(0.66, 0.65, 6.0)}},
     }
     for key, *_ in render_docs.AUTHORS_ROWS if with_ours else ():
         exps[f"ours_{key}"] = {"methods": {"bilayer": _method(0.66, 0.66, 6.1, 6.9)}}
@@ -65,5 +67,7 @@ def test_our_columns_from_the_authors_run_else_paper_json() -> None:
 
 def test_causes_weighted_gap_against_the_same_cfl() -> None:
     text = render_docs.block_authors_causes(_data(with_ours=False))
-    assert _row(text, "α = 0.5")[1:] == ["7.9", "+3.0", "+2.0", "+10.0", "+12.0", "0.620"]
-    assert _row(text, "α = 1")[4] == "not run"
+    # columns: log, ours, weighted, their heads, untrained start, both, both weighted (against
+    # the CFL of authors_a0.5: 0.72 - weighted accuracy)
+    assert _row(text, "α = 0.5")[1:] == ["7.9", "+3.0", "+2.0", "+10.0", "+4.0", "+6.0", "+7.0"]
+    assert _row(text, "α = 1")[2:] == ["not run"] * 6
