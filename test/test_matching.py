@@ -137,7 +137,9 @@ def test_one_proposal_per_sender_per_attempt_and_free_notices_are_not_proposals(
         a.handle(
             Message(Kind.PROPOSE, sender=0, round=1, step=reply.slot, layer=Layer.INTRA, cluster=0)
         )  # fmt: skip  (a free notice, to everyone)
-    assert a.inbox.rejected == {"duplicate_proposal": 8}
+    # per shot: the first is the proposal, the second an identical copy (dropped and counted as a
+    # copy, gossip.repeat_loss), the other three refused
+    assert a.inbox.rejected == {"duplicate_proposal": 6} and a.inbox.copies == 2
     proposals = a.exchange._proposals  # type: ignore[union-attr]
     assert proposals == {s.slot: [0] for s in shots}
     last_reply = max(p.slot for p in sched if p.kind == PhaseKind.REPLY)

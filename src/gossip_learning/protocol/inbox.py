@@ -32,16 +32,18 @@ _BEACON = attrgetter("beacon")
 _NONE: Mapping[int, Beacon] = MappingProxyType({})
 
 
+#: Frames remembered to spot a sender's second copy; past it the oldest are forgotten (a late
+#: copy then meets the usual checks). Fixed: memory does not grow with the neighbours.
+COPY_RING = 512
+
+
 class Inbox:
     """Admission rules for one robot's incoming messages."""
 
     def __init__(
-        self,
-        robot_id: int,
-        model_version: int,
-        num_params: int,
+        self, robot_id: int, model_version: int, num_params: int,
         defence: DefenceConfig | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         defence = defence or DefenceConfig()
         self.checks = defence.checks
         self.max_samples = defence.max_samples
@@ -53,8 +55,12 @@ class Inbox:
         self._early: list[Message] = []
         self._finite = np.empty(num_params, dtype=bool)  # scratch of the finiteness check
         self.copies = 0  # second copies of frames dropped (gossip.repeat_loss): not refused
-        self._copy_at = (0, -1)  # (round, slot) the newest keys were heard in
-        self._keys: tuple[dict[tuple, int], dict[tuple, int]] = ({}, {})  # key -> times heard
+        # is_copy's ring: 64-bit digests, times heard, and the slot (counted) last heard in
+        self._copy_at, self._slots = (0, -1), 0
+        self._digests = np.zeros(COPY_RING, np.uint64)
+        self._heard = np.zeros(COPY_RING, np.int64)
+        self._heard_in = np.full(COPY_RING, -2, np.int64)
+        self._next = 0
 
     @property
     def nbytes(self) -> int:
@@ -154,14 +160,21 @@ class Inbox:
         checks (a flood is refused and counted). A frame of the next round (kept for it) is not
         remembered: it is checked again when its round starts."""
         if (round_no, slot) != self._copy_at:
-            self._copy_at, self._keys = (round_no, slot), ({}, self._keys[0])
-        m = msg.model
-        digest = b"" if m is None else hashlib.blake2b(np.ascontiguousarray(m).data).digest()
-        key = (msg.kind, msg.sender, msg.receiver, msg.round, msg.step, msg.layer, msg.cluster,
-               msg.samples, msg.dtype, digest)  # fmt: skip
-        heard = (self._keys[0].get(key) or self._keys[1].get(key, 0)) + 1
+            self._copy_at, self._slots = (round_no, slot), self._slots + 1
+        # a 64-bit digest of the frame's fields and model
+        h = hashlib.blake2b(digest_size=8)
+        h.update(repr((msg.kind, msg.sender, msg.receiver, msg.round, msg.step, msg.layer,
+                       msg.cluster, msg.samples, msg.dtype)).encode())  # fmt: skip
+        if msg.model is not None:
+            h.update(np.ascontiguousarray(msg.model).data)
+        key = np.uint64(int.from_bytes(h.digest(), "little"))
+        found = np.flatnonzero((self._digests == key) & (self._heard_in >= self._slots - 1))
+        i = int(found[0]) if found.size else self._next
+        heard = int(self._heard[i]) + 1 if found.size else 1
         if msg.round <= round_no:
-            self._keys[0][key] = heard
+            if not found.size:
+                self._next = (self._next + 1) % COPY_RING
+            self._digests[i], self._heard[i], self._heard_in[i] = key, heard, self._slots
         self.copies += heard == 2
         return heard == 2
 
