@@ -159,8 +159,10 @@ def test_features_from_the_frozen_pass_equal_a_full_extraction(
     full, rep2 = ft.load_or_extract(src, cache_dir=tmp_path / "full", progress=False,
                                     backbone=tuned)  # fmt: skip
     assert not rep2.cache_hit and rep2.cache_path.name == rep.cache_path.name
-    np.testing.assert_allclose(ds.X_train, full.X_train, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(ds.X_test, full.X_test, rtol=1e-4, atol=1e-5)
+    # float32 convolutions sum in an order that depends on the batch and the threads: equal to
+    # a few 1e-5 (a block left out or run twice moves them by far more)
+    np.testing.assert_allclose(ds.X_train, full.X_train, rtol=1e-3, atol=2e-4)
+    np.testing.assert_allclose(ds.X_test, full.X_test, rtol=1e-3, atol=2e-4)
     np.testing.assert_array_equal(ds.y_test, full.y_test)
     with pytest.raises(ConfigError, match="--limit-per-class"):
         fn.finetune_cached(src, fn.Schedule(limit_per_class=5), tmp_path / "ft", net,
