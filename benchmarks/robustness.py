@@ -13,14 +13,15 @@ relative bounds), ``checks`` (the defaults: no-key checks, the fixed and the rel
 ``key`` (checks + a fleet key: authenticated frames), ``keys`` (checks + per-robot Ed25519
 keys, made afresh for each run in a temporary folder: an ``insider*`` rogue holds its own key,
 every other rogue none); ``clip``, ``clip_half``, ``cap1``, ``median15`` (``keys`` with
-``defence.dist_median`` 1.5: every defence on), ``median1`` and ``bounded`` (``keys`` with
-``dist_median`` 1 or 1.5 and ``samples_ratio`` 1) and ``nofix`` (checks without the fault
-fixes: ``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``,
+``defence.dist_median`` 1.5: every defence on, in the default table), ``median1`` and
+``bounded`` (``keys`` with ``dist_median`` 1 or 1.5 and ``samples_ratio`` 1), ``median3``
+(``keys`` with ``dist_median`` 3) and ``nofix`` (checks without the fault fixes:
+``clustering.beacon_memory=0``, ``clustering.unclustered_gossip=false``,
 ``gossip.repeat_loss=1``) on request.
 The default table runs ``none`` and ``checks`` on every scenario, ``key`` on the clean run and the
 rogues, ``fixed`` on the clean run and issue 20's rogues, ``keys`` on the clean run and the
-insiders (``TABLE``). Under ``key`` an insider holds the fleet key, as every robot of the
-fleet does.
+insiders, ``median15`` (``EVERY``) on the clean run, (b+c) and the insiders (``TABLE``). Under
+``key`` an insider holds the fleet key, as every robot of the fleet does.
 
     python benchmarks/robustness.py --jobs 2 --json docs/results/robustness.json
     python benchmarks/robustness.py --config config/paper_iid.yaml --jobs 2 \
@@ -35,7 +36,8 @@ fleet does.
     python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
         --defence bounded --json docs/results/robustness_insider_bounded.json
     python benchmarks/robustness.py --scenario a --scenario "e: rogue insider_near" \
-        --defence median15 --defence median1 --json docs/results/robustness_insider_median.json
+        --defence median15 --defence median1 --defence median3 \
+        --json docs/results/robustness_insider_median.json
     python benchmarks/robustness.py --config config/paper_iid.yaml --seeds 0 --scenario a \
         --scenario "e: rogue insider_near" --defence keys --defence median15 \
         --json docs/results/robustness_paper_insider.json
@@ -108,6 +110,8 @@ DEFENCES: dict[str, list[str]] = {
     "median15": [ROBOT_KEYS, "defence.dist_median=1.5"],
     "bounded": [ROBOT_KEYS, "defence.dist_median=1.5", "defence.samples_ratio=1"],
     "median1": [ROBOT_KEYS, "defence.dist_median=1", "defence.samples_ratio=1"],
+    # on request: a radius of 3 x, wide enough that a clean run clips (almost) nothing
+    "median3": [ROBOT_KEYS, "defence.dist_median=3"],
     # on request: checks, with DK-means deciding on each pass's beacons alone and robots in no
     # cluster not gossiping, no frame sent twice (the protocol before issue 20's fault fixes)
     "nofix": [
@@ -116,6 +120,7 @@ DEFENCES: dict[str, list[str]] = {
         "gossip.repeat_loss=1",
     ],
 }
+EVERY = "median15"  # every defence on: its honest cost and what an insider costs with it
 ISSUE20 = ("head_forge", "handover_forge", "dominate_cap", "near_bound", "accept_forge")
 CLEAN = "a: no faults"
 ROGUES = [s for s in SCENARIOS if s.startswith("e:")]
@@ -127,6 +132,7 @@ TABLE: dict[str, list[str]] = {
     "checks": list(SCENARIOS),
     "key": [CLEAN, *ROGUES],
     "keys": [CLEAN, *INSIDERS],
+    EVERY: [CLEAN, "b+c", *INSIDERS],
 }
 # who holds what and what each attack does (the docs' threat-model table)
 RADIO, NOTHING = "radio in range", "nothing"

@@ -908,6 +908,9 @@ def _points_lost(runs: list[dict[str, Any]], base: list[dict[str, Any]]) -> floa
     return statistics.mean(ref[r["seed"]] - r["acc_final"] for r in runs)
 
 
+EVERY = "median15"  # benchmarks/robustness.py: every defence on (per-robot keys, all bounds)
+
+
 def block_robustness_threats(data: Data, name: str = "robustness") -> str:
     """The threat model: each attack (who holds what, what it does), its final accuracy under
     each defence, what the defaults refused and the points it still costs with them (against
@@ -921,7 +924,7 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
         )
     runs = _robustness_runs(rep["records"])
     seeds = sorted({r["seed"] for r in rep["records"]})
-    defences = ("none", "fixed", "checks", "key")
+    defences = ("none", "fixed", "checks", "key", EVERY)
     rows = []
     worst: dict[str, tuple[float, str]] = {}
     for attack, t in rep["threats"].items():
@@ -932,22 +935,29 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
                 r["scenario"] == scenario for r in data[INSIDER]["records"]
             )
             note = "in the insider table" if apart else "not measured yet"
-            rows.append([*cells, *([note] * len(defences)), "—", "—"])
+            rows.append([*cells, *([note] * len(defences)), "—", "—", "—"])
             continue
         lost: dict[str, float] = {}
         for d in defences:
             got = runs.get((scenario, d))
             cells.append(_mean_std([r["acc_final"] for r in got]) if got else "·")
             base = runs.get(("a: no faults", d))
-            if got and base and d in ("checks", "key"):
+            if got and base and d in ("checks", "key", EVERY):
                 lost[d] = _points_lost(got, base)
                 worst[d] = max(worst.get(d, (-1.0, "")), (lost[d], attack))
         first = runs.get((scenario, "checks"))
         cells.append(_reasons(first[0]["rejected"]) if first else "·")
         cells.append(fmt(lost["checks"], ".1fpts") if "checks" in lost else "·")
+        every = runs.get((scenario, EVERY))
+        cells.append(
+            f"{fmt(lost[EVERY], '.1fpts')} ({fmt(_worst_seed(runs, scenario, EVERY), '.1fpts')})"
+            if every and EVERY in lost
+            else "·"
+        )
         rows.append(cells)
     head = ("attack", "attacker", "holds", "what it does", *(f"{d}: acc" for d in defences),
-            f"refused most with checks (seed {seeds[0]})", "points lost with checks")  # fmt: skip
+            f"refused most with checks (seed {seeds[0]})", "points lost with checks",
+            f"points lost with {EVERY} (worst seed)")  # fmt: skip
     honest = []
     for scenario in ("a: no faults", "b: 30 % loss", "c: 20 % crash + rejoin", "b+c",
                      "d: partition 4..10"):  # fmt: skip
@@ -958,6 +968,9 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
         for ref in ("none", "fixed"):
             unchecked = runs.get((scenario, ref))
             cells.append(fmt(_points_lost(checks, unchecked), "+.1fpts") if unchecked else "·")
+        every = runs.get((scenario, EVERY))
+        cost = _honest_cost(every, checks) if every else None
+        cells.append(f"{fmt(cost[0], '+.2fpts')} ({fmt(cost[1], '+.2fpts')})" if cost else "·")
         honest.append(cells)
     summary = "".join(
         f"With `{d}` the farthest attack costs {fmt(pts, '.1fpts')} points (`{a}`). "
@@ -973,20 +986,30 @@ def block_robustness_threats(data: Data, name: str = "robustness") -> str:
         + "\nWhat the defaults (`checks`) cost honest runs, in points of final accuracy against "
         "the same run unchecked (`none`) and with the checks before issue 20 (`fixed`), per seed, "
         "averaged (positive: the defaults end lower):\n\n"
-        + table(("scenario", "vs none", "vs fixed"), honest)
+        + f"The last column: `{EVERY}` (every defence on) against `checks`, the mean and (in "
+        "brackets) the worst seed; issue 20's goal is at most "
+        f"{fmt(HONEST_GOAL, '.1fpts')} on each seed.\n\n"
+        + table(("scenario", "vs none", "vs fixed", f"{EVERY} vs checks (worst seed)"), honest)
         + provenance(data, name)
     )
 
 
 INSIDER = "robustness_insider"
 INSIDER_GOAL, HONEST_GOAL = 0.03, 0.005  # issue 20: an insider as itself, keys on honest runs
-GOAL_DEFENCES = ("keys", "bounded", "median15", "median1")  # per-robot keys: the insider goal
+# per-robot keys: the insider goal
+GOAL_DEFENCES = ("keys", "bounded", "median15", "median1", "median3")
 
 
 def _worst_seed(runs: dict[tuple[str, str], list[dict[str, Any]]], scenario: str, d: str) -> float:
     """The most points ``scenario`` loses on one seed against the clean run, both with ``d``."""
     ref = {r["seed"]: r["acc_final"] for r in runs[("a: no faults", d)]}
     return max(ref[r["seed"]] - r["acc_final"] for r in runs[(scenario, d)])
+
+
+def _honest_cost(runs: list[dict[str, Any]], base: list[dict[str, Any]]) -> tuple[float, float]:
+    """(mean, worst seed) of the points ``runs`` end under ``base``, seed by seed."""
+    ref = {r["seed"]: r["acc_final"] for r in base}
+    return _points_lost(runs, base), max(ref[r["seed"]] - r["acc_final"] for r in runs)
 
 
 def _met(ok: bool) -> str:
@@ -1031,11 +1054,12 @@ def block_robustness_insider(data: Data, name: str = INSIDER, baseline: str = ""
     first = defences[0]
     costs = "".join(
         f"The clean run with `{d}` ends {fmt(cost, '+.2fpts')} points against `{first}` "
-        f"(positive: lower; issue 20's goal, at most {fmt(HONEST_GOAL, '.1fpts')}: "
-        f"{_met(cost <= HONEST_GOAL)}). "
+        f"({fmt(worst_seed, '+.2fpts')} on its worst seed; positive: lower; issue 20's goal, at "
+        f"most {fmt(HONEST_GOAL, '.1fpts')} on the mean and on every seed: "
+        f"{_met(max(cost, worst_seed) <= HONEST_GOAL)}). "
         for d in defences[1:]
         if clean[d] and clean[first]
-        for cost in [_points_lost(clean[d], clean[first])]
+        for cost, worst_seed in [_honest_cost(clean[d], clean[first])]
     )
     summary = "".join(
         f"With `{d}` the insider that costs most costs {fmt(pts, '.1fpts')} points "
