@@ -195,6 +195,7 @@ def run_task(
         rows[-1]["merges_per_robot"] = sum(a.window.merged_total for a in sw.agents) / len(
             sw.agents
         )
+        rows[-1]["clipped"] = sum(a.bounds.clipped for a in sw.agents)  # dist_median pulls
     refused: Counter[str] = Counter(sw.network.stats.reasons)
     for a in sw.agents:
         refused.update(a.inbox.rejected)
@@ -250,6 +251,7 @@ def _table(
                 alone_per_round=statistics.mean(r["singletons"] for r in rows[1:]),
                 moved_per_round=statistics.mean(r["membership_changes"] for r in rows[1:]),
                 merges_per_robot=rows[-1].get("merges_per_robot"),
+                clipped=rows[-1].get("clipped"),  # models the robots pulled (dist_median)
             )  # fmt: skip
             print(f"{scenario:<24} {defence:<7} acc {rec['acc_final']:.3f} "
                   f"r95 {rec['rounds_to_95_cfl']} refused: {rec['rejected']}")  # fmt: skip

@@ -33,12 +33,34 @@ def test_the_threat_table_averages_seeds_and_names_what_the_defaults_refused() -
     out = render_docs.block_robustness_threats(_report())
     row = next(line for line in out.splitlines() if line.startswith("| `dominate_cap`"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[4:] == ["0.300 ± 0.000", "·", "0.915 ± 0.015", "·",
-                         "`dist_ratio`, `unexpected`", "2.5"]  # fmt: skip
+    assert cells[4:] == ["0.300 ± 0.000", "·", "0.915 ± 0.015", "·", "·",
+                         "`dist_ratio`, `unexpected`", "2.5", "·"]  # fmt: skip
     insider = next(line for line in out.splitlines() if line.startswith("| `insider`"))
     assert "not measured yet" in insider
     honest = next(line for line in out.splitlines() if line.startswith("| a: no faults"))
     assert honest.split("|")[2].strip() == "+1.0"  # checks end a point under none
+
+
+def test_the_threat_table_gives_every_defence_on_its_insider_and_honest_cost() -> None:
+    """``median15`` (every defence on) beside the others: an insider's points against its own
+    clean run with the worst seed, and its honest cost against ``checks``, mean and worst seed
+    (one seed 0.8 points under, the other 0.4 over: +0.2 on the mean, +0.8 on the worst)."""
+    rep = _report()
+    for seed, clean, near, bc in ((0, 0.942, 0.92, 0.90), (1, 0.934, 0.924, 0.91)):
+        rep["robustness"]["records"] += [
+            _rec(seed, "a: no faults", "median15", clean),
+            _rec(seed, "b+c", "median15", bc),
+            _rec(seed, "e: rogue insider", "median15", near),
+        ]
+    out = render_docs.block_robustness_threats(rep)
+    insider = next(line for line in out.splitlines() if line.startswith("| `insider`"))
+    cells = [c.strip() for c in insider.strip("|").split("|")]
+    # (0.942 - 0.92 + 0.934 - 0.924) / 2 = 1.6 points; seed 0 loses 2.2
+    assert cells[8] == "0.922 ± 0.002" and cells[-1] == "1.6 (2.2)"
+    assert "With `median15` the farthest attack costs 1.6 points (`insider`)." in out
+    honest = next(line for line in out.splitlines() if line.startswith("| a: no faults"))
+    assert honest.split("|")[4].strip() == "+0.20 (+0.80)"
+    assert "| b+c |" not in out  # no checks run of b+c in this report: no honest row
 
 
 def test_the_scenario_table_counts_the_seeds_at_95_percent_of_cfl() -> None:
@@ -77,8 +99,9 @@ def test_the_insider_table_gives_the_points_lost_and_the_goals() -> None:
         "costs 1.3 points (`insider_near`; 1.8 on its worst seed; issue 20's goal with per-robot "
         "keys, at most 3: met)" in out
     )
-    assert "+0.20 points against `checks` (positive: lower; issue 20's goal, at most 0.5: met)" in (
-        out
+    assert (
+        "+0.20 points against `checks` (+0.20 on its worst seed; positive: lower; issue 20's goal, "
+        "at most 0.5 on the mean and on every seed: met)" in out
     )
     assert "sent (those in its own id verify): seed 0: 40 of 50; seed 1: 40 of 50." in out
     threats = render_docs.block_robustness_threats(data)
@@ -115,3 +138,24 @@ def test_the_bounded_table_takes_keys_from_the_insider_report_as_its_baseline() 
     assert "Not generated yet" in render_docs.BLOCKS["robustness-insider-bounded"](
         {"robustness_insider_bounded": bounded}
     )
+
+
+def test_the_honest_goal_holds_only_if_every_seed_is_within_it() -> None:
+    """A clean run 0.8 points under on one seed and 0.4 over on the other is +0.20 on the mean
+    but not within issue 20's 0.5 on every seed; the models each robot pulled are counted."""
+    recs = []
+    for seed, keys, median in ((0, 0.95, 0.942), (1, 0.93, 0.934)):
+        recs += [
+            _rec(seed, "a: no faults", "keys", keys),
+            _rec(seed, "e: rogue insider_near", "keys", 0.6),
+            {**_rec(seed, "a: no faults", "median15", median), "clipped": 1200 + seed},
+            {**_rec(seed, "e: rogue insider_near", "median15", 0.93), "clipped": 900},
+        ]
+    data = {"robustness_insider": {**_insider_report(), "records": recs}}
+    out = render_docs.block_robustness_insider(data)
+    assert (
+        "`median15` ends +0.20 points against `keys` (+0.80 on its worst seed; positive: lower; "
+        "issue 20's goal, at most 0.5 on the mean and on every seed: **not met**)" in out
+    )
+    assert "`median15` pulled 1,200, 1,201 models in its clean runs (seed by seed" in out
+    assert "`keys` pulled" not in out  # no count recorded: no sentence

@@ -1061,6 +1061,12 @@ def block_robustness_insider(data: Data, name: str = INSIDER, baseline: str = ""
         if clean[d] and clean[first]
         for cost, worst_seed in [_honest_cost(clean[d], clean[first])]
     )
+    clips = "".join(  # how often the bound touched an honest run (0: the keys run's trajectory)
+        f"`{d}` pulled {', '.join(fmt(r['clipped'], ',') for r in clean[d])} models in its clean "
+        "runs (seed by seed, all robots, whole run). "
+        for d in defences
+        if clean[d] and all(r.get("clipped") is not None for r in clean[d])
+    )
     summary = "".join(
         f"With `{d}` the insider that costs most costs {fmt(pts, '.1fpts')} points "
         f"(`{scenario.removeprefix('e: rogue ')}`; {fmt(_worst_seed(runs, scenario, d), '.1fpts')} "
@@ -1096,6 +1102,7 @@ def block_robustness_insider(data: Data, name: str = INSIDER, baseline: str = ""
         "points lost: against the clean run with the same defence, per seed, averaged. "
         + summary
         + costs
+        + clips
         + "\n\n"
         + table(head, rows)
         + (
