@@ -33,8 +33,12 @@ def _cfg() -> dict:  # type: ignore[type-arg]
     return raw
 
 
-def _run(kind: str | None) -> tuple[list[float], np.ndarray]:
-    cfg = config_from_dict(_cfg())
+def _run(
+    kind: str | None, dist_median: float = 0.0, mcu: tuple[int, ...] = MCU_ROBOTS
+) -> tuple[list[float], np.ndarray]:
+    raw = _cfg()
+    raw.setdefault("defence", {})["dist_median"] = dist_median
+    cfg = config_from_dict(raw)
     data = load_data(cfg)
     host = Swarm(cfg, "bilayer", 0, data)
     trainers: dict[int, Trainer] = {}
@@ -42,7 +46,7 @@ def _run(kind: str | None) -> tuple[list[float], np.ndarray]:
     with ExitStack() as stack:
         if kind is not None:
             lc = cfg.learning
-            for i in MCU_ROBOTS:
+            for i in mcu:
                 dev = stack.enter_context(device(kind) if kind == "host" else emulated_device())
                 x, y, _ = host.plan.robot_data(i)
                 trainers[i] = CoprocessorTrainer(
@@ -55,8 +59,10 @@ def _run(kind: str | None) -> tuple[list[float], np.ndarray]:
             swarm = host
         accs = [float(swarm.step()[0]["acc_mean"]) for _ in range(ROUNDS)]
         models = np.stack([a.model for a in swarm.agents])
-        merged = sum(a.window.merged_total for i, a in enumerate(swarm.agents) if i in MCU_ROBOTS)
+        merged = sum(a.window.merged_total for i, a in enumerate(swarm.agents) if i in mcu)
         assert kind is None or merged > 0  # the MCU robots did merge neighbours' models
+        pulled = sum(a.bounds.clipped for i, a in enumerate(swarm.agents) if i in mcu)
+        assert (pulled > 0) == (dist_median > 0)  # dist_median pulled models they merged
     return accs, models
 
 
@@ -66,3 +72,17 @@ def test_mixed_swarm_with_emulated_rp2040_robots_converges_like_all_host() -> No
     assert ref_acc[-1] > 0.8  # the all-host swarm learns this data
     assert abs(acc[-1] - ref_acc[-1]) <= ACC_TOL, (acc, ref_acc)
     np.testing.assert_allclose(models, ref_models, rtol=0, atol=PARAM_TOL)
+
+
+def test_dist_median_pulls_a_model_before_the_coprocessor_merges_it() -> None:
+    """``defence.dist_median`` (issue 20) runs on the host before the accumulator: robots whose
+    merges run on the chip (its host build) pull the same models onto the same sphere as the
+    numpy accumulator, so the swarm ends where the all-host swarm with the bound ends, and away
+    from the all-host swarm without it. One robot on the chip: the host build is one library
+    per process."""
+    ref_acc, ref_models = _run(None, 0.5)
+    acc, models = _run("host", 0.5, (1,))
+    assert abs(acc[-1] - ref_acc[-1]) <= ACC_TOL, (acc, ref_acc)
+    np.testing.assert_allclose(models, ref_models, rtol=0, atol=PARAM_TOL)
+    _, unbounded = _run(None)
+    assert np.abs(unbounded - ref_models).max() > 10 * PARAM_TOL  # the bound changed the run
