@@ -134,6 +134,12 @@ def test_the_benchmarks_keys_defence_gives_only_an_insider_its_key(
         assert extra[1] == f"defence.robot_keys=file:{folder}"
     table = robustness.TABLE["keys"]
     assert "e: rogue insider" in table and robustness.CLEAN in table
+    # every defence on: its honest cost (clean, b+c) and every insider, in the default table
+    every = robustness.TABLE[robustness.EVERY]
+    assert every == [robustness.CLEAN, "b+c", *robustness.INSIDERS] and len(every) == 5
+    assert "defence.dist_median=1.5" in robustness.DEFENCES[robustness.EVERY]
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    assert importlib.import_module("render_docs").EVERY == robustness.EVERY  # the docs read it
 
 
 def test_dist_median_keeps_an_insider_near_the_own_model_from_taking_the_swarm(
