@@ -224,6 +224,35 @@ def test_a_proposal_from_a_robot_that_changed_cluster_after_its_last_heard_beaco
     assert a.inbox.rejected == {"cluster_mismatch": 1}
 
 
+@pytest.mark.parametrize("kind", [Kind.PROPOSE, Kind.MODEL])
+def test_a_member_that_left_its_cluster_at_settle_gossips_unclustered(kind: Kind) -> None:
+    """Under loss (issue 20, b+c): robot 2's final beacon named it a member of cluster 7, then
+    its head's final beacon was lost and it left the cluster at settle. Unclustered robot 1
+    takes its proposal (and its model) for no cluster (the old rule refused them as
+    cluster_mismatch: most of b+c's refusals). A head never leaves at settle: robot 0's, whose
+    final beacon named it head of cluster 7, is still refused."""
+    a, sched = _member(mode="pairwise" if kind == Kind.PROPOSE else "broadcast")
+    a.membership.state = ClusterState(Role.NONE, NO_CLUSTER, -1, -1, 0)
+    a.membership.table = {
+        0: Beacon(0.0, 0.0, Role.HEAD, 0, 2, id=0, cluster=7, samples=10),
+        2: Beacon(0.0, 3.0, Role.MEMBER, 0, 2, id=2, cluster=7, samples=10),
+    }
+    if kind == Kind.PROPOSE:
+        step = _intra_window(a, sched)
+        for sender in (2, 0):
+            a.handle(Message(Kind.PROPOSE, sender=sender, receiver=1, round=1, step=step,
+                             layer=Layer.INTRA, cluster=NO_CLUSTER))  # fmt: skip
+        assert a.exchange._proposals == {step: [2]}  # type: ignore[attr-defined]
+    else:
+        phase = next(p for p in sched if p.kind == PhaseKind.SEND and p.layer == Layer.INTRA)
+        a.run_phase(phase, phase.slot + 1)
+        for sender in (2, 0):
+            a.handle(_model_msg(Kind.MODEL, sender, phase.slot, Layer.INTRA, cluster=NO_CLUSTER))
+        a.run_phase(next(p for p in sched if p.slot == phase.slot + 1), -1)
+        assert np.allclose(a.params, (10 * 1.0 + 10 * 7.0) / 20)
+    assert a.inbox.rejected == {"cluster_mismatch": 1}
+
+
 def test_no_final_beacon_heard_the_last_pass_table_is_not_checked_for_clusters() -> None:
     """Robot 1 heard none of the final beacons: its table is still the last pass's, where robot 3
     was in cluster 7. Robot 3's model for cluster 5 is merged (the old rule took that table for

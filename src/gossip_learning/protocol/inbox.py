@@ -1,15 +1,15 @@
 """The agent's inbox: which heard messages the protocol may use, and why the others are not.
 
 Every message that is not used is counted in :attr:`Inbox.rejected` under a reason and never
-merged. With ``defence.checks`` (the default) :meth:`Inbox.vet` also applies the rules that need
-no key: hand-overs and head-layer models only from the head the robot knows (a hand-over also
-from a robot whose beacon this round declared it head of the cluster handed over; a head-layer
-model also, for a member that names no head, from such a robot), models and proposals only from
-robots heard this round, from the cluster their final beacons declared (a robot heard only in an
-earlier pass may have changed cluster since), sample counts no larger than the configured cap
-or what the sender declared in its beacons, one proposal per sender and step. Beacons and
-proposals one round early (a robot whose clock runs ahead) are kept for the next round, up to
-:data:`MAX_EARLY`.
+merged. With ``defence.checks`` (the default) :meth:`Inbox.vet` also applies the rules that need no
+key: hand-overs and head-layer models only from the head the robot knows (a hand-over also from a
+robot whose beacon this round declared it head of the cluster handed over; a head-layer model also,
+for a member that names no head, from such a robot), models and proposals only from robots heard
+this round, from the cluster their final beacons declared (a robot heard only in an earlier pass
+may have changed cluster since; one that names none may have left it at settle), sample counts no
+larger than the configured cap or what the sender declared in its beacons, one proposal per sender
+and step. Beacons and proposals one round early (a robot whose clock runs ahead) are kept for the
+next round, up to :data:`MAX_EARLY`.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from types import MappingProxyType
 import numpy as np
 
 from gossip_learning.config import DefenceConfig
-from gossip_learning.messages import BROADCAST, Beacon, Kind, Layer, Message, Role
+from gossip_learning.messages import BROADCAST, NO_CLUSTER, Beacon, Kind, Layer, Message, Role
 
 MAX_EARLY = 4096
 MODEL_KINDS = (Kind.ACCEPT, Kind.REPLY, Kind.MODEL)
+LEFT = (NO_CLUSTER, Role.MEMBER)  # a member that left its cluster at settle (Inbox.vet)
 _SENDER = attrgetter("sender")
 _BEACON = attrgetter("beacon")
 _NONE: Mapping[int, Beacon] = MappingProxyType({})
-
 
 #: Frames remembered to spot a sender's second copy; past it the oldest are forgotten (a late
 #: copy then meets the usual checks). Fixed: memory does not grow with the neighbours.
@@ -189,9 +189,9 @@ class Inbox:
 
         ``table`` holds the beacons of the robot's last decision (after the passes: the final
         beacons), ``earlier`` this round's beacons of earlier passes. A sender found only in
-        ``earlier`` is known, but its cluster is not checked: it may have changed cluster in a
-        later pass whose beacon was lost (the layer's own rule still applies: an intra-cluster
-        message must name the receiver's cluster)."""
+        ``earlier`` is known, its cluster unchecked: it may have changed cluster in a later pass
+        whose beacon was lost (an intra-cluster message must still name the receiver's cluster).
+        A member of ``table`` may name no cluster: it left at settle (its head's beacon lost)."""
         kind = msg.kind
         if kind is Kind.HANDOVER or (kind is Kind.MODEL and msg.layer == Layer.HEAD):
             if msg.sender == head:
@@ -211,7 +211,7 @@ class Inbox:
                 entry = earlier.get(msg.sender)
                 if entry is None:
                     return "unknown_sender"
-            elif entry.cluster != msg.cluster:
+            elif entry.cluster != msg.cluster and (msg.cluster, entry.role) != LEFT:
                 return "cluster_mismatch"  # not the cluster its final beacon declared
             if kind is Kind.PROPOSE:
                 key = (msg.step, msg.sender)
