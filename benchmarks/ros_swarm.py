@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="experiment seeds (seed:=)")
     p.add_argument("--modes", nargs="+", default=["per-process", "single"],
                    choices=["per-process", "single"])  # fmt: skip
-    p.add_argument("--discovery", default="auto", choices=["auto", "localhost", "wide"])
+    p.add_argument("--discovery", default="auto", choices=["auto", "localhost", "wide", "server"])
     p.add_argument(
         "--skip-per-process-above", type=int, default=100,
         help="per-process runs above this many robots are skipped (memory, CPU)",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from launch import LaunchContext, LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
     EmitEvent,
+    ExecuteProcess,
     IncludeLaunchDescription,
     LogInfo,
     OpaqueFunction,
@@ -121,8 +123,10 @@ ARGUMENTS: dict[str, tuple[str | tuple[str, ...], str]] = {
         "DDS discovery for the nodes started: auto (the environment's own where it sets one "
         "beyond this host (ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET, ROS_STATIC_PEERS, "
         "ROS_DISCOVERY_SERVER, a Fast DDS profile), else localhost while the swarm's DDS "
-        "participants fit its 32 slots, else wide), localhost (rmw's, 32 participant slots), wide "
-        "(config/fastdds_localhost.xml: UDP on loopback only, 256 slots) or inherit; a setting "
+        "participants fit its 32 slots, else server), localhost (rmw's, 32 participant slots), "
+        "wide (config/fastdds_localhost.xml: UDP on loopback only, 256 slots), server (a Fast DDS "
+        "discovery server on a loopback port, started by the launch: each process hears only of "
+        "the endpoints it matches) or inherit; a setting "
         "that cannot hold the swarm stops the launch before any process starts.",
     ),
     "monitor": (
@@ -405,9 +409,25 @@ def _expand(context: LaunchContext) -> list:
         )
         actions.append(monitor)
     return [
+        *_discovery_server(discovery.server_env),
         *_staggered(robots, drivers, delay),
         *actions,
         *_shutdown_when_done(robots, monitor),
+    ]
+
+
+def _discovery_server(env: dict[str, str] | None) -> list:
+    """With discovery:=server, the discovery server (gossip_learning.nodes.dds_server), started
+    before the robots; the launch stops it (SIGINT) when it shuts down."""
+    if env is None:
+        return []
+    return [
+        ExecuteProcess(
+            cmd=[sys.executable, "-m", "gossip_learning.nodes.dds_server"],
+            name="discovery_server",
+            output="screen",
+            additional_env=env,
+        )
     ]
 
 

@@ -3,6 +3,8 @@ every sim mode, or fails before anything starts (nodes/discovery.py; no ROS need
 
 from __future__ import annotations
 
+import socket
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from gossip_learning.nodes.discovery import (
     LOCALHOST_SLOTS,
     RESERVE,
+    SERVER_PREFIX,
     DiscoveryError,
     choose_discovery,
     launch_participants,
@@ -42,22 +45,44 @@ def test_auto_holds_every_swarm_from_2_to_100_robots(
         assert choice.capacity is not None and k + RESERVE <= choice.capacity, (sim, n)
         if k + RESERVE <= LOCALHOST_SLOTS:
             assert choice.env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
-        else:  # the wide profile, with the rmw told to leave it alone
-            assert choice.mode == "wide"
-            used = choice.env["FASTRTPS_DEFAULT_PROFILES_FILE"]
-            assert used == PROFILE or profile_capacity(used) == k + RESERVE  # a sized copy
-            assert profile_capacity(used) == choice.capacity
+        else:  # a discovery server, with the rmw told to leave the profiles alone
+            assert choice.mode == "server"
+            assert choice.capacity == port_capacity(96)
+            assert choice.env["FASTRTPS_DEFAULT_PROFILES_FILE"] == PROFILE  # loopback UDP
             assert choice.env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SYSTEM_DEFAULT"
+            assert choice.server_env is not None
+            assert choice.server_env["ROS_DISCOVERY_SERVER"] == ""
 
 
-def test_auto_switches_to_wide_exactly_where_localhost_runs_out() -> None:
+def test_auto_switches_to_a_server_exactly_where_localhost_runs_out() -> None:
     edge = LOCALHOST_SLOTS - RESERVE
     assert choose_discovery("auto", edge, {}, PROFILE).mode == "localhost"
-    assert choose_discovery("auto", edge + 1, {}, PROFILE).mode == "wide"
+    assert choose_discovery("auto", edge + 1, {}, PROFILE).mode == "server"
     # the caller's LOCALHOST (what loopback_env and many shells set) does not bind auto
     env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": "1"}
-    wide = choose_discovery("auto", 61, env, PROFILE)
-    assert wide.mode == "wide" and wide.env["ROS_LOCALHOST_ONLY"] == "0"
+    server = choose_discovery("auto", 61, env, PROFILE)
+    assert server.mode == "server" and server.env["ROS_LOCALHOST_ONLY"] == "0"
+    wide = choose_discovery("wide", 61, env, PROFILE)  # simple discovery stays on request
+    assert wide.mode == "wide" and "ROS_DISCOVERY_SERVER" not in wide.env
+
+
+def test_server_clients_and_the_server_agree_on_one_free_loopback_port(tmp_path: Path) -> None:
+    choice = choose_discovery("server", 61, {"ROS_DOMAIN_ID": "5"}, PROFILE, str(tmp_path))
+    host, port = choice.env["ROS_DISCOVERY_SERVER"].split(":")
+    assert host == "127.0.0.1" and 0 < int(port) < 65536
+    assert f"127.0.0.1:{port}" in choice.reason and "ROS_SUPER_CLIENT=TRUE" in choice.reason
+    assert choice.server_env is not None
+    own = choice.server_env["FASTRTPS_DEFAULT_PROFILES_FILE"]
+    root = ET.parse(own).getroot()
+    text = {el.tag.rsplit("}", 1)[-1]: (el.text or "").strip() for el in root.iter()}
+    assert text["discoveryProtocol"] == "SERVER"
+    assert text["port"] == port and text["address"] == "127.0.0.1"
+    assert text["prefix"] == SERVER_PREFIX  # server 0 of ROS_DISCOVERY_SERVER's list
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", int(port)))  # nothing holds it until the server starts
+    # no folder to write the server's profile to: Fast DDS's default port, no server process
+    bare = choose_discovery("server", 3, {}, PROFILE)
+    assert bare.env["ROS_DISCOVERY_SERVER"] == "127.0.0.1:11811" and bare.server_env is None
 
 
 @pytest.mark.parametrize(

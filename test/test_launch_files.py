@@ -123,9 +123,11 @@ def test_world_name_and_argument_parsing() -> None:
         ls.parse_number("comm_range", "-5", float, 0.0)
 
 
-def _expand(**args: str) -> list:  # pragma: no cover - needs ROS
+def _expand(everything: bool = False, **args: str) -> list:  # pragma: no cover - needs ROS
+    """The launch's nodes (``everything``: every process it starts) in the order it starts
+    them, for launch arguments ``args``."""
     from launch import LaunchContext
-    from launch.actions import OpaqueFunction, TimerAction
+    from launch.actions import ExecuteProcess, OpaqueFunction, TimerAction
     from launch.launch_description_sources import PythonLaunchDescriptionSource
     from launch_ros.actions import Node
 
@@ -142,7 +144,7 @@ def _expand(**args: str) -> list:  # pragma: no cover - needs ROS
     (opaque,) = [e for e in ld.entities if isinstance(e, OpaqueFunction)]
     out = opaque.execute(ctx) or []
     out = [b for a in out for b in (a.actions if isinstance(a, TimerAction) else [a])]
-    return [a for a in out if isinstance(a, Node)]
+    return [a for a in out if isinstance(a, ExecuteProcess if everything else Node)]
 
 
 def _params(node: object) -> dict:  # pragma: no cover - needs ROS
@@ -181,6 +183,26 @@ def test_real_launch_expands_each_mode(args: dict, expected: list) -> None:  # p
         assert ids == []
     else:
         assert ids == ([(-1,)] if args.get("single_process") else [(0,), (1,), (2,)])
+
+
+@NEEDS_LAUNCH
+def test_past_32_slots_the_launch_starts_a_discovery_server_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # pragma: no cover - needs ROS
+    from launch_ros.actions import Node
+
+    for var in ("ROS_DISCOVERY_SERVER", "ROS_STATIC_PEERS", "FASTRTPS_DEFAULT_PROFILES_FILE",
+                "FASTDDS_DEFAULT_PROFILES_FILE"):  # fmt: skip
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    small = _expand(everything=True, num_robots="3")
+    assert all(isinstance(a, Node) for a in small)  # localhost: no server
+    big = _expand(everything=True, num_robots="40")
+    servers = [a for a in big if not isinstance(a, Node)]
+    assert len(servers) == 1 and big[0] is servers[0]  # before any robot
+    cmd = " ".join("".join(str(getattr(s, "text", s)) for s in part) for part in servers[0].cmd)
+    assert cmd.endswith("-m gossip_learning.nodes.dds_server")
+    assert len(big) == 1 + 40 + 1  # the server, the robots, the monitor
 
 
 @NEEDS_LAUNCH

@@ -99,3 +99,87 @@ def test_a_head_model_from_another_head_is_refused_while_this_robot_names_its_he
     assert inbox.vet(head_model, -1, {5: other}) is None  # names no head: the beacon decides
     handover = Message(Kind.HANDOVER, sender=5, receiver=1, round=3, step=5, cluster=9)
     assert inbox.vet(handover, 3, {5: other}) is None  # a hand-over crosses its own decision
+
+
+# the copy ring, the late and early rules and the batch check (mutation testing of the copy ring)
+
+
+def _frame(step: int = 5, samples: int = 10, sender: int = 2) -> Message:
+    return Message(Kind.MODEL, sender=sender, round=3, step=step, layer=Layer.INTRA, cluster=0,
+                   samples=samples, model_version=1, model=np.zeros(SIZE, np.float32))  # fmt: skip
+
+
+def test_the_finiteness_scratch_is_one_byte_per_parameter() -> None:
+    assert Inbox(1, 1, SIZE).nbytes == SIZE
+
+
+def test_one_declared_sample_is_a_usable_model() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    assert inbox.admit(model(samples=1), 3, 5)
+    assert not inbox.rejected
+
+
+def test_a_message_for_another_robot_is_counted_as_not_for_me() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    assert not inbox.admit(_beacon(receiver=7), 3, 5)
+    assert inbox.rejected == {"not_for_me": 1}
+
+
+def test_a_late_proposal_is_counted_as_late_but_a_late_model_is_kept() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    assert not inbox.admit(Message(Kind.PROPOSE, sender=2, round=3, step=4, cluster=2), 3, 5)
+    assert inbox.rejected == {"late": 1}
+    assert inbox.admit(_frame(step=4), 3, 5)  # a model sent in an earlier slot is still used
+    assert inbox.rejected == {"late": 1}
+
+
+def test_at_most_max_early_messages_are_kept_for_the_next_round() -> None:
+    from gossip_learning.protocol.inbox import MAX_EARLY
+
+    inbox = Inbox(1, 1, SIZE)
+    early = [_beacon(round=4, step=s) for s in range(MAX_EARLY + 1)]
+    assert not any(inbox.admit(m, 3, 0) for m in early)
+    assert inbox.rejected == {"early_round": 1}
+    assert len(inbox.release_early()) == MAX_EARLY
+
+
+def test_a_batch_with_the_robots_own_beacon_or_of_another_round_is_checked_one_by_one() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    assert inbox.current_beacons([_beacon(2), _beacon(1)], 3, 5) is None  # its own beacon
+    assert inbox.current_beacons([_beacon(2, round=2)], 3, 5) is None  # another round
+    assert inbox.current_beacons([_beacon(2), _beacon(3, beacon=None)], 3, 5) is None
+
+
+def test_a_copy_is_found_behind_other_frames_and_the_ring_holds_copy_ring_frames() -> None:
+    from gossip_learning.protocol.inbox import COPY_RING
+
+    inbox = Inbox(1, 1, SIZE)
+    first, second = _frame(samples=1), _frame(samples=2)
+    assert not inbox.is_copy(first, 3, 5) and not inbox.is_copy(second, 3, 5)
+    assert inbox.is_copy(first, 3, 5)  # found although another frame came after it
+    ring = Inbox(1, 1, SIZE)
+    frames = [_frame(samples=n) for n in range(1, COPY_RING + 1)]
+    assert not any(ring.is_copy(m, 3, 5) for m in frames)  # COPY_RING distinct frames
+    assert ring.is_copy(frames[0], 3, 5)  # the oldest is still remembered
+    assert not ring.is_copy(_frame(samples=COPY_RING + 1), 3, 5)  # a new frame evicts one
+    assert ring.copies == 1
+
+
+def test_a_new_frame_is_no_copy_once_the_ring_has_wrapped() -> None:
+    from gossip_learning.protocol.inbox import COPY_RING
+
+    inbox = Inbox(1, 1, SIZE)
+    frames = [_frame(samples=n) for n in range(1, COPY_RING + 2)]
+    assert not any(inbox.is_copy(m, 3, 5) for m in frames)
+    assert inbox.copies == 0
+
+
+def test_screen_remembers_a_frame_for_its_slot_and_the_next_only() -> None:
+    inbox = Inbox(1, 1, SIZE)
+    table = {2: Beacon(0.0, 0.0, Role.MEMBER, 3, 0, id=2, cluster=0)}
+    assert inbox.screen(_frame(step=5), 3, 5, 3, table)
+    assert inbox.screen(_frame(step=6), 3, 6, 3, table)
+    assert inbox.screen(_frame(step=5), 3, 7, 3, table)  # two slots later: no copy, used
+    assert inbox.copies == 0
+    assert not inbox.screen(_frame(step=6), 3, 7, 3, table)  # the slot after: a copy
+    assert inbox.copies == 1

@@ -194,6 +194,16 @@ def test_a_model_from_another_cluster_than_its_beacon_said_is_refused() -> None:
     assert a.inbox.rejected == {"cluster_mismatch": 1}
 
 
+def test_a_sender_that_declared_one_sample_may_not_claim_two() -> None:
+    """The declared bound holds from one sample up (0 declares nothing: no bound)."""
+    a, sched = _member(mode="broadcast")
+    phase = next(p for p in sched if p.kind == PhaseKind.SEND and p.layer == Layer.INTRA)
+    a.run_phase(phase, phase.slot + 1)
+    a.membership.table[2] = Beacon(0.0, 3.0, Role.MEMBER, HEAD, 2, id=2, cluster=CLUSTER, samples=1)
+    a.handle(_model_msg(Kind.MODEL, 2, phase.slot, Layer.INTRA, samples=2))
+    assert a.inbox.rejected == {"samples_over_declared": 1}
+
+
 def _heard_earlier(a: RobotAgent, beacon: Beacon) -> None:
     """``beacon`` heard in a DK-means pass of this round, not in the final beacons; robot 1's
     own cluster state and final table stay as :func:`_member` set them."""
@@ -267,6 +277,18 @@ def test_no_final_beacon_heard_the_last_pass_table_is_not_checked_for_clusters()
     a.membership.settle(phase.slot)  # no final beacon was heard
     assert a.membership.table[3] is b3  # with the neighbours kept through missed beacons
     _robot_3_merged_rogue_refused(a, sched)
+
+
+def test_a_member_of_head_0_takes_no_head_model_from_another_head_of_its_cluster() -> None:
+    """Robot 1 names its head (robot 0: an id of 0 names a head, as any id from 0 does). Robot
+    4 beaconed this round as head of cluster 5 too: its head-layer model is refused."""
+    a, sched = _member()
+    _heard_earlier(a, Beacon(3.0, 3.0, Role.HEAD, 4, 2, id=4, cluster=CLUSTER, samples=10))
+    step = _run(a, sched, PhaseKind.HEAD_SEND)
+    a.handle(_model_msg(Kind.MODEL, 4, step, Layer.HEAD))
+    _run(a, sched, PhaseKind.HEAD_FINISH)
+    assert a.inbox.rejected == {"not_my_head": 1}
+    assert np.allclose(a.params, 1.0)
 
 
 @pytest.mark.parametrize("sender", [4, 2, ROGUE])

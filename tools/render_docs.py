@@ -758,6 +758,11 @@ def _acceptance(data: Data, name: str) -> str:
     return table(head, rows) + provenance(data, name)
 
 
+def block_ros_startup(data: Data) -> str:
+    """60 per-process robots started under load, simple discovery beside the server."""
+    return _records_table(data, "ros_startup", ROS_SWARM, {}) + provenance(data, "ros_startup")
+
+
 def block_ros_acceptance(data: Data) -> str:
     return _acceptance(data, "ros_acceptance")
 
@@ -1391,6 +1396,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "swarm-round": block_swarm_round,
     "robot-footprint": block_robot_footprint,
     "ros-swarm": block_ros_swarm,
+    "ros-startup": block_ros_startup,
     "ros-acceptance": block_ros_acceptance,
     "ros-acceptance-before": block_ros_acceptance_before,
     "swarm-round-before": block_swarm_round_before,

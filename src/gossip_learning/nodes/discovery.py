@@ -15,7 +15,18 @@ the next, below 65536, so a high ``ROS_DOMAIN_ID`` caps the ids too.
   another host still sees the swarm, and checked that it holds the swarm;
 - else (nothing set, or LOCALHOST: stay on this host) localhost while the swarm's participants
   fit its 32 slots (keeping :data:`RESERVE` for the launch process and the user's tools), else
-  the wide profile, which is loopback-only as well.
+  a discovery server on loopback (``server``).
+
+Why a server past 32: with simple discovery (``wide``: the loopback profile, 256 slots) every
+participant announces every endpoint (a robot process has about 40, two thirds of them the
+parameter and lifecycle services of its robot's node) to every other and keeps what the others
+announce. At 60 robot processes on two cores that took more CPU than the robots' start-ups
+(1 to 2 cores for a minute and more, before round 1) and about 9 MB per process
+(``benchmarks/ros_swarm.py``). A Fast DDS discovery server (``server``: a participant of the
+launch, :mod:`gossip_learning.nodes.dds_server`) hands each client only the endpoints it can
+match, so a robot hears of the other robots' swarm topics, not of their services. Tools see
+the whole graph as a super client: ``ROS_DISCOVERY_SERVER=127.0.0.1:<port>
+ROS_SUPER_CLIENT=TRUE`` (the launch logs the port).
 
 An explicit or inherited setting that cannot hold the swarm is a :class:`DiscoveryError` before
 any process starts. Pure Python, no ROS import.
@@ -24,18 +35,23 @@ any process starts. Pure Python, no ROS import.
 from __future__ import annotations
 
 import re
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DISCOVERY_MODES = ("auto", "localhost", "wide", "inherit")
+DISCOVERY_MODES = ("auto", "localhost", "wide", "server", "inherit")
 #: Participant ids ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` reaches (rmw_fastrtps, Jazzy).
 LOCALHOST_SLOTS = 32
 #: Participants kept free besides the swarm's: the ``ros2 launch`` process itself (launch_ros's
 #: node), the ros2 daemon and a tool or two (``ros2 topic echo``, RViz).
 RESERVE = 4
 FASTDDS_RMW = "rmw_fastrtps_cpp"
+#: GUID prefix of server 0 as ``ROS_DISCOVERY_SERVER`` names it (Fast DDS's convention).
+SERVER_PREFIX = "44.53.00.5f.45.50.52.4f.53.49.4d.41"
+#: Fast DDS's default discovery server port, used where the launch picks none.
+SERVER_PORT = 11811
 PROFILE_VARS = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
@@ -44,6 +60,13 @@ _HINT = (
     "; this host only: set ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET (or a discovery server) in the "
     "environment for tools on other hosts to see the swarm"
 )
+
+
+def _server_hint(port: int) -> str:
+    return (
+        f"; tools on this host see the swarm with ROS_DISCOVERY_SERVER=127.0.0.1:{port} "
+        "ROS_SUPER_CLIENT=TRUE (e.g. ros2 topic echo --no-daemon)"
+    )
 
 
 class DiscoveryError(ValueError):
@@ -60,6 +83,7 @@ class DiscoveryChoice:
     participants: int = 0
     capacity: int | None = None
     reason: str = ""
+    server_env: dict[str, str] | None = None  # ``server``: the discovery server process's
 
 
 def launch_participants(sim: str, robots: int, single_process: bool, monitor: bool) -> int:
@@ -114,6 +138,45 @@ def sized_profile(profile: str, slots: int, folder: str) -> str:
     return str(out)
 
 
+def server_profile(folder: str, port: int) -> str:
+    """Write the Fast DDS profile of the launch's discovery server (UDP on 127.0.0.1 only,
+    listening on ``port``, server 0's GUID prefix) to ``folder``; returns its path."""
+    text = f"""<?xml version="1.0" encoding="UTF-8"?>
+<profiles xmlns="http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles">
+  <transport_descriptors>
+    <transport_descriptor>
+      <transport_id>gossip_learning_loopback</transport_id>
+      <type>UDPv4</type>
+      <interfaceWhiteList><address>127.0.0.1</address></interfaceWhiteList>
+    </transport_descriptor>
+  </transport_descriptors>
+  <participant profile_name="gossip_learning_discovery_server" is_default_profile="true">
+    <rtps>
+      <prefix>{SERVER_PREFIX}</prefix>
+      <userTransports><transport_id>gossip_learning_loopback</transport_id></userTransports>
+      <useBuiltinTransports>false</useBuiltinTransports>
+      <builtin>
+        <discovery_config><discoveryProtocol>SERVER</discoveryProtocol></discovery_config>
+        <metatrafficUnicastLocatorList>
+          <locator><udpv4><address>127.0.0.1</address><port>{int(port)}</port></udpv4></locator>
+        </metatrafficUnicastLocatorList>
+      </builtin>
+    </rtps>
+  </participant>
+</profiles>
+"""
+    out = Path(folder) / f"fastdds_server_{int(port)}.xml"
+    out.write_text(text, encoding="utf-8")
+    return str(out)
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nothing holds now (the discovery server's)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _domain(environ: Mapping[str, str]) -> int:
     text = environ.get("ROS_DOMAIN_ID", "").strip() or "0"
     try:
@@ -165,8 +228,10 @@ def choose_discovery(
     """The discovery for a launch of ``participants`` DDS participants.
 
     ``requested``: ``auto`` (the caller's own discovery where :func:`users_own_discovery` finds
-    one, else localhost while ``participants + RESERVE`` fits its 32 slots, else the wide profile
-    ``profile``), ``localhost``, ``wide`` or ``inherit`` (``environ`` as it is).
+    one, else localhost while ``participants + RESERVE`` fits its 32 slots, else ``server``),
+    ``localhost``, ``wide`` (the profile ``profile``), ``server`` (a discovery server on a free
+    loopback port, clients on ``profile``'s transport; its profile is written to ``folder``) or
+    ``inherit`` (``environ`` as it is).
     Past the profile's ``maxInitialPeersRange``, a copy with the range the swarm needs is
     written to ``folder`` (when given) and used instead.
     Raises :class:`DiscoveryError`, naming the launch argument or variable to change, when the
@@ -206,7 +271,7 @@ def choose_discovery(
             )
         return DiscoveryChoice("inherit", {}, participants, capacity, f"inherit: {label}")
     if requested == "auto":
-        requested = "localhost" if need <= LOCALHOST_SLOTS else "wide"
+        requested = "localhost" if need <= LOCALHOST_SLOTS else "server"
     if requested == "localhost":
         if need > LOCALHOST_SLOTS:
             raise DiscoveryError(
@@ -217,6 +282,8 @@ def choose_discovery(
         env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", **_no_localhost_only(environ)}
         why = f"localhost: {participants} participants, {LOCALHOST_SLOTS} slots" + _HINT
         return DiscoveryChoice("localhost", env, participants, LOCALHOST_SLOTS, why)
+    if requested == "server":
+        return _server(participants, ports, environ, profile, folder)
     capacity = profile_capacity(profile) or 256
     if need > capacity:
         if folder is None:
@@ -235,3 +302,35 @@ def choose_discovery(
     }
     why = f"wide: {participants} participants, {capacity} slots ({Path(profile).name})" + _HINT
     return DiscoveryChoice("wide", env, participants, capacity, why)
+
+
+def _server(
+    participants: int, ports: int, environ: Mapping[str, str], profile: str, folder: str | None
+) -> DiscoveryChoice:
+    """``server``: every node a client of one discovery server (see the module) on a free
+    loopback port, on ``profile``'s loopback UDP transport; the server's profile goes to
+    ``folder`` (none: port :data:`SERVER_PORT`, no file). It holds as many participants as the
+    domain has ports for (``ports``: each client still has its own)."""
+    port = free_udp_port() if folder is not None else SERVER_PORT
+    common = {
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "SYSTEM_DEFAULT",  # so the rmw leaves the profiles alone
+        **_no_localhost_only(environ),
+        "RMW_FASTRTPS_USE_QOS_FROM_XML": "0",
+    }
+    env = {
+        **common,
+        "FASTRTPS_DEFAULT_PROFILES_FILE": profile,
+        "FASTDDS_DEFAULT_PROFILES_FILE": profile,
+        "ROS_DISCOVERY_SERVER": f"127.0.0.1:{port}",
+    }
+    server_env = None
+    if folder is not None:
+        own = server_profile(folder, port)
+        server_env = {
+            **common,
+            "FASTRTPS_DEFAULT_PROFILES_FILE": own,
+            "FASTDDS_DEFAULT_PROFILES_FILE": own,
+            "ROS_DISCOVERY_SERVER": "",  # the server is no client of another
+        }
+    why = f"server: {participants} participants, discovery server on 127.0.0.1:{port}"
+    return DiscoveryChoice("server", env, participants, ports, why + _server_hint(port), server_env)
