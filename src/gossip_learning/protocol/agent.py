@@ -14,6 +14,7 @@ import numpy as np
 
 from gossip_learning.messages import DTYPE_NAMES, Kind, Layer, Message
 from gossip_learning.protocol.agent_views import AgentViews
+from gossip_learning.protocol.ahead import AheadModels
 from gossip_learning.protocol.bounds import Bounds
 from gossip_learning.protocol.exchange import MessageHandler, PhaseHandler
 from gossip_learning.protocol.handoff import HandOff
@@ -64,6 +65,7 @@ class RobotAgent(AgentViews):
             robot_id, settings.method, settings.clustering, settings.comm_range, g.inter_peers, rng
         )
         self.inbox = Inbox(robot_id, settings.model_version, settings.num_params, settings.defence)
+        self.ahead = AheadModels()  # gossip models heard before this robot reached their step
         self.window = MergeWindow(
             robot_id, settings.num_params, settings.defence, accumulator, g.window == "round",
             g.window_start == "before_training",
@@ -150,6 +152,8 @@ class RobotAgent(AgentViews):
             self.handle(m)
 
     def _dispatch(self, msg: Message) -> None:
+        if self.ahead.hold(msg, self.round, self.slot):
+            return
         m = self.membership
         if not self.inbox.screen(msg, self.round, self.slot, m.state.head, *m.senders):
             return
@@ -179,7 +183,7 @@ class RobotAgent(AgentViews):
             self.membership.begin_round()
             self.exchange.reset()
             self.window.begin_round()
-            for msg in self.inbox.release_early():
+            for msg in [*self.ahead.due(round_no, -1), *self.inbox.release_early()]:
                 self._dispatch(msg)
 
     def settle_training(self) -> None:
@@ -192,6 +196,8 @@ class RobotAgent(AgentViews):
         with self.lock:
             self.slot = self.outbox.slot = phase.slot
             self._phases[phase.kind](phase, finish_slot)
+            for msg in self.ahead.due(self.round, phase.slot):
+                self._dispatch(msg)
 
     def _beacon(self, phase: Phase, _: int) -> None:
         b = self.membership.beacon(self.x, self.y, self._label_tuple)
