@@ -52,3 +52,16 @@ def test_only_gossip_models_of_this_round_and_a_later_step_are_kept_up_to_the_ca
     assert ahead.due(1, 5) == [] and len(ahead) == 2
     assert [m.step for m in ahead.due(1, 6)] == [6] and len(ahead) == 1
     assert [m.step for m in ahead.due(2, -1)] == [7] and len(ahead) == 0  # a new round: stale
+
+
+def test_release_uses_the_models_due_and_returns_the_reasons_some_were_refused() -> None:
+    ahead = AheadModels()
+    for step in (6, 7, 8):
+        assert ahead.hold(_model(step), 1, 5)
+    used: list[int] = []
+
+    def use(msg: Message) -> str | None:
+        used.append(msg.step)
+        return "late" if msg.step == 7 else None
+
+    assert ahead.release(1, 7, use) == ["late"] and used == [6, 7] and len(ahead) == 1

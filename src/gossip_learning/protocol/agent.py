@@ -152,8 +152,6 @@ class RobotAgent(AgentViews):
             self.handle(m)
 
     def _dispatch(self, msg: Message) -> None:
-        if self.ahead.hold(msg, self.round, self.slot):
-            return
         m = self.membership
         if not self.inbox.screen(msg, self.round, self.slot, m.state.head, *m.senders):
             return
@@ -172,6 +170,8 @@ class RobotAgent(AgentViews):
             if reason is None and self.handoff.held is not None:
                 self.peak_bytes = max(self.peak_bytes, self._held_bytes())
             return reason
+        if self.ahead.hold(msg, self.round, self.slot):  # its step has not started here
+            return None
         return self.exchange.on_model(msg)
 
     # ----------------------------------------------------------------- phases
@@ -183,7 +183,8 @@ class RobotAgent(AgentViews):
             self.membership.begin_round()
             self.exchange.reset()
             self.window.begin_round()
-            for msg in [*self.ahead.due(round_no, -1), *self.inbox.release_early()]:
+            self.inbox.rejected.update(self.ahead.release(round_no, -1, lambda _: "late"))
+            for msg in self.inbox.release_early():
                 self._dispatch(msg)
 
     def settle_training(self) -> None:
@@ -196,8 +197,7 @@ class RobotAgent(AgentViews):
         with self.lock:
             self.slot = self.outbox.slot = phase.slot
             self._phases[phase.kind](phase, finish_slot)
-            for msg in self.ahead.due(self.round, phase.slot):
-                self._dispatch(msg)
+            self.inbox.rejected.update(self.ahead.release(self.round, phase.slot, self._on_model))
 
     def _beacon(self, phase: Phase, _: int) -> None:
         b = self.membership.beacon(self.x, self.y, self._label_tuple)

@@ -6,11 +6,14 @@ anything; robots on their own clocks (one ROS process each) start the phase a ti
 neighbour's model can arrive before this robot has opened the window it belongs in. Refused then
 (as ``late``), it is lost to the merge although it came in time. :class:`AheadModels` keeps such
 models (intra- and inter-cluster ``MODEL`` frames of the current round whose step is after the
-robot's slot), up to :data:`MAX_AHEAD`, and hands them back once the robot's slot reaches their
-step; past the cap they go through at once (and are refused as before).
+robot's slot and which passed the inbox's checks), up to :data:`MAX_AHEAD`, and hands them back
+once the robot's slot reaches their step; past the cap they go through at once (and are refused
+as before).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from gossip_learning.messages import Kind, Layer, Message
 
@@ -49,3 +52,7 @@ class AheadModels:
         if due:
             self._held = [m for m in self._held if m.round == round_no and m.step > slot]
         return due
+
+    def release(self, round_no: int, slot: int, use: Callable[[Message], str | None]) -> list[str]:
+        """``use`` each model :meth:`due` gives; the reasons it refused some for."""
+        return [r for r in map(use, self.due(round_no, slot)) if r is not None]
