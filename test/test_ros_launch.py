@@ -48,8 +48,8 @@ def _launch(
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-#: The acceptance at CI size: config/ros_acceptance.yaml (Dirichlet label skew), 12 robots, one
-#: process each, 6 rounds, motion:=round (the engine's moves), seed 0.
+#: The acceptance at CI size: config/ros_acceptance.yaml (Dirichlet label skew, broadcast gossip),
+#: 12 robots, one process each, 6 rounds, motion:=round (the engine's moves), seed 0.
 ROBOTS, ROUNDS = 12, 6
 
 
@@ -96,9 +96,11 @@ def test_launch_gossips_to_the_engines_accuracy_and_every_process_exits_0(
     engine, alone = _engine("bilayer"), _engine("local")
     assert engine >= alone + 0.15, (engine, alone)  # the workload tells gossip from none
     assert launched >= alone + 0.10, (launched, engine, alone)
-    # one process per robot hears frames in another order than the engine, so matching draws
-    # differ: at 12 robots after 6 rounds that moved the end point by 0 to 16 points in our runs
-    assert abs(launched - engine) <= 0.25, (launched, engine, alone)
+    # broadcast gossip draws no partner, so the order frames arrive in does not move the end
+    # point (benchmarks/order_sensitivity.py); frames refused as late on a loaded host do: 0.4
+    # points in our run at nice 15 beside other jobs (0.8 and 2.6 before protocol/ahead.py kept
+    # the models that came before their step, up to a tenth of a round's frames)
+    assert abs(launched - engine) <= 0.05, (launched, engine, alone)
     assert (out / "plots" / "accuracy.png").is_file()
     assert "phase_scale 1: 12 robot process(es)" in text, log  # auto: 12 processes need no more
 

@@ -771,6 +771,22 @@ def block_ros_acceptance_before(data: Data) -> str:
     return _acceptance(data, "ros_acceptance_before")
 
 
+ORDER_SENSITIVITY = (
+    ("variant", "variant", ""), ("overrides", "overrides", ""), ("seed", "seed", ""),
+    ("acc_sent", "final acc, sent order", ".3f"), ("acc_min", "lowest", ".3f"),
+    ("acc_max", "highest", ".3f"), ("spread_points", "spread (points)", ".1f"),
+    ("local_acc", "local-only", ".3f"), ("dropped_mean", "frames lost", ",.0f"),
+    ("delivered_mean", "frames delivered", ",.0f"),
+)  # fmt: skip
+
+
+def block_order_sensitivity(data: Data) -> str:
+    """The engine's end point over shuffled arrival orders (benchmarks/order_sensitivity.py)."""
+    return _records_table(data, "order_sensitivity", ORDER_SENSITIVITY, {}) + provenance(
+        data, "order_sensitivity"
+    )
+
+
 def block_features(data: Data) -> str:
     fx = data["feature_extraction"]["records"][0]
     rows = [
@@ -1399,6 +1415,7 @@ BLOCKS: dict[str, Callable[[Data], str]] = {
     "ros-startup": block_ros_startup,
     "ros-acceptance": block_ros_acceptance,
     "ros-acceptance-before": block_ros_acceptance_before,
+    "order-sensitivity": block_order_sensitivity,
     "swarm-round-before": block_swarm_round_before,
     "features": block_features,
     "quickstart": block_quickstart,

@@ -14,6 +14,7 @@ import numpy as np
 
 from gossip_learning.messages import DTYPE_NAMES, Kind, Layer, Message
 from gossip_learning.protocol.agent_views import AgentViews
+from gossip_learning.protocol.ahead import AheadModels
 from gossip_learning.protocol.bounds import Bounds
 from gossip_learning.protocol.exchange import MessageHandler, PhaseHandler
 from gossip_learning.protocol.handoff import HandOff
@@ -64,6 +65,7 @@ class RobotAgent(AgentViews):
             robot_id, settings.method, settings.clustering, settings.comm_range, g.inter_peers, rng
         )
         self.inbox = Inbox(robot_id, settings.model_version, settings.num_params, settings.defence)
+        self.ahead = AheadModels()  # gossip models heard before this robot reached their step
         self.window = MergeWindow(
             robot_id, settings.num_params, settings.defence, accumulator, g.window == "round",
             g.window_start == "before_training",
@@ -168,6 +170,8 @@ class RobotAgent(AgentViews):
             if reason is None and self.handoff.held is not None:
                 self.peak_bytes = max(self.peak_bytes, self._held_bytes())
             return reason
+        if self.ahead.hold(msg, self.round, self.slot):  # its step has not started here
+            return None
         return self.exchange.on_model(msg)
 
     # ----------------------------------------------------------------- phases
@@ -179,6 +183,7 @@ class RobotAgent(AgentViews):
             self.membership.begin_round()
             self.exchange.reset()
             self.window.begin_round()
+            self.inbox.rejected.update(self.ahead.release(round_no, -1, lambda _: "late"))
             for msg in self.inbox.release_early():
                 self._dispatch(msg)
 
@@ -192,6 +197,7 @@ class RobotAgent(AgentViews):
         with self.lock:
             self.slot = self.outbox.slot = phase.slot
             self._phases[phase.kind](phase, finish_slot)
+            self.inbox.rejected.update(self.ahead.release(self.round, phase.slot, self._on_model))
 
     def _beacon(self, phase: Phase, _: int) -> None:
         b = self.membership.beacon(self.x, self.y, self._label_tuple)

@@ -54,6 +54,9 @@ class InProcessNetwork:
         self.positions = np.zeros((num_robots, 2))
         self.burst: GilbertElliott | None = None  # burst loss on top of the channel's
         self.burst_rng: np.random.Generator | None = None
+        # set: every flush delivers its frames in an order drawn from it, as a host that hears
+        # many senders might (benchmarks/order_sensitivity.py); None: the order they were sent
+        self.order_rng: np.random.Generator | None = None
 
     def endpoint(self, robot_id: int) -> InProcessTransport:
         """The transport one robot's agent uses."""
@@ -103,6 +106,8 @@ class InProcessNetwork:
             self.burst.step(self.burst_rng)
         while self._queue:
             queue, self._queue = self._queue, []
+            if self.order_rng is not None:
+                queue = [queue[k] for k in self.order_rng.permutation(len(queue)).tolist()]
             groups: dict[tuple[str, int, int, int], list[tuple[int, Message, int]]] = defaultdict(
                 list
             )
