@@ -637,6 +637,13 @@ def block_independent_reference(data: Data) -> str:
 
 
 # --------------------------------------------------------------------------- benchmark blocks
+def _table_block(
+    data: Data, name: str, cols: Sequence[tuple[str, str, str]], where: dict[str, Any] | None = None
+) -> str:
+    """A records table of ``name`` (see :func:`_records_table`) and its provenance line."""
+    return _records_table(data, name, cols, where or {}) + provenance(data, name)
+
+
 def _records_table(
     data: Data, name: str, columns: Sequence[tuple[str, str, str]], where: dict[str, Any]
 ) -> str:
@@ -668,9 +675,7 @@ def block_swarm_round(data: Data) -> str:
 
 def block_swarm_round_before(data: Data) -> str:
     cols = SWARM_ROUND
-    return _records_table(data, "swarm_round_before", cols, {"mode": "pairwise"}) + provenance(
-        data, "swarm_round_before"
-    )
+    return _table_block(data, "swarm_round_before", cols, {"mode": "pairwise"})
 
 
 ROS_SWARM = (
@@ -760,7 +765,7 @@ def _acceptance(data: Data, name: str) -> str:
 
 def block_ros_startup(data: Data) -> str:
     """60 per-process robots started under load, simple discovery beside the server."""
-    return _records_table(data, "ros_startup", ROS_SWARM, {}) + provenance(data, "ros_startup")
+    return _table_block(data, "ros_startup", ROS_SWARM)
 
 
 def block_ros_acceptance(data: Data) -> str:
@@ -782,9 +787,7 @@ ORDER_SENSITIVITY = (
 
 def block_order_sensitivity(data: Data) -> str:
     """The engine's end point over shuffled arrival orders (benchmarks/order_sensitivity.py)."""
-    return _records_table(data, "order_sensitivity", ORDER_SENSITIVITY, {}) + provenance(
-        data, "order_sensitivity"
-    )
+    return _table_block(data, "order_sensitivity", ORDER_SENSITIVITY)
 
 
 def block_features(data: Data) -> str:
@@ -1148,7 +1151,7 @@ AUTH_COST = (
 
 
 def block_auth_cost(data: Data) -> str:
-    return _records_table(data, "auth_cost", AUTH_COST, {}) + provenance(data, "auth_cost")
+    return _table_block(data, "auth_cost", AUTH_COST)
 
 
 SWEEP_BACKENDS = (
@@ -1160,9 +1163,7 @@ SWEEP_BACKENDS = (
 
 
 def block_sweep_backends(data: Data) -> str:
-    return _records_table(data, "sweep_backends", SWEEP_BACKENDS, {}) + provenance(
-        data, "sweep_backends"
-    )
+    return _table_block(data, "sweep_backends", SWEEP_BACKENDS)
 
 
 # ---------------------------------------------------------------------------- RP2040 blocks
