@@ -141,6 +141,14 @@ def _netns(pid: int) -> str | None:
         return None
 
 
+def _comm(pid: int) -> str:
+    """The process's command name, or "" where it has already exited."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _holders(namespaces: set[str]) -> list[int]:
     """Processes anywhere on the machine in one of ``namespaces``."""
     out = []
@@ -195,8 +203,8 @@ def _assert_all_gone(proc: subprocess.Popen[bytes], spaces: set[str], pids: set[
 
 def _inner_harness(proc: subprocess.Popen[bytes]) -> int:
     """The harness proper: the child of ``unshare``, PID 1 of the fleet's PID namespace."""
-    (unshare,) = (p for p in _descendants(proc.pid)
-                  if Path(f"/proc/{p}/comm").read_text().strip() == "unshare")  # fmt: skip
+    # a short-lived child (an `ip` call) may exit between listing and reading: skip it
+    (unshare,) = (p for p in _descendants(proc.pid) if _comm(p) == "unshare")
     kids = Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()
     return int(kids[0])
 
