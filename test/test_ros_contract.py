@@ -22,7 +22,7 @@ from std_msgs.msg import UInt8MultiArray
 import agent_contract as contract
 from gossip_learning.channel import UnitDisk
 from gossip_learning.transports.base import Transport
-from gossip_learning.transports.ros import RosTransport
+from gossip_learning.transports.ros import INBOXES, RosTransport, dds_topic, inbox_topic
 from gossip_learning.wire import BROADCAST, Beacon, Kind, Message, Role, encode
 from test_ros_nodes import ros_context  # noqa: F401  (fixture)
 
@@ -80,9 +80,9 @@ class RosHarness:
         return int(c["rejected"] - c["reasons"].get("not_addressed_to_me", 0))
 
     def inject(self, sender: int, topic: str, frame: bytes) -> None:
-        """Raw bytes on ``topic`` of the current medium, as if from ``sender``."""
+        """Raw bytes on agent topic ``topic`` of the current medium, as if from ``sender``."""
         node = self.nodes[-1]
-        pub = node.create_publisher(UInt8MultiArray, f"/{self.namespace}/{topic}", 10)
+        pub = node.create_publisher(UInt8MultiArray, f"/{self.namespace}/{dds_topic(topic)}", 10)
         end = time.monotonic() + 1.0
         while pub.get_subscription_count() == 0 and time.monotonic() < end:
             self.executor.spin_once(timeout_sec=0.01)
@@ -187,20 +187,48 @@ def test_forged_robot_ids_keep_no_state(harness: RosHarness) -> None:
     harness.settle()
     assert [m.sender for m in got] == [2]
     assert set(t.poses) == {2}
-    assert set(t._pubs) - pubs_before == {"robot_2"}
+    assert set(t._pubs) - pubs_before == {inbox_topic(2)}
     assert t.counters()["reasons"] == {"unknown_robot_id": 3}
 
 
 def test_silent_senders_are_forgotten(harness: RosHarness) -> None:
-    """Poses and addressed publishers of senders not heard for peer_timeout_s are dropped."""
+    """Poses of senders not heard for peer_timeout_s are dropped (their inbox's publisher is
+    shared and stays)."""
     t, _ = _one_robot(harness, num_robots=10, peer_timeout_s=0.3)
     harness.inject(1, "beacon", encode(_beacon(1)))
     harness.settle()
-    assert set(t.poses) == {1} and "robot_1" in t._pubs
+    assert set(t.poses) == {1} and inbox_topic(1) in t._pubs
     time.sleep(0.4)
     harness.inject(2, "beacon", encode(_beacon(2)))  # hearing anyone prunes the silent ones
     harness.settle()
-    assert set(t.poses) == {2} and "robot_1" not in t._pubs and t.forgotten == 1
+    assert set(t.poses) == {2} and t.forgotten == 1
+
+
+def test_addressed_publishers_stay_bounded_however_many_peers(harness: RosHarness) -> None:
+    """Hearing 3 x INBOXES peers gives a robot one publisher per inbox, not one per peer."""
+    n = 3 * INBOXES
+    t, _ = _one_robot(harness, num_robots=n + 1)
+    for sender in range(1, n + 1):
+        harness.inject(sender, "beacon", encode(_beacon(sender)))
+    harness.settle()
+    assert len(t.poses) == n
+    assert set(t._pubs) == {"beacon", *(inbox_topic(i) for i in range(INBOXES))}
+
+
+def test_mail_for_an_inbox_mate_is_passed_over_and_counted(harness: RosHarness) -> None:
+    """Robot 0 shares its inbox with robot INBOXES: that robot's proposal reaches robot 0's
+    subscription and is passed over undecoded (counted in inbox_others, no rejection); robot
+    0's own gets through."""
+    t, got = _one_robot(harness, num_robots=2 * INBOXES)
+    t.subscribe("robot_0", got.append)
+    harness._wait_for_discovery()
+    harness.inject(1, "beacon", encode(_beacon(1)))
+    for receiver in (INBOXES, 0):
+        harness.inject(1, "robot_0", encode(Message(Kind.PROPOSE, sender=1, receiver=receiver)))
+    harness.settle()
+    assert [(m.kind, m.receiver) for m in got] == [(Kind.BEACON, BROADCAST), (Kind.PROPOSE, 0)]
+    assert t.received == 3 and t.counters()["rejected"] == 0
+    assert t.counters()["inbox_others"] == 1
 
 
 def test_a_forged_far_pose_cannot_move_a_real_robot_out_of_range(harness: RosHarness) -> None:

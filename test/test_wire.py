@@ -300,3 +300,17 @@ def test_int8_block_bad_block_scale_is_refused(scale: float) -> None:
     with pytest.raises(WireError, match="scale") as err:
         wire.decode(body + zlib.crc32(body).to_bytes(4, "little"))
     assert err.value.reason == "non_finite"
+
+
+def test_frame_receiver_reads_the_header_of_every_version_and_nothing_else() -> None:
+    """What the ROS transports read to pass over another robot's mail in a shared inbox."""
+    from gossip_learning.auth import FleetAuth
+
+    msg = Message(Kind.PROPOSE, sender=3, receiver=11)
+    sealed = wire.encode(msg, FleetAuth(b"a fleet key that is long enough!", 7))
+    assert wire.frame_receiver(wire.encode(msg)) == 11
+    assert wire.frame_receiver(sealed) == 11
+    beacon = Message(Kind.BEACON, sender=1, beacon=Beacon(0.0, 0.0, Role.NONE, -1, 1))
+    assert wire.frame_receiver(wire.encode(beacon)) == wire.BROADCAST
+    assert wire.frame_receiver(b"\x00garbage") is None
+    assert wire.frame_receiver(b"XX" + wire.encode(msg)[2:]) is None  # not a frame

@@ -55,6 +55,7 @@ __all__ = [
     "decode",
     "encode",
     "encode_frames",
+    "frame_receiver",
     "parse_frame",
 ]
 
@@ -261,6 +262,16 @@ class Frame:
     model_version: int
     scale: float
     payload: bytes
+
+
+def frame_receiver(data: bytes | bytearray | memoryview) -> int | None:
+    """The receiver a frame's header names, read before any check (every wire version keeps the
+    header in the clear), or None when ``data`` is too short or does not start with the magic:
+    for a transport that passes over other robots' frames on a shared topic without decoding
+    them. :func:`decode` still checks everything of a frame that is kept."""
+    if len(data) < HEADER_SIZE or bytes(data[:2]) != MAGIC:
+        return None
+    return int(_HEADER.unpack_from(data, 0)[7])
 
 
 def parse_frame(data: bytes | bytearray | memoryview) -> Frame:

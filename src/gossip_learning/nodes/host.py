@@ -6,10 +6,17 @@ timers and N odometry drivers. At 20 robots on two cores the executor fell more 
 behind, so robots heard beacons after they had moved on (rejected as ``late``) and no cluster
 formed. Here a process has:
 
-* one subscription per swarm topic (``/<ns>/beacon``, ``robot_<id>``, ``cluster_<cid>``,
-  ``inter``), shared by its robots: DDS hands each frame to the process once, it is decoded once
-  and dispatched to the robots listening on that topic, each with its own range filter and
-  counters (:class:`HostedTransport`); robots in other processes are reached through DDS;
+* one subscription per swarm topic (``/<ns>/beacon``, ``inbox_<k>`` carrying its robots'
+  ``robot_<id>``, ``cluster_<cid>``, ``inter``), shared by its robots: DDS hands each frame to the
+  process once, it is decoded once and dispatched to the robots listening on that topic, each
+  with its own range filter and counters (:class:`HostedTransport`); robots in other processes
+  are reached through DDS;
+* a bounded number of DDS endpoints, however large the swarm and however many peers its robots
+  meet: the beacon's and every inbox's publisher are made at start-up (matched before the first
+  round; :data:`~gossip_learning.transports.ros.INBOXES`), and a cluster's topic is subscribed
+  while one of its robots hears it and goes at the next drain after none does (every endpoint is
+  kept by the participants that match it: endpoints that piled up with the peers and clusters
+  met made a robot process grow round after round);
 * one clock timer and one :class:`~gossip_learning.driver.RoundDriver` for all its robots, which
   drains the subscriptions between phases (like the in-process engine flushes its medium), so a
   frame sent in a phase is heard before the next phase starts;
@@ -63,8 +70,14 @@ from gossip_learning.robot_data import (
 )
 from gossip_learning.schedule import Phase, PhaseKind, RoundClock, build_schedule
 from gossip_learning.training import BatchedTrainer
-from gossip_learning.transports.base import BEACON_TOPIC, Handler, TransportStats
-from gossip_learning.transports.ros import qos_for, reliable_qos
+from gossip_learning.transports.base import BEACON_TOPIC, Handler, TransportStats, robot_topic
+from gossip_learning.transports.ros import (
+    INBOX_PREFIX,
+    dds_topic,
+    inbox_mate,
+    qos_for,
+    reliable_qos,
+)
 from gossip_learning.wire import BROADCAST, Kind, Layer, Message, decode, encode
 
 MOTIONS = ("time", "round")
@@ -236,9 +249,11 @@ class SharedHost:
         self.spec = parts[0].spec
         self.mobility = swarm_motion(cfg, seed)  # the engine's start poses and moves, no data
         self.poses: dict[int, tuple[float, float]] = {}  # sender -> position from its beacons
-        self._subs: dict[str, Any] = {}
-        self._pubs: dict[str, Any] = {}
-        self._listeners: dict[str, dict[int, HostedTransport]] = {}
+        self._subs: dict[str, Any] = {}  # by DDS topic
+        self._pubs: dict[str, Any] = {}  # by DDS topic
+        self._listeners: dict[str, dict[int, HostedTransport]] = {}  # by agent topic
+        self._unheard: set[str] = set()  # DDS topics none of its robots listens to any more
+        self.inbox_others = 0  # inbox frames for robots of other processes, passed over
         settings = agent_settings(cfg, self.spec, method)
         self.method = settings.method
         by_id = dict(zip(self.ids, parts, strict=True))
@@ -295,8 +310,14 @@ class SharedHost:
         self._model_pub = node.create_publisher(
             UInt8MultiArray, self.prefix + "models", reliable_qos()
         )
-        for topic in (BEACON_TOPIC, "inter"):  # every robot hears beacons; heads hear inter
+        # every robot hears beacons, heads hear inter, and every inbox of the swarm (at most
+        # INBOXES) has its publisher from the start, matched before the first proposal
+        inboxes = {dds_topic(robot_topic(i)) for i in range(n)}
+        self._permanent = {BEACON_TOPIC, "inter", *inboxes}
+        for topic in (BEACON_TOPIC, "inter"):
             self._subscription(topic)
+        for name in sorted(inboxes):
+            self._publisher(name)
         self.timer = node.create_timer(tick, self.tick)
         # on the steady clock: with use_sim_time and no /clock, ROS-time timers never fire
         self.health_timer = node.create_timer(
@@ -336,38 +357,70 @@ class SharedHost:
         qos.depth = max(qos.depth, 2 * self.cfg.swarm.num_robots)
         return qos
 
-    def _subscription(self, topic: str) -> None:
-        if topic not in self._subs:
-            self._subs[topic] = self.bus.create_subscription(
-                UInt8MultiArray, self.prefix + topic, lambda _: None, self._qos(topic)
+    def _subscription(self, name: str) -> None:
+        """The subscription (and publisher) of DDS topic ``name``."""
+        self._unheard.discard(name)
+        if name not in self._subs:
+            self._subs[name] = self.bus.create_subscription(
+                UInt8MultiArray, self.prefix + name, lambda _: None, self._qos(name)
             )
-            self._publisher(topic)
+            self._publisher(name)
 
-    def _publisher(self, topic: str) -> Any:
-        pub = self._pubs.get(topic)
+    def _publisher(self, name: str) -> Any:
+        pub = self._pubs.get(name)
         if pub is None:
-            pub = self.bus.create_publisher(UInt8MultiArray, self.prefix + topic, self._qos(topic))
-            self._pubs[topic] = pub
+            pub = self.bus.create_publisher(UInt8MultiArray, self.prefix + name, self._qos(name))
+            self._pubs[name] = pub
         return pub
 
     def listen(self, topic: str, transport: HostedTransport) -> None:
         self._listeners.setdefault(topic, {})[transport.robot_id] = transport
-        self._subscription(topic)
+        self._subscription(dds_topic(topic))
 
     def unlisten(self, topic: str, transport: HostedTransport) -> None:
-        self._listeners.get(topic, {}).pop(transport.robot_id, None)
+        """``transport`` stops hearing ``topic``; a cluster topic none of this host's robots
+        hears any more loses its subscription and publisher at the next :meth:`drain`."""
+        listeners = self._listeners.get(topic, {})
+        listeners.pop(transport.robot_id, None)
+        if not listeners:
+            self._listeners.pop(topic, None)
+            name = dds_topic(topic)
+            if name not in self._permanent and not self._heard_here(name):
+                self._unheard.add(name)
+
+    def _heard_here(self, name: str) -> bool:
+        return any(dds_topic(t) == name for t in self._listeners)
+
+    def _drop_unheard(self) -> None:
+        """Destroy the subscription and publisher of each DDS topic left unheard (never while
+        :meth:`drain` takes frames from them)."""
+        for name in sorted(self._unheard):
+            if self._heard_here(name):
+                continue
+            sub, pub = self._subs.pop(name, None), self._pubs.pop(name, None)
+            if sub is not None:
+                self.bus.destroy_subscription(sub)
+            if pub is not None:
+                self.bus.destroy_publisher(pub)
+        self._unheard.clear()
+
+    @property
+    def dds_topics(self) -> tuple[list[str], list[str]]:
+        """The DDS topics (relative) this host publishes and subscribes to now."""
+        return sorted(self._pubs), sorted(self._subs)
 
     def send(self, topic: str, msg: Message) -> int:
         """Publish ``msg`` on the swarm topic; DDS brings it back to this process's subscription
         too, so local and remote robots hear it the same way. Returns the frame size."""
         out = UInt8MultiArray()
         out.data = encode(msg, self.auth)
-        self._publisher(topic).publish(out)
+        self._publisher(dds_topic(topic)).publish(out)
         return len(out.data)
 
     def drain(self) -> int:
         """Take every frame waiting on the shared subscriptions and dispatch it; repeat while
         handlers send more. Returns the number of frames."""
+        self._drop_unheard()
         total = 0
         while True:
             taken = 0
@@ -384,27 +437,42 @@ class SharedHost:
                 self.delivered_frames += total
                 return total
 
-    def _dispatch(self, topic: str, frame: bytes) -> None:
-        listeners = self._listeners.get(topic)
-        if not listeners:
+    def _targets(self, name: str, frame: bytes) -> list[tuple[str, HostedTransport]]:
+        """(agent topic, robot) pairs here that hear ``frame`` of DDS topic ``name``: on an
+        inbox only its receiver's (none: a robot of another process, counted in
+        ``inbox_others``), or, misaddressed, each robot of that inbox here (which refuses it)."""
+        if not name.startswith(INBOX_PREFIX):  # every other topic travels under its own name
+            return [(name, tr) for tr in self._listeners.get(name, {}).values()]
+        mate = inbox_mate(name, frame)
+        if mate is not None:
+            topic = robot_topic(mate)
+            heard = [(topic, tr) for tr in self._listeners.get(topic, {}).values()]
+            self.inbox_others += not heard
+            return heard
+        return [(t, tr) for t, heard in self._listeners.items() if dds_topic(t) == name
+                for tr in heard.values()]  # fmt: skip
+
+    def _dispatch(self, name: str, frame: bytes) -> None:
+        targets = self._targets(name, frame)
+        if not targets:
             return
         try:
             msg = decode(frame, self.auth)
         except WireError as exc:
-            for tr in listeners.values():
+            for _, tr in targets:
                 tr.stats.rejected += 1
                 tr.reasons[exc.reason] += 1
             return
         n = self.cfg.swarm.num_robots
         if not 0 <= msg.sender < n:
-            for tr in listeners.values():
+            for _, tr in targets:
                 tr.stats.rejected += 1
                 tr.reasons["unknown_robot_id"] += 1
             return
         if msg.kind == Kind.BEACON and msg.beacon is not None:
             self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
         self.anchor.observe(msg.round, msg.step, self.now())  # a sender ahead moves the clock
-        for tr in list(listeners.values()):
+        for topic, tr in targets:
             tr.hear(topic, msg, len(frame))
 
     # ----------------------------------------------------------------- clock
@@ -542,7 +610,8 @@ class SharedHost:
         if self.completed >= self.rounds:
             self.done = True
             self.node.get_logger().info(
-                f"robots {self.ids[0]}..{self.ids[-1]}: finished {self.rounds} rounds"
+                f"robots {self.ids[0]}..{self.ids[-1]}: finished {self.rounds} rounds "
+                f"({len(self._pubs)} DDS publishers, {len(self._subs)} subscriptions)"
             )
 
     def _after_round(self, statuses: list[dict[str, Any]]) -> None:

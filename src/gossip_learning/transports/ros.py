@@ -11,7 +11,11 @@ to someone else, are rejected and counted; the agent only ever sees valid messag
 
 Per-robot and per-cluster topics keep DDS deliveries close to what a radio hears:
 a robot listens to ``beacon``, its own ``robot_<id>``, its cluster's topic and, as a head,
-``inter``. Publishers are created ahead of use (for a peer once its first beacon is heard, for a
+``inter``. The addressed topics ``robot_<id>`` travel on :data:`INBOXES` shared DDS topics
+(:func:`dds_topic`: ``inbox_<id mod INBOXES>``), so a robot process has a bounded number of
+endpoints whatever the swarm's size and however many peers it meets; a frame for another robot of
+the same inbox is passed over after reading its receiver (counted as ``inbox_others``).
+Publishers are created ahead of use (for a peer's inbox once its first beacon is heard, for a
 cluster when subscribing to it) so discovery has matched them before the first model is sent.
 Nothing here sleeps or waits inside a callback: a frame for a publisher that no subscriber has
 matched yet waits in a queue (at most ``match_timeout``) that a short timer flushes.
@@ -59,10 +63,45 @@ from gossip_learning.transports.base import (
     TransportStats,
     robot_topic,
 )
-from gossip_learning.wire import BROADCAST, Kind, Message, decode, encode
+from gossip_learning.wire import BROADCAST, Kind, Message, decode, encode, frame_receiver
 
 BEACON_QOS_DEPTH = 64
 RELIABLE_QOS_DEPTH = 64
+
+#: Shared DDS topics for the addressed agent topics ``robot_<id>``. Every DDS endpoint is
+#: announced to, and kept by, the participants (and the discovery server) that match it; with one
+#: publisher per peer addressed, a robot process gained endpoints with every peer it met as the
+#: robots moved, and its RSS grew round after round. With inboxes a robot process has at most
+#: this many addressed publishers; the price is that a frame reaches every process listening to
+#: its inbox (about ``num_robots / INBOXES`` of them), which passes over it after reading its
+#: receiver.
+INBOXES = 8
+INBOX_PREFIX = "inbox_"
+
+
+def inbox_topic(robot_id: int) -> str:
+    """The DDS topic (relative) carrying robot ``robot_id``'s addressed topic."""
+    return f"{INBOX_PREFIX}{robot_id % INBOXES}"
+
+
+def dds_topic(topic: str) -> str:
+    """The DDS topic (relative) an agent topic travels on: ``robot_<id>`` on its inbox, every
+    other topic under its own name."""
+    if topic.startswith("robot_") and topic[6:].isdigit():
+        return inbox_topic(int(topic[6:]))
+    return topic
+
+
+def inbox_mate(dds: str, frame: bytes) -> int | None:
+    """The receiver of ``frame`` on DDS topic ``dds`` when it is mail for a robot of that inbox,
+    else None: not an inbox, broadcast, garbage, or a receiver whose inbox is another one
+    (misaddressed: decoded and refused as usual, by the receiver checks)."""
+    if not dds.startswith(INBOX_PREFIX):
+        return None
+    receiver = frame_receiver(frame)
+    if receiver is None or receiver == BROADCAST or inbox_topic(receiver) != dds:
+        return None
+    return receiver
 
 
 def beacon_qos(depth: int = BEACON_QOS_DEPTH) -> QoSProfile:
@@ -151,6 +190,7 @@ class RosTransport:
         self.y = math.nan
         self.lost = 0  # DDS message-lost events (lasting subscriptions)
         self.qos_incompatible = 0  # offered/requested incompatible QoS events
+        self.inbox_others = 0  # frames for another robot of a shared inbox, passed over
         self._lock = threading.Lock()
         self._lasting = {BEACON_TOPIC, robot_topic(robot_id)}
         self._pending: dict[str, list[bytes]] = {}  # frames waiting for a publisher to match
@@ -166,9 +206,10 @@ class RosTransport:
         while a fresh publisher has not matched anyone yet)."""
         frame = encode(msg, self.auth)
         pub = self._publisher(topic)
-        fresh = self._pending_until.get(topic, 0.0) > time.monotonic()
-        if topic in self._pending or (fresh and pub.get_subscription_count() == 0):
-            self._pending.setdefault(topic, []).append(frame)
+        name = dds_topic(topic)
+        fresh = self._pending_until.get(name, 0.0) > time.monotonic()
+        if name in self._pending or (fresh and pub.get_subscription_count() == 0):
+            self._pending.setdefault(name, []).append(frame)
             self._start_flusher()
         else:
             self._send(pub, frame)
@@ -191,7 +232,7 @@ class RosTransport:
                 events = SubscriptionEventCallbacks(use_default_callbacks=False)
             self._subs[topic] = self.node.create_subscription(
                 UInt8MultiArray,
-                self.prefix + topic,
+                self.prefix + dds_topic(topic),
                 self._callback(topic),
                 qos_for(topic),
                 callback_group=self.callback_group,
@@ -244,6 +285,7 @@ class RosTransport:
                 **self.stats.as_dict(),
                 "lost": self.lost,
                 "qos_incompatible": self.qos_incompatible,
+                "inbox_others": self.inbox_others,
                 "reasons": dict(self.reasons),
             }
 
@@ -267,18 +309,20 @@ class RosTransport:
 
     # ----------------------------------------------------------------- private
     def _publisher(self, topic: str) -> Any:
-        pub = self._pubs.get(topic)
+        """The publisher of agent topic ``topic``, kept by its DDS topic (inboxes are shared)."""
+        name = dds_topic(topic)
+        pub = self._pubs.get(name)
         if pub is None:
             pub = self.node.create_publisher(
                 UInt8MultiArray,
-                self.prefix + topic,
+                self.prefix + name,
                 qos_for(topic),
                 event_callbacks=PublisherEventCallbacks(incompatible_qos=self._on_incompatible),
             )
-            self._pubs[topic] = pub
+            self._pubs[name] = pub
             # A fresh publisher loses what it sends before discovery matches it: frames sent in
             # the next match_timeout seconds wait in a queue until it has matched.
-            self._pending_until[topic] = time.monotonic() + self.match_timeout
+            self._pending_until[name] = time.monotonic() + self.match_timeout
         return pub
 
     @staticmethod
@@ -315,6 +359,11 @@ class RosTransport:
         frame = bytes(data.data)
         with self._lock:
             self.received += 1
+        mate = inbox_mate(dds_topic(topic), frame)
+        if mate is not None and mate != self.robot_id:
+            with self._lock:  # another robot's mail in the inbox this one shares: not decoded
+                self.inbox_others += 1
+            return
         try:
             msg = decode(frame, self.auth)
         except WireError as exc:
@@ -336,7 +385,7 @@ class RosTransport:
                 self._count("rejected", reason)  # the pose it claims is not kept either
                 return
             if msg.sender not in self.poses:
-                self._publisher(robot_topic(msg.sender))  # match before a proposal
+                self._publisher(robot_topic(msg.sender))  # its inbox matched before a proposal
             self.poses[msg.sender] = (msg.beacon.x, msg.beacon.y)
             self._last_heard[msg.sender] = time.monotonic()
             self._forget_silent_peers()
@@ -352,7 +401,8 @@ class RosTransport:
         handler(msg)
 
     def _forget_silent_peers(self) -> None:
-        """Drop the pose and the addressed publisher of senders silent for ``peer_timeout_s``."""
+        """Drop the pose of senders silent for ``peer_timeout_s`` (their inbox's publisher is
+        shared, one of at most :data:`INBOXES`, and stays)."""
         if self.peer_timeout_s <= 0:
             return
         cutoff = time.monotonic() - self.peer_timeout_s
@@ -360,11 +410,6 @@ class RosTransport:
             del self._last_heard[sender]
             self.poses.pop(sender, None)
             self.pose_check.forget(sender)
-            pub = self._pubs.pop(robot_topic(sender), None)
-            self._pending.pop(robot_topic(sender), None)
-            self._pending_until.pop(robot_topic(sender), None)
-            if pub is not None:
-                self.node.destroy_publisher(pub)
             self.forgotten += 1
 
     def _heard(self, sender: int, at: tuple[float, float] | None = None) -> bool:
