@@ -20,12 +20,13 @@ rclpy = pytest.importorskip("rclpy", reason="rclpy not installed (pip install ro
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
+from std_msgs.msg import UInt8MultiArray  # noqa: E402
 
 import test_ros_nodes  # noqa: E402
 from gossip_learning.channel import UnitDisk  # noqa: E402
 from gossip_learning.config import load_config  # noqa: E402
 from gossip_learning.nodes.host import SharedHost  # noqa: E402
-from gossip_learning.transports.ros import INBOXES, RosTransport, inbox_topic  # noqa: E402
+from gossip_learning.transports.ros import INBOXES, RosTransport, inbox_topic, qos_for  # noqa: E402
 from gossip_learning.wire import Beacon, Kind, Message, Role  # noqa: E402
 from test_ros_nodes import spin_until, write_config  # noqa: E402
 
@@ -134,3 +135,61 @@ def test_a_robot_node_and_a_hosted_robot_sharing_an_inbox_reach_each_other(
     assert host.inbox_others == 1 and other.counters()["inbox_others"] == 1
     other.close()
     host.close()
+
+
+def test_a_robot_node_drops_the_publisher_of_a_cluster_it_left_after_sending_its_queue(
+    ros_context: Context,
+) -> None:
+    """robot_node's transport (plant, gazebo): leaving a cluster takes its subscription and
+    publisher; a frame still queued for a match is sent first (a listener hears it), and the
+    beacon's and inboxes' endpoints stay."""
+    node = Node("robot_node_clusters", context=ros_context)
+    tr = RosTransport(node, 3, UnitDisk(60.0), "swarm", match_timeout=2.0)
+    elsewhere = Context()  # another participant, as another robot's process: matched later
+    rclpy.init(context=elsewhere, domain_id=ros_context.get_domain_id())
+    listener = Node("cluster_listener", context=elsewhere)
+    heard: list[bytes] = []
+    listener.create_subscription(
+        UInt8MultiArray, "/swarm/cluster_100", lambda m: heard.append(bytes(m.data)),
+        qos_for("cluster_100"),
+    )  # fmt: skip
+    ex = SingleThreadedExecutor(context=ros_context)
+    ex.add_node(node)
+    listening = SingleThreadedExecutor(context=elsewhere)
+    listening.add_node(listener)
+
+    def spin() -> None:
+        ex.spin_once(timeout_sec=0.01)
+        listening.spin_once(timeout_sec=0.01)
+
+    try:
+        tr.subscribe("beacon", lambda _: None)
+        tr.subscribe("robot_3", lambda _: None)
+        for cluster in range(100, 120):
+            topic = f"cluster_{cluster}"
+            # a member's last word to its cluster, queued (nobody matched yet), as it leaves
+            tr.publish(topic, Message(Kind.PROPOSE, sender=3))
+            tr.unsubscribe(topic)
+
+        def endpoints() -> tuple[list[str], list[str]]:
+            name = node.get_name()
+            return (
+                sorted(t for t, _ in node.get_publisher_names_and_types_by_node(name, "/")),
+                sorted(t for t, _ in node.get_subscriber_names_and_types_by_node(name, "/")),
+            )
+
+        def clusters() -> list[str]:
+            pubs, subs = endpoints()
+            return [t for t in pubs + subs if "cluster_" in t]
+
+        # the queues go out once matched or after match_timeout; then the publishers go
+        spin_until(spin, lambda: heard and not clusters(), 10.0)
+    finally:
+        ex.shutdown()
+        listening.shutdown()
+        rclpy.shutdown(context=elsewhere)
+    assert len(heard) == 1 and clusters() == []
+    pubs, subs = endpoints()
+    assert "/swarm/beacon" in pubs and f"/swarm/{inbox_topic(3)}" in subs
+    assert tr.counters()["sent"] == 20
+    tr.close()

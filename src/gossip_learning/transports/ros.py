@@ -77,6 +77,7 @@ RELIABLE_QOS_DEPTH = 64
 #: receiver.
 INBOXES = 8
 INBOX_PREFIX = "inbox_"
+CLUSTER_TOPICS = ("cluster_", "unclustered")  # what base.cluster_topic names
 
 
 def inbox_topic(robot_id: int) -> str:
@@ -197,6 +198,7 @@ class RosTransport:
         self._pending_until: dict[str, float] = {}
         self._flusher: Any = None
         self._pubs: dict[str, Any] = {}
+        self._retiring: dict[str, float] = {}  # left clusters' publishers -> when they may go
         self._subs: dict[str, Any] = {}
         self._handlers: dict[str, Handler] = {}
 
@@ -241,11 +243,20 @@ class RosTransport:
         self._publisher(topic)  # a robot that listens on a topic soon talks on it
 
     def unsubscribe(self, topic: str) -> None:
-        """Stop hearing ``topic`` (no error if not subscribed)."""
+        """Stop hearing ``topic`` (no error if not subscribed). A cluster's topic also loses its
+        publisher, after sending what still waits for a match on it: a robot that left a
+        cluster keeps no endpoint of it (endpoints that piled up with the clusters met made a
+        process grow round after round). Another publish makes it again."""
         self._handlers.pop(topic, None)
         sub = self._subs.pop(topic, None)
         if sub is not None:
             self.node.destroy_subscription(sub)
+        name = dds_topic(topic)
+        if topic.startswith(CLUSTER_TOPICS) and name in self._pubs:
+            # destroyed by flush once its queue has gone out and DDS had match_timeout to
+            # deliver it (a writer destroyed right after publishing loses what it sent)
+            self._retiring[name] = time.monotonic() + self.match_timeout
+            self._start_flusher()
 
     def now(self) -> float:
         """ROS time in seconds (simulated time under ``use_sim_time``), plus the anchor's
@@ -301,16 +312,22 @@ class RosTransport:
             if force or pub.get_subscription_count() > 0 or now >= self._pending_until[topic]:
                 for frame in self._pending.pop(topic):
                     self._send(pub, frame)
+                if topic in self._retiring:  # what it sent gets its time to arrive
+                    self._retiring[topic] = now + self.match_timeout
         for topic in [t for t, end in self._pending_until.items() if now >= end]:
             if topic not in self._pending:
                 del self._pending_until[topic]
-        if not self._pending and self._flusher is not None:
+        for name in [n for n, end in self._retiring.items() if now >= end]:
+            if name not in self._pending:
+                self._retire(name)
+        if not self._pending and not self._retiring and self._flusher is not None:
             self._flusher.cancel()
 
     # ----------------------------------------------------------------- private
     def _publisher(self, topic: str) -> Any:
         """The publisher of agent topic ``topic``, kept by its DDS topic (inboxes are shared)."""
         name = dds_topic(topic)
+        self._retiring.pop(name, None)  # back in a cluster it left: its publisher stays
         pub = self._pubs.get(name)
         if pub is None:
             pub = self.node.create_publisher(
@@ -324,6 +341,14 @@ class RosTransport:
             # the next match_timeout seconds wait in a queue until it has matched.
             self._pending_until[name] = time.monotonic() + self.match_timeout
         return pub
+
+    def _retire(self, name: str) -> None:
+        """Destroy the publisher of DDS topic ``name`` (a cluster this robot left)."""
+        del self._retiring[name]
+        self._pending_until.pop(name, None)
+        pub = self._pubs.pop(name, None)
+        if pub is not None:
+            self.node.destroy_publisher(pub)
 
     @staticmethod
     def _send(pub: Any, frame: bytes) -> None:
