@@ -314,3 +314,5 @@ def test_frame_receiver_reads_the_header_of_every_version_and_nothing_else() -> 
     assert wire.frame_receiver(wire.encode(beacon)) == wire.BROADCAST
     assert wire.frame_receiver(b"\x00garbage") is None
     assert wire.frame_receiver(b"XX" + wire.encode(msg)[2:]) is None  # not a frame
+    header = wire.encode(msg)[: wire.HEADER_SIZE]  # the header is all it needs
+    assert wire.frame_receiver(header) == 11 and wire.frame_receiver(header[:-1]) is None
