@@ -30,7 +30,7 @@ from gossip_learning.channel import UnitDisk
 from gossip_learning.config import load_config
 from gossip_learning.nodes.launch_support import loopback_only
 from gossip_learning.robot_data import write_robot_files
-from gossip_learning.transports.ros import RosTransport
+from gossip_learning.transports.ros import RosTransport, inbox_topic
 from gossip_learning.wire import Beacon, Kind, Message, Role
 from ros_schema import check_status, check_summary
 from test_ros_nodes import _DOMAINS, spin_until, write_config
@@ -251,7 +251,7 @@ def test_qos_events_are_counted_with_the_transport_counters(ros_context: Context
         history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.BEST_EFFORT
     )
     other.create_subscription(UInt8MultiArray, "/qos/beacon", lambda m: None, reliable)
-    other.create_publisher(UInt8MultiArray, "/qos/robot_0", best_effort)
+    other.create_publisher(UInt8MultiArray, f"/qos/{inbox_topic(0)}", best_effort)
     ex = SingleThreadedExecutor(context=ros_context)
     ex.add_node(node)
     ex.add_node(other)
@@ -292,7 +292,7 @@ def test_publish_on_a_fresh_topic_queues_instead_of_waiting(ros_context: Context
     try:
         start = time.monotonic()
         a.publish("robot_1", _beacon(0))  # nobody listens yet (the old code slept here)
-        assert a._pending.get("robot_1"), "the frame should wait in the queue"
+        assert a._pending.get(inbox_topic(1)), "the frame should wait in the queue"
         assert a.counters()["sent"] == 1
         b.subscribe("robot_1", lambda m: None)
         assert spin_until(spin, lambda: b.received >= 1, 10)
