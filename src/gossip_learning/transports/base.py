@@ -70,14 +70,30 @@ class TransportStats:
         }
 
 
+ROBOT_PREFIX = "robot_"
+CLUSTER_PREFIX = "cluster_"
+UNCLUSTERED_TOPIC = "unclustered"
+
+
 def robot_topic(robot_id: int) -> str:
     """Topic for messages addressed to one robot."""
-    return f"robot_{robot_id}"
+    return f"{ROBOT_PREFIX}{robot_id}"
+
+
+def addressed_robot(topic: str) -> int | None:
+    """The robot whose :func:`robot_topic` ``topic`` is, or None for any other topic."""
+    rest = topic.removeprefix(ROBOT_PREFIX)
+    return int(rest) if rest != topic and rest.isdigit() else None
 
 
 def cluster_topic(cluster_id: int) -> str:
     """Topic for one cluster's broadcasts (robots in no cluster: ``unclustered``)."""
-    return "unclustered" if cluster_id == NO_CLUSTER else f"cluster_{cluster_id}"
+    return UNCLUSTERED_TOPIC if cluster_id == NO_CLUSTER else f"{CLUSTER_PREFIX}{cluster_id}"
+
+
+def is_cluster_topic(topic: str) -> bool:
+    """Whether ``topic`` is one a :func:`cluster_topic` names."""
+    return topic == UNCLUSTERED_TOPIC or topic.startswith(CLUSTER_PREFIX)
 
 
 BEACON_TOPIC = "beacon"

@@ -61,6 +61,8 @@ from gossip_learning.transports.base import (
     BatchHandler,
     Handler,
     TransportStats,
+    addressed_robot,
+    is_cluster_topic,
     robot_topic,
 )
 from gossip_learning.wire import BROADCAST, Kind, Message, decode, encode, frame_receiver
@@ -77,7 +79,6 @@ RELIABLE_QOS_DEPTH = 64
 #: receiver.
 INBOXES = 8
 INBOX_PREFIX = "inbox_"
-CLUSTER_TOPICS = ("cluster_", "unclustered")  # what base.cluster_topic names
 
 
 def inbox_topic(robot_id: int) -> str:
@@ -88,9 +89,8 @@ def inbox_topic(robot_id: int) -> str:
 def dds_topic(topic: str) -> str:
     """The DDS topic (relative) an agent topic travels on: ``robot_<id>`` on its inbox, every
     other topic under its own name."""
-    if topic.startswith("robot_") and topic[6:].isdigit():
-        return inbox_topic(int(topic[6:]))
-    return topic
+    robot = addressed_robot(topic)
+    return topic if robot is None else inbox_topic(robot)
 
 
 def inbox_mate(dds: str, frame: bytes) -> int | None:
@@ -252,7 +252,7 @@ class RosTransport:
         if sub is not None:
             self.node.destroy_subscription(sub)
         name = dds_topic(topic)
-        if topic.startswith(CLUSTER_TOPICS) and name in self._pubs:
+        if is_cluster_topic(topic) and name in self._pubs:
             # destroyed by flush once its queue has gone out and DDS had match_timeout to
             # deliver it (a writer destroyed right after publishing loses what it sent)
             self._retiring[name] = time.monotonic() + self.match_timeout
