@@ -37,7 +37,13 @@ SMALL = [
 
 
 def _run(args: list[str]) -> None:
-    assert sweep.main(args) == 0
+    """The sweep CLI in a fresh process, as a user runs it: a fork-pool worker forked from this
+    test process (which may hold rclpy/DDS threads of earlier tests) once crashed in its garbage
+    collector and left the pool waiting forever."""
+    cmd = [sys.executable, "-c", "import sys; from gossip_learning import sweep; "
+           "sys.exit(sweep.main(sys.argv[1:]))", *args]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 
 
 def test_split_values_keeps_brackets() -> None:
