@@ -26,6 +26,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from gossip_learning.fleet.keys import config_with_key
+from gossip_learning.nodes.child_signals import signal_children_without_reaping
 from gossip_learning.nodes.launch_support import (
     check_arguments,
     parse_bool,
@@ -137,6 +138,7 @@ def _expand(context: LaunchContext) -> list:
 
 
 def generate_launch_description() -> LaunchDescription:
+    signal_children_without_reaping()  # a node's exit 0 stays 0 on Ctrl-C (Python < 3.13)
     declared = [
         DeclareLaunchArgument(name, default_value=default, description=description)
         for name, (default, description) in ARGUMENTS.items()

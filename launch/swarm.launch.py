@@ -47,6 +47,7 @@ from launch_ros.substitutions import FindPackageShare
 
 from gossip_learning.config import load_config
 from gossip_learning.mobility import model_params
+from gossip_learning.nodes.child_signals import signal_children_without_reaping
 from gossip_learning.nodes.discovery import DISCOVERY_MODES, choose_discovery, launch_participants
 from gossip_learning.nodes.launch_support import (
     SIM_MODES,
@@ -517,6 +518,7 @@ def _gazebo(
 
 def generate_launch_description() -> LaunchDescription:
     """Declared arguments, then one OpaqueFunction that expands the swarm."""
+    signal_children_without_reaping()  # a node's exit 0 stays 0 on Ctrl-C (Python < 3.13)
     declared = [
         DeclareLaunchArgument(
             name,

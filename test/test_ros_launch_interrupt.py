@@ -121,6 +121,7 @@ def test_ctrl_c_ends_every_process_cleanly(
     assert started == 4, text[-4000:]  # 3 robot processes (each with its motion), monitor
     # each handled the SIGINT and exited with code 0
     assert text.count("process has finished cleanly") == started, text[-4000:]
+    assert "Unknown child process" not in text, text[-4000:]  # launch lost an exit status
     assert "process has died" not in text, text[-4000:]
     after = _rows(out / "metrics.csv")
     assert before <= after < 20, (before, after)  # flushed, not finished

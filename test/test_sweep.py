@@ -124,6 +124,45 @@ def test_local_pool_writes_what_one_process_writes(tmp_path: Path) -> None:
     assert info["sweep"]["nodes"][0]["cpus"] == os.cpu_count()
 
 
+# Run in a fresh process (see _run): task 2's worker is killed; the others return their task.
+DYING_WORKER = """
+import os, signal, sys
+from gossip_learning.backends import Backend, BackendError, run_tasks
+
+def task(n, shared):
+    if n == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return n * shared
+
+got = []
+try:
+    for n, result in run_tasks(task, [0, 1, 2, 3], 10, Backend(jobs=2)):
+        got.append(result)
+except BackendError as exc:
+    print("BackendError:", exc, "| got", sorted(got))
+    sys.exit(3)
+print("no error", sorted(got))
+"""
+
+
+def test_a_worker_that_dies_ends_the_sweep_with_an_error_not_a_hang() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", DYING_WORKER], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
+    assert "--jobs 2: a worker process died" in proc.stdout
+    assert "run the same command again" in proc.stdout
+
+
+def test_the_local_pool_returns_every_task_with_the_shared_object() -> None:
+    script = DYING_WORKER.replace("n == 2", "n == -1")
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    assert "no error [0, 10, 20, 30]" in proc.stdout
+
+
 def test_ray_backend_without_ray_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(BackendError, match=r"\[cluster\]"):

@@ -5,7 +5,7 @@ that every task needs (the datasets). ``run_tasks`` yields each task's result as
 any order; the caller writes it down, so the results folder is the checkpoint.
 
 - ``local``: the tasks run in this process (``jobs`` 1) or in a pool of forked processes that
-  inherit the shared object.
+  inherit the shared object; a worker that dies ends the sweep with an error (never a hang).
 - ``ray``: one Ray task per sweep task on an existing cluster (``--address HOST:PORT`` or
   ``auto``). The shared object is put in Ray's object store once and reaches each node once,
   not once per task. A task whose worker dies is retried (``max_retries``); a task that raises
@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, TextIO, TypeVar
 
@@ -165,10 +167,35 @@ def run_tasks(
         for task in tasks:
             yield task, fn(task, shared)
     else:
-        ctx = mp.get_context("fork")
-        jobs = min(backend.jobs, len(tasks))
-        with ctx.Pool(jobs, initializer=_PoolWorker.start, initargs=(shared,)) as pool:
-            yield from pool.imap_unordered(_Call(fn), tasks)
+        yield from _run_local_pool(fn, tasks, shared, min(backend.jobs, len(tasks)))
+
+
+def _run_local_pool(
+    fn: Callable[[T, Any], R], tasks: Sequence[T], shared: Any, jobs: int
+) -> Iterator[tuple[T, R]]:
+    """``jobs`` forked processes. A worker that dies (killed, out of memory, a crash in native
+    code) ends the sweep with a BackendError at once: the tasks already written stay, and a
+    rerun does the rest."""
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=mp.get_context("fork"), initializer=_PoolWorker.start, initargs=(shared,)
+    )
+    finished = False
+    try:
+        futures = [pool.submit(_Call(fn), task) for task in tasks]
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except BrokenProcessPool as exc:
+                raise BackendError(
+                    f"--jobs {jobs}: a worker process died ({exc}); the results written so far "
+                    "are kept: run the same command again to finish the rest"
+                ) from exc
+        finished = True
+    finally:
+        if not finished:  # an error or Ctrl-C here: stop the tasks still running, not wait
+            for worker in list((pool._processes or {}).values()):
+                worker.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _ray_init(ray: Any, address: str | None) -> None:
