@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from std_msgs.msg import String
 
-    from gossip_learning.transports.ros import reliable_qos
+    from gossip_learning.transports.ros import reliable_qos, shutdown
 
     rclpy.init()
     signal.signal(signal.SIGTERM, _interrupt)
@@ -78,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.close()
         executor.shutdown()
         node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+        shutdown()  # also when rclpy's SIGINT handling shut it down meanwhile
     return 0
 
 

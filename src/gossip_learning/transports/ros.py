@@ -125,9 +125,15 @@ def qos_for(topic: str) -> QoSProfile:
 
 
 def shutdown(context: Any = None) -> None:
-    """Shut ``context`` (default: global) down unless already done (works without try_shutdown)."""
-    if rclpy.ok(context=context):
+    """Shut ``context`` (default: global) down unless it is down already, whoever got there
+    first. On SIGINT, rclpy's own signal thread shuts the default context down at a moment of
+    its choosing and without the lock ``rclpy.ok`` takes, so checking first and then shutting
+    down can fail ("rcl_shutdown already called"); a context that is down afterwards is fine."""
+    try:
         rclpy.shutdown(context=context)
+    except RuntimeError:  # rclpy's RCLError, or a context never initialised
+        if rclpy.ok(context=context):
+            raise
 
 
 def spin_tolerant(executor: Executor, timeout_sec: float = 0.1, until: Any = None) -> None:
