@@ -17,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from gossip_learning.nodes.child_signals import has_exited, signal_children_without_reaping
+from gossip_learning.nodes.child_signals import (
+    STDLIB_METHODS,
+    has_exited,
+    signal_children_without_reaping,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/<pid>/stat")
 OLD_PYTHON = sys.version_info < (3, 13)  # sends through Popen.send_signal, which reaps
@@ -25,10 +29,11 @@ OLD_PYTHON = sys.version_info < (3, 13)  # sends through Popen.send_signal, whic
 
 @pytest.fixture(autouse=True)
 def _restore_transport(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Whatever a test puts on asyncio's transport is taken off afterwards."""
+    """Each test starts from asyncio's own methods (a launch file loaded earlier in this process
+    may have replaced them), and whatever was there is put back afterwards."""
     cls = base_subprocess.BaseSubprocessTransport
-    for name in ("send_signal", "terminate", "kill"):
-        monkeypatch.setattr(cls, name, getattr(cls, name))
+    for name, method in STDLIB_METHODS.items():
+        monkeypatch.setattr(cls, name, method)
     yield
 
 

@@ -23,6 +23,11 @@ from typing import Any
 
 #: marks the transport methods put in place here (so a second call changes nothing)
 _MARK = "_gossip_learning_no_reap"
+#: asyncio's own methods, as they were before anything here replaced them
+STDLIB_METHODS = {
+    name: getattr(base_subprocess.BaseSubprocessTransport, name)
+    for name in ("send_signal", "terminate", "kill")
+}
 
 
 def has_exited(pid: int) -> bool:
