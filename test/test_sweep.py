@@ -145,20 +145,21 @@ print("no error", sorted(got))
 """
 
 
-def test_a_worker_that_dies_ends_the_sweep_with_an_error_not_a_hang() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", DYING_WORKER], capture_output=True, text=True, timeout=120
+def _python(script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
+
+
+def test_a_worker_that_dies_ends_the_sweep_with_an_error_not_a_hang() -> None:
+    proc = _python(DYING_WORKER)
     assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
     assert "--jobs 2: a worker process died" in proc.stdout
     assert "run the same command again" in proc.stdout
 
 
 def test_the_local_pool_returns_every_task_with_the_shared_object() -> None:
-    script = DYING_WORKER.replace("n == 2", "n == -1")
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
+    proc = _python(DYING_WORKER.replace("n == 2", "n == -1"))
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     assert "no error [0, 10, 20, 30]" in proc.stdout
 

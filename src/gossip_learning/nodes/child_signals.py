@@ -19,10 +19,7 @@ import os
 import signal
 import sys
 from asyncio import base_subprocess
-from typing import Any
 
-#: marks the transport methods put in place here (so a second call changes nothing)
-_MARK = "_gossip_learning_no_reap"
 #: asyncio's own methods, as they were before anything here replaced them
 STDLIB_METHODS = {
     name: getattr(base_subprocess.BaseSubprocessTransport, name)
@@ -40,16 +37,20 @@ def has_exited(pid: int) -> bool:
     return info is not None
 
 
-def _sender(sig: int | None) -> Any:
-    def send(self: base_subprocess.BaseSubprocessTransport, *args: int) -> None:
-        self._check_proc()  # ProcessLookupError once the transport is closed
-        proc = self._proc
-        assert proc is not None
-        if self._returncode is None and not has_exited(proc.pid):
-            os.kill(proc.pid, args[0] if sig is None else sig)
+def _send_signal(self: base_subprocess.BaseSubprocessTransport, sig: int) -> None:
+    self._check_proc()  # ProcessLookupError once the transport is closed
+    proc = self._proc
+    assert proc is not None
+    if self._returncode is None and not has_exited(proc.pid):
+        os.kill(proc.pid, sig)
 
-    setattr(send, _MARK, True)
-    return send
+
+def _terminate(self: base_subprocess.BaseSubprocessTransport) -> None:
+    _send_signal(self, signal.SIGTERM)
+
+
+def _kill(self: base_subprocess.BaseSubprocessTransport) -> None:
+    _send_signal(self, signal.SIGKILL)
 
 
 def signal_children_without_reaping() -> bool:
@@ -58,9 +59,6 @@ def signal_children_without_reaping() -> bool:
     place; calling it again changes nothing."""
     if sys.platform == "win32" or sys.version_info >= (3, 13):
         return False
-    transport = base_subprocess.BaseSubprocessTransport
-    if not getattr(transport.send_signal, _MARK, False):
-        transport.send_signal = _sender(None)  # type: ignore[method-assign]
-        transport.terminate = _sender(signal.SIGTERM)  # type: ignore[method-assign]
-        transport.kill = _sender(signal.SIGKILL)  # type: ignore[method-assign]
+    for name, method in (("send_signal", _send_signal), ("terminate", _terminate), ("kill", _kill)):
+        setattr(base_subprocess.BaseSubprocessTransport, name, method)
     return True
